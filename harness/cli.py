@@ -1,0 +1,38 @@
+"""`panbench` command line: one sub-command per stage of the pipeline.
+
+Each stage owns its sub-commands in a `commands.py` with `register(subparsers)`; a handler is
+stored as `func` on the parsed namespace. Errors panbench raises on purpose print as one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from harness.errors import PanbenchError
+
+COMMAND_MODULES = (
+    "harness.data.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="panbench", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except PanbenchError as exc:
+        print(f"panbench: error: {exc}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
