@@ -1,0 +1,1 @@
+"""COCO-panoptic datasets: IO, validation, subsets, synthetic scenes and Cityscapes conversion."""
