@@ -1,0 +1,199 @@
+"""Recipes: OmegaConf YAML files in `recipes/`, one per paper table plus `-mini` CPU variants.
+
+A recipe names its parent with `base:` (a chain is allowed; `base.yaml` is the root). The root
+defines every valid key with its default, so a recipe or a `key=value` override that names a key
+the root does not have is a typo, reported as a ConfigError with the nearest valid keys.
+Two sub-trees are open (free keys): `model.options` (passed to the model constructor) and `grid`.
+
+`grid: {dotted.key: [values...]}` declares the cells of a sweep (their cartesian product). Rows
+that are not a product (PanDA Table 4: "extra iterations" without PanDA, then dropout / resize /
+shift ablations with PanDA) are listed under the reserved grid key `cases`: a list of
+`{dotted.key: value}` mappings, crossed with the other grid keys."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from pathlib import Path
+from typing import Any, Iterable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness.errors import ConfigError
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+ROOT_RECIPE = "base"
+OPEN_SECTIONS = ("model.options", "grid")
+CASES_KEY = "cases"
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """`panda-table2-mini` -> recipes/panda-table2-mini.yaml; a path to a YAML file is used as is."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = RECIPES_DIR / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = list_recipes()
+    near = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.4)
+    hint = f"; nearest: {', '.join(near)}" if near else f"; known: {', '.join(known)}"
+    raise ConfigError(f"{name_or_path}: no such recipe in {RECIPES_DIR}{hint}")
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> DictConfig:
+    try:
+        cfg = OmegaConf.load(path)
+    except (OmegaConfBaseException, OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot parse recipe ({exc})") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path}: a recipe must be a mapping")
+    return cfg
+
+
+def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    """The recipe and its ancestors, root first."""
+    if path in seen:
+        raise ConfigError(f"{path}: `base:` inheritance loops ({' -> '.join(p.stem for p in seen)})")
+    cfg = _read_yaml(path)
+    parent = cfg.pop("base", None)
+    if parent is None:
+        if path.stem != ROOT_RECIPE:
+            raise ConfigError(f"{path}: recipe has no `base:` (every recipe inherits from {ROOT_RECIPE})")
+        return [(path, cfg)]
+    parent_path = recipe_path(parent) if not Path(parent).suffix else (path.parent / parent)
+    return _chain(parent_path, seen + (path,)) + [(path, cfg)]
+
+
+def _is_open(key: str) -> bool:
+    return any(key == s or key.startswith(s + ".") for s in OPEN_SECTIONS)
+
+
+def valid_keys(schema: DictConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of `schema` (sections and leaves)."""
+    keys = []
+    for k, v in schema.items_ex(resolve=False):
+        dotted = f"{prefix}{k}"
+        keys.append(dotted)
+        if isinstance(v, DictConfig) and not _is_open(dotted):
+            keys.extend(valid_keys(v, dotted + "."))
+    return keys
+
+
+def _unknown_key_error(key: str, schema_keys: list[str], where: str) -> ConfigError:
+    near = difflib.get_close_matches(key, schema_keys, n=4, cutoff=0.5)
+    if not near:  # a typo in the last part only: compare with the keys of the same section
+        section = key.rpartition(".")[0]
+        siblings = [k for k in schema_keys if k.rpartition(".")[0] == section]
+        near = difflib.get_close_matches(key, siblings, n=4, cutoff=0.0)
+    return ConfigError(f"{where}: unknown key '{key}'; nearest valid keys: {', '.join(near) or '(none)'}")
+
+
+def check_keys(cfg: DictConfig, schema_keys: list[str], where: str, prefix: str = "") -> None:
+    for k, v in cfg.items_ex(resolve=False):
+        dotted = f"{prefix}{k}"
+        if _is_open(dotted):
+            continue
+        if dotted not in schema_keys:
+            raise _unknown_key_error(dotted, schema_keys, where)
+        if isinstance(v, DictConfig):
+            check_keys(v, schema_keys, where, dotted + ".")
+
+
+def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], schema_keys: list[str]) -> None:
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override '{item}': expected key=value")
+        if not _is_open(key) and key not in schema_keys:
+            raise _unknown_key_error(key, schema_keys, "override")
+        try:
+            value = OmegaConf.from_dotlist([f"{key}={raw}"])
+            OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False, force_add=_is_open(key))
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"override '{item}': {exc}") from None
+
+
+def _check_grid(cfg: DictConfig, schema_keys: list[str], where: str) -> None:
+    grid = cfg.get("grid") or {}
+    for key, values in grid.items():
+        if key == CASES_KEY:
+            for case in values:
+                for case_key in case:
+                    if case_key not in schema_keys:
+                        raise _unknown_key_error(case_key, schema_keys, f"{where} grid.cases")
+            continue
+        if key not in schema_keys:
+            raise _unknown_key_error(key, schema_keys, f"{where} grid")
+        if not isinstance(values, ListConfig) or len(values) == 0:
+            raise ConfigError(f"{where}: grid key '{key}' must list at least one value")
+
+
+def load_recipe(name_or_path: str | Path, overrides: Iterable[str] = ()) -> DictConfig:
+    """Resolve a recipe: root defaults <- ancestors <- recipe <- `key=value` overrides.
+
+    Keys are checked against the root recipe so a typo is an error, never a silent default."""
+    path = recipe_path(name_or_path)
+    chain = _chain(path)
+    schema = chain[0][1]
+    schema_keys = valid_keys(schema)
+    merged = schema
+    for part_path, part in chain[1:]:
+        check_keys(part, schema_keys, str(part_path))
+        merged = OmegaConf.merge(merged, part)
+    if "name" not in chain[-1][1] or chain[-1][1].get("name") is None:
+        merged.name = path.stem
+    _check_grid(merged, schema_keys, str(path))
+    _apply_overrides(merged, list(overrides), schema_keys)
+    OmegaConf.resolve(merged)
+    return merged
+
+
+def grid_cells(grid: dict) -> list[dict[str, Any]]:
+    """The cells of a grid as `{dotted.key: value}` mappings, in declaration order."""
+    grid = dict(grid or {})
+    cases = grid.pop(CASES_KEY, None) or [{}]
+    keys = list(grid)
+    cells = []
+    for case in cases:
+        for values in itertools.product(*(grid[k] for k in keys)):
+            cells.append({**dict(case), **dict(zip(keys, values))})
+    return cells
+
+
+def expand_grid(cfg: DictConfig) -> list[DictConfig]:
+    """One resolved config per grid cell: the cell's values set, the `grid` key removed."""
+    grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
+    base = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "grid"])
+    out = []
+    for cell in grid_cells(grid):
+        c = base.copy()
+        for key, value in cell.items():
+            OmegaConf.update(c, key, value, merge=False)
+        out.append(c)
+    return out
+
+
+def select_cell(cfg: DictConfig, overrides: Iterable[str] = ()) -> DictConfig:
+    """The grid cell `panbench train RECIPE key=value` runs: the first cell that agrees with every
+    override on a grid key (grid keys not overridden take their first value), overrides applied."""
+    overridden = {item.partition("=")[0].strip(): item for item in overrides}
+    cells = expand_grid(cfg)
+    for cell in cells:
+        if all(OmegaConf.select(cell, k) == OmegaConf.select(cfg, k) for k in overridden):
+            return cell
+    # an override outside the grid's values: take the first cell and set the overrides on it
+    cell = cells[0]
+    for key in overridden:
+        OmegaConf.update(cell, key, OmegaConf.select(cfg, key), merge=False)
+    return cell
+
+
+def to_dict(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
