@@ -13,6 +13,7 @@ from harness.errors import PanbenchError
 
 COMMAND_MODULES = (
     "harness.data.commands",
+    "harness.panda.commands",
 )
 
 

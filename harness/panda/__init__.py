@@ -1,0 +1,1 @@
+"""PanDA, panoptic data augmentation (Liu et al.): decompose -> dropout / resize / shift -> compose."""

@@ -1,0 +1,146 @@
+"""Compose one PanDA image from decomposed segments (paper section 3, Fig 1):
+
+1. a canvas of white noise (uniform random RGB), labelled void: noise belongs to no category, so the
+   ground truth stays unambiguous;
+2. dropout, resize and shift/zoom per segment (the ops `config.ops` enables);
+3. paste the kept segments largest first (area after resize), so smaller segments stay on top;
+   the label gets the same pastes;
+4. recompute area and bbox from what is visible; segments fully covered or pushed out of the frame
+   are dropped. Ids, categories and iscrowd come from the source.
+
+All per-segment work touches only the segment's (resized) bbox crop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.data.panoptic_format import id2rgb
+from harness.panda.config import PandaConfig
+from harness.panda.decompose import Segment
+from harness.panda.dropout import sample_keep
+from harness.panda.resize import resize_segment
+from harness.panda.shift import recentre, sample_translations, zoom_centers
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A segment after the ops: its (resized) crop and where its top-left corner lands."""
+    segment: Segment
+    pixels: np.ndarray
+    mask: np.ndarray
+    top: int
+    left: int
+    id: int
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class PandaSample:
+    image: np.ndarray  # (H, W, 3) uint8
+    label_rgb: np.ndarray  # (H, W, 3) uint8, COCO-panoptic id encoding
+    segments_info: list[dict]
+
+
+def transform_segments(rng: np.random.Generator, segments: list[Segment], frame: tuple[int, int],
+                       config: PandaConfig) -> list[Placed]:
+    """Apply dropout, resize and shift/zoom; return the survivors in paste order (largest first).
+
+    Random draws are made for every segment whether or not an earlier op removed it, so each op's
+    draws do not depend on the others' outcomes."""
+    n = len(segments)
+    fractions = np.array([s.area_fraction for s in segments])
+    keep = (sample_keep(rng, fractions, config.dropout_min_area, config.dropout_max_area)
+            if config.enabled("dropout") else np.ones(n, bool))
+    scales = (rng.uniform(config.scale_min, config.scale_max, n) if config.enabled("resize") else np.ones(n))
+    translate_alone = config.enabled("shift") and not config.zoom
+    shifts = sample_translations(rng, n, frame, config.shift_range) if translate_alone else np.zeros((n, 2))
+    placed = []
+    used_ids: set[int] = set()
+    for k in np.flatnonzero(keep):
+        seg = segments[k]
+        centre = np.array([seg.center])
+        if config.zoom:
+            new_centre = zoom_centers(centre, scales[k:k + 1], seg.frame, frame)[0]
+        else:
+            new_centre = recentre(centre, seg.frame, frame)[0] + shifts[k]
+        pixels, mask = resize_segment(seg.pixels, seg.mask, float(scales[k]), config.image_interpolation)
+        h, w = mask.shape
+        top = int(np.floor(new_centre[0] - h / 2.0 + 0.5))
+        left = int(np.floor(new_centre[1] - w / 2.0 + 0.5))
+        placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids)))
+    areas = np.array([p.area for p in placed])
+    order = np.argsort(-areas, kind="stable")
+    return [placed[i] for i in order]
+
+
+def _unique_id(sid: int, used: set[int]) -> int:
+    """The source id, unless a segment from another image (hybrid mode) already holds it."""
+    new = sid
+    while new in used:
+        new = new % 0xFFFFFF + 1  # ids live in 1 .. 2^24 - 1
+    used.add(new)
+    return new
+
+
+def paste(placed: list[Placed], canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Paste crops in order onto `canvas` (modified in place); return it and the layer map
+    (uint16, k+1 where placed[k] is visible, 0 = noise)."""
+    height, width = canvas.shape[:2]
+    layer = np.zeros((height, width), np.uint16)
+    for k, p in enumerate(placed, start=1):
+        window = _window(p, height, width)
+        if window is None:
+            continue
+        dst, src = window
+        m = p.mask[src]
+        np.copyto(canvas[dst], p.pixels[src], where=m[..., None])
+        layer[dst][m] = k
+    return canvas, layer
+
+
+def _window(p: Placed, height: int, width: int):
+    """Slices (frame, crop) of the part of a placed crop inside the frame, or None if none is."""
+    h, w = p.mask.shape
+    y0, x0 = max(p.top, 0), max(p.left, 0)
+    y1, x1 = min(p.top + h, height), min(p.left + w, width)
+    if y0 >= y1 or x0 >= x1:
+        return None
+    return ((slice(y0, y1), slice(x0, x1)),
+            (slice(y0 - p.top, y1 - p.top), slice(x0 - p.left, x1 - p.left)))
+
+
+def visible_segments_info(placed: list[Placed], layer: np.ndarray) -> list[dict]:
+    """segments_info of what remains visible, area and bbox recomputed on each crop window."""
+    height, width = layer.shape
+    infos = []
+    for k, p in enumerate(placed, start=1):
+        window = _window(p, height, width)
+        if window is None:
+            continue
+        (ys, xs), _ = window
+        visible = layer[ys, xs] == k
+        area = int(np.count_nonzero(visible))
+        if area == 0:
+            continue
+        rows = np.flatnonzero(visible.any(axis=1))
+        cols = np.flatnonzero(visible.any(axis=0))
+        bbox = [xs.start + int(cols[0]), ys.start + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+        infos.append({"id": p.id, "category_id": p.segment.category_id, "area": area, "bbox": bbox,
+                      "iscrowd": p.segment.iscrowd})
+    return infos
+
+
+def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[int, int],
+                config: PandaConfig) -> PandaSample:
+    """One synthetic image + label of size `frame` (H, W) from `segments`."""
+    height, width = frame
+    canvas = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    placed = transform_segments(rng, segments, frame, config)
+    image, layer = paste(placed, canvas)
+    lut = id2rgb(np.array([0] + [p.id for p in placed], dtype=np.uint32)[None])[0]
+    return PandaSample(image, lut[layer], visible_segments_info(placed, layer))

@@ -1,0 +1,138 @@
+"""Generate a PanDA dataset from a COCO-panoptic dataset: `copies` synthetic images per source image
+(PanDA 1x / 2x, paper Table 1), in the same format, plus `manifest.json` with the parameters, the
+seed and the source of every generated image.
+
+Images are rendered in parallel processes; each depends only on (seed, source image, copy index),
+and the JSON files are written last (atomically), in source order, so the output bytes are the same
+for any number of workers and a dataset with a panoptic.json is always complete."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from harness.atomic import encode_png, write_bytes, write_json
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, read_ids, read_rgb, write_panoptic_json
+from harness.data.parallel import parallel_map
+from harness.errors import ConfigError, DatasetError
+from harness.panda.compose import panda_image
+from harness.panda.config import PandaConfig
+from harness.panda.decompose import decompose
+from harness.panda.hybrid import choose_partners, pool_segments
+from harness.panda.seeding import image_rng
+
+MANIFEST = "manifest.json"
+HYBRID_STREAM, PARTNER_STREAM = 1, 2
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generated image: its sources (primary first; more than one in hybrid mode) and copy."""
+    src_root: Path
+    out_root: Path
+    sources: tuple[tuple[dict, dict], ...]  # (images entry, annotation) per source
+    copy_index: int
+    seed: int
+    config: PandaConfig
+
+    @property
+    def primary(self) -> dict:
+        return self.sources[0][0]
+
+    @property
+    def name(self) -> str:
+        kind = "hybrid" if self.config.hybrid else "panda"
+        return f"{Path(self.primary['file_name']).stem}_{kind}{self.copy_index}"
+
+
+def render(job: Job) -> tuple[dict, dict]:
+    """Render, write and describe one generated image; returns its `images` entry and annotation."""
+    primary_id = job.primary["id"]
+    rng = image_rng(job.seed, primary_id, job.copy_index)
+    decomposed = [_decompose_source(job.src_root, entry, annotation) for entry, annotation in job.sources]
+    frame = decomposed[0][0]
+    segment_lists = [segments for _, segments in decomposed]
+    if job.config.hybrid:
+        segments = pool_segments(image_rng(job.seed, primary_id, job.copy_index, HYBRID_STREAM), segment_lists)
+    else:
+        segments = segment_lists[0]
+    sample = panda_image(rng, segments, frame, job.config)
+    image_file = f"{job.name}.{job.config.image_format}"
+    write_bytes(job.out_root / IMAGES_DIR / image_file, _encode_image(sample.image, job.config.image_format))
+    write_bytes(job.out_root / PANOPTIC_DIR / f"{job.name}.png", encode_png(sample.label_rgb))
+    image_id = f"{primary_id}_{job.name.rsplit('_', 1)[1]}"
+    sources = [entry["id"] for entry, _ in job.sources]
+    entry = {"id": image_id, "file_name": image_file, "height": int(frame[0]), "width": int(frame[1]),
+             "source_image_id": sources if job.config.hybrid else sources[0], "copy_index": job.copy_index}
+    return entry, {"image_id": image_id, "file_name": f"{job.name}.png", "segments_info": sample.segments_info}
+
+
+def _decompose_source(root: Path, image_entry: dict, annotation: dict):
+    label_path = root / PANOPTIC_DIR / annotation["file_name"]
+    image = read_rgb(root / IMAGES_DIR / image_entry["file_name"])
+    segments = decompose(image, read_ids(label_path), annotation["segments_info"], image_entry["id"], label_path)
+    return image.shape[:2], segments
+
+
+def _encode_image(image, image_format: str) -> bytes:
+    if image_format == "png":
+        return encode_png(image)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig) -> list[Job]:
+    """Jobs in output order: for each source image, copies 0 .. copies-1."""
+    by_id = {image["id"]: (image, ds.annotation_for(image["id"])) for image in ds.images}
+    image_ids = list(by_id)
+    names = [Path(image["file_name"]).stem for image in ds.images]
+    if len(set(names)) != len(names):
+        raise DatasetError(ds.json_path, "two images share a file name stem; generated names would collide")
+    jobs = []
+    for image_id in image_ids:
+        for copy_index in range(copies):
+            ids = [image_id]
+            if config.hybrid:
+                rng = image_rng(seed, image_id, copy_index, PARTNER_STREAM)
+                ids = choose_partners(rng, image_ids, image_id, config.hybrid_sources)
+            jobs.append(Job(ds.root, out, tuple(by_id[i] for i in ids), copy_index, seed, config))
+    return jobs
+
+
+def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
+                   workers: int | None = None, progress: bool = True) -> Path:
+    """Write `copies` PanDA images per image of the dataset at `src` as a dataset at `out`."""
+    config = config or PandaConfig()
+    if copies < 1:
+        raise ConfigError(f"copies must be >= 1, got {copies}")
+    src, out = Path(src), Path(out)
+    if src.resolve() == out.resolve():
+        raise ConfigError(f"--out {out} is the source dataset; choose another folder")
+    ds = PanopticDataset.load(src, validate=False)  # decompose() checks each label against its JSON
+    jobs = plan_jobs(ds, out, copies, seed, config)
+    results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
+    images = [entry for entry, _ in results]
+    annotations = [annotation for _, annotation in results]
+    write_json(out / MANIFEST, manifest(src, seed, copies, config, images))
+    write_panoptic_json(out, images, annotations, ds.categories)
+    return out
+
+
+def manifest(src: Path, seed: int, copies: int, config: PandaConfig, images: list[dict]) -> dict[str, Any]:
+    """What made this dataset: enough to regenerate it byte for byte."""
+    return {
+        "generator": "panbench panda",
+        "source": str(src),
+        "seed": seed,
+        "copies": copies,
+        "ops": list(config.ops),
+        "hybrid": config.hybrid,
+        "config": config.to_dict(),
+        "images": [{"id": e["id"], "file_name": e["file_name"], "source_image_id": e["source_image_id"],
+                    "copy_index": e["copy_index"]} for e in images],
+    }
