@@ -1,0 +1,148 @@
+"""Class balance of a panoptic dataset (PanDA paper, Supplementary Figs 1-2).
+
+`share` follows Supplementary Fig 2: the average number of pixels of a class per image divided by
+the sum of those averages over all non-void classes, in percent. `frame_share` divides the same
+average by the average frame size instead (Supplementary Fig 1's treemap, where void/background is
+a class of its own). Areas come from `segments_info`, which the validator ties to the PNGs, so no
+image is decoded. `panbench data stats DIR [--compare DIR2] [--plot FILE.png]` prints the table and
+draws the bar chart."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.data.dataset import PANOPTIC_JSON
+from harness.errors import DatasetError
+
+
+def class_pixel_share(root: str | Path) -> pd.DataFrame:
+    """One row per category: category_id, name, isthing, mean_pixels (per image), share and
+    frame_share (percent). attrs: n_images, void_frame_share."""
+    path = Path(root) / PANOPTIC_JSON
+    if not path.is_file():
+        raise DatasetError(path, "file is missing (is this a COCO-panoptic dataset root?)")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    categories = sorted(data["categories"], key=lambda c: int(c["id"]))
+    index = {int(c["id"]): k for k, c in enumerate(categories)}
+    n_images = len(data["annotations"])
+    if n_images == 0:
+        raise DatasetError(path, "the dataset holds no annotations")
+    totals = np.zeros(len(categories))
+    for annotation in data["annotations"]:
+        for info in annotation["segments_info"]:
+            k = index.get(int(info["category_id"]))
+            if k is None:
+                raise DatasetError(path, f"image {annotation['image_id']!r}: segment {info['id']} has unknown "
+                                         f"category_id {info['category_id']}")
+            totals[k] += info["area"]
+    frame = sum(int(image["height"]) * int(image["width"]) for image in data["images"]) / max(len(data["images"]), 1)
+    mean_pixels = totals / n_images
+    labelled = mean_pixels.sum()
+    df = pd.DataFrame({
+        "category_id": [int(c["id"]) for c in categories],
+        "name": [c["name"] for c in categories],
+        "isthing": [bool(c.get("isthing", 0)) for c in categories],
+        "mean_pixels": mean_pixels,
+        "share": 100.0 * mean_pixels / labelled if labelled else np.zeros(len(categories)),
+        "frame_share": 100.0 * mean_pixels / frame,
+    })
+    df.attrs.update(n_images=n_images, void_frame_share=100.0 * (1.0 - labelled / frame))
+    return df
+
+
+def compare_shares(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Shares of two datasets side by side (by category id), with the change in percentage points."""
+    merged = before[["category_id", "name", "isthing", "share"]].merge(
+        after[["category_id", "share"]], on="category_id", how="outer", suffixes=("_a", "_b"))
+    merged["name"] = merged["name"].fillna(merged["category_id"].astype(str))
+    merged[["share_a", "share_b"]] = merged[["share_a", "share_b"]].fillna(0.0)
+    merged["change"] = merged["share_b"] - merged["share_a"]
+    return merged.sort_values("share_a", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def share_table(df: pd.DataFrame, title: str):
+    """rich Table of one dataset's class shares, most common class first (absent classes left out)."""
+    from rich.table import Table
+
+    table = Table(title=f"{title} ({df.attrs.get('n_images', '?')} images; void "
+                        f"{df.attrs.get('void_frame_share', float('nan')):.1f} % of the frame)")
+    for column in ("class", "thing", "px / image", "% of labelled", "% of frame"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for row in df[df["share"] > 0].sort_values("share", ascending=False, kind="stable").itertuples():
+        table.add_row(row.name, "yes" if row.isthing else "", f"{row.mean_pixels:,.0f}", f"{row.share:.2f}",
+                      f"{row.frame_share:.2f}")
+    return table
+
+
+def comparison_table(merged: pd.DataFrame, label_a: str, label_b: str):
+    from rich.table import Table
+
+    table = Table(title="class pixel share (% of labelled pixels per image, Supplementary Fig 2)")
+    for column in ("class", label_a, label_b, "change"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for row in merged[(merged["share_a"] > 0) | (merged["share_b"] > 0)].itertuples():
+        style = "green" if row.change > 0 else "red" if row.change < 0 else ""
+        table.add_row(row.name, f"{row.share_a:.2f}", f"{row.share_b:.2f}", f"[{style}]{row.change:+.2f}[/]" if style
+                      else f"{row.change:+.2f}")
+    return table
+
+
+def plot_shares(path: str | Path, frames: list[tuple[str, pd.DataFrame]]) -> Path:
+    """Bar chart of class shares, one bar per dataset and class, classes ordered by the first dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.atomic import write_bytes
+
+    order = frames[0][1].sort_values("share", ascending=False, kind="stable")
+    ids = order["category_id"].tolist()
+    x = np.arange(len(ids))
+    width = 0.8 / len(frames)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(ids)), 4.0))
+    for k, (label, df) in enumerate(frames):
+        shares = df.set_index("category_id")["share"].reindex(ids).fillna(0.0)
+        ax.bar(x + (k - (len(frames) - 1) / 2) * width, shares.to_numpy(), width, label=label)
+    ax.set_xticks(x, order["name"].tolist(), rotation=60, ha="right")
+    ax.set_ylabel("% of labelled pixels per image")
+    ax.set_title("Per-class pixel share (PanDA Supplementary Fig 2)")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+# --- `panbench data stats` ----------------------------------------------------------------------
+def register(data_subparsers: argparse._SubParsersAction) -> None:
+    p = data_subparsers.add_parser("stats", help="per-class pixel share per image (class balance)")
+    p.add_argument("root", type=Path, help="dataset root")
+    p.add_argument("--compare", type=Path, default=None, metavar="DIR2", help="a second dataset shown beside the first")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="write a bar chart")
+    p.set_defaults(func=stats_command)
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console()
+    first = class_pixel_share(args.root)
+    frames = [(str(args.root), first)]
+    if args.compare is None:
+        console.print(share_table(first, str(args.root)))
+    else:
+        second = class_pixel_share(args.compare)
+        frames.append((str(args.compare), second))
+        console.print(comparison_table(compare_shares(first, second), str(args.root), str(args.compare)))
+    if args.plot is not None:
+        console.print(f"wrote {plot_shares(args.plot, frames)}")
+    return 0
