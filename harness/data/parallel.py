@@ -1,0 +1,45 @@
+"""Ordered process-parallel map with a rich progress bar.
+
+Results come back in input order whatever the completion order, so anything written from them
+(a panoptic.json) is byte-identical for any number of workers. Processes are started with
+`spawn`: forking a parent that has torch's thread pools running can deadlock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Sequence
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def default_workers(n_items: int) -> int:
+    return max(1, min(n_items, os.cpu_count() or 1))
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), disable=disable, transient=False)
+
+
+def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None,
+                 description: str = "working", progress: bool = True) -> list[Any]:
+    """[fn(x) for x in items], over `workers` processes (1 = in this process), in input order.
+    `fn` must be a module-level function (picklable)."""
+    workers = default_workers(len(items)) if workers is None else max(1, min(workers, len(items) or 1))
+    results: list[Any] = [None] * len(items)
+    with progress_bar(disable=not progress) as bar:
+        task = bar.add_task(description, total=len(items))
+        if workers == 1:
+            for i, item in enumerate(items):
+                results[i] = fn(item)
+                bar.advance(task)
+            return results
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.advance(task)
+    return results
