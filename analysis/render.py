@@ -1,0 +1,106 @@
+"""A `Table` as Markdown (terminal, README), LaTeX (papers) or CSV (machines)."""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.tables import Table
+from harness.atomic import write_text
+
+
+def format_cell(value: object, fmt: str | None) -> str:
+    """Printed strings pass through; NaN / empty is the paper's dash; floats take the column format."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        return value
+    if fmt and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, fmt)
+    return str(value)
+
+
+def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
+    """Header and cells for humans: `m` and `m_std` merge into `mean ± std` when seeds > 1."""
+    frame = table.frame
+    columns = [c for c in frame.columns if not (c.endswith("_std") and c[:-4] in frame.columns)]
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for column in columns:
+            text = format_cell(row[column], table.formats.get(column))
+            std = row.get(f"{column}_std")
+            if text and std is not None and isinstance(std, float) and not math.isnan(std):
+                text = f"{text} ± {format_cell(std, table.formats.get(column))}"
+            cells.append(text or "–")
+        rows.append(cells)
+    return [str(c) for c in columns], rows
+
+
+def to_markdown(table: Table) -> str:
+    header, rows = display_rows(table)
+    lines = [f"**{table.name}**: {table.caption}", "", "| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def _latex(text: str) -> str:
+    text = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return text.replace("±", r"$\pm$").replace("–", "--")
+
+
+def to_latex(table: Table) -> str:
+    header, rows = display_rows(table)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_latex(table.caption)}}}",
+             rf"\label{{tab:{table.name}}}", r"\begin{tabular}{" + "l" * len(header) + "}", r"\toprule",
+             " & ".join(_latex(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex(c) for c in cells) + r" \\" for cells in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    """Machine-readable: one column per value (std kept apart), floats at the table's precision."""
+    out = table.frame.copy()
+    for column in out.columns:
+        out[column] = [format_cell(v, table.formats.get(column)) for v in out[column]]
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def write_table(table: Table, path: str | Path, fmt: str = "csv") -> Path:
+    writers = {"csv": to_csv, "markdown": to_markdown, "latex": to_latex}
+    path = Path(path)
+    write_text(path, writers[fmt](table))
+    return path
+
+
+def print_table(table: Table, fmt: str = "markdown") -> None:
+    """Rich table on a terminal; plain Markdown (or LaTeX) when piped, so the output can be pasted."""
+    if fmt == "latex":
+        sys.stdout.write(to_latex(table))
+        return
+    if not sys.stdout.isatty():
+        sys.stdout.write(to_markdown(table))
+        return
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    header, rows = display_rows(table)
+    rich_table = RichTable(title=table.name, caption=table.caption, caption_justify="left")
+    for column in header:
+        rich_table.add_column(column, justify="left" if column in ("model", "variant", "source", "dataset", "metric")
+                              else "right")
+    for cells in rows:
+        rich_table.add_row(*cells)
+    Console().print(rich_table)

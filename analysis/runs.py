@@ -1,0 +1,139 @@
+"""The run store (`results/runs/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
+
+One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the W&B
+link when the run was synced, and every flat metric. Variants are named as in the reference
+tables (`none`, `panda-1x`, `panda-2x`, `dropout+resize` ...) so runs and paper compare directly."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import PanbenchError
+
+METRICS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "miou", "accuracy",
+           "ap", "ap_box", "det_ap", "fid")
+IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
+_PANDA = re.compile(r"^(?:panda[-_ ]?)?(\d+)x(?:[-_](.+))?$")
+
+
+def canonical_variant(raw: object) -> str:
+    """Run-store variant -> reference-table name: `1x` -> `panda-1x`; `1x-dropout-resize` ->
+    `dropout+resize` (a Table 4 ablation); missing / `none` / `baseline` -> `none`."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+        return "none"
+    text = str(raw).strip().lower()
+    if text in ("", "none", "baseline", "original", "orig"):
+        return "none"
+    match = _PANDA.match(text)
+    if not match:
+        return text
+    copies, ops = match.groups()
+    if ops is None:
+        return f"panda-{copies}x"
+    ops = "+".join(re.split(r"[-_+]", ops))
+    return ops if copies == "1" else f"panda-{copies}x:{ops}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PanbenchError(f"{path}: unreadable run record ({exc})") from None
+
+
+def wandb_url(record: dict) -> str | None:
+    """The W&B page of a run, once `wandb sync` has uploaded it (offline runs have none)."""
+    if record.get("wandb_url"):
+        return str(record["wandb_url"])
+    wandb_dir = record.get("wandb_dir")
+    cfg = (record.get("config") or {}).get("wandb") or {}
+    if not wandb_dir or not cfg.get("entity") or not cfg.get("project"):
+        return None
+    if not any(Path(wandb_dir).glob("*.synced")):
+        return None
+    return f"https://wandb.ai/{cfg['entity']}/{cfg['project']}/runs/{record['run_id']}"
+
+
+def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False) -> pd.DataFrame:
+    """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
+    root = Path(root)
+    rows = []
+    for run_json in sorted(root.glob("*/run.json")):
+        record = _read_json(run_json)
+        metrics_path = run_json.parent / "metrics.json"
+        metrics = _read_json(metrics_path) if metrics_path.is_file() else {}
+        config = record.get("config") or {}
+        rows.append({
+            "run_id": record.get("run_id", run_json.parent.name),
+            "recipe": record.get("recipe"),
+            "model": record.get("model"),
+            "dataset": record.get("dataset"),
+            "n": record.get("n"),
+            "variant": canonical_variant(record.get("variant")),
+            "seed": record.get("seed"),
+            "epochs": (config.get("train") or {}).get("epochs"),
+            "status": record.get("status"),
+            "error": record.get("error"),
+            "log": record.get("traceback"),
+            "git_commit": record.get("git_commit"),
+            "started_at": record.get("started_at"),
+            "finished_at": record.get("finished_at"),
+            "duration_s": record.get("duration_s"),
+            "wandb_url": wandb_url(record),
+            "config": config,
+            **{m: float(metrics[m]) if metrics.get(m) is not None else np.nan for m in METRICS},
+        })
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+                                        "duration_s", "wandb_url", "config", *METRICS])
+    frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
+    if finished_only:
+        frame = frame[frame.status == "finished"].reset_index(drop=True)
+    return frame
+
+
+def _leaves(node: object, path: tuple[str, ...] = ()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, path + (str(key),))
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield path, float(node)
+
+
+def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
+    """Per-class metrics of every finished run: run_id, category (id as string), metric, value.
+
+    `per_class` may be `{category: {metric: v}}` or grouped by evaluator (`{"ap": {category: v}}`,
+    `{"instances": {category: {"ap": v}}}`); the category is the numeric key, the metric the leaf
+    name (or the key above the category when the category is the leaf)."""
+    rows = []
+    for run_json in sorted(Path(root).glob("*/run.json")):
+        metrics_path = run_json.parent / "metrics.json"
+        if not metrics_path.is_file():
+            continue
+        per_class = _read_json(metrics_path).get("per_class") or {}
+        rid = _read_json(run_json).get("run_id", run_json.parent.name)
+        for path, value in _leaves(per_class):
+            category = next((p for p in path if p.lstrip("-").isdigit()), None)
+            if category is None:
+                continue
+            at = path.index(category)
+            metric = path[at - 1] if at == len(path) - 1 and at > 0 else path[-1]
+            if metric == category:
+                continue
+            rows.append({"run_id": rid, "category": category, "metric": metric, "value": value})
+    return pd.DataFrame(rows, columns=["run_id", "category", "metric", "value"])
+
+
+def aggregate_seeds(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean and sample standard deviation over seeds: columns keys, seeds, m, m_std for each metric."""
+    grouped = runs.groupby(keys, dropna=False, sort=False)
+    out = grouped.size().rename("seeds").to_frame()
+    for metric in metrics:
+        out[metric] = grouped[metric].mean()
+        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    return out.reset_index()
