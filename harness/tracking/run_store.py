@@ -1,0 +1,190 @@
+"""The local run store (DESIGN.md "Run record"): one folder per run, named by a stable hash of the
+resolved config, so a re-run sweep finds its finished runs and skips them.
+
+    results/runs/<run_id>/run.json        identity, resolved config, status and timings
+    results/runs/<run_id>/metrics.json    final metrics: flat keys in percent + per_class
+    results/runs/<run_id>/history.jsonl   one line per logged step
+    results/runs/<run_id>/checkpoints/    the latest training state (exact resume)
+    results/runs/<run_id>/error.log       the traceback of a failed run
+
+Every JSON file is written atomically (temp file + rename, harness.atomic)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness.atomic import append_jsonl, write_json, write_text
+
+RUN_JSON = "run.json"
+METRICS_JSON = "metrics.json"
+HISTORY_JSONL = "history.jsonl"
+ERROR_LOG = "error.log"
+CHECKPOINTS = "checkpoints"
+
+# Keys that change where or how a run is reported, never its numbers: left out of the run id.
+NON_RESULT_KEYS = ("wandb", "grid", "train.checkpoint_every", "train.log_every", "eval.images_logged",
+                   "data.cache", "data.workers")
+METRIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "miou", "accuracy",
+               "ap", "ap_box", "det_ap", "fid")
+FULL_PANDA_OPS = ("dropout", "resize", "shift")
+
+
+def _drop(config: dict, dotted: str) -> None:
+    head, _, rest = dotted.partition(".")
+    if head not in config:
+        return
+    if rest:
+        if isinstance(config[head], dict):
+            _drop(config[head], rest)
+    else:
+        del config[head]
+
+
+def result_config(config: dict) -> dict:
+    """The part of a resolved config that determines a run's results."""
+    config = json.loads(json.dumps(config))
+    for key in NON_RESULT_KEYS:
+        _drop(config, key)
+    return config
+
+
+def run_id(config: dict) -> str:
+    """12 hex digits of the SHA-256 of the canonical JSON of `result_config(config)`."""
+    canonical = json.dumps(result_config(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def variant_of(config: dict) -> str:
+    """`none`, `1x`, `2x`; an ablated operation set is appended (`1x-dropout-resize`)."""
+    data = config.get("data", {})
+    panda = str(data.get("panda", "none"))
+    ops = tuple(data.get("panda_ops") or ())
+    if panda != "none" and tuple(sorted(ops)) != tuple(sorted(FULL_PANDA_OPS)):
+        panda = "-".join((panda, *ops))
+    return panda
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunStore:
+    """Reads and writes run records under `root` (default `results/runs`)."""
+
+    def __init__(self, root: str | Path = "results/runs"):
+        self.root = Path(root)
+
+    # --- paths ----------------------------------------------------------------------------------
+    def run_dir(self, rid: str) -> Path:
+        return self.root / rid
+
+    def checkpoint_dir(self, rid: str) -> Path:
+        return self.run_dir(rid) / CHECKPOINTS
+
+    # --- reading --------------------------------------------------------------------------------
+    def read_run(self, rid: str) -> dict | None:
+        path = self.run_dir(rid) / RUN_JSON
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def read_metrics(self, rid: str) -> dict | None:
+        path = self.run_dir(rid) / METRICS_JSON
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def read_history(self, rid: str) -> list[dict]:
+        path = self.run_dir(rid) / HISTORY_JSONL
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def status(self, rid: str) -> str | None:
+        record = self.read_run(rid)
+        return record["status"] if record else None
+
+    def is_finished(self, rid: str) -> bool:
+        return self.status(rid) == "finished"
+
+    def runs(self) -> Iterator[dict]:
+        """Every run record in the store (run.json contents), sorted by run id."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob(f"*/{RUN_JSON}")):
+            yield json.loads(path.read_text(encoding="utf-8"))
+
+    # --- writing --------------------------------------------------------------------------------
+    def start(self, config: dict, **extra: Any) -> dict:
+        """Write (or rewrite, when resuming) run.json with status `running`; return the record."""
+        rid = run_id(config)
+        previous = self.read_run(rid) or {}
+        data = config.get("data", {})
+        record = {
+            "run_id": rid,
+            "recipe": config.get("name"),
+            "config": config,
+            "git_commit": git_commit(),
+            "seed": config.get("seed"),
+            "model": config.get("model", {}).get("name"),
+            "dataset": data.get("dataset"),
+            "n": data.get("n"),
+            "variant": variant_of(config),
+            "status": "running",
+            "error": None,
+            "traceback": None,
+            "started_at": previous.get("started_at") or now_iso(),
+            "finished_at": None,
+            "duration_s": previous.get("duration_s"),
+            "wandb_dir": previous.get("wandb_dir"),
+            "attempts": int(previous.get("attempts", 0)) + 1,
+            **extra,
+        }
+        self.write_run(record)
+        return record
+
+    def write_run(self, record: dict) -> None:
+        write_json(self.run_dir(record["run_id"]) / RUN_JSON, record)
+
+    def update(self, rid: str, **fields: Any) -> dict:
+        record = self.read_run(rid)
+        if record is None:
+            raise FileNotFoundError(self.run_dir(rid) / RUN_JSON)
+        record.update(fields)
+        self.write_run(record)
+        return record
+
+    def append_history(self, rid: str, step_record: dict) -> None:
+        append_jsonl(self.run_dir(rid) / HISTORY_JSONL, step_record)
+
+    def write_metrics(self, rid: str, metrics: dict) -> None:
+        unknown = set(metrics) - set(METRIC_KEYS) - {"per_class"}
+        if unknown:
+            raise ValueError(f"metrics.json takes only {METRIC_KEYS} + per_class, not {sorted(unknown)}")
+        write_json(self.run_dir(rid) / METRICS_JSON, metrics)
+
+    def finish(self, rid: str, metrics: dict, duration_s: float) -> dict:
+        """metrics.json first, then run.json `finished`: a finished run always has its metrics."""
+        self.write_metrics(rid, metrics)
+        return self.update(rid, status="finished", finished_at=now_iso(), duration_s=round(duration_s, 3),
+                           error=None, traceback=None)
+
+    def fail(self, rid: str, exc: BaseException, duration_s: float | None = None) -> dict:
+        """Record the error in run.json and its traceback in error.log."""
+        log = self.run_dir(rid) / ERROR_LOG
+        write_text(log, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return self.update(rid, status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
+                           traceback=os.fspath(log),
+                           duration_s=None if duration_s is None else round(duration_s, 3))

@@ -1,0 +1,153 @@
+"""Turn a recipe's `data:` section into dataset folders on disk: the training pool (synthetic scenes
+or a COCO-panoptic root), the subset of `n` images, the PanDA sets generated from that subset, and
+the validation set.
+
+Everything generated is cached under `data.cache/<kind>-<hash>`, the hash taken over the inputs
+that determine it (source identity + parameters), so the ten cells of a sweep share one synthetic
+pool and each subset's PanDA set is generated once. A cache entry is built in a temporary folder
+and renamed into place, so a killed build never leaves a half dataset that looks complete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig
+
+from harness.data.dataset import PANOPTIC_JSON, PanopticDataset
+from harness.errors import ConfigError, DatasetError
+
+VAL_SEED_OFFSET = 1_000_003  # the synthetic val set never shares a seed with a training pool
+PANDA_COPIES = {"1x": 1, "2x": 2}
+DATASETS = ("synth", "coco_panoptic", "cityscapes")
+KEY_FILE = "cache_key.json"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train_roots: tuple[Path, ...]  # the original subset first, then its PanDA set(s)
+    val_root: Path
+    n_original: int  # original training images (the n of the paper's tables)
+    n_train: int  # all training images, PanDA included (sets the iteration count)
+    categories: list[dict]
+
+
+def _digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any]) -> Path:
+    """`cache_root/<kind>-<digest(key)>`, built by `build(tmp_dir)` when missing, then renamed."""
+    out = cache_root / f"{kind}-{_digest(key)}"
+    if (out / PANOPTIC_JSON).is_file():
+        return out
+    tmp = cache_root / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        build(tmp)
+        (tmp / KEY_FILE).write_text(json.dumps(key, indent=2, sort_keys=True, default=str))
+        os.rename(tmp, out)
+    except OSError:
+        if not (out / PANOPTIC_JSON).is_file():  # not a lost race with another builder
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def source_identity(root: Path) -> dict:
+    """A user dataset is identified by its path and its panoptic.json's size and mtime."""
+    json_path = root / PANOPTIC_JSON
+    if not json_path.is_file():
+        raise DatasetError(json_path, "file is missing (is this a COCO-panoptic dataset root?)")
+    stat = json_path.stat()
+    return {"root": str(root.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _synth_pool(cache: Path, synth: DictConfig, count: int, seed: int, progress: bool) -> tuple[Path, dict]:
+    from harness.data.synth import synthesize_dataset
+
+    key = {"kind": "synth", "count": int(count), "seed": int(seed), "width": int(synth.width),
+           "height": int(synth.height)}
+    root = cached(cache, "synth", key, lambda out: synthesize_dataset(
+        out, int(count), int(seed), width=int(synth.width), height=int(synth.height), progress=progress))
+    return root, key
+
+
+def _user_root(path: Any, what: str) -> tuple[Path, dict]:
+    if not path:
+        raise ConfigError(f"data.{what} is not set: a real dataset needs a COCO-panoptic folder")
+    root = Path(str(path))
+    return root, {"kind": "folder", **source_identity(root)}
+
+
+def choose_subset(image_ids: list, data: DictConfig) -> list:
+    """The `n` training images: nested random subsets (Table 2's Cityscapes sizes) or every k-th
+    image (the COCO 30k subset: every 4th image of train2017), capped at `n`."""
+    from harness.data.subsets import every_kth, nested_subsets
+
+    n = data.n
+    if data.subset == "every_kth":
+        chosen = every_kth(image_ids, k=int(data.every_k))
+        return chosen if n is None else chosen[: int(n)]
+    if data.subset != "random":
+        raise ConfigError(f"data.subset must be 'random' or 'every_kth', not {data.subset!r}")
+    if n is None or int(n) >= len(image_ids):
+        return list(image_ids)
+    return list(nested_subsets(image_ids, [int(n)], seed=int(data.seed))[int(n)])
+
+
+def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
+    """Build (or find in the cache) every folder the run trains and evaluates on."""
+    from harness.data.subsets import write_subset
+    from harness.panda.config import PandaConfig
+    from harness.panda.generate import generate_panda
+
+    data = cfg.data
+    if data.dataset not in DATASETS:
+        raise ConfigError(f"data.dataset must be one of {DATASETS}, not {data.dataset!r}")
+    if data.panda not in ("none", *PANDA_COPIES):
+        raise ConfigError(f"data.panda must be none, 1x or 2x, not {data.panda!r}")
+    cache = Path(str(data.cache))
+    if data.dataset == "synth":
+        pool, pool_key = _synth_pool(cache, data.synth, data.synth.count, data.seed, progress)
+        val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, int(data.seed) + VAL_SEED_OFFSET, progress)
+    else:
+        pool, pool_key = _user_root(data.root, "root")
+        val_root, _ = _user_root(data.val_root, "val_root")
+
+    pool_ds = PanopticDataset.load(pool, validate=False)
+    all_ids = [image["id"] for image in pool_ds.images]
+    chosen = choose_subset(all_ids, data)
+    if len(chosen) == len(all_ids):
+        subset, subset_key = pool, pool_key
+    else:
+        subset_key = {"kind": "subset", "pool": pool_key, "image_ids": chosen}
+        subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
+
+    roots = [subset]
+    if data.panda != "none":
+        panda_config = PandaConfig(ops=tuple(data.panda_ops), hybrid=bool(data.hybrid))
+        copies = PANDA_COPIES[data.panda]
+        panda_key = {"kind": "panda", "source": subset_key, "copies": copies, "seed": int(data.seed),
+                     "config": panda_config.to_dict()}
+        roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
+            subset, out, copies, int(data.seed), config=panda_config, progress=progress)))
+
+    categories = pool_ds.categories
+    val_ds = PanopticDataset.load(val_root, validate=False)
+    if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
+        raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
+    n_train = sum(len(PanopticDataset.load(r, validate=False)) for r in roots)
+    return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories)
+
+
+def describe(prepared: PreparedData) -> dict:
+    return {"train_roots": [str(r) for r in prepared.train_roots], "val_root": str(prepared.val_root),
+            "n_original": prepared.n_original, "n_train": prepared.n_train}

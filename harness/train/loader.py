@@ -1,0 +1,138 @@
+"""Training samples: COCO-panoptic folders (the original subset, then its PanDA sets) concatenated
+into one torch Dataset, standard augmentation (horizontal flip, scale jitter), and a batch order
+that is a pure function of (seed, iteration).
+
+Determinism is what makes resume exact: batch `it` on rank `r` takes positions
+`it * total_batch + r * ims_per_gpu + [0, ims_per_gpu)` of an endless stream of seeded epoch
+permutations (a DistributedSampler without padding), and each sample's augmentation draws come
+from `default_rng([seed, epoch, index])`, independent of DataLoader workers. Restarting at
+iteration `it` therefore reproduces the remaining batches bit for bit."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from harness.data.dataset import PanopticDataset
+from harness.errors import DatasetError
+from harness.models.targets import panoptic_to_targets
+
+
+def flip(image: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return image[:, ::-1].copy(), ids[:, ::-1].copy()
+
+
+def rescale_fixed_size(rng: np.random.Generator, image: np.ndarray, ids: np.ndarray,
+                       scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale by `scale` (image bilinear, ids nearest), then crop (scale > 1) or pad with void
+    (scale < 1) back to the input size at a random offset: objects change size, the batch shape
+    does not (so the model's own resize does not undo the jitter)."""
+    height, width = ids.shape
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
+    rows = np.minimum((np.arange(new_h) + 0.5) * height / new_h, height - 1).astype(np.int64)
+    cols = np.minimum((np.arange(new_w) + 0.5) * width / new_w, width - 1).astype(np.int64)
+    ids = ids[rows[:, None], cols[None, :]]
+    out_image = np.zeros((height, width, 3), np.uint8)
+    out_ids = np.zeros((height, width), ids.dtype)
+    dy, dx = int(rng.integers(0, abs(new_h - height) + 1)), int(rng.integers(0, abs(new_w - width) + 1))
+    src_y = slice(dy, dy + height) if new_h >= height else slice(0, new_h)
+    dst_y = slice(0, height) if new_h >= height else slice(dy, dy + new_h)
+    src_x = slice(dx, dx + width) if new_w >= width else slice(0, new_w)
+    dst_x = slice(0, width) if new_w >= width else slice(dx, dx + new_w)
+    out_image[dst_y, dst_x] = image[src_y, src_x]
+    out_ids[dst_y, dst_x] = ids[src_y, src_x]
+    return out_image, out_ids
+
+
+def augment(rng: np.random.Generator, image: np.ndarray, ids: np.ndarray, hflip: float,
+            scale_range: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Draws in a fixed order (flip, scale, offsets) so a sample's augmentation is reproducible."""
+    if rng.random() < hflip:
+        image, ids = flip(image, ids)
+    lo, hi = float(scale_range[0]), float(scale_range[1])
+    scale = rng.uniform(lo, hi) if hi > lo else lo
+    if scale != 1.0:
+        image, ids = rescale_fixed_size(rng, image, ids, scale)
+    return image, ids
+
+
+class PanopticTrainSet(Dataset):
+    """Concatenated COCO-panoptic folders; `dataset[(index, epoch)] -> (image 3xHxW in 0..1, targets)`."""
+
+    def __init__(self, roots: Sequence[str | Path], categories: list[dict], seed: int, hflip: float = 0.5,
+                 scale_jitter: Sequence[float] = (1.0, 1.0)):
+        self.datasets = [PanopticDataset.load(root, validate=False) for root in roots]
+        for ds in self.datasets:
+            if [c["id"] for c in ds.categories] != [c["id"] for c in categories]:
+                raise DatasetError(ds.json_path, "categories differ from the other training folders'")
+        self.items = [(d, i) for d, ds in enumerate(self.datasets) for i in range(len(ds))]
+        self.categories = categories
+        self.seed, self.hflip, self.scale_jitter = seed, hflip, tuple(scale_jitter)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        index, epoch = key
+        d, i = self.items[index]
+        ds = self.datasets[d]
+        image, ids = ds.read_image(i), ds.read_ids(i)
+        annotation = ds.annotation_for(ds.images[i]["id"])
+        rng = np.random.default_rng([self.seed, epoch, index])
+        image, ids = augment(rng, image, ids, self.hflip, self.scale_jitter)
+        targets = panoptic_to_targets(ids, annotation["segments_info"], self.categories,
+                                      source=str(ds.label_path(annotation)))
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0), targets
+
+
+def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
+class ResumableBatchSampler:
+    """Per-rank batches of `(index, epoch)` keys for iterations `start .. total - 1`."""
+
+    def __init__(self, n: int, ims_per_gpu: int, world_size: int, rank: int, seed: int, start: int, total: int):
+        if n <= 0:
+            raise ValueError("the training set is empty")
+        self.n, self.ims_per_gpu, self.world_size, self.rank = n, ims_per_gpu, world_size, rank
+        self.seed, self.start, self.total = seed, start, total
+
+    @property
+    def total_batch(self) -> int:
+        return self.ims_per_gpu * self.world_size
+
+    @lru_cache(maxsize=4)
+    def permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+
+    def positions(self, it: int) -> np.ndarray:
+        return it * self.total_batch + self.rank * self.ims_per_gpu + np.arange(self.ims_per_gpu)
+
+    def batch(self, it: int) -> list[tuple[int, int]]:
+        keys = []
+        for pos in self.positions(it).tolist():
+            epoch, offset = divmod(pos, self.n)
+            keys.append((int(self.permutation(epoch)[offset]), epoch))
+        return keys
+
+    def state(self, it: int) -> dict:
+        """Where the data order stands before iteration `it` (saved in checkpoints)."""
+        epoch, position = divmod(it * self.total_batch, self.n)
+        return {"iteration": it, "epoch": epoch, "position": position, "seed": self.seed, "n": self.n,
+                "total_batch": self.total_batch}
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for it in range(self.start, self.total):
+            yield self.batch(it)
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
