@@ -1,0 +1,1 @@
+"""Evaluation: PQ family (panopticapi semantics), mIoU / pixel accuracy, COCO AP / APbox / detAP, FID."""
