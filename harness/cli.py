@@ -14,6 +14,8 @@ from harness.errors import PanbenchError
 COMMAND_MODULES = (
     "harness.data.commands",
     "harness.panda.commands",
+    "harness.train.commands",
+    "harness.tracking.commands",
 )
 
 

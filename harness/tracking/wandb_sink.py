@@ -1,0 +1,96 @@
+"""Weights & Biases mirror of a run record (DESIGN.md): same id as the run store (`resume="allow"`,
+so a resumed run continues its W&B run), `group` = recipe, `job_type` = model, tags for dataset /
+n / PanDA variant, the resolved config, step losses, final metrics in the summary, per-class
+tables and a few prediction images.
+
+Offline by default: the mode comes from `WANDB_MODE`, else the recipe's `wandb.mode`, else
+`offline` (wandb.init without a mode and without an API key raises). Offline runs are written to
+`<run_dir>/wandb/offline-run-*/` and pushed later with `panbench sync`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODES = ("offline", "online", "disabled")
+
+
+def wandb_mode(recipe_mode: str | None) -> str:
+    mode = os.environ.get("WANDB_MODE") or recipe_mode or "offline"
+    if mode == "dryrun":  # wandb's old name for offline
+        mode = "offline"
+    if mode not in MODES:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"wandb mode must be one of {MODES}, not {mode!r} (from WANDB_MODE or wandb.mode)")
+    return mode
+
+
+def run_tags(record: dict) -> list[str]:
+    return [str(record.get("dataset")), f"n={record.get('n')}", f"panda={record.get('variant')}"]
+
+
+class WandbSink:
+    """One W&B run per run record; every method is a no-op when the mode is `disabled`."""
+
+    def __init__(self, record: dict, run_dir: Path, mode: str | None = None, project: str = "panbench",
+                 entity: str | None = None):
+        self.mode = wandb_mode(mode)
+        self.run = None
+        if self.mode == "disabled":
+            return
+        import wandb
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=project, entity=entity, id=record["run_id"], resume="allow", mode=self.mode,
+            group=record.get("recipe"), job_type=record.get("model"), tags=run_tags(record),
+            name=f"{record.get('recipe')}/{record.get('model')}/n={record.get('n')}/{record.get('variant')}",
+            config=record["config"], dir=str(run_dir), settings=wandb.Settings(console="off", silent=True))
+
+    @property
+    def directory(self) -> str | None:
+        """The offline run folder (`wandb/offline-run-*`), the unit `wandb sync` uploads."""
+        return str(Path(self.run.dir).parent) if self.run is not None else None
+
+    def log_step(self, record: dict[str, Any]) -> None:
+        if self.run is not None:
+            step = int(record["step"])
+            self.run.log({f"train/{k}": v for k, v in record.items() if k != "step"}, step=step)
+
+    def log_metrics(self, metrics: dict[str, Any], step: int, prefix: str = "val") -> None:
+        if self.run is not None:
+            self.run.log({f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def log_final(self, metrics: dict[str, Any], categories: list[dict], images: list[dict] | None = None) -> None:
+        """Summary = the flat metrics; `per_class` as a table; prediction images with their masks."""
+        if self.run is None:
+            return
+        import wandb
+
+        flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        self.run.summary.update(flat)
+        per_class = metrics.get("per_class") or {}
+        columns = ["category_id", "name", "isthing", *sorted({k for row in per_class.values() for k in row})]
+        names = {int(c["id"]): (c["name"], bool(c["isthing"])) for c in categories}
+        rows = []
+        for cid, row in sorted(per_class.items(), key=lambda kv: int(kv[0])):
+            name, isthing = names.get(int(cid), (str(cid), False))
+            rows.append([int(cid), name, isthing, *(row.get(k) for k in columns[3:])])
+        payload: dict[str, Any] = {"per_class": wandb.Table(columns=columns, data=rows)}
+        labels = {**{i: c["name"] for i, c in enumerate(categories)}, 255: "void"}
+        if images:
+            payload["predictions"] = [
+                wandb.Image(np.asarray(item["image"]), caption=str(item.get("caption", "")), masks={
+                    "prediction": {"mask_data": np.asarray(item["prediction"]), "class_labels": labels},
+                    "ground_truth": {"mask_data": np.asarray(item["ground_truth"]), "class_labels": labels}})
+                for item in images]
+        self.run.log(payload)
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

@@ -1,0 +1,132 @@
+"""Evaluation of a trained panoptic model on a validation folder, as in the PanDA tables:
+PQ / SQ / RQ (all, things, stuff) from COCO-panoptic predictions written under the run dir,
+mIoU and pixel accuracy from a confusion matrix over train ids, and mask / box AP (COCO
+0.5:0.95) from the scored instances. Metrics are percentages (0-100), keys of metrics.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from rich.progress import Progress
+
+from harness.atomic import write_json, write_png
+from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
+from harness.data.panoptic_format import id2rgb, make_segments_info
+
+PREDICTIONS = "predictions"
+PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
+INSTANCE_KEYS = ("ap", "ap_box")
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    samples: list[dict] = field(default_factory=list)  # a few images with predicted / true semantics
+
+
+def encode_instances(image_id: Any, instances: dict[str, torch.Tensor]) -> list[dict]:
+    """Scored instances -> COCO results (`bbox` xywh, `segmentation` RLE with str counts)."""
+    masks = instances["masks"].detach().cpu().numpy().astype(np.uint8)
+    if len(masks) == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
+    boxes = instances["boxes"].detach().cpu().numpy().astype(float)
+    out = []
+    for rle, box, score, cid in zip(rles, boxes, instances["scores"].tolist(), instances["category_ids"].tolist()):
+        rle["counts"] = rle["counts"].decode("ascii")
+        x0, y0, x1, y1 = box.tolist()
+        out.append({"image_id": image_id, "category_id": int(cid), "score": float(score),
+                    "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": rle})
+    return out
+
+
+def write_panoptic_prediction(pred_dir: Path, file_name: str, image_id: Any, output: dict) -> dict:
+    """One predicted panoptic PNG + its annotation (area and bbox recomputed from the map)."""
+    panoptic = output["panoptic"].detach().cpu().numpy().astype(np.uint32)
+    category_of = {int(s["id"]): int(s["category_id"]) for s in output["segments_info"]}
+    write_png(pred_dir / file_name, id2rgb(panoptic))
+    return {"image_id": image_id, "file_name": file_name, "segments_info": make_segments_info(panoptic, category_of)}
+
+
+def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
+    """The ground-truth JSON of the evaluated images (a copy restricted to them if not all)."""
+    if len(images) == len(ds.images):
+        return ds.json_path
+    keep = {im["id"] for im in images}
+    path = out_dir / "gt_subset.json"
+    write_json(path, {**ds.to_json(), "images": images,
+                      "annotations": [a for a in ds.annotations if a["image_id"] in keep]}, indent=None)
+    return path
+
+
+@torch.no_grad()
+def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | Path, device: torch.device,
+                   max_images: int | None = None, n_samples: int = 4, amp: bool = False,
+                   progress: bool = True) -> Evaluation:
+    """Run `model` over the validation set, write predictions under `out_dir`, score them."""
+    from harness.metrics.instances import evaluate_instances
+    from harness.metrics.panoptic import pq_compute
+    from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+
+    ds = PanopticDataset.load(val_root, validate=False)
+    out_dir = Path(out_dir)
+    pred_dir = out_dir / PANOPTIC_DIR
+    images = ds.images[:max_images] if max_images else ds.images
+    cat_to_train = {int(c["id"]): t for t, c in enumerate(ds.categories)}
+    confusion = ConfusionMatrix(len(ds.categories))
+    annotations, instances, samples = [], [], []
+    was_training = model.training
+    model.eval()
+    with Progress(disable=not progress, transient=True) as bar:
+        for index in bar.track(range(len(images)), description="evaluate"):
+            entry = images[index]
+            annotation = ds.annotation_for(entry["id"])
+            rgb = ds.read_image(index)  # `images` is a prefix of ds.images
+            tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0).to(device)
+            with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
+                output = model([tensor])[0]
+            annotations.append(write_panoptic_prediction(pred_dir, annotation["file_name"], entry["id"], output))
+            instances.extend(encode_instances(entry["id"], output["instances"]))
+            gt_semantic = panoptic_to_semantic(ds.read_ids(index), annotation["segments_info"],
+                                               cat_to_train)
+            pred_semantic = output["semantic"].detach().cpu().numpy()
+            confusion.update(gt_semantic, pred_semantic)
+            if len(samples) < n_samples:
+                samples.append({"image": rgb, "prediction": pred_semantic.astype(np.uint8),
+                                "ground_truth": gt_semantic.astype(np.uint8), "caption": str(entry["id"])})
+    model.train(was_training)
+
+    pred_json = out_dir / "panoptic.json"
+    write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories}, indent=None)
+    write_json(out_dir / "instances.json", instances, indent=None)
+    gt_json = _gt_json(ds, images, out_dir)
+    gt_dir = ds.root / PANOPTIC_DIR
+    pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir)
+    ap = evaluate_instances(gt_json, gt_dir, instances)
+    return Evaluation(merge_metrics(ds.categories, pq, confusion, ap), samples)
+
+
+def merge_metrics(categories: list[dict], pq: dict, confusion: Any, ap: dict) -> dict[str, Any]:
+    """Flat metrics.json keys + `per_class: {category_id: {name, pq, sq, rq, tp, fp, fn, iou, ap, ap_box}}`."""
+    metrics: dict[str, Any] = {k: float(pq[k]) for k in PANOPTIC_KEYS}
+    metrics["miou"] = float(confusion.miou())
+    metrics["accuracy"] = float(confusion.accuracy())
+    metrics.update({k: float(ap[k]) for k in INSTANCE_KEYS})
+    iou = np.asarray(confusion.per_class_iou(), dtype=float)
+    per_class: dict[str, dict] = {}
+    for train_id, category in enumerate(categories):
+        cid = int(category["id"])
+        row: dict[str, Any] = {"name": category["name"]}
+        row.update(pq.get("per_class", {}).get(cid, pq.get("per_class", {}).get(str(cid), {})))
+        row["iou"] = None if np.isnan(iou[train_id]) else float(iou[train_id])
+        ap_row = ap.get("per_class", {}).get(cid, ap.get("per_class", {}).get(str(cid)))
+        if isinstance(ap_row, dict):
+            row.update({k: ap_row[k] for k in INSTANCE_KEYS if k in ap_row})
+        per_class[str(cid)] = row
+    metrics["per_class"] = per_class
+    return metrics
