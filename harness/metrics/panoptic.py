@@ -56,7 +56,7 @@ def load_json(path: str | Path) -> dict:
     return data
 
 
-def _match_images(gt: dict, pred: dict, pred_json: str) -> list[tuple[dict, dict]]:
+def match_images(gt: dict, pred: dict, pred_json: str) -> list[tuple[dict, dict]]:
     """(gt annotation, pred annotation) for every ground-truth image; predictions of images that are
     not in the ground truth are ignored, as panopticapi does."""
     by_id = {a["image_id"]: a for a in pred["annotations"]}
@@ -152,7 +152,7 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, p
     categories = gt["categories"]
     category_index = {int(c["id"]): k for k, c in enumerate(categories)}
     jobs = [(g, p, str(gt_dir), str(pred_dir), str(gt_json), str(pred_json), category_index)
-            for g, p in _match_images(gt, pred, str(pred_json))]
+            for g, p in match_images(gt, pred, str(pred_json))]
     workers = default_workers() if workers is None else workers
     total = PQCounts.zeros(len(categories))
     with _image_map(min(workers, len(jobs)), len(jobs)) as image_map, \

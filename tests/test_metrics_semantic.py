@@ -1,0 +1,77 @@
+"""mIoU / accuracy on a hand-computed confusion matrix; panoptic -> semantic on a tiny map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.atomic import write_png
+from harness.bench.pq_pairs import write_pq_pair
+from harness.errors import DatasetError
+from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+from harness.metrics.semantic_files import evaluate_label_dirs, evaluate_panoptic_semantic
+
+GT = np.array([[0, 0, 0, 1], [1, 2, 255, 2]])
+PRED = np.array([[0, 1, 0, 1], [255, 2, 0, 0]])
+
+
+def test_confusion_matrix_by_hand():
+    cm = ConfusionMatrix(4).update(GT, PRED)
+    # rows = gt 0..3, columns = pred 0..3 + "outside"; the ignored pixel is not counted
+    expected = np.array([[2, 1, 0, 0, 0],
+                         [0, 1, 0, 0, 1],
+                         [1, 0, 1, 0, 0],
+                         [0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(cm.matrix, expected)
+    # class 0: TP 2, FP 1 (gt 2 -> 0), FN 1 -> 2/4;  class 1: TP 1, FP 1, FN 1 -> 1/3;
+    # class 2: TP 1, FP 0, FN 1 -> 1/2;  class 3: absent everywhere -> NaN, not averaged
+    iou = cm.per_class_iou()
+    np.testing.assert_allclose(iou[:3], [50.0, 100 / 3, 50.0])
+    assert np.isnan(iou[3])
+    assert cm.miou() == pytest.approx((50 + 100 / 3 + 50) / 3)
+    assert cm.accuracy() == pytest.approx(100 * 4 / 7)
+
+
+def test_accumulation_over_images_equals_one_big_image():
+    rng = np.random.default_rng(0)
+    gts, preds = rng.integers(0, 5, (3, 20, 30)), rng.integers(0, 5, (3, 20, 30))
+    gts[0, :4] = 255
+    one = ConfusionMatrix(5)
+    for g, p in zip(gts, preds):
+        one += ConfusionMatrix(5).update(g, p)
+    np.testing.assert_array_equal(one.matrix, ConfusionMatrix(5).update(gts, preds).matrix)
+    # independent reference: IoU from boolean masks
+    valid = gts != 255
+    for c in range(5):
+        inter = ((gts == c) & (preds == c) & valid).sum()
+        union = (((gts == c) | (preds == c)) & valid).sum()
+        assert one.per_class_iou()[c] == pytest.approx(100 * inter / union)
+
+
+def test_ground_truth_outside_the_classes_is_rejected():
+    with pytest.raises(ValueError, match="ground-truth label 7"):
+        ConfusionMatrix(3).update(np.array([7]), np.array([0]))
+
+
+def test_panoptic_to_semantic():
+    ids = np.array([[0, 1000, 1000], [26001, 26001, 99]])
+    segments = [{"id": 1000, "category_id": 23}, {"id": 26001, "category_id": 26}, {"id": 99, "category_id": 5}]
+    sem = panoptic_to_semantic(ids, segments, {23: 10, 26: 13})
+    np.testing.assert_array_equal(sem, [[255, 10, 10], [13, 13, 255]])
+    assert sem.dtype == np.uint8
+
+
+def test_label_dirs_and_panoptic_datasets(tmp_path):
+    write_png(tmp_path / "gt" / "a.png", GT.astype(np.uint8))
+    write_png(tmp_path / "pred" / "a.png", PRED.astype(np.uint8))
+    r = evaluate_label_dirs(tmp_path / "gt", tmp_path / "pred", num_classes=4)
+    assert r["miou"] == pytest.approx((50 + 100 / 3 + 50) / 3) and r["per_class"][3] is None
+    (tmp_path / "pred" / "a.png").unlink()
+    with pytest.raises(DatasetError, match=r"pred/a\.png: label PNG is missing"):
+        evaluate_label_dirs(tmp_path / "gt", tmp_path / "pred", num_classes=4)
+
+    paths = write_pq_pair(tmp_path / "pan", n=2, height=24, width=40, seed=5)
+    r = evaluate_panoptic_semantic(**paths)
+    assert 0 < r["miou"] < 100 and 0 < r["accuracy"] < 100
+    same = evaluate_panoptic_semantic(paths["gt_json"], paths["gt_dir"], paths["gt_json"], paths["gt_dir"])
+    assert same["accuracy"] == 100.0 and same["miou"] == 100.0
