@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "harness.panda.commands",
     "harness.train.commands",
     "harness.tracking.commands",
+    "analysis.commands",
+    "harness.launch.commands",
 )
 
 
