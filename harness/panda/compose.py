@@ -8,13 +8,15 @@
 4. recompute area and bbox from what is visible; segments fully covered or pushed out of the frame
    are dropped. Ids, categories and iscrowd come from the source.
 
-All per-segment work touches only the segment's (resized) bbox crop."""
+All per-segment work touches only the segment's (resized) bbox crop; crops are pasted with Pillow,
+which clips them to the frame."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from harness.data.panoptic_format import id2rgb
 from harness.panda.config import PandaConfig
@@ -28,15 +30,12 @@ from harness.panda.shift import recentre, sample_translations, zoom_centers
 class Placed:
     """A segment after the ops: its (resized) crop and where its top-left corner lands."""
     segment: Segment
-    pixels: np.ndarray
-    mask: np.ndarray
+    pixels: Image.Image  # RGB
+    mask: Image.Image  # "L", 255 inside the segment
     top: int
     left: int
     id: int
-
-    @property
-    def area(self) -> int:
-        return int(self.mask.sum())
+    area: int  # after resize, before occlusion and clipping
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,10 @@ def transform_segments(rng: np.random.Generator, segments: list[Segment], frame:
         else:
             new_centre = recentre(centre, seg.frame, frame)[0] + shifts[k]
         pixels, mask = resize_segment(seg.pixels, seg.mask, float(scales[k]), config.image_interpolation)
-        h, w = mask.shape
+        w, h = mask.size
         top = int(np.floor(new_centre[0] - h / 2.0 + 0.5))
         left = int(np.floor(new_centre[1] - w / 2.0 + 0.5))
-        placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids)))
+        placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids), mask.histogram()[255]))
     areas = np.array([p.area for p in placed])
     order = np.argsort(-areas, kind="stable")
     return [placed[i] for i in order]
@@ -87,31 +86,25 @@ def _unique_id(sid: int, used: set[int]) -> int:
     return new
 
 
-def paste(placed: list[Placed], canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def paste(placed: list[Placed], canvas: Image.Image) -> tuple[Image.Image, np.ndarray]:
     """Paste crops in order onto `canvas` (modified in place); return it and the layer map
-    (uint16, k+1 where placed[k] is visible, 0 = noise)."""
-    height, width = canvas.shape[:2]
-    layer = np.zeros((height, width), np.uint16)
+    (k+1 where placed[k] is visible, 0 = noise)."""
+    layer = Image.new("L" if len(placed) < 256 else "I", canvas.size, 0)
     for k, p in enumerate(placed, start=1):
-        window = _window(p, height, width)
-        if window is None:
-            continue
-        dst, src = window
-        m = p.mask[src]
-        np.copyto(canvas[dst], p.pixels[src], where=m[..., None])
-        layer[dst][m] = k
-    return canvas, layer
+        w, h = p.mask.size
+        canvas.paste(p.pixels, (p.left, p.top), p.mask)
+        layer.paste(k, (p.left, p.top, p.left + w, p.top + h), p.mask)
+    return canvas, np.asarray(layer)
 
 
 def _window(p: Placed, height: int, width: int):
-    """Slices (frame, crop) of the part of a placed crop inside the frame, or None if none is."""
-    h, w = p.mask.shape
+    """Frame slices (rows, cols) of the part of a placed crop inside the frame, or None."""
+    w, h = p.mask.size
     y0, x0 = max(p.top, 0), max(p.left, 0)
     y1, x1 = min(p.top + h, height), min(p.left + w, width)
     if y0 >= y1 or x0 >= x1:
         return None
-    return ((slice(y0, y1), slice(x0, x1)),
-            (slice(y0 - p.top, y1 - p.top), slice(x0 - p.left, x1 - p.left)))
+    return slice(y0, y1), slice(x0, x1)
 
 
 def visible_segments_info(placed: list[Placed], layer: np.ndarray) -> list[dict]:
@@ -122,7 +115,7 @@ def visible_segments_info(placed: list[Placed], layer: np.ndarray) -> list[dict]
         window = _window(p, height, width)
         if window is None:
             continue
-        (ys, xs), _ = window
+        ys, xs = window
         visible = layer[ys, xs] == k
         area = int(np.count_nonzero(visible))
         if area == 0:
@@ -139,8 +132,8 @@ def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[
                 config: PandaConfig) -> PandaSample:
     """One synthetic image + label of size `frame` (H, W) from `segments`."""
     height, width = frame
-    canvas = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    canvas = Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
     placed = transform_segments(rng, segments, frame, config)
     image, layer = paste(placed, canvas)
     lut = id2rgb(np.array([0] + [p.id for p in placed], dtype=np.uint32)[None])[0]
-    return PandaSample(image, lut[layer], visible_segments_info(placed, layer))
+    return PandaSample(np.asarray(image), np.take(lut, layer, axis=0), visible_segments_info(placed, layer))
