@@ -1,0 +1,108 @@
+"""`panbench table`, `panbench figure`, `panbench report`, `panbench dashboard`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from analysis.tables import TABLE_NAMES, RunFilter, build_table
+
+
+def _add_run_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="run store (default results/runs)")
+    parser.add_argument("--recipe", default=None, help="only runs of this recipe")
+    parser.add_argument("--model", default=None, help="only runs of this model")
+    parser.add_argument("--dataset", default=None, help="only runs on this dataset")
+
+
+def _where(args: argparse.Namespace) -> RunFilter:
+    return RunFilter(root=args.runs, recipe=args.recipe, model=args.model, dataset=args.dataset)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("table", help="a paper table from the run store or the published numbers")
+    p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
+    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--out", type=Path, default=None, help="write the table (CSV; .md Markdown; LaTeX with --format latex)")
+    p.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="printed format")
+    _add_run_filters(p)
+    p.set_defaults(func=table_command)
+
+    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars")
+    p.add_argument("name", choices=("fig3", "class-share", "per-class"))
+    p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
+    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--table", default="panda-supp-table2", help="per-class: the per-class table to draw")
+    p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
+    p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
+    _add_run_filters(p)
+    p.set_defaults(func=figure_command)
+
+    p = subparsers.add_parser("report", help="write tables, figures and the dashboard of a study into one folder")
+    p.add_argument("--out", type=Path, default=Path("results/report"))
+    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
+    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class")
+    p.add_argument("--no-dashboard", action="store_true")
+    _add_run_filters(p)
+    p.set_defaults(func=report_command)
+
+    p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
+    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
+    p.add_argument("--runs", type=Path, default=Path("results/runs"))
+    p.set_defaults(func=dashboard_command)
+
+
+def table_command(args: argparse.Namespace) -> int:
+    from analysis.render import print_table, write_table
+
+    table = build_table(args.name, args.source, _where(args))
+    print_table(table, args.format)
+    if args.out is not None:
+        fmt = "latex" if args.format == "latex" else "markdown" if args.out.suffix == ".md" else "csv"
+        print(f"wrote {write_table(table, args.out, fmt)}")
+    return 0
+
+
+def figure_command(args: argparse.Namespace) -> int:
+    from analysis import figures, report
+
+    if args.name == "fig3":
+        paths = report.fig3(args.out, args.source, _where(args))
+    elif args.name == "per-class":
+        paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
+    else:
+        from harness.data.stats import class_pixel_share
+        from harness.errors import PanbenchError
+
+        if args.root is None:
+            raise PanbenchError("figure class-share: --root DIR is required (and --compare DIR2 for PanDA)")
+        frames = [(args.root.name, class_pixel_share(args.root))]
+        if args.compare is not None:
+            frames.append((args.compare.name, class_pixel_share(args.compare)))
+        paths = (figures.save_figure(figures.class_share_treemap(frames), f"{args.out}-treemap")
+                 + figures.save_figure(figures.class_share_bars(frames), f"{args.out}-bars"))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    written = write_report(args.out, source=args.source, where=_where(args),
+                           tables=[t for t in args.tables.split(",") if t],
+                           figures=[f for f in args.figures.split(",") if f], dashboard=not args.no_dashboard)
+    for kind in ("tables", "figures", "dashboard"):
+        for path in written[kind]:
+            print(f"{kind:9s} {path}")
+    for reason in written["skipped"]:
+        print(f"skipped   {reason}")
+    return 0
+
+
+def dashboard_command(args: argparse.Namespace) -> int:
+    from analysis.dashboard import write_dashboard
+
+    print(f"wrote {write_dashboard(args.out, args.runs)}")
+    return 0

@@ -1,0 +1,152 @@
+"""Figures of the PanDA paper (PNG + SVG, matplotlib Agg).
+
+- Fig. 3 / Supp. Fig. 4: error 1 - metric vs training-set size on log axes, baseline points with a
+  dashed log-linear fit, PanDA points with a solid one (and a bootstrap band when seeds repeat).
+- Supp. Figs 1-2: class pixel share per image (treemap with void, bars of labelled pixels).
+- Per-class bars: a per-class table (e.g. Supp. Tables 2-3) as grouped bars."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis.fits import bootstrap_band, fit_log_linear  # noqa: E402
+from harness.atomic import write_bytes  # noqa: E402
+
+METRIC_LABELS = {"pq": "PQ", "ap": "AP", "ap_box": "AP box"}
+VARIANT_STYLE = {"none": ("--", "o", "baseline"), "panda-1x": ("-", "s", "PanDA")}
+COLORS = {"pq": "tab:blue", "ap": "tab:orange", "ap_box": "tab:green"}
+
+
+def save_figure(fig: plt.Figure, prefix: str | Path) -> list[Path]:
+    """`prefix`.png and `prefix`.svg, each written atomically."""
+    paths = []
+    for ext, kwargs in (("png", {"dpi": 130}), ("svg", {})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, **kwargs)
+        path = Path(f"{prefix}.{ext}")
+        write_bytes(path, buf.getvalue())
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """`points`: columns n, variant (`none` / `panda-1x`), metric (`pq` / `ap` / `ap_box`), value in percent;
+    one row per run (several rows per n when seeds repeat)."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    n_all = points.n.to_numpy(dtype=float)
+    grid = np.geomspace(max(n_all.min() / 2, 1.0), n_all.max() * 3, 200)
+    for (metric, variant), group in points.groupby(["metric", "variant"], sort=False):
+        if variant not in VARIANT_STYLE:
+            continue
+        line, marker, label = VARIANT_STYLE[variant]
+        color = COLORS.get(metric, "black")
+        n, value = group.n.to_numpy(dtype=float), group.value.to_numpy(dtype=float)
+        ax.scatter(n, 1 - value / 100.0, marker=marker, color=color, s=22, zorder=3,
+                   facecolors="none" if variant == "none" else color)
+        if np.unique(n).size >= 2:
+            fit = fit_log_linear(n, value)
+            ax.plot(grid, 1 - fit.predict(grid) / 100.0, line, color=color,
+                    label=f"{METRIC_LABELS.get(metric, metric)} {label} (r² = {fit.r2:.3f})")
+            band = bootstrap_band(n, value, grid)
+            if band is not None:
+                ax.fill_between(grid, 1 - band[1] / 100.0, 1 - band[0] / 100.0, color=color, alpha=0.12, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Number of training images")
+    ax.set_ylabel("Error (1 - metric)")
+    ax.set_title(title or "Performance vs training-set size (dashed: baseline, solid: PanDA)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def _slice_and_dice(values: list[float], x: float, y: float, w: float, h: float) -> list[tuple[float, ...]]:
+    """Treemap rectangles: each value in turn takes its share of what is left, cut across the longer side."""
+    rects = []
+    horizontal = w >= h
+    for k, v in enumerate(values):
+        remaining = sum(values[k:])
+        if k == len(values) - 1 or remaining <= 0:
+            rects.append((x, y, w, h))
+            break
+        frac = v / remaining
+        if horizontal:
+            rects.append((x, y, w * frac, h))
+            x, w = x + w * frac, w * (1 - frac)
+        else:
+            rects.append((x, y, w, h * frac))
+            y, h = y + h * frac, h * (1 - frac)
+        horizontal = w >= h
+    return rects
+
+
+def class_share_treemap(frames: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
+    """Supp. Fig. 1: average pixels per class per image as a share of the frame, void included."""
+    fig, axes = plt.subplots(1, len(frames), figsize=(5.5 * len(frames), 4.2), squeeze=False)
+    from harness.data.categories import CITYSCAPES_CATEGORIES
+
+    colors = {c.name: np.array(c.color) / 255.0 for c in CITYSCAPES_CATEGORIES}
+    for ax, (label, df) in zip(axes[0], frames):
+        shares = df[df.frame_share > 0].sort_values("frame_share", ascending=False)
+        names = shares.name.tolist() + ["void"]
+        values = shares.frame_share.tolist() + [max(float(df.attrs.get("void_frame_share", 0.0)), 0.0)]
+        order = np.argsort(values)[::-1]
+        names, values = [names[i] for i in order], [values[i] for i in order]
+        for name, value, (x, y, w, h) in zip(names, values, _slice_and_dice(values, 0, 0, 1, 1)):
+            ax.add_patch(plt.Rectangle((x, y), w, h, facecolor=colors.get(name, (0.85, 0.85, 0.85)), edgecolor="white"))
+            if w * h > 0.012:
+                ax.text(x + w / 2, y + h / 2, f"{name}\n{value:.1f}%", ha="center", va="center", fontsize=7,
+                        color="white" if name != "void" else "black")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_axis_off()
+        ax.set_title(f"{label} ({df.attrs.get('n_images', '?')} images)", fontsize=9)
+    fig.suptitle("Average pixels per class per image, % of the frame (PanDA Supp. Fig. 1)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def class_share_bars(frames: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
+    """Supp. Fig. 2: per-class share of the labelled (non-void) pixels per image, datasets side by side."""
+    order = frames[0][1].sort_values("share", ascending=False, kind="stable")
+    ids = order.category_id.tolist()
+    x = np.arange(len(ids))
+    width = 0.8 / len(frames)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(ids)), 4.0))
+    for k, (label, df) in enumerate(frames):
+        shares = df.set_index("category_id").share.reindex(ids).fillna(0.0)
+        ax.bar(x + (k - (len(frames) - 1) / 2) * width, shares.to_numpy(), width, label=label)
+    ax.set_xticks(x, order.name.tolist(), rotation=60, ha="right")
+    ax.set_ylabel("% of labelled pixels per image")
+    ax.set_title("Per-class pixel share (PanDA Supp. Fig. 2)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def per_class_bars(frame: pd.DataFrame, label_columns: list[str], *, ylabel: str, title: str) -> plt.Figure:
+    """Grouped bars: one group per class (the non-label columns), one bar per row of `frame`."""
+    classes = [c for c in frame.columns if c not in label_columns and not c.endswith("_std")]
+    values = frame[classes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    x = np.arange(len(classes))
+    width = 0.8 / max(len(frame), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(classes)), 4.0))
+    for k in range(len(frame)):
+        label = " / ".join(str(frame.iloc[k][c]) for c in label_columns)
+        ax.bar(x + (k - (len(frame) - 1) / 2) * width, values[k], width, label=label)
+    ax.set_xticks(x, classes, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

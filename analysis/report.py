@@ -1,0 +1,67 @@
+"""Everything a study needs in one folder: tables (CSV + Markdown), Fig. 3 (PNG + SVG), per-class
+bars and the dashboard. `make demo` and the per-table make targets call it through `panbench report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.curves import reference_points, runs_points
+from analysis.dashboard import write_dashboard
+from analysis.figures import learning_curves, per_class_bars, save_figure
+from analysis.render import to_markdown, write_table
+from analysis.tables import RunFilter, Table, build_table, select_runs
+from harness.errors import PanbenchError
+
+FIGURES = ("fig3", "per-class")
+
+
+def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | None = None) -> list[Path]:
+    """PanDA Fig. 3 / Supp. Fig. 4: error vs n, dashed baseline fit, solid PanDA fit."""
+    if source == "reference":
+        points, title = reference_points(), "PanDA paper: UPSNet-50 on Cityscapes (Fig. 3 / Supp. Fig. 4)"
+    else:
+        runs = select_runs(where or RunFilter())
+        points = runs_points(runs)
+        title = f"{runs.model.iloc[0]}: error vs training images (dashed: baseline, solid: PanDA)"
+        if points.n.nunique() < 2:
+            raise PanbenchError("fig3 needs finished runs at two or more sizes n")
+    return save_figure(learning_curves(points, title=title), out_prefix)
+
+
+def per_class_figure(table: Table, out_prefix: str | Path) -> list[Path]:
+    labels = [c for c in ("source", "model", "variant") if c in table.frame.columns]
+    metric = "mask AP" if table.name.endswith("2") else "box AP"
+    return save_figure(per_class_bars(table.frame, labels, ylabel=metric, title=f"{table.name}: per-class {metric}"),
+                       out_prefix)
+
+
+def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | None = None,
+                 tables: list[str] = ("panda-table2", "panda-table3", "panda-fit"),
+                 figures: list[str] = ("fig3",), dashboard: bool = True) -> dict[str, list]:
+    """Write the named tables and figures under `out`; a table the runs cannot give yet is reported,
+    not fatal, so a partial study still renders what it has."""
+    out = Path(out)
+    written: dict[str, list] = {"tables": [], "figures": [], "dashboard": [], "skipped": []}
+    markdown = []
+    for name in tables:
+        try:
+            table = build_table(name, source, where)
+        except PanbenchError as exc:
+            written["skipped"].append(f"{name}: {exc}")
+            continue
+        written["tables"] += [write_table(table, out / f"{name}.csv"), write_table(table, out / f"{name}.md", "markdown")]
+        markdown.append(to_markdown(table))
+        if name in ("panda-supp-table2", "panda-supp-table3") and "per-class" in figures:
+            written["figures"] += per_class_figure(table, out / f"{name}-bars")
+    if "fig3" in figures:
+        try:
+            written["figures"] += fig3(out / "panda-fig3", source, where)
+        except PanbenchError as exc:
+            written["skipped"].append(f"fig3: {exc}")
+    if markdown:
+        from harness.atomic import write_text
+
+        write_text(out / "tables.md", "\n".join(markdown))
+    if dashboard and source == "runs":
+        written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
+    return written

@@ -1,0 +1,60 @@
+"""`panbench sweep RECIPE [--dry-run] [--executor local] [key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.launch.sweep import EXECUTORS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("sweep", help="run every cell of a recipe's grid (finished runs are skipped)")
+    p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides; a grid key narrows the grid")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="local (sequential); torchrun, slurm: later")
+    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.set_defaults(func=sweep_command)
+    _accept_options_between_overrides(p)
+
+
+def _accept_options_between_overrides(parser: argparse.ArgumentParser) -> None:
+    """`sweep RECIPE --dry-run key=value` as well as `sweep RECIPE key=value --dry-run`: argparse
+    stops collecting positionals at the first option unless asked to parse them intermixed."""
+    plain = parser.parse_known_args
+
+    def parse(args=None, namespace=None):
+        parser.parse_known_args = plain  # parse_known_intermixed_args calls parse_known_args itself
+        try:
+            return parser.parse_known_intermixed_args(args, namespace)
+        finally:
+            parser.parse_known_args = parse
+
+    parser.parse_known_args = parse
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.launch.sweep import check_executor, describe_cell, plan_sweep, run_sweep
+
+    check_executor(args.executor)
+    console = Console(highlight=False)
+    plan = plan_sweep(args.recipe, args.overrides, args.runs_root)
+    table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
+    for column in ("run id", "status", "cell"):
+        table.add_column(column)
+    for planned in plan:
+        table.add_row(planned.run_id, "done" if planned.done else f"to do ({planned.status or 'new'})",
+                      describe_cell(planned.cell))
+    console.print(table)
+    if args.dry_run:
+        return 0
+    summary = run_sweep(plan, args.runs_root, executor=args.executor, echo=console.print)
+    console.print(f"sweep {args.recipe}: {len(summary.finished)} finished, {len(summary.skipped)} skipped "
+                  f"(already finished), {len(summary.failed)} failed")
+    for rid, error, log in summary.failed:
+        console.print(f"  [red]failed[/] {rid}: {error}\n         log: {log}")
+    return 0 if summary.ok else 1

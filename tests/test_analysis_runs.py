@@ -1,0 +1,158 @@
+"""Tables from a run store this test fills by hand, with numbers whose fits and DE are known exactly.
+
+Baseline runs follow pq = 5·ln(n) + 10 (seed 0 at +0.5, seed 1 at -0.5, so the least-squares line
+is exactly the law); PanDA runs sit at 5·ln(1.5·n) + 10, i.e. worth 1.5 n originals: DE = 50 %."""
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.render import to_csv, to_markdown
+from analysis.runs import aggregate_seeds, canonical_variant, load_runs, per_class_long
+from analysis.tables import RunFilter, build_table
+from harness.errors import PanbenchError
+
+SIZES = (10, 20, 40)
+SEEDS = (0, 1)
+
+
+def law(n: float) -> float:
+    return 5.0 * math.log(n) + 10.0
+
+
+def write_run(root: Path, run_id: str, *, n: int, variant: str, seed: int, metrics: dict | None,
+              status: str = "finished", recipe: str = "panda-table2-mini", model: str = "upsnet-mini",
+              epochs: float = 10, extra_config: dict | None = None) -> Path:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    config = {"name": recipe, "seed": seed, "model": {"name": model},
+              "data": {"dataset": "synth", "n": n, "panda": variant.split("-")[0]}, "train": {"epochs": epochs},
+              "wandb": {"project": "panbench", "entity": None}, **(extra_config or {})}
+    record = {"run_id": run_id, "recipe": recipe, "config": config, "git_commit": "abc", "seed": seed, "model": model,
+              "dataset": "synth", "n": n, "variant": variant, "status": status, "error": None,
+              "started_at": "2026-01-01T00:00:00+00:00", "finished_at": None, "duration_s": 12.5, "wandb_dir": None}
+    if status == "failed":
+        record["error"] = "RuntimeError: boom"
+    (run_dir / "run.json").write_text(json.dumps(record))
+    if metrics is not None:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def fill_store(root: Path) -> Path:
+    """12 finished runs (3 sizes x 2 variants x 2 seeds) + one failed run."""
+    for n in SIZES:
+        for seed in SEEDS:
+            noise = 0.5 if seed == 0 else -0.5
+            for variant, value in (("none", law(n)), ("1x", law(1.5 * n))):
+                pq = value + noise
+                metrics = {"pq": pq, "sq": 70.0 + seed, "rq": 40.0, "pq_th": pq - 2, "pq_st": pq + 2, "miou": 50.0,
+                           "ap": pq / 2, "ap_box": pq / 2 + 1,
+                           "per_class": {"26": {"pq": pq, "ap": 30.0 + seed, "ap_box": 35.0},
+                                         "24": {"pq": pq - 1, "ap": 10.0 + seed, "ap_box": 15.0}}}
+                write_run(root, f"{variant}-{n}-{seed}", n=n, variant=variant, seed=seed, metrics=metrics)
+    write_run(root, "failed-run", n=10, variant="none", seed=5, metrics=None, status="failed")
+    return root
+
+
+@pytest.fixture
+def store(tmp_path):
+    return fill_store(tmp_path / "runs")
+
+
+def _rows(table):
+    return list(csv.DictReader(io.StringIO(to_csv(table))))
+
+
+def test_load_runs_is_tidy(store):
+    runs = load_runs(store)
+    assert len(runs) == 13
+    assert set(runs.variant) == {"none", "panda-1x"}
+    assert runs.set_index("run_id").loc["failed-run", "status"] == "failed"
+    assert np.isnan(runs.set_index("run_id").loc["failed-run", "pq"])
+    assert len(load_runs(store, finished_only=True)) == 12
+
+
+@pytest.mark.parametrize("raw, name", [(None, "none"), ("none", "none"), ("1x", "panda-1x"), ("2x", "panda-2x"),
+                                       ("1x-dropout-resize", "dropout+resize"), ("1x-dropout", "dropout"),
+                                       ("panda_2x", "panda-2x")])
+def test_canonical_variant(raw, name):
+    assert canonical_variant(raw) == name
+
+
+def test_fit_from_runs_recovers_the_law(store):
+    rows = _rows(build_table("panda-fit", "runs", RunFilter(root=store)))
+    pq = next(r for r in rows if r["metric"] == "pq")
+    assert float(pq["slope"]) == pytest.approx(5.0, abs=1e-4)
+    assert float(pq["intercept"]) == pytest.approx(10.0, abs=1e-3)
+    # r² = 1 - SS_res / SS_tot with residuals ±0.5 at each of the 6 points
+    y = np.array([law(n) + d for n in SIZES for d in (0.5, -0.5)])
+    r2 = 1 - 6 * 0.25 / ((y - y.mean()) ** 2).sum()
+    assert float(pq["r2"]) == pytest.approx(r2, abs=1e-4)
+
+
+def test_table3_from_runs_gives_fifty_percent(store):
+    table = build_table("panda-table3", "runs", RunFilter(root=store))
+    frame = table.frame[table.frame.metric == "pq"].set_index("images")
+    assert frame.n_orig.to_numpy() == pytest.approx(SIZES, rel=1e-9)
+    assert frame.n_aug.to_numpy() == pytest.approx([1.5 * n for n in SIZES], rel=1e-9)
+    assert frame.de.to_numpy() == pytest.approx([50.0] * 3, abs=1e-9)
+    assert list(table.frame.columns) == ["images", "metric", "n_orig", "n_aug", "de"]
+    assert "DE per seed" in table.caption
+
+
+def test_table2_from_runs_mean_and_std_over_seeds(store):
+    table = build_table("panda-table2", "runs", RunFilter(root=store))
+    row = table.frame[(table.frame.n == 20) & (table.frame.variant == "none")].iloc[0]
+    assert row.seeds == 2
+    assert row.pq == pytest.approx(law(20))
+    assert row.pq_std == pytest.approx(math.sqrt(0.5))  # sample std of law ± 0.5
+    assert row.sq == pytest.approx(70.5)
+    assert table.frame.variant.tolist()[:2] == ["none", "panda-1x"]
+    assert "±" in to_markdown(table)
+
+
+def test_aggregate_seeds_hand_computed():
+    import pandas as pd
+
+    runs = pd.DataFrame({"k": ["a", "a", "a", "b"], "m": [1.0, 2.0, 6.0, 4.0]})
+    out = aggregate_seeds(runs, ["k"], ["m"]).set_index("k")
+    assert out.loc["a", "m"] == pytest.approx(3.0)
+    assert out.loc["a", "m_std"] == pytest.approx(math.sqrt(7.0))  # deviations -2, -1, 3 -> 14 / 2
+    assert out.loc["a", "seeds"] == 3 and np.isnan(out.loc["b", "m_std"])
+
+
+def test_per_class_table_from_runs(store):
+    classes = per_class_long(store)
+    assert set(classes.metric) == {"pq", "ap", "ap_box"}
+    table = build_table("panda-supp-table2", "runs", RunFilter(root=store))
+    row = table.frame[table.frame.variant == "none"].iloc[0]
+    assert row.car == pytest.approx(30.5) and row.person == pytest.approx(10.5)
+
+
+def test_ablation_rows_from_runs(tmp_path):
+    root = tmp_path / "runs"
+    rows = [("none", 10, 20.0), ("none", 20, 19.0), ("1x-dropout", 10, 21.0), ("1x", 10, 23.0)]
+    for k, (variant, epochs, pq) in enumerate(rows):
+        write_run(root, f"r{k}", n=20, variant=variant, seed=0, metrics={"pq": pq}, epochs=epochs,
+                  recipe="panda-table4-mini")
+    table = build_table("panda-table4", "runs", RunFilter(root=root))
+    assert table.frame.variant.tolist() == ["none", "extra-iterations", "dropout", "dropout+resize+shift"]
+    assert table.frame.pq.tolist() == [20.0, 19.0, 21.0, 23.0]
+
+
+def test_filters_and_clear_errors(store, tmp_path):
+    with pytest.raises(PanbenchError, match="no finished runs with recipe=nope"):
+        build_table("panda-table2", "runs", RunFilter(root=store, recipe="nope"))
+    with pytest.raises(PanbenchError, match="only --source reference"):
+        build_table("synth-table1", "runs", RunFilter(root=store))
+    bad = tmp_path / "bad" / "x"
+    bad.mkdir(parents=True)
+    (bad / "run.json").write_text("{not json")
+    with pytest.raises(PanbenchError, match="run.json: unreadable run record"):
+        load_runs(tmp_path / "bad")
