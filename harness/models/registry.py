@@ -1,0 +1,63 @@
+"""The one table of panoptic models (timm's habit: a name -> constructor-arguments table and one
+door, `create_model`). Paper-scale entries follow UPSNet's and seamseg's Cityscapes configs;
+`*-mini` entries are the CPU configuration: a narrow ResNet, FPN width 32, 128x256 inputs
+(`min_size`/`max_size` pinned so torchvision does not rescale to 800 px), anchors scaled to the
+small images, few sampled regions and a two-layer 32-channel mask head."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+
+from torch import nn
+
+from harness.errors import ConfigError
+from harness.models.builders import build_panoptic_model
+
+PAPER_SCALE = dict(
+    fpn_channels=256, min_size=(800, 832, 864, 896, 928, 960, 992, 1024), max_size=2048,  # UPSNet's train scales
+)
+MINI = dict(
+    backbone="mini", mini_widths=(16, 24, 32, 48), fpn_channels=32, min_size=128, max_size=256,
+    anchor_sizes=(8, 16, 32, 64, 128), rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150,
+    rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=75, rpn_batch_size_per_image=64,
+    box_batch_size_per_image=64, box_representation_size=128, box_detections_per_img=30,
+    mask_head_layers=(32, 32), semantic_channels=32, deeplab_pooling_size=(16, 16),
+    stuff_area_limit=32,  # UPSNet's 2048 px at 1024x2048, scaled to 128x256
+)
+
+MODELS: dict[str, dict] = {
+    "upsnet-mini": dict(MINI, style="upsnet"),
+    "upsnet-r50": dict(PAPER_SCALE, style="upsnet", backbone="r50", stuff_area_limit=2048),
+    "upsnet-r101": dict(PAPER_SCALE, style="upsnet", backbone="r101", stuff_area_limit=2048),
+    "sss-mini": dict(MINI, style="sss", stuff_area_limit=64),  # seamseg's 64x64 px, scaled to 128x256
+    "sss-r50": dict(PAPER_SCALE, style="sss", backbone="r50", stuff_area_limit=4096),
+    "sss-r101": dict(PAPER_SCALE, style="sss", backbone="r101", stuff_area_limit=4096),
+}
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def model_arguments(name: str, **overrides) -> dict:
+    """The constructor arguments of model `name` with `overrides` applied (checked by name)."""
+    if name not in MODELS:
+        raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}"
+                          + _nearest(name, MODELS))
+    valid = set(inspect.signature(build_panoptic_model).parameters) - {"categories"}
+    for key in overrides:
+        if key not in valid:
+            raise ConfigError(f"model {name!r} has no argument {key!r}" + _nearest(key, valid))
+    return {**MODELS[name], **overrides}
+
+
+def create_model(name: str, *, categories: list[dict], **overrides) -> nn.Module:
+    """Build model `name` for `categories` (COCO-panoptic category dicts, in train-id order).
+    `backbone_weights=PATH` loads an ImageNet ResNet state dict from local disk; nothing downloads."""
+    return build_panoptic_model(categories=categories, **model_arguments(name, **overrides))
+
+
+def _nearest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
