@@ -70,13 +70,15 @@ def source_identity(root: Path) -> dict:
     return {"root": str(root.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _synth_pool(cache: Path, synth: DictConfig, count: int, seed: int, progress: bool) -> tuple[Path, dict]:
+def _synth_pool(cache: Path, synth: DictConfig, count: int, seed: int, workers: int,
+                progress: bool) -> tuple[Path, dict]:
     from harness.data.synth import synthesize_dataset
 
     key = {"kind": "synth", "count": int(count), "seed": int(seed), "width": int(synth.width),
            "height": int(synth.height)}
     root = cached(cache, "synth", key, lambda out: synthesize_dataset(
-        out, int(count), int(seed), width=int(synth.width), height=int(synth.height), progress=progress))
+        out, int(count), int(seed), width=int(synth.width), height=int(synth.height), workers=workers,
+        progress=progress))
     return root, key
 
 
@@ -115,9 +117,11 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
     if data.panda not in ("none", *PANDA_COPIES):
         raise ConfigError(f"data.panda must be none, 1x or 2x, not {data.panda!r}")
     cache = Path(str(data.cache))
+    workers = max(1, int(data.workers))  # 0 DataLoader workers = generate in this process too
     if data.dataset == "synth":
-        pool, pool_key = _synth_pool(cache, data.synth, data.synth.count, data.seed, progress)
-        val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, int(data.seed) + VAL_SEED_OFFSET, progress)
+        pool, pool_key = _synth_pool(cache, data.synth, data.synth.count, data.seed, workers, progress)
+        val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, int(data.seed) + VAL_SEED_OFFSET,
+                                  workers, progress)
     else:
         pool, pool_key = _user_root(data.root, "root")
         val_root, _ = _user_root(data.val_root, "val_root")
@@ -138,7 +142,7 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
         panda_key = {"kind": "panda", "source": subset_key, "copies": copies, "seed": int(data.seed),
                      "config": panda_config.to_dict()}
         roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
-            subset, out, copies, int(data.seed), config=panda_config, progress=progress)))
+            subset, out, copies, int(data.seed), config=panda_config, workers=workers, progress=progress)))
 
     categories = pool_ds.categories
     val_ds = PanopticDataset.load(val_root, validate=False)

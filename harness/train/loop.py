@@ -181,6 +181,7 @@ class Trainer:
             task = bar.add_task("train", total=self.total, completed=start, loss=math.nan, s_it=math.nan)
             for images, targets in loader:
                 t_step = time.perf_counter()
+                lr = self.optimizer.param_groups[0]["lr"]  # the lr this step uses
                 losses = self.step(images, targets)
                 self.iteration += 1
                 it = self.iteration
@@ -189,7 +190,7 @@ class Trainer:
                 result.last_losses = losses
                 if self.log_fn and self.ctx.is_main and (it % max(1, s.log_every) == 0 or it == end):
                     self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / len(self.dataset),
-                                 "lr": self.optimizer.param_groups[0]["lr"], "s_per_it": round(s_it, 4), **losses})
+                                 "lr": lr, "s_per_it": round(s_it, 4), **losses})
                 if s.checkpoint_every and it % s.checkpoint_every == 0 and it < end:
                     self.save(sampler, it)
                 if self.evaluate_fn and s.eval_every and it % s.eval_every == 0 and it < self.total:
