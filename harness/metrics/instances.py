@@ -1,0 +1,146 @@
+"""Instance metrics through pycocotools' COCOeval: mask AP and box AP @[.5:.95] (PanDA Tables 1-2
+"AP" and "APbox"), AP50, AP75 and per class; detAP of the synthesis paper (Sec. 4, "Performance
+Metrics") is the box AP of a detector run on synthesised images against the ground-truth boxes.
+
+Panoptic ground-truth things become COCO instances (RLE masks, mask area, mask bbox, `iscrowd`
+kept, so crowd regions are COCO ignore regions); stuff is not part of instance evaluation. Image
+ids, which may be strings (Cityscapes names), are mapped to integers for pycocotools."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from rich.progress import track
+
+from harness.errors import DatasetError
+from harness.metrics.panoptic import load_json, read_id_png
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """COCO RLE of a boolean (H, W) mask, `counts` as str so it serialises to JSON."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False) -> tuple[dict, dict]:
+    """(COCO instance dataset dict, {panoptic image_id: integer COCO image id}) of the things."""
+    gt = load_json(gt_json)
+    things = [c for c in gt.get("categories", []) if int(c.get("isthing", 0)) == 1]
+    thing_ids = {int(c["id"]) for c in things}
+    images, annotations, id_map = [], [], {}
+    for k, ann in enumerate(track(gt["annotations"], description="instances", disable=not progress,
+                                  transient=True), start=1):
+        id_map[ann["image_id"]] = k
+        ids = read_id_png(Path(gt_dir) / ann["file_name"])
+        images.append({"id": k, "height": int(ids.shape[0]), "width": int(ids.shape[1])})
+        for seg in ann["segments_info"]:
+            if int(seg["category_id"]) not in thing_ids:
+                continue
+            mask = ids == int(seg["id"])
+            if not mask.any():
+                continue  # a JSON-only segment has no pixels to evaluate
+            rle = encode_mask(mask)
+            annotations.append({"id": len(annotations) + 1, "image_id": k, "category_id": int(seg["category_id"]),
+                                "segmentation": rle, "area": float(mask.sum()),
+                                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+                                "iscrowd": int(seg.get("iscrowd", 0))})
+    return {"images": images, "annotations": annotations, "categories": things}, id_map
+
+
+def _coco(dataset: dict) -> COCO:
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _results(predictions: list[dict], id_map: dict, kind: str, source: str) -> list[dict]:
+    out = []
+    for p in predictions:
+        if p["image_id"] not in id_map:
+            raise DatasetError(source, f"prediction for image {p['image_id']!r}, which is not in the ground truth")
+        entry = {"image_id": id_map[p["image_id"]], "category_id": int(p["category_id"]), "score": float(p["score"])}
+        if kind == "segm":
+            entry["segmentation"] = p["segmentation"]
+        else:
+            entry["bbox"] = [float(v) for v in p["bbox"]]
+        out.append(entry)
+    return out
+
+
+def coco_ap(coco_gt: COCO, results: list[dict], kind: str) -> dict[str, Any]:
+    """COCOeval (`segm` or `bbox`): AP, AP50, AP75 and per-class AP in percent. Classes without
+    ground truth are None; with no prediction at all every class with ground truth scores 0."""
+    cat_ids = sorted(coco_gt.getCatIds())
+    if not results:
+        has_gt = {c: any(not a["iscrowd"] for a in coco_gt.loadAnns(coco_gt.getAnnIds(catIds=[c]))) for c in cat_ids}
+        per_class = {c: (0.0 if has_gt[c] else None) for c in cat_ids}
+        return {"ap": 0.0, "ap50": 0.0, "ap75": 0.0, "per_class": per_class} if any(has_gt.values()) else \
+            {"ap": None, "ap50": None, "ap75": None, "per_class": per_class}
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results), kind)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    precision = evaluator.eval["precision"]  # [iou thr, recall, class, area range, max dets]
+    per_class = {}
+    for k, cat in enumerate(evaluator.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        per_class[int(cat)] = 100.0 * float(p[p > -1].mean()) if (p > -1).any() else None
+
+    def pct(v: float) -> float | None:
+        return None if v < 0 else 100.0 * float(v)
+
+    return {"ap": pct(evaluator.stats[0]), "ap50": pct(evaluator.stats[1]), "ap75": pct(evaluator.stats[2]),
+            "per_class": per_class}
+
+
+def evaluate_instances(gt_json: str | Path, gt_dir: str | Path, predictions: list[dict],
+                       source: str = "predictions", progress: bool = False) -> dict[str, Any]:
+    """Mask and box AP of scored instances `{"image_id", "category_id", "score", "bbox": [x, y, w, h],
+    "segmentation": RLE}`: keys `ap ap50 ap75` (masks; None if no prediction has a mask),
+    `ap_box ap_box50 ap_box75`, and `per_class {category_id: {ap, ap_box}}`, in percent.
+
+    Box AP uses the predicted boxes, not boxes derived from the masks (COCO's `loadRes` would
+    replace them), as detectron2 reports it."""
+    dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress)
+    coco_gt = _coco(dataset)
+    box = coco_ap(coco_gt, _results(predictions, id_map, "bbox", source), "bbox")
+    with_masks = [p for p in predictions if "segmentation" in p]
+    if len(with_masks) != len(predictions) and with_masks:
+        raise DatasetError(source, "some predictions have a segmentation and some do not")
+    segm = coco_ap(coco_gt, _results(with_masks, id_map, "segm", source), "segm") if with_masks or not predictions \
+        else {"ap": None, "ap50": None, "ap75": None, "per_class": {}}
+    return {"ap": segm["ap"], "ap50": segm["ap50"], "ap75": segm["ap75"],
+            "ap_box": box["ap"], "ap_box50": box["ap50"], "ap_box75": box["ap75"],
+            "per_class": {c: {"ap": segm["per_class"].get(c), "ap_box": box["per_class"][c]} for c in box["per_class"]}}
+
+
+def det_ap(gt_json: str | Path, gt_dir: str | Path, detections: list[dict], source: str = "detections") -> float | None:
+    """detAP (synthesis paper, Table 1): box AP @[.5:.95] in percent of `{"image_id", "category_id",
+    "score", "bbox": [x, y, w, h]}` detections against the ground-truth thing boxes."""
+    dataset, id_map = coco_ground_truth(gt_json, gt_dir)
+    return coco_ap(_coco(dataset), _results(detections, id_map, "bbox", source), "bbox")["ap"]
+
+
+def instances_to_predictions(image_id: Any, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray,
+                             masks: np.ndarray | None = None) -> list[dict]:
+    """A model's instance output for one image (numpy arrays; masks bool N x H x W) -> prediction dicts."""
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    preds = []
+    for k in range(len(boxes)):
+        x0, y0, x1, y1 = boxes[k].tolist()
+        p = {"image_id": image_id, "category_id": int(category_ids[k]), "score": float(scores[k]),
+             "bbox": [x0, y0, x1 - x0, y1 - y0]}
+        if masks is not None:
+            p["segmentation"] = encode_mask(np.asarray(masks[k], bool))
+        preds.append(p)
+    return preds
