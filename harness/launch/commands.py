@@ -41,7 +41,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from harness.launch.sweep import check_executor, describe_cell, plan_sweep, run_sweep
 
     check_executor(args.executor)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     plan = plan_sweep(args.recipe, args.overrides, args.runs_root)
     table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
     for column in ("run id", "status", "cell"):
