@@ -37,7 +37,7 @@ def every_kth(image_ids: Sequence[Any], k: int = 4) -> list:
     return list(image_ids[::k])
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
     """Hard-link (no extra disk; panbench never edits a file in place, it replaces it) or copy
     across file systems; via a temp name so `dst` is never half-written."""
     tmp = dst.with_name(f".{dst.name}.tmp")
@@ -66,8 +66,8 @@ def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: 
     with progress_bar(disable=not progress) as bar:
         task = bar.add_task(f"subset of {len(images)} -> {out}", total=len(images))
         for image, ann in zip(images, annotations):
-            _link_or_copy(ds.image_path(image), out / IMAGES_DIR / image["file_name"])
-            _link_or_copy(ds.label_path(ann), out / PANOPTIC_DIR / ann["file_name"])
+            link_or_copy(ds.image_path(image), out / IMAGES_DIR / image["file_name"])
+            link_or_copy(ds.label_path(ann), out / PANOPTIC_DIR / ann["file_name"])
             bar.advance(task)
     extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
     write_panoptic_json(out, images, annotations, ds.categories, **extra)

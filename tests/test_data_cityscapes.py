@@ -1,0 +1,85 @@
+"""Cityscapes -> COCO panoptic on a tiny Cityscapes-layout tree with hand-known segments."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harness.cli import main as panbench
+from harness.data.cityscapes import convert_cityscapes
+from harness.data.dataset import PanopticDataset
+from harness.errors import DatasetError
+
+H, W = 24, 40
+
+
+def label_and_instance_maps(variant: int):
+    """labelIds and instanceIds of one frame, as Cityscapes writes them: stuff pixels carry their
+    label id in both; thing instances label_id * 1000 + k; a crowd group just the label id."""
+    labels = np.full((H, W), 11, np.uint8)  # building
+    labels[:6] = 23  # sky
+    labels[14:] = 7  # road
+    labels[-3:] = 1  # ego vehicle: ignoreInEval -> void
+    instances = labels.astype(np.uint16)
+    labels[10:16, 4:14] = 26  # car 26000
+    instances[10:16, 4:14] = 26000
+    labels[9:17, 20 + variant:23 + variant] = 24  # person 24000
+    instances[9:17, 20 + variant:23 + variant] = 24000
+    labels[12:15, 30:38] = 26  # a car group: crowd
+    instances[12:15, 30:38] = 26
+    return labels, instances
+
+
+def write_cityscapes_tree(root, split="train", frames=("aachen_000000_000019", "aachen_000001_000019")):
+    rng = np.random.default_rng(0)
+    for i, frame in enumerate(frames):
+        city = frame.split("_")[0]
+        labels, instances = label_and_instance_maps(i)
+        gt = root / "gtFine" / split / city
+        gt.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(labels).save(gt / f"{frame}_gtFine_labelIds.png")
+        Image.fromarray(instances).save(gt / f"{frame}_gtFine_instanceIds.png")  # 16-bit PNG
+        img = root / "leftImg8bit" / split / city
+        img.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(img / f"{frame}_leftImg8bit.png")
+    return root
+
+
+def test_conversion_matches_hand_known_segments(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cityscapes")
+    ds = PanopticDataset.load(convert_cityscapes(root, tmp_path / "out", split="train"))
+    assert [e["id"] for e in ds.images] == ["aachen_000000_000019", "aachen_000001_000019"]
+    assert ds.images[0]["file_name"] == "aachen_000000_000019_leftImg8bit.png"
+    assert len(ds.categories) == 19 and {c["id"] for c in ds.categories} >= {7, 11, 23, 24, 26}
+    segments = {s["id"]: s for s in ds.annotations[0]["segments_info"]}
+    assert segments[26000] == {"id": 26000, "category_id": 26, "area": 60, "bbox": [4, 10, 10, 6], "iscrowd": 0}
+    assert segments[24000] == {"id": 24000, "category_id": 24, "area": 24, "bbox": [20, 9, 3, 8], "iscrowd": 0}
+    assert segments[26] == {"id": 26, "category_id": 26, "area": 24, "bbox": [30, 12, 8, 3], "iscrowd": 1}
+    assert segments[23]["area"] == 6 * W and segments[23]["iscrowd"] == 0
+    assert segments[7]["area"] == 7 * W - 2 * 10 - 3 * 3 - 1 * 8  # road rows 14..20 minus car, person, crowd
+    assert set(segments) == {7, 11, 23, 24000, 26000, 26}  # ego vehicle is void
+    _, instances = label_and_instance_maps(0)
+    expected = np.where(instances == 1, 0, instances)
+    np.testing.assert_array_equal(ds.read_ids(0), expected)
+    np.testing.assert_array_equal(ds.read_image(0), np.asarray(Image.open(
+        root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png")))
+
+
+def test_cli_converts_and_reports_bad_trees(tmp_path, capsys):
+    root = write_cityscapes_tree(tmp_path / "cs", split="val")
+    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "val"), "--split", "val"]) == 0
+    assert len(PanopticDataset.load(tmp_path / "val")) == 2
+    capsys.readouterr()
+    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "tr")]) == 2  # no train split
+    assert "gtFine/train: folder is missing" in capsys.readouterr().err
+
+
+def test_converter_exit_and_missing_images_become_dataset_errors(tmp_path):
+    root = tmp_path / "cs"
+    (root / "gtFine/train/aachen").mkdir(parents=True)
+    (root / "leftImg8bit/train/aachen").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"gtFine/train: cityscapesscripts refused it: ERROR: Did not find any files"):
+        convert_cityscapes(root, tmp_path / "out")
+    write_cityscapes_tree(root)
+    (root / "leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png").unlink()
+    with pytest.raises(DatasetError, match=r"aachen_000001_000019_leftImg8bit\.png: image file is missing"):
+        convert_cityscapes(root, tmp_path / "out")
