@@ -49,3 +49,33 @@ def test_corrupt_png_names_the_file(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     with pytest.raises(DatasetError, match=r"x\.png: unreadable or corrupt"):
         read_rgb(bad)
+
+
+def test_segment_stats_agree_with_pycocotools_rle():
+    """Area and bbox of every segment equal pycocotools' RLE area/toBbox (the COCO reference)."""
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 6, (37, 53)).astype(np.uint32) * 1000 + 7  # scattered, non-convex segments
+    ids[rng.random(ids.shape) < 0.2] = 0
+    stats = segment_stats(ids)
+    assert set(stats) == set(np.unique(ids[ids > 0]).tolist())
+    for sid, (area, bbox) in stats.items():
+        rle = mask_utils.encode(np.asfortranarray((ids == sid).astype(np.uint8)))
+        assert area == int(mask_utils.area(rle))
+        assert bbox == mask_utils.toBbox(rle).astype(int).tolist()
+
+
+def test_jpeg_images_and_24_bit_ids_roundtrip_through_files(tmp_path):
+    from harness.data.categories import categories_json
+
+    image = np.full((16, 20, 3), 120, np.uint8)
+    ids = np.zeros((16, 20), np.uint32)
+    big = 2**24 - 1  # white in the PNG
+    ids[:8], ids[8:, :10] = 26000 + 999, big
+    entry, ann = write_sample(tmp_path, "a", image, ids, {26999: 26, big: 26}, image_format="jpg", image_id=5)
+    write_panoptic_json(tmp_path, [entry], [ann], categories_json())
+    ds = PanopticDataset.load(tmp_path)  # validates: ids, areas, boxes, sizes
+    assert entry["file_name"] == "a.jpg" and ds.images[0]["id"] == 5
+    np.testing.assert_array_equal(ds.read_ids(0), ids)
+    assert np.abs(ds.read_image(0).astype(int) - 120).max() <= 2  # JPEG is lossy, flat colour nearly exact
