@@ -1,0 +1,158 @@
+"""PanDA composition on arrays: paste order, zoom direction, image/label consistency, recomputed
+segments_info (checked against harness.data.panoptic_format.segment_stats)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.data.panoptic_format import rgb2id, segment_stats
+from harness.errors import DatasetError
+from harness.panda.compose import panda_image, transform_segments
+from harness.panda.config import PandaConfig
+from harness.panda.decompose import decompose
+
+H, W = 96, 160
+
+
+def coded_scene(rng: np.random.Generator, n_things: int = 8):
+    """A scene whose image encodes where each pixel came from: R = 12·k for segment k, G = y, B = x.
+    Stuff: a 'road' band (large) and a 'sky' band; things: small rectangles; void elsewhere."""
+    ids = np.zeros((H, W), np.uint32)
+    ids[:30] = 23000
+    ids[60:] = 7000
+    category = {23000: 23, 7000: 7}
+    for k in range(n_things):
+        h, w = rng.integers(4, 14), rng.integers(4, 20)
+        y, x = rng.integers(0, H - h), rng.integers(0, W - w)
+        sid = 26000 + k + 1
+        ids[y:y + h, x:x + w] = sid
+        category[sid] = 26
+    ids[:, :3] = 0  # a void stripe
+    present = [sid for sid in category if (ids == sid).any()]
+    code = {sid: 12 * (k + 1) for k, sid in enumerate(present)}
+    image = np.zeros((H, W, 3), np.uint8)
+    yy, xx = np.mgrid[:H, :W]
+    image[..., 1], image[..., 2] = yy, xx
+    image[..., 0] = np.vectorize(lambda s: code.get(s, 0), otypes=[np.uint8])(ids)
+    infos = [{"id": sid, "category_id": category[sid], "area": area, "bbox": bbox, "iscrowd": int(sid == 26001)}
+             for sid, (area, bbox) in segment_stats(ids).items()]
+    return image, ids, infos, code
+
+
+def square_segments(boxes: list[tuple[int, int, int, int, int]], frame=(H, W)):
+    """Segments from (id, y, x, h, w) rectangles on a blank frame."""
+    ids = np.zeros(frame, np.uint32)
+    for sid, y, x, h, w in boxes:
+        ids[y:y + h, x:x + w] = sid
+    image = np.full(frame + (3,), 128, np.uint8)
+    infos = [{"id": sid, "category_id": 26, "area": area, "bbox": bbox, "iscrowd": 0}
+             for sid, (area, bbox) in segment_stats(ids).items()]
+    infos.sort(key=lambda s: [b[0] for b in boxes].index(s["id"]))
+    return decompose(image, ids, infos)
+
+
+def test_decompose_keeps_every_segment_and_checks_the_json():
+    image, ids, infos, _ = coded_scene(np.random.default_rng(0))
+    segments = decompose(image, ids, infos, source_image_id=5)
+    assert [s.id for s in segments] == [s["id"] for s in infos]
+    for seg, info in zip(segments, infos):
+        assert seg.area == info["area"] and seg.mask.shape == (info["bbox"][3], info["bbox"][2])
+        assert (seg.pixels[seg.mask] == image[ids == seg.id]).all()
+    bad = [dict(infos[0], area=infos[0]["area"] + 1)] + infos[1:]
+    with pytest.raises(DatasetError, match=f"lbl.png: segment {infos[0]['id']}"):
+        decompose(image, ids, bad, label_path="lbl.png")
+    with pytest.raises(DatasetError, match="do(es)? not list"):
+        decompose(image, ids, infos[1:], label_path="lbl.png")
+
+
+def test_largest_segment_is_pasted_first_so_smaller_ones_stay_on_top():
+    # the small segment is listed first and both grow by 1.5 about their centres, so they overlap
+    segments = square_segments([(2001, 40, 70, 6, 6), (1001, 30, 30, 30, 40)])
+    config = PandaConfig(ops=("resize",), scale_min=1.5, scale_max=1.5)
+    placed = transform_segments(np.random.default_rng(0), segments, (H, W), config)
+    assert [p.id for p in placed] == [1001, 2001]
+    sample = panda_image(np.random.default_rng(0), segments, (H, W), config)
+    label = rgb2id(sample.label_rgb)
+    small = next(s for s in sample.segments_info if s["id"] == 2001)
+    assert small["area"] == 9 * 9  # fully visible although it overlaps the large one
+    x, y, w, h = small["bbox"]
+    assert (label[y:y + h, x:x + w] == 2001).all()
+
+
+def test_paste_order_is_by_area_after_resize():
+    rng = np.random.default_rng(3)
+    image, ids, infos, _ = coded_scene(rng, n_things=12)
+    placed = transform_segments(rng, decompose(image, ids, infos), (H, W), PandaConfig())
+    areas = [p.area for p in placed]
+    assert areas == sorted(areas, reverse=True)
+
+
+def _bbox_centre(bbox):
+    x, y, w, h = bbox
+    return np.array([y + h / 2.0, x + w / 2.0])
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.5])
+def test_zoom_moves_segment_centres_by_the_scale_about_the_image_centre(scale):
+    boxes = [(1000 + k, y, x, 8, 12) for k, (y, x) in enumerate([(30, 40), (56, 50), (30, 100), (56, 110), (40, 65)])]
+    segments = square_segments(boxes)
+    config = PandaConfig(ops=("resize", "shift"), scale_min=scale, scale_max=scale)
+    sample = panda_image(np.random.default_rng(0), segments, (H, W), config)
+    centre = np.array([H / 2.0, W / 2.0])
+    out = {s["id"]: _bbox_centre(s["bbox"]) for s in sample.segments_info}
+    assert len(out) == len(boxes)
+    for sid, y, x, h, w in boxes:
+        before = np.array([y + h / 2.0, x + w / 2.0]) - centre
+        np.testing.assert_allclose(out[sid] - centre, scale * before, atol=1.0)
+
+
+def test_random_zoom_pushes_enlarged_segments_out_and_pulls_shrunk_ones_in():
+    boxes = [(1000 + k, y, x, 10, 10) for k, (y, x) in enumerate([(10, 10), (10, 130), (70, 20), (70, 130), (40, 100)])]
+    centre = np.array([H / 2.0, W / 2.0])
+    moved_out = moved_in = 0
+    for seed in range(12):
+        sample = panda_image(np.random.default_rng(seed), square_segments(boxes), (H, W),
+                             PandaConfig(ops=("resize", "shift")))
+        for info in sample.segments_info:
+            sid, y, x, h, w = next(b for b in boxes if b[0] == info["id"])
+            if info["bbox"][0] in (0,) or info["bbox"][0] + info["bbox"][2] == W or info["bbox"][1] == 0 \
+                    or info["bbox"][1] + info["bbox"][3] == H:
+                continue  # clipped at the frame: its bbox no longer shows the scale
+            grew = info["bbox"][2] > w
+            d_before = np.linalg.norm(np.array([y + h / 2.0, x + w / 2.0]) - centre)
+            d_after = np.linalg.norm(_bbox_centre(info["bbox"]) - centre)
+            if info["bbox"][2] != w:
+                assert (d_after > d_before) == grew
+                moved_out += grew
+                moved_in += not grew
+    assert moved_out > 5 and moved_in > 5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_labelled_pixel_traces_back_to_its_own_segment_and_noise_is_void(seed):
+    rng = np.random.default_rng(seed)
+    image, ids, infos, code = coded_scene(rng)
+    sample = panda_image(np.random.default_rng(100 + seed), decompose(image, ids, infos), (H, W), PandaConfig())
+    label = rgb2id(sample.label_rgb)
+    out = sample.image
+    source = {info["id"]: info for info in infos}
+    assert segment_stats(label) == {s["id"]: (s["area"], s["bbox"]) for s in sample.segments_info}
+    for info in sample.segments_info:
+        src = source[info["id"]]
+        assert (info["category_id"], info["iscrowd"]) == (src["category_id"], src["iscrowd"])
+        here = label == info["id"]
+        ys, xs = np.nonzero(ids == info["id"])
+        assert (out[here, 0] == code[info["id"]]).all()  # R: the segment's own code
+        assert out[here, 1].min() >= ys.min() and out[here, 1].max() <= ys.max()  # G: a source row of it
+        assert out[here, 2].min() >= xs.min() and out[here, 2].max() <= xs.max()  # B: a source column of it
+    noise = out[label == 0].astype(float)
+    assert len(noise) > 1000
+    assert abs(noise.mean() - 127.5) < 6 and abs(noise.std() - 73.9) < 6  # uniform over 0..255
+
+
+def test_segments_pushed_out_of_the_frame_are_dropped():
+    segments = square_segments([(1000 + k, 10 + 6 * k, 5 + 12 * k, 5, 5) for k in range(10)])
+    config = PandaConfig(ops=("shift",), shift_range=1.0)
+    kept = [len(panda_image(np.random.default_rng(s), segments, (H, W), config).segments_info) for s in range(10)]
+    assert min(kept) < 10 and max(kept) > 0
