@@ -111,22 +111,29 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     return Evaluation(merge_metrics(ds.categories, pq, confusion, ap), samples)
 
 
+def _measured(value: Any) -> float | None:
+    """A metric as a float, or None when it was not measured (no prediction, no such class)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
 def merge_metrics(categories: list[dict], pq: dict, confusion: Any, ap: dict) -> dict[str, Any]:
-    """Flat metrics.json keys + `per_class: {category_id: {name, pq, sq, rq, tp, fp, fn, iou, ap, ap_box}}`."""
-    metrics: dict[str, Any] = {k: float(pq[k]) for k in PANOPTIC_KEYS}
-    metrics["miou"] = float(confusion.miou())
-    metrics["accuracy"] = float(confusion.accuracy())
-    metrics.update({k: float(ap[k]) for k in INSTANCE_KEYS})
+    """Flat metrics.json keys (absent when not measured) + `per_class: {category_id: {name, pq, sq,
+    rq, tp, fp, fn, iou, ap, ap_box}}`."""
+    flat = {**{k: pq.get(k) for k in PANOPTIC_KEYS}, "miou": confusion.miou(), "accuracy": confusion.accuracy(),
+            **{k: ap.get(k) for k in INSTANCE_KEYS}}
+    metrics: dict[str, Any] = {k: _measured(v) for k, v in flat.items() if _measured(v) is not None}
     iou = np.asarray(confusion.per_class_iou(), dtype=float)
+    pq_rows, ap_rows = pq.get("per_class", {}), ap.get("per_class", {})
     per_class: dict[str, dict] = {}
     for train_id, category in enumerate(categories):
         cid = int(category["id"])
-        row: dict[str, Any] = {"name": category["name"]}
-        row.update(pq.get("per_class", {}).get(cid, pq.get("per_class", {}).get(str(cid), {})))
-        row["iou"] = None if np.isnan(iou[train_id]) else float(iou[train_id])
-        ap_row = ap.get("per_class", {}).get(cid, ap.get("per_class", {}).get(str(cid)))
-        if isinstance(ap_row, dict):
-            row.update({k: ap_row[k] for k in INSTANCE_KEYS if k in ap_row})
+        row: dict[str, Any] = {"name": category["name"], **(pq_rows.get(cid) or pq_rows.get(str(cid)) or {})}
+        row["iou"] = _measured(iou[train_id])
+        ap_row = ap_rows.get(cid) or ap_rows.get(str(cid)) or {}
+        row.update({k: _measured(ap_row.get(k)) for k in INSTANCE_KEYS if k in ap_row})
         per_class[str(cid)] = row
     metrics["per_class"] = per_class
     return metrics
