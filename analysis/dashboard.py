@@ -51,13 +51,10 @@ def runs_payload(runs: pd.DataFrame) -> dict:
     metrics = [m for m in SHOWN_METRICS if m in runs and runs[m].notna().any()] or ["pq", "miou", "ap"]
     records = []
     for row in runs.itertuples(index=False):
-        records.append({
-            "run_id": row.run_id, "recipe": row.recipe, "model": row.model, "dataset": row.dataset,
-            "n": _clean(int(row.n)) if not pd.isna(row.n) else None, "variant": row.variant,
-            "seed": _clean(row.seed), "status": row.status, "error": row.error,
-            "wandb_url": row.wandb_url, "metrics": {m: _clean(getattr(row, m)) for m in METRICS},
-            "config": flatten(row.config),
-        })
+        fields = {k: _clean(getattr(row, k)) for k in ("run_id", "recipe", "model", "dataset", "variant", "seed",
+                                                         "status", "error", "wandb_url")}
+        records.append({**fields, "n": None if pd.isna(row.n) else int(row.n),
+                        "metrics": {m: _clean(getattr(row, m)) for m in METRICS}, "config": flatten(row.config)})
     return {"runs": records, "metrics": metrics}
 
 
@@ -97,7 +94,7 @@ def efficiency_html(runs: pd.DataFrame) -> str:
 
 def render_dashboard(runs_root: str | Path = "results/runs") -> str:
     runs = load_runs(runs_root)
-    data = json.dumps(runs_payload(runs), default=str).replace("</", "<\\/")
+    data = json.dumps(runs_payload(runs), default=str, allow_nan=False).replace("</", "<\\/")
     page = TEMPLATE.read_text(encoding="utf-8")
     for marker, value in (("__FIGURE__", curves_svg(runs)), ("__DE_TABLE__", efficiency_html(runs)),
                           ("__GENERATED__", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),

@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -55,15 +56,19 @@ def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
         if np.unique(n).size >= 2:
             fit = fit_log_linear(n, value)
             ax.plot(grid, 1 - fit.predict(grid) / 100.0, line, color=color,
-                    label=f"{METRIC_LABELS.get(metric, metric)} {label} (r² = {fit.r2:.3f})")
+                    label=f"{METRIC_LABELS.get(metric, metric)} {label} (r² = {fit.r2:.4f})")
             band = bootstrap_band(n, value, grid)
             if band is not None:
                 ax.fill_between(grid, 1 - band[1] / 100.0, 1 - band[0] / 100.0, color=color, alpha=0.12, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("Number of training images")
     ax.set_ylabel("Error (1 - metric)")
-    ax.set_title(title or "Performance vs training-set size (dashed: baseline, solid: PanDA)")
+    ax.set_title(title or "Error vs training-set size (dashed: baseline, solid: PanDA)", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()

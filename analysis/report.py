@@ -22,7 +22,7 @@ def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | N
     else:
         runs = select_runs(where or RunFilter())
         points = runs_points(runs)
-        title = f"{runs.model.iloc[0]}: error vs training images (dashed: baseline, solid: PanDA)"
+        title = f"{runs.model.iloc[0]} on {runs.dataset.iloc[0]} (dashed: baseline, solid: PanDA)"
         if points.n.nunique() < 2:
             raise PanbenchError("fig3 needs finished runs at two or more sizes n")
     return save_figure(learning_curves(points, title=title), out_prefix)
