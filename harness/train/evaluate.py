@@ -87,7 +87,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             entry = images[index]
             annotation = ds.annotation_for(entry["id"])
             rgb = ds.read_image(index)  # `images` is a prefix of ds.images
-            tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0).to(device)
+            tensor = torch.from_numpy(np.require(rgb, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0).to(device)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
                 output = model([tensor])[0]
             annotations.append(write_panoptic_prediction(pred_dir, annotation["file_name"], entry["id"], output))

@@ -89,7 +89,7 @@ class PanopticTrainSet(Dataset):
         image, ids = augment(rng, image, ids, self.hflip, self.scale_jitter)
         targets = panoptic_to_targets(ids, annotation["segments_info"], self.categories,
                                       source=str(ds.label_path(annotation)))
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0), targets
+        return torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0), targets
 
 
 def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
