@@ -33,3 +33,20 @@ test-fast: setup
 
 clean:
 	rm -rf $(VENV) results/runs results/bench build *.egg-info
+
+# --- PanDA benchmark and the first demo (panda) ------------------------------------------------------
+DEMO_DIR ?= results/demo
+DEMO_N ?= 50
+
+.PHONY: bench demo
+
+# Performance figures, each a ratio against a baseline timed in the same run (results/bench/*.json).
+bench: setup
+	$(PY) -m harness.bench.panda_bench
+
+# Synthetic street scenes -> PanDA 1x -> class balance before / after (table + figure in $(DEMO_DIR)/).
+demo: setup
+	rm -rf $(DEMO_DIR)/synth $(DEMO_DIR)/panda
+	$(PANBENCH) data synth --out $(DEMO_DIR)/synth --n $(DEMO_N) --seed 0
+	$(PANBENCH) panda --src $(DEMO_DIR)/synth --out $(DEMO_DIR)/panda --copies 1 --seed 0
+	$(PANBENCH) data stats $(DEMO_DIR)/synth --compare $(DEMO_DIR)/panda --plot $(DEMO_DIR)/class_share.png
