@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "harness.tracking.commands",
     "analysis.commands",
     "harness.launch.commands",
+    "harness.metrics.commands",
 )
 
 

@@ -1,0 +1,185 @@
+"""`panbench evaluate panoptic|semantic|instances|fid`: each prints a table and, with --out, writes the
+numbers as JSON (atomically; percentages as in the papers)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.atomic import write_json
+from harness.errors import DatasetError
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gt-json", type=Path, help="ground-truth panoptic JSON")
+    p.add_argument("--gt-dir", type=Path, help="folder of ground-truth panoptic PNGs")
+    p.add_argument("--gt", type=Path, help="ground-truth dataset root (= --gt-json ROOT/panoptic.json --gt-dir ROOT/panoptic)")
+
+
+def _prediction_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pred-json", type=Path, help="predicted panoptic JSON")
+    p.add_argument("--pred-dir", type=Path, help="folder of predicted panoptic PNGs")
+    p.add_argument("--pred", type=Path, help="prediction root (= --pred-json ROOT/panoptic.json --pred-dir ROOT/panoptic)")
+
+
+def _resolve(args: argparse.Namespace, side: str) -> tuple[Path, Path]:
+    root, json_path, folder = getattr(args, side), getattr(args, f"{side}_json"), getattr(args, f"{side}_dir")
+    json_path = json_path or (root / "panoptic.json" if root else None)
+    folder = folder or (root / "panoptic" if root else None)
+    if json_path is None or folder is None:
+        raise DatasetError(f"--{side}", f"give --{side}-json and --{side}-dir, or --{side} ROOT")
+    return json_path, folder
+
+
+def _categories(gt_json: Path) -> dict[int, dict]:
+    return {int(c["id"]): c for c in json.loads(gt_json.read_text(encoding="utf-8")).get("categories", [])}
+
+
+def _finish(result: dict[str, Any], table: Table, out: Path | None) -> int:
+    Console().print(table)
+    if out:
+        write_json(out, result)
+        print(f"wrote {out}")
+    return 0
+
+
+def _panoptic(args: argparse.Namespace) -> int:
+    from harness.metrics.panoptic import pq_compute
+
+    gt_json, gt_dir = _resolve(args, "gt")
+    pred_json, pred_dir = _resolve(args, "pred")
+    result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=True)
+    categories = _categories(gt_json)
+    table = Table(title=f"Panoptic quality of {pred_json}")
+    for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for cat, row in result["per_class"].items():
+        counted = row["tp"] + row["fp"] + row["fn"] > 0
+        table.add_row(categories[cat]["name"], "y" if categories[cat].get("isthing") else "",
+                      *(_fmt(row[k]) if counted else "-" for k in ("pq", "sq", "rq")),
+                      str(row["tp"]), str(row["fp"]), str(row["fn"]))
+    table.add_section()
+    for label, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
+        table.add_row(f"[b]{label}[/b] (n={result['n' + suffix]})", "",
+                      *(_fmt(result[k + suffix]) for k in ("pq", "sq", "rq")), "", "", "")
+    return _finish(result, table, args.out)
+
+
+def _semantic(args: argparse.Namespace) -> int:
+    from harness.metrics.semantic_files import evaluate_label_dirs, evaluate_panoptic_semantic
+
+    if args.gt_labels or args.pred_labels:
+        if not (args.gt_labels and args.pred_labels and args.num_classes):
+            raise DatasetError("--gt-labels", "label-folder mode needs --gt-labels, --pred-labels and --num-classes")
+        result = evaluate_label_dirs(args.gt_labels, args.pred_labels, args.num_classes, args.ignore_index, progress=True)
+        names = {k: str(k) for k in result["per_class"]}
+    else:
+        gt_json, gt_dir = _resolve(args, "gt")
+        pred_json, pred_dir = _resolve(args, "pred")
+        result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=True)
+        names = {k: c["name"] for k, c in _categories(gt_json).items()}
+    table = Table(title="Semantic segmentation")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for cls, iou in result["per_class"].items():
+        table.add_row(names[cls], _fmt(iou))
+    table.add_section()
+    table.add_row("[b]mIoU[/b]", _fmt(result["miou"]))
+    table.add_row("[b]pixel accuracy[/b]", _fmt(result["accuracy"]))
+    return _finish(result, table, args.out)
+
+
+def load_predictions(path: Path) -> list[dict]:
+    """A COCO results file: a list of predictions, or an object holding them under `annotations`."""
+    if not path.is_file():
+        raise DatasetError(path, "file is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(path, f"invalid JSON ({exc})") from None
+    data = data.get("annotations") if isinstance(data, dict) else data
+    if not isinstance(data, list):
+        raise DatasetError(path, "expected a list of predictions (or {'annotations': [...]})")
+    for key in ("image_id", "category_id", "score", "bbox"):
+        if data and key not in data[0]:
+            raise DatasetError(path, f"prediction 0 has no '{key}'")
+    return data
+
+
+def _instances(args: argparse.Namespace) -> int:
+    from harness.metrics.instances import evaluate_instances
+
+    gt_json, gt_dir = _resolve(args, "gt")
+    result = evaluate_instances(gt_json, gt_dir, load_predictions(args.pred_file), source=str(args.pred_file),
+                                progress=True)
+    names = {k: c["name"] for k, c in _categories(gt_json).items()}
+    table = Table(title=f"Instances: {args.pred_file}")
+    for column in ("category", "AP", "APbox"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for cat, row in result["per_class"].items():
+        table.add_row(names[cat], _fmt(row["ap"]), _fmt(row["ap_box"]))
+    table.add_section()
+    for label, suffix in (("AP@[.5:.95]", ""), ("AP50", "50"), ("AP75", "75")):
+        table.add_row(f"[b]{label}[/b]", _fmt(result["ap" + suffix]), _fmt(result["ap_box" + suffix]))
+    return _finish(result, table, args.out)
+
+
+def _fid(args: argparse.Namespace) -> int:
+    from harness.metrics.fid import compute_fid
+
+    value = compute_fid(args.real, args.fake, weights_path=args.weights, batch_size=args.batch_size, device=args.device)
+    table = Table(title="Fréchet Inception Distance")
+    table.add_column("real")
+    table.add_column("fake")
+    table.add_column("FID", justify="right")
+    table.add_row(str(args.real), str(args.fake), f"{value:.2f}")
+    return _finish({"fid": value}, table, args.out)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    evaluate = subparsers.add_parser("evaluate", help="PQ / mIoU / AP / FID of predictions against ground truth",
+                                     description=__doc__.splitlines()[0])
+    kinds = evaluate.add_subparsers(dest="metric", required=True)
+
+    p = kinds.add_parser("panoptic", help="PQ, SQ, RQ (all / things / stuff, per class), as panopticapi")
+    _dataset_args(p)
+    _prediction_args(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs this process may use)")
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.set_defaults(func=_panoptic)
+
+    p = kinds.add_parser("semantic", help="mIoU, per-class IoU and pixel accuracy")
+    _dataset_args(p)
+    _prediction_args(p)
+    p.add_argument("--gt-labels", type=Path, help="folder of ground-truth label PNGs (class ids, --ignore-index ignored)")
+    p.add_argument("--pred-labels", type=Path, help="folder of predicted label PNGs, same file names")
+    p.add_argument("--num-classes", type=int, help="number of classes in label-folder mode")
+    p.add_argument("--ignore-index", type=int, default=255)
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.set_defaults(func=_semantic)
+
+    p = kinds.add_parser("instances", help="COCO mask AP and box AP of scored instances")
+    _dataset_args(p)
+    p.add_argument("--pred", dest="pred_file", type=Path, required=True,
+                   help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.set_defaults(func=_instances)
+
+    p = kinds.add_parser("fid", help="Fréchet Inception Distance between two folders of images")
+    p.add_argument("--real", type=Path, required=True, help="folder of real images")
+    p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="torch-fidelity Inception weights file (default: torch hub's cache; never downloaded)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.set_defaults(func=_fid)
