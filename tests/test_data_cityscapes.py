@@ -29,7 +29,8 @@ def label_and_instance_maps(variant: int):
     return labels, instances
 
 
-def write_cityscapes_tree(root, split="train", frames=("aachen_000000_000019", "aachen_000001_000019")):
+def write_cityscapes_tree(root, split="train",
+                          frames=("bochum_000000_000313", "aachen_000000_000019", "aachen_000001_000019")):
     rng = np.random.default_rng(0)
     for i, frame in enumerate(frames):
         city = frame.split("_")[0]
@@ -46,18 +47,19 @@ def write_cityscapes_tree(root, split="train", frames=("aachen_000000_000019", "
 
 def test_conversion_matches_hand_known_segments(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes")
-    ds = PanopticDataset.load(convert_cityscapes(root, tmp_path / "out", split="train"))
-    assert [e["id"] for e in ds.images] == ["aachen_000000_000019", "aachen_000001_000019"]
+    ds = PanopticDataset.load(convert_cityscapes(root, tmp_path / "out", split="train", workers=2, progress=False))
+    # one city per process, merged in the converter's own order (sorted paths)
+    assert [e["id"] for e in ds.images] == ["aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"]
     assert ds.images[0]["file_name"] == "aachen_000000_000019_leftImg8bit.png"
     assert len(ds.categories) == 19 and {c["id"] for c in ds.categories} >= {7, 11, 23, 24, 26}
-    segments = {s["id"]: s for s in ds.annotations[0]["segments_info"]}
+    segments = {s["id"]: s for s in ds.annotations[0]["segments_info"]}  # frame 1: person shifted by 1
     assert segments[26000] == {"id": 26000, "category_id": 26, "area": 60, "bbox": [4, 10, 10, 6], "iscrowd": 0}
-    assert segments[24000] == {"id": 24000, "category_id": 24, "area": 24, "bbox": [20, 9, 3, 8], "iscrowd": 0}
+    assert segments[24000] == {"id": 24000, "category_id": 24, "area": 24, "bbox": [21, 9, 3, 8], "iscrowd": 0}
     assert segments[26] == {"id": 26, "category_id": 26, "area": 24, "bbox": [30, 12, 8, 3], "iscrowd": 1}
     assert segments[23]["area"] == 6 * W and segments[23]["iscrowd"] == 0
     assert segments[7]["area"] == 7 * W - 2 * 10 - 3 * 3 - 1 * 8  # road rows 14..20 minus car, person, crowd
     assert set(segments) == {7, 11, 23, 24000, 26000, 26}  # ego vehicle is void
-    _, instances = label_and_instance_maps(0)
+    _, instances = label_and_instance_maps(1)  # aachen_000000_000019 was frame 1
     expected = np.where(instances == 1, 0, instances)
     np.testing.assert_array_equal(ds.read_ids(0), expected)
     np.testing.assert_array_equal(ds.read_image(0), np.asarray(Image.open(
@@ -66,8 +68,9 @@ def test_conversion_matches_hand_known_segments(tmp_path):
 
 def test_cli_converts_and_reports_bad_trees(tmp_path, capsys):
     root = write_cityscapes_tree(tmp_path / "cs", split="val")
-    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "val"), "--split", "val"]) == 0
-    assert len(PanopticDataset.load(tmp_path / "val")) == 2
+    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "val"), "--split", "val",
+                     "--workers", "1"]) == 0
+    assert len(PanopticDataset.load(tmp_path / "val")) == 3
     capsys.readouterr()
     assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "tr")]) == 2  # no train split
     assert "gtFine/train: folder is missing" in capsys.readouterr().err
@@ -77,9 +80,9 @@ def test_converter_exit_and_missing_images_become_dataset_errors(tmp_path):
     root = tmp_path / "cs"
     (root / "gtFine/train/aachen").mkdir(parents=True)
     (root / "leftImg8bit/train/aachen").mkdir(parents=True)
-    with pytest.raises(DatasetError, match=r"gtFine/train: cityscapesscripts refused it: ERROR: Did not find any files"):
-        convert_cityscapes(root, tmp_path / "out")
+    with pytest.raises(DatasetError, match=r"gtFine/train/aachen: cityscapesscripts refused it: ERROR: Did not find any files"):
+        convert_cityscapes(root, tmp_path / "out", progress=False)
     write_cityscapes_tree(root)
     (root / "leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png").unlink()
     with pytest.raises(DatasetError, match=r"aachen_000001_000019_leftImg8bit\.png: image file is missing"):
-        convert_cityscapes(root, tmp_path / "out")
+        convert_cityscapes(root, tmp_path / "out", progress=False)

@@ -91,12 +91,13 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=Path, help="Cityscapes root holding gtFine/ and leftImg8bit/")
     p.add_argument("--out", required=True, type=Path, help="dataset root to write")
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
 
 
 def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
-    root = convert_cityscapes(args.root, args.out, split=args.split)
+    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers)
     print(f"wrote {root}")
     return 0
