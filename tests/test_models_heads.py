@@ -1,0 +1,86 @@
+"""The parameter-free parts on hand-made tensors: pasting mask logits, UPSNet's panoptic logits and
+test-time instance selection, the SSS heuristic fusion, and composing segment ids."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.models.compose import compose_panoptic
+from harness.models.heuristic_fusion import fuse_instances
+from harness.models.paste import box_masks, paste_logits
+from harness.models.upsnet_panoptic_head import panoptic_logits, panoptic_training_target, select_instances
+
+
+def test_paste_equals_bilinear_resize_into_the_box():
+    logits = torch.tensor([[[1.0, -2.0], [3.0, 0.5]]])
+    pasted = paste_logits(logits, torch.tensor([[2.0, 1.0, 6.0, 5.0]]), 8, 8)
+    expected = torch.zeros(8, 8)
+    expected[1:5, 2:6] = F.interpolate(logits[None], size=(4, 4), mode="bilinear", align_corners=False)[0, 0]
+    torch.testing.assert_close(pasted[0], expected)
+
+
+def test_paste_is_differentiable_and_empty_safe():
+    logits = torch.randn(3, 7, 7, requires_grad=True)
+    paste_logits(logits, torch.tensor([[0.0, 0, 4, 4], [2, 2, 9, 5], [1, 1, 2, 2]]), 6, 10).sum().backward()
+    assert logits.grad.abs().sum() > 0
+    assert paste_logits(torch.zeros(0, 7, 7), torch.zeros(0, 4), 6, 10).shape == (0, 6, 10)
+
+
+def test_upsnet_panoptic_logits_by_hand():
+    # classes: stuff A (train id 0), things B (1) and C (2); one B instance in box x in [0, 3)
+    h, w = 2, 6
+    semantic = torch.stack([torch.full((h, w), 1.0), torch.full((h, w), 2.0), torch.zeros(h, w)])
+    box = torch.tensor([[0.0, 0.0, 3.0, 2.0]])
+    mask = torch.zeros(1, h, w)
+    mask[0, :, :2], mask[0, :, 2] = 1.0, -5.0
+    z = panoptic_logits(semantic, mask, box, torch.tensor([1]), torch.tensor([0]), torch.tensor([1, 2]), with_unknown=True)
+    assert z.shape == (3, h, w)
+    # stuff channel = X_A; instance = X_B inside the box + mask logits (0 outside);
+    # unknown = max(X_B, X_C) - max_i Y_i = 2 - 2 inside the box, 2 - 0 outside
+    assert z[0].tolist() == [[1.0] * 6] * 2
+    assert z[1].tolist() == [[3.0, 3.0, -3.0, 0.0, 0.0, 0.0]] * 2
+    assert z[2].tolist() == [[0.0, 0.0, 0.0, 2.0, 2.0, 2.0]] * 2
+    assert z.argmax(0)[0].tolist() == [1, 1, 0, 2, 2, 2]  # instance, stuff, unknown
+    no_instance = panoptic_logits(semantic, torch.zeros(0, h, w), torch.zeros(0, 4), torch.zeros(0, dtype=torch.long),
+                                  torch.tensor([0]), torch.tensor([1, 2]), with_unknown=True)
+    assert no_instance.shape == (2, h, w) and (no_instance[1] == 2).all()
+
+
+def test_panoptic_training_target_reindexes_kept_and_marks_dropped_unknown():
+    target = torch.tensor([[0, 1, 2, 3, 255]])  # stuff 0, instances 0..2 at 1..3 (S = 1)
+    out = panoptic_training_target(target, torch.tensor([0, 2]), num_stuff=1, num_instances=3)
+    assert out.tolist() == [[0, 1, 3, 2, 255]]  # kept 0 -> 1, kept 2 -> 2, dropped 1 -> unknown 3
+
+
+def test_select_instances_applies_score_nms_and_same_class_overlap():
+    boxes = torch.tensor([[0.0, 0, 4, 4], [0, 0, 4, 4.2], [0, 0, 8, 4], [2, 0, 6, 4], [4, 0, 8, 4]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.3])
+    labels = torch.tensor([1, 1, 1, 2, 1])
+    masks = box_masks(boxes, 4, 8)
+    keep = select_instances(boxes, scores, labels, masks, score_thresh=0.5, nms_thresh=0.5, max_overlap=0.3)
+    # 1: NMS (IoU 0.95 with 0); 2: IoU 0.5 passes NMS but half of its mask lies under 0, same class ->
+    # removed; 3: half under 0 too, but another class -> kept; 4: score below threshold
+    assert keep.tolist() == [0, 3]
+
+
+def test_heuristic_fusion_by_score_with_overlap_rule():
+    masks = torch.zeros(4, 2, 6, dtype=torch.bool)
+    masks[0, :, 0:3] = True  # score 0.6
+    masks[1, :, 2:6] = True  # score 0.9: claims cols 2-5 first
+    masks[2, :, 1:4] = True  # score 0.8: 2/3 taken -> dropped
+    masks[3, :, 0:1] = True  # score 0.4: below threshold
+    owner = fuse_instances(masks, torch.tensor([0.6, 0.9, 0.8, 0.4]), score_thresh=0.5, overlap_thresh=0.5)
+    assert owner[0].tolist() == [0, 0, 1, 1, 1, 1]
+
+
+def test_compose_ids_segments_and_small_stuff_rule():
+    instance_map = torch.tensor([[-1, -1, 0, 0, 1, -1]])
+    stuff_map = torch.tensor([[0, 0, 0, 1, -1, 1]])  # train ids; 1 covers 1 free pixel only
+    panoptic, segments = compose_panoptic(
+        instance_map, stuff_map, torch.full((1, 6), 0.5), instance_category_ids=torch.tensor([26, 24]),
+        instance_scores=torch.tensor([0.9, 0.7]), category_ids=(7, 23, 24, 26), stuff_area_limit=2)
+    assert panoptic.tolist() == [[7000, 7000, 26001, 26001, 24002, 0]]
+    assert segments == [
+        {"id": 7000, "category_id": 7, "isthing": False, "score": 0.5},
+        {"id": 26001, "category_id": 26, "isthing": True, "score": pytest.approx(0.9)},
+        {"id": 24002, "category_id": 24, "isthing": True, "score": pytest.approx(0.7)}]

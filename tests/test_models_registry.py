@@ -1,0 +1,180 @@
+"""timm-style checks of every registered model: the mini models run forward (train and eval),
+backward, and a few optimiser steps on synthetic street scenes; their predictions export to a
+COCO-panoptic dataset the validator accepts; the paper-scale models build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+from harness.atomic import encode_png, write_bytes
+from harness.data.categories import categories_json
+from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
+from harness.data.panoptic_format import id2rgb, make_segments_info
+from harness.data.synth import make_scene
+from harness.errors import ConfigError
+from harness.metrics.instances import evaluate_instances
+from harness.metrics.panoptic import pq_compute
+from harness.models import create_model, list_models
+from harness.models.export import prediction_to_coco
+from harness.models.targets import panoptic_to_targets
+
+CATS = categories_json()
+MINI = [name for name in list_models() if name.endswith("-mini")]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Mini models are made of tiny tensors: a second intra-op thread buys nothing on an idle machine
+    and costs several-fold on a busy one (spin-waiting; see results/bench/train_step.json)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(7)
+    images, targets, scenes = [], [], []
+    for _ in range(2):
+        image, ids, category_of, iscrowd_of = make_scene(rng, 128, 256)
+        segments = make_segments_info(ids, category_of, iscrowd_of)
+        images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
+        targets.append(panoptic_to_targets(ids, segments, CATS))
+        scenes.append((image, ids, segments))
+    return images, targets, scenes
+
+
+def test_registry_lists_both_papers_models():
+    assert {"upsnet-mini", "upsnet-r50", "upsnet-r101", "sss-mini", "sss-r50", "sss-r101"} <= set(list_models())
+
+
+def test_unknown_name_and_override_are_config_errors():
+    with pytest.raises(ConfigError, match="upsnet-mini"):
+        create_model("upsnet-mimi", categories=CATS)
+    with pytest.raises(ConfigError, match="did you mean fpn_channels"):
+        create_model("upsnet-mini", categories=CATS, fpn_channel=16)
+
+
+@pytest.mark.parametrize("name", MINI)
+def test_train_forward_backward_every_parameter_gets_a_gradient(name, batch):
+    images, targets, _ = batch
+    torch.manual_seed(0)
+    model = create_model(name, categories=CATS).train()
+    losses = model(images, targets)
+    expected = {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask", "loss_semantic"}
+    assert set(losses) == expected | ({"loss_panoptic"} if name.startswith("upsnet") else set())
+    assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for pname, param in model.named_parameters():
+        assert param.grad is not None, f"{pname} got no gradient"
+        assert torch.isfinite(param.grad).all(), f"{pname} has a non-finite gradient"
+        assert param.grad.abs().sum() > 0, f"{pname} has an all-zero gradient"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("upsnet") else n for n in MINI])
+def test_a_few_optimiser_steps_lower_the_loss(name, batch):
+    images, targets, _ = batch
+    torch.manual_seed(0)
+    model = create_model(name, categories=CATS).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    totals = []
+    for _ in range(15):
+        loss = sum(model(images, targets).values())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        totals.append(loss.item())
+    assert np.isfinite(totals).all()
+    assert np.mean(totals[-3:]) < 0.8 * np.mean(totals[:3]), totals
+
+
+def test_image_without_things_trains():
+    torch.manual_seed(0)
+    model = create_model("upsnet-mini", categories=CATS).train()
+    ids = np.full((128, 256), 7000, np.uint32)
+    ids[:40] = 23000
+    target = panoptic_to_targets(ids, [{"id": 7000, "category_id": 7}, {"id": 23000, "category_id": 23}], CATS)
+    losses = model([torch.rand(3, 128, 256)], [target])
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+
+
+@pytest.mark.parametrize("name", MINI)
+def test_eval_output_at_input_resolution(name, batch):
+    images, _, _ = batch
+    torch.manual_seed(0)
+    model = create_model(name, categories=CATS, panoptic_score_thresh=0.0).eval()
+    odd = torch.rand(3, 96, 200)  # rescaled to 123x256 inside, answered at 96x200
+    outputs = model([images[0], odd])
+    for out, (h, w) in zip(outputs, [(128, 256), (96, 200)]):
+        assert out["panoptic"].shape == (h, w) and out["panoptic"].dtype == torch.long
+        assert out["semantic"].shape == (h, w) and int(out["semantic"].max()) < len(CATS)
+        inst = out["instances"]
+        n = len(inst["scores"])
+        assert inst["boxes"].shape == (n, 4) and inst["masks"].shape == (n, h, w) and inst["masks"].dtype == torch.bool
+        assert set(inst["category_ids"].tolist()) <= {c["id"] for c in CATS if c["isthing"]}
+        ids_in_map = set(out["panoptic"].unique().tolist()) - {0}
+        segment_ids = [s["id"] for s in out["segments_info"]]
+        assert len(segment_ids) == len(set(segment_ids)) and ids_in_map == set(segment_ids)
+        for s in out["segments_info"]:
+            assert s["category_id"] == s["id"] // 1000 and s["isthing"] == (s["id"] % 1000 > 0)
+
+
+@pytest.mark.parametrize("name", MINI)
+def test_predictions_export_validate_and_evaluate(name, batch, tmp_path):
+    images, targets, scenes = batch
+    torch.manual_seed(0)
+    model = create_model(name, categories=CATS).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for _ in range(3):  # a little training so that stuff segments appear
+        loss = sum(model(images, targets).values())
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    gt_entries, gt_annotations, annotations, results = [], [], [], []
+    for i, (pred, (image, ids, segments)) in enumerate(zip(model(images), scenes)):
+        entry, gt = write_sample(tmp_path / "gt", f"scene_{i}", image, ids, {s["id"]: s["category_id"] for s in segments},
+                                 {s["id"]: s["iscrowd"] for s in segments}, image_id=i)
+        gt_entries.append(entry)
+        gt_annotations.append(gt)
+        png_ids, annotation, instances = prediction_to_coco(pred, i, entry["file_name"])
+        write_bytes(tmp_path / "pred" / "images" / entry["file_name"], encode_png(image))
+        write_bytes(tmp_path / "pred" / "panoptic" / annotation["file_name"], encode_png(id2rgb(png_ids)))
+        annotations.append(annotation)
+        results.extend(instances)
+        for result, mask in zip(instances, pred["instances"]["masks"]):
+            assert (mask_utils.decode(result["segmentation"]) == mask.numpy()).all()
+    write_panoptic_json(tmp_path / "gt", gt_entries, gt_annotations, CATS)
+    write_panoptic_json(tmp_path / "pred", gt_entries, annotations, CATS)
+    predicted = PanopticDataset.load(tmp_path / "pred")  # runs harness.data.validate.validate_dataset
+    assert sum(len(a["segments_info"]) for a in predicted.annotations) > 0
+    pq = pq_compute(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
+                    tmp_path / "pred" / "panoptic.json", tmp_path / "pred" / "panoptic", workers=1)
+    assert 0 <= pq["pq"] <= 100
+    ap = evaluate_instances(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic", results)
+    assert ap["ap_box"] is None or 0 <= ap["ap_box"] <= 100
+
+
+@pytest.mark.parametrize("name", ["upsnet-r50", "sss-r50"])
+def test_paper_scale_models_build(name):
+    model = create_model(name, categories=CATS)
+    params = sum(p.numel() for p in model.parameters())
+    assert 40e6 < params < 50e6  # ResNet-50 (23.5 M) + FPN + Mask R-CNN heads + semantic head
+
+
+def test_backbone_weights_load_from_a_local_file_and_freeze(tmp_path):
+    from torchvision.models import resnet50
+
+    reference = resnet50(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "r50.pth")
+    model = create_model("upsnet-r50", categories=CATS, backbone_weights=str(tmp_path / "r50.pth"))
+    body = model.detector.backbone.body
+    torch.testing.assert_close(body.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    assert not body.layer1[0].conv1.weight.requires_grad and body.layer2[0].conv1.weight.requires_grad
+    with pytest.raises(ConfigError, match="missing"):
+        create_model("upsnet-r50", categories=CATS, backbone_weights=str(tmp_path / "absent.pth"))
