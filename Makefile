@@ -50,3 +50,83 @@ demo: setup
 	$(PANBENCH) data synth --out $(DEMO_DIR)/synth --n $(DEMO_N) --seed 0
 	$(PANBENCH) panda --src $(DEMO_DIR)/synth --out $(DEMO_DIR)/panda --copies 1 --seed 0
 	$(PANBENCH) data stats $(DEMO_DIR)/synth --compare $(DEMO_DIR)/panda --plot $(DEMO_DIR)/class_share.png
+
+# --- paper tables and figures (analysis) -------------------------------------------------------------
+# SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
+# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`). Each target runs the grid
+# it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
+# paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
+SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)
+SUFFIX := $(if $(filter mini,$(SCALE)),-mini,)
+TABLES_DIR ?= results/tables
+FIGURES_DIR ?= results/figures
+SUPP_SRC ?= data/supp/synth
+SUPP_PANDA ?= data/supp/panda
+
+# $(call sweep_then,RECIPE,render commands): render even when some runs failed, then report the failure.
+define sweep_then
+	@status=0; $(PANBENCH) sweep $(1) || status=$$?; \
+	$(2) || exit $$?; \
+	exit $$status
+endef
+
+.PHONY: panda-table1 panda-table2 panda-table3 panda-table4 panda-fig3 panda-supp tables dashboard
+
+panda-table1: setup
+	$(call sweep_then,panda-table1$(SUFFIX),\
+	  $(PANBENCH) table panda-table1 --source runs --recipe panda-table1$(SUFFIX) --out $(TABLES_DIR)/panda-table1.csv && \
+	  $(PANBENCH) table panda-table1 --source reference --out $(TABLES_DIR)/panda-table1-paper.csv)
+
+panda-table2: setup
+	$(call sweep_then,panda-table2$(SUFFIX),\
+	  $(PANBENCH) table panda-table2 --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-table2.csv && \
+	  $(PANBENCH) table panda-table2 --source reference --out $(TABLES_DIR)/panda-table2-paper.csv)
+
+panda-table3: setup
+	$(call sweep_then,panda-table2$(SUFFIX),\
+	  $(PANBENCH) table panda-fit --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-fit.csv && \
+	  $(PANBENCH) table panda-table3 --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-table3.csv && \
+	  $(PANBENCH) table panda-fit --source reference --out $(TABLES_DIR)/panda-fit-paper.csv && \
+	  $(PANBENCH) table panda-table3 --source reference --out $(TABLES_DIR)/panda-table3-paper.csv)
+
+panda-table4: setup
+	$(call sweep_then,panda-table4$(SUFFIX),\
+	  $(PANBENCH) table panda-table4 --source runs --recipe panda-table4$(SUFFIX) --out $(TABLES_DIR)/panda-table4.csv && \
+	  $(PANBENCH) table panda-table4 --source reference --out $(TABLES_DIR)/panda-table4-paper.csv)
+
+panda-fig3: setup
+	$(call sweep_then,panda-table2$(SUFFIX),\
+	  $(PANBENCH) figure fig3 --source runs --recipe panda-table2$(SUFFIX) --out $(FIGURES_DIR)/panda-fig3 && \
+	  $(PANBENCH) figure fig3 --source reference --out $(FIGURES_DIR)/panda-fig3-paper)
+
+# Supplementary Tables 1-3 (the 2x rows are in the Table 1 grid) and Figs 1-2 (class pixel share of
+# SUPP_SRC before / after PanDA 1x; SUPP_SRC defaults to synthetic scenes, pass a Cityscapes root at full scale).
+panda-supp: setup
+	test -f $(SUPP_SRC)/panoptic.json || $(PANBENCH) data synth --out $(SUPP_SRC) --n 64 --seed 0
+	test -f $(SUPP_PANDA)/panoptic.json || $(PANBENCH) panda --src $(SUPP_SRC) --out $(SUPP_PANDA) --copies 1 --seed 0
+	$(PANBENCH) figure class-share --root $(SUPP_SRC) --compare $(SUPP_PANDA) --out $(FIGURES_DIR)/panda-supp-fig1-2
+	$(call sweep_then,panda-table1$(SUFFIX),\
+	  for t in panda-supp-table1 panda-supp-table2 panda-supp-table3; do \
+	    $(PANBENCH) table $$t --source reference --out $(TABLES_DIR)/$$t-paper.csv || exit $$?; \
+	    $(PANBENCH) table $$t --source runs --recipe panda-table1$(SUFFIX) --out $(TABLES_DIR)/$$t.csv || exit $$?; \
+	  done && \
+	  $(PANBENCH) figure per-class --table panda-supp-table2 --source runs --recipe panda-table1$(SUFFIX) --out $(FIGURES_DIR)/panda-supp-table2-bars && \
+	  $(PANBENCH) figure per-class --table panda-supp-table3 --source runs --recipe panda-table1$(SUFFIX) --out $(FIGURES_DIR)/panda-supp-table3-bars)
+
+# Every table: the paper's numbers (PanDA and synthesis) always, and the PanDA tables from whatever runs
+# the store already holds, each from its own recipe (no training here: the per-table targets train).
+tables: setup
+	@for t in panda-table1 panda-table2 panda-table3 panda-table4 panda-fit panda-supp-table1 panda-supp-table2 \
+	          panda-supp-table3 synth-table1 synth-table2 synth-table3 synth-table4; do \
+	  $(PANBENCH) table $$t --source reference --out $(TABLES_DIR)/$$t-paper.csv >/dev/null || exit $$?; \
+	done
+	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table1$(SUFFIX) --figures per-class \
+	  --tables panda-table1,panda-supp-table1,panda-supp-table2,panda-supp-table3
+	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table2$(SUFFIX) --figures fig3 \
+	  --tables panda-table2,panda-table3,panda-fit
+	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table4$(SUFFIX) --figures none \
+	  --tables panda-table4
+	@echo "tables in $(TABLES_DIR)/ (*-paper.csv: the published numbers)"
+
+dashboard: setup
+	$(PANBENCH) dashboard --out results/dashboard.html

@@ -8,7 +8,7 @@ from pathlib import Path
 from analysis.curves import reference_points, runs_points
 from analysis.dashboard import write_dashboard
 from analysis.figures import learning_curves, per_class_bars, save_figure
-from analysis.render import to_markdown, write_table
+from analysis.render import write_table
 from analysis.tables import RunFilter, Table, build_table, select_runs
 from harness.errors import PanbenchError
 
@@ -42,7 +42,6 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
     not fatal, so a partial study still renders what it has."""
     out = Path(out)
     written: dict[str, list] = {"tables": [], "figures": [], "dashboard": [], "skipped": []}
-    markdown = []
     for name in tables:
         try:
             table = build_table(name, source, where)
@@ -50,7 +49,6 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
             written["skipped"].append(f"{name}: {exc}")
             continue
         written["tables"] += [write_table(table, out / f"{name}.csv"), write_table(table, out / f"{name}.md", "markdown")]
-        markdown.append(to_markdown(table))
         if name in ("panda-supp-table2", "panda-supp-table3") and "per-class" in figures:
             written["figures"] += per_class_figure(table, out / f"{name}-bars")
     if "fig3" in figures:
@@ -58,10 +56,6 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
             written["figures"] += fig3(out / "panda-fig3", source, where)
         except PanbenchError as exc:
             written["skipped"].append(f"fig3: {exc}")
-    if markdown:
-        from harness.atomic import write_text
-
-        write_text(out / "tables.md", "\n".join(markdown))
     if dashboard and source == "runs":
         written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
     return written
