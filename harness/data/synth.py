@@ -285,7 +285,8 @@ def _sample_things(rng: np.random.Generator, street: Street, depth: float) -> li
         for _ in range(rng.poisson(rate)):
             if kind == "car":
                 lateral = side_of_road() * (0.82 if rng.random() < 0.45 else rng.uniform(0.1, 0.7))  # parked or driving
-                things.append(Thing("car", sample_t(0.8), lateral, "side" if rng.random() < 0.2 else "rear"))
+                view = "side" if rng.random() < 0.2 else "rear"  # side views (crossing, parked across) stay farther
+                things.append(Thing("car", sample_t(0.45 if view == "side" else 0.8), lateral, view))
             elif kind == "person":
                 walkway = rng.random() < 0.85
                 lateral = side_of_road() * (rng.uniform(1.05, 1.5) if walkway else rng.uniform(0, 1))
