@@ -44,11 +44,11 @@ DEMO_N ?= 50
 bench: setup
 	$(PY) -m harness.bench.panda_bench
 
-# Synthetic street scenes -> PanDA 1x -> class balance before / after (table + figure in $(DEMO_DIR)/).
+# Synthetic street scenes -> PanDA 1x (examples.png) -> class balance before / after (table + class_share.png).
 demo: setup
 	rm -rf $(DEMO_DIR)/synth $(DEMO_DIR)/panda
 	$(PANBENCH) data synth --out $(DEMO_DIR)/synth --n $(DEMO_N) --seed 0
-	$(PANBENCH) panda --src $(DEMO_DIR)/synth --out $(DEMO_DIR)/panda --copies 1 --seed 0
+	$(PANBENCH) panda --src $(DEMO_DIR)/synth --out $(DEMO_DIR)/panda --copies 1 --seed 0 --examples $(DEMO_DIR)/examples.png
 	$(PANBENCH) data stats $(DEMO_DIR)/synth --compare $(DEMO_DIR)/panda --plot $(DEMO_DIR)/class_share.png
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import write_blocks_dataset
 from harness.cli import main as panbench
@@ -131,10 +132,13 @@ def test_cli_runs_panda_with_ops_and_overrides(tmp_path, capsys):
     src = write_blocks_dataset(tmp_path / "blocks", n=2)
     out = tmp_path / "cli"
     assert panbench(["panda", "--src", str(src), "--out", str(out), "--copies", "2", "--seed", "3",
-                     "--ops", "dropout,shift", "--set", "shift_range=0.05", "--workers", "1", "--no-progress"]) == 0
+                     "--ops", "dropout,shift", "--set", "shift_range=0.05", "--workers", "1", "--no-progress",
+                     "--examples", str(tmp_path / "examples.png")]) == 0
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["ops"] == ["dropout", "shift"] and manifest["config"]["shift_range"] == 0.05
     assert len(PanopticDataset.load(out)) == 4
+    with Image.open(tmp_path / "examples.png") as im:  # originals beside PanDA images, 2 rows x 4 panels
+        assert im.size[0] > im.size[1] > 100
     assert panbench(["panda", "--src", str(src), "--out", str(out), "--set", "scal_max=2"]) == 2
     assert "scale_max" in capsys.readouterr().err
 

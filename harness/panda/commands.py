@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a PanDA parameter, e.g. --set scale_max=2.0 (repeatable)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--examples", type=Path, default=None, metavar="FILE.png",
+                   help="also draw originals beside PanDA images with their annotations (paper Fig 2)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_panda)
 
@@ -37,4 +39,8 @@ def _panda(args: argparse.Namespace) -> int:
     out = generate_panda(args.src, args.out, copies=args.copies, seed=args.seed, config=config,
                          workers=args.workers, progress=not args.no_progress)
     print(f"wrote PanDA dataset ({args.copies}x, ops: {','.join(config.ops) or 'none'}) to {out}")
+    if args.examples is not None:
+        from harness.panda.figures import example_grid
+
+        print(f"wrote {example_grid(out, args.src, args.examples)}")
     return 0
