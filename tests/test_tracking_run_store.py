@@ -1,0 +1,81 @@
+"""The run store: stable run ids, atomic records (a crash mid-write leaves the old file whole and
+no partial file), failed runs record their error and traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from harness.tracking.run_store import RunStore, run_id, variant_of
+from harness.train.recipes import load_recipe, select_cell, to_dict
+
+
+def _config(*overrides):
+    return to_dict(select_cell(load_recipe("panda-table2-mini", list(overrides)), list(overrides)))
+
+
+def test_run_id_is_stable_and_ignores_reporting_keys():
+    base = _config()
+    assert run_id(base) == run_id(json.loads(json.dumps(base, sort_keys=True)))  # key order
+    assert run_id(base) == run_id(_config("wandb.mode=disabled", "train.checkpoint_every=7", "data.cache=/x"))
+    assert run_id(base) != run_id(_config("seed=1"))
+    assert run_id(base) != run_id(_config("data.panda=1x"))
+    assert len(run_id(base)) == 12 and int(run_id(base), 16) >= 0
+
+
+def test_variant_names_ablations():
+    assert variant_of(_config()) == "none"
+    assert variant_of(_config("data.panda=2x")) == "2x"
+    assert variant_of(_config("data.panda=1x", "data.panda_ops=[dropout,shift]")) == "1x-dropout-shift"
+
+
+def test_crash_mid_write_leaves_the_previous_record(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    record = store.start(_config())
+    rid = record["run_id"]
+    before = (store.run_dir(rid) / "run.json").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)  # the crash hits after the temp file got its bytes
+    with pytest.raises(OSError):
+        store.update(rid, status="finished")
+    monkeypatch.undo()
+    assert (store.run_dir(rid) / "run.json").read_bytes() == before
+    assert sorted(p.name for p in store.run_dir(rid).iterdir()) == ["run.json"]  # no partial temp file
+    assert store.status(rid) == "running"
+
+
+def test_failed_record_holds_error_and_traceback(tmp_path):
+    store = RunStore(tmp_path)
+    rid = store.start(_config())["run_id"]
+    try:
+        raise ValueError("loss is nan at iteration 3")
+    except ValueError as exc:
+        store.fail(rid, exc, duration_s=1.5)
+    record = store.read_run(rid)
+    assert record["status"] == "failed" and record["error"] == "ValueError: loss is nan at iteration 3"
+    assert "raise ValueError" in open(record["traceback"]).read()
+    with pytest.raises(ValueError, match="per_class"):
+        store.write_metrics(rid, {"pq": 1.0, "PQ_typo": 2.0})
+
+
+def test_run_training_records_a_failure_and_retries_it(tmp_path):
+    from harness.errors import ConfigError
+    from harness.train.run import run_training
+
+    overrides = ["model.name=no-such-model", "data.n=2", "data.synth.count=2", "data.synth.val_count=1",
+                 "data.synth.width=64", "data.synth.height=32", f"data.cache={tmp_path / 'cache'}"]
+    cfg = select_cell(load_recipe("panda-table2-mini", overrides), overrides)
+    with pytest.raises(ConfigError):
+        run_training(cfg, tmp_path / "runs", progress=False)
+    store = RunStore(tmp_path / "runs")
+    record = store.read_run(run_id(to_dict(cfg)))
+    assert record["status"] == "failed" and "no-such-model" in record["error"]
+    assert os.path.isfile(record["traceback"])
+    with pytest.raises(ConfigError):  # not finished: the next call tries again
+        run_training(cfg, tmp_path / "runs", progress=False)
+    assert store.read_run(record["run_id"])["attempts"] == 2
