@@ -24,11 +24,9 @@ from harness.metrics.pq_image import PQCounts, SegmentTable, pq_counts
 GROUPS = (("", None), ("_th", True), ("_st", False))
 
 
-def read_id_png(path: str | Path) -> np.ndarray:
-    """(H, W) uint32 segment ids of a 24-bit RGB panoptic PNG.
-
-    Pillow hands the pixels out as RGBX, i.e. little-endian uint32 R + 256·G + 256²·B + 256³·X, so
-    the id is that word masked to 24 bits: one pass instead of three casts, two shifts and two adds."""
+def read_rgbx_words(path: str | Path) -> np.ndarray:
+    """(H, W) uint32 words R + 256·G + 256²·B + 256³·X of a 24-bit RGB panoptic PNG, X = Pillow's
+    padding byte: the segment id is the low 24 bits, available without touching every pixel again."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, "panoptic PNG is missing")
@@ -40,7 +38,13 @@ def read_id_png(path: str | Path) -> np.ndarray:
             raw = im.tobytes("raw", "RGBX") if im.mode == "RGB" else im.convert("RGB").tobytes("raw", "RGBX")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(path, f"unreadable or corrupt PNG ({exc})") from None
-    return np.frombuffer(raw, "<u4").reshape(height, width) & 0xFFFFFF
+    return np.frombuffer(raw, "<u4").reshape(height, width)
+
+
+def read_id_png(path: str | Path) -> np.ndarray:
+    """(H, W) uint32 segment ids of a panoptic PNG (one masking pass instead of three casts, two
+    shifts and two adds)."""
+    return read_rgbx_words(path) & 0xFFFFFF
 
 
 def load_json(path: str | Path) -> dict:
@@ -82,8 +86,8 @@ def _image_counts(gt_ann: dict, pred_ann: dict, gt_dir: str, pred_dir: str, gt_j
     image_id = gt_ann["image_id"]
     gt_png, pred_png = Path(gt_dir) / gt_ann["file_name"], Path(pred_dir) / pred_ann["file_name"]
     return pq_counts(
-        read_id_png(gt_png), SegmentTable.from_json(gt_ann["segments_info"], category_index, gt_json, image_id),
-        read_id_png(pred_png), SegmentTable.from_json(pred_ann["segments_info"], category_index, pred_json, image_id),
+        read_rgbx_words(gt_png), SegmentTable.from_json(gt_ann["segments_info"], category_index, gt_json, image_id),
+        read_rgbx_words(pred_png), SegmentTable.from_json(pred_ann["segments_info"], category_index, pred_json, image_id),
         len(category_index), image_id=image_id, gt_png=str(gt_png), pred_png=str(pred_png),
         gt_json=gt_json, pred_json=pred_json)
 

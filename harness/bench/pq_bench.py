@@ -1,0 +1,128 @@
+"""PQ evaluation speed: panbench's `pq_compute` against cityscapesscripts' PQ evaluation (the
+panopticapi algorithm) on the same files, same numbers asserted.
+
+    .venv/bin/python -m harness.bench.pq_bench [--n 50] [--height 1024] [--width 2048]
+
+Writes results/bench/pq.json: ms per image single-process (both) and the ratio; the same with PNG
+decoding replaced by a lookup of the already decoded arrays in both evaluators (Pillow's decoding
+of the two PNGs is a floor both share); and multi-process (panbench's pool vs cityscapesscripts'
+`cpu_count()` pool). Each timing is the best of `--repeat` runs, since the machine may be shared."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from unittest import mock
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from cityscapesscripts.evaluation import evalPanopticSemanticLabeling as cs
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from harness.atomic import write_json
+from harness.bench.pq_pairs import write_pq_pair
+from harness.bench.reference_pq import reference_pq
+from harness.metrics.panoptic import default_workers, pq_compute
+
+KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def max_difference(ours: dict, ref: dict) -> float:
+    """Largest absolute difference over the averages and the per-class PQ/SQ/RQ; raises when any
+    TP/FP/FN count differs."""
+    diffs = [abs(ours[k] - ref[k]) for k in KEYS]
+    for cat, row in ref["per_class"].items():
+        diffs += [abs(ours["per_class"][cat][k] - row[k]) for k in ("pq", "sq", "rq")]
+    for cat, (tp, fp, fn) in ref["counts"].items():
+        mine = ours["per_class"][cat]
+        if (mine["tp"], mine["fp"], mine["fn"]) != (tp, fp, fn):
+            raise AssertionError(f"category {cat}: counts {mine} differ from cityscapesscripts {(tp, fp, fn)}")
+    return max(diffs)
+
+
+def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> dict[str, Any]:
+    workers = default_workers()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_pq_pair(tmp, n, height, width, seed=seed, n_things=40)
+        files = sorted(paths["gt_dir"].glob("*.png")) + sorted(paths["pred_dir"].glob("*.png"))
+        decode_s, decoded = best_of(lambda: {str(f): np.asarray(Image.open(f)) for f in files}, repeat)
+        words = {path: np.ascontiguousarray(np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])).view("<u4")[..., 0]
+                 for path, a in decoded.items()}
+        # both evaluators with PNG decoding replaced by a lookup of the decoded arrays
+        with mock.patch.object(cs, "Image", mock.Mock(open=lambda path: decoded[str(path)])):
+            ref_mem, _ = best_of(lambda: reference_pq(**paths), repeat)
+        with mock.patch("harness.metrics.panoptic.read_rgbx_words", lambda path: words[str(path)]):
+            ours_mem, ours_from_memory = best_of(lambda: pq_compute(**paths, workers=1), repeat)
+        ours_1, ours = best_of(lambda: pq_compute(**paths, workers=1), repeat)
+        ref_1, ref = best_of(lambda: reference_pq(**paths), repeat)
+        diff = max_difference(ours, ref)
+        if diff > 1e-9:
+            raise AssertionError(f"panbench and cityscapesscripts differ by {diff}")
+        ours_n, ours_multi = best_of(lambda: pq_compute(**paths, workers=workers), repeat)
+        ref_n, _ = best_of(lambda: reference_pq(**paths, multi_core=True), repeat)
+        if ours_multi != ours or ours_from_memory != ours:
+            raise AssertionError("multi-process or in-memory result differs from single-process")
+
+    def ms(seconds: float) -> float:
+        return round(1000.0 * seconds / n, 2)
+
+    result = {
+        "images": n, "height": height, "width": width, "workers": workers, "cpu_count": os.cpu_count(),
+        "max_abs_difference": diff, "identical_counts": True, "pq": ours["pq"],
+        "single_process": {"panbench_ms_per_image": ms(ours_1), "cityscapesscripts_ms_per_image": ms(ref_1),
+                           "speedup": round(ref_1 / ours_1, 2)},
+        "png_decoding_ms_per_image": ms(decode_s),
+        "single_process_png_decoding_excluded": {
+            "panbench_ms_per_image": ms(ours_mem), "cityscapesscripts_ms_per_image": ms(ref_mem),
+            "speedup": round(ref_mem / ours_mem, 2)},
+        "multi_process": {"panbench_ms_per_image": ms(ours_n), "cityscapesscripts_ms_per_image": ms(ref_n),
+                          "speedup": round(ref_n / ours_n, 2),
+                          "panbench_scaling_vs_1_worker": round(ours_1 / ours_n, 2)},
+        "note": f"best of {repeat}; synthetic {height}x{width} pairs (harness.bench.pq_pairs); "
+                "timings on a possibly shared machine",
+    }
+    write_json(out, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50, help="image pairs")
+    parser.add_argument("--height", type=int, default=1024)
+    parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("results/bench/pq.json"))
+    args = parser.parse_args(argv)
+    r = run(args.n, args.height, args.width, args.repeat, args.seed, args.out)
+    table = Table(title=f"PQ evaluation, {r['images']} images {r['height']}x{r['width']} (ms / image)")
+    for column in ("", "panbench", "cityscapesscripts", "speedup"):
+        table.add_column(column, justify="right")
+    for key, label in (("single_process", "1 process"),
+                       ("single_process_png_decoding_excluded", "1 process, PNG decoding excluded"),
+                       ("multi_process", f"{r['workers']} workers / cpu_count() pool")):
+        row = r[key]
+        table.add_row(label, f"{row['panbench_ms_per_image']:.1f}", f"{row['cityscapesscripts_ms_per_image']:.1f}",
+                      f"{row['speedup']:.2f}x")
+    table.add_row("Pillow decoding of the 2 PNGs", f"{r['png_decoding_ms_per_image']:.1f}", "", "")
+    Console().print(table)
+    print(f"identical results (max |diff| {r['max_abs_difference']:.1e}, equal TP/FP/FN); wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
