@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from rich.progress import Progress
 
 from harness.atomic import write_json, write_png
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
-from harness.data.panoptic_format import id2rgb, make_segments_info
+from harness.data.panoptic_format import id2rgb
+from harness.models.export import prediction_to_coco
 
 PREDICTIONS = "predictions"
 PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
@@ -27,30 +27,6 @@ INSTANCE_KEYS = ("ap", "ap_box")
 class Evaluation:
     metrics: dict[str, Any]
     samples: list[dict] = field(default_factory=list)  # a few images with predicted / true semantics
-
-
-def encode_instances(image_id: Any, instances: dict[str, torch.Tensor]) -> list[dict]:
-    """Scored instances -> COCO results (`bbox` xywh, `segmentation` RLE with str counts)."""
-    masks = instances["masks"].detach().cpu().numpy().astype(np.uint8)
-    if len(masks) == 0:
-        return []
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
-    boxes = instances["boxes"].detach().cpu().numpy().astype(float)
-    out = []
-    for rle, box, score, cid in zip(rles, boxes, instances["scores"].tolist(), instances["category_ids"].tolist()):
-        rle["counts"] = rle["counts"].decode("ascii")
-        x0, y0, x1, y1 = box.tolist()
-        out.append({"image_id": image_id, "category_id": int(cid), "score": float(score),
-                    "bbox": [x0, y0, x1 - x0, y1 - y0], "segmentation": rle})
-    return out
-
-
-def write_panoptic_prediction(pred_dir: Path, file_name: str, image_id: Any, output: dict) -> dict:
-    """One predicted panoptic PNG + its annotation (area and bbox recomputed from the map)."""
-    panoptic = output["panoptic"].detach().cpu().numpy().astype(np.uint32)
-    category_of = {int(s["id"]): int(s["category_id"]) for s in output["segments_info"]}
-    write_png(pred_dir / file_name, id2rgb(panoptic))
-    return {"image_id": image_id, "file_name": file_name, "segments_info": make_segments_info(panoptic, category_of)}
 
 
 def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
@@ -90,8 +66,10 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             tensor = torch.from_numpy(np.require(rgb, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0).to(device)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
                 output = model([tensor])[0]
-            annotations.append(write_panoptic_prediction(pred_dir, annotation["file_name"], entry["id"], output))
-            instances.extend(encode_instances(entry["id"], output["instances"]))
+            ids, pred_annotation, pred_instances = prediction_to_coco(output, entry["id"], annotation["file_name"])
+            write_png(pred_dir / pred_annotation["file_name"], id2rgb(ids))
+            annotations.append(pred_annotation)
+            instances.extend(pred_instances)
             gt_semantic = panoptic_to_semantic(ds.read_ids(index), annotation["segments_info"],
                                                cat_to_train)
             pred_semantic = output["semantic"].detach().cpu().numpy()
