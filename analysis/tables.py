@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import reference as ref
-from analysis.efficiency import efficiency_table
+from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
 from analysis.runs import aggregate_seeds, load_runs, per_class_long
 from harness.data.categories import CITYSCAPES_CATEGORIES
@@ -201,12 +201,14 @@ def runs_table(name: str, where: RunFilter) -> Table:
         raise PanbenchError(f"{name}: only --source reference for now (the synthesis runs come in a later issue)")
     runs = select_runs(where)
     if name in ("panda-table1", "panda-supp-table1"):
-        return _seed_table(name, runs, ["model", "dataset", "n", "variant"], f"{name} from the run store.")
+        return _seed_table(name, runs, ["model", "dataset", "n", "variant"],
+                           "PanDA Table 1 (models x PanDA variants) from the run store.")
     if name == "panda-table2":
-        return _seed_table(name, runs, ["model", "dataset", "n", "variant"], "panda-table2 from the run store.")
+        return _seed_table(name, runs, ["model", "dataset", "n", "variant"],
+                           "PanDA Table 2 (training-set sizes x PanDA) from the run store.")
     if name == "panda-table4":
         return _seed_table(name, runs.assign(variant=ablation_label(runs)), ["model", "dataset", "n", "variant"],
-                           "panda-table4 (ablation) from the run store.")
+                           "PanDA Table 4 (ablation of the PanDA operations) from the run store.")
     if name in ("panda-supp-table2", "panda-supp-table3"):
         return per_class_table(name, runs, where.root, "ap" if name == "panda-supp-table2" else "ap_box")
     if name == "panda-fit":
@@ -244,8 +246,11 @@ def runs_table3(runs: pd.DataFrame) -> Table:
         raise PanbenchError("panda-table3 needs runs with PanDA 1x (variant 1x) beside the baseline")
     frame = efficiency_table(fits, means.loc["none"], means.loc["panda-1x"])
     per_seed = _per_seed_de(group, fits)
+    falling = [m for m, f in fits.items() if not f.slope > 0]
     caption = (f"Data efficiency from the run store: fits of {label}; N from the mean metric over seeds."
-               + (f" DE per seed: {per_seed}." if per_seed else ""))
+               + (f" DE per seed: {per_seed}." if per_seed else "")
+               + (f" No usable learning curve for {', '.join(falling)} (slope <= 0: the metric does not rise"
+                  f" with n, so N is meaningless or undefined)." if falling else ""))
     return Table("panda-table3", frame, caption, {"n_orig": ".1f", "n_aug": ".1f", "de": ".1f"})
 
 
@@ -264,6 +269,8 @@ def _seed_de(group: pd.DataFrame, fits: dict[str, LogLinearFit]) -> pd.DataFrame
     common = base.index.intersection(aug.index)
     rows = []
     for metric, fit in fits.items():
+        if not invertible(fit):
+            continue
         n_orig = fit.effective_size(base.loc[common, metric].to_numpy())
         n_aug = fit.effective_size(aug.loc[common, metric].to_numpy())
         for (n, seed), o, a in zip(common, n_orig, n_aug):

@@ -71,3 +71,12 @@ def test_bootstrap_band_brackets_the_fit_and_needs_seeds():
     assert np.all(lo <= centre) and np.all(centre <= hi)
     assert np.all(hi - lo < 3.0)
     assert bootstrap_band([10, 100, 1000], [1.0, 2.0, 3.0], grid) is None
+
+
+def test_flat_curve_gives_no_efficiency():
+    import pandas as pd
+
+    flat = fit_log_linear([10, 100], [0.0, 0.0])  # e.g. AP = 0 at every size after a short run
+    table = efficiency_table({"ap": flat}, pd.DataFrame({"ap": [0.0]}, index=[10]),
+                             pd.DataFrame({"ap": [1.0]}, index=[10]))
+    assert table[["n_orig", "n_aug", "de"]].isna().all().all()
