@@ -141,6 +141,8 @@ def test_cli_runs_panda_with_ops_and_overrides(tmp_path, capsys):
         assert im.size[0] > im.size[1] > 100
     assert panbench(["panda", "--src", str(src), "--out", str(out), "--set", "scal_max=2"]) == 2
     assert "scale_max" in capsys.readouterr().err
+    assert panbench(["panda", "--src", str(src), "--out", str(out), "--no-progress"]) == 2
+    assert "already holds a dataset" in capsys.readouterr().err
 
 
 def test_a_label_that_disagrees_with_its_json_is_named(tmp_path):

@@ -16,7 +16,8 @@ from typing import Any
 from PIL import Image
 
 from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, read_ids, read_rgb, write_panoptic_json
+from harness.data.dataset import (IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, read_ids, read_rgb,
+                                  write_panoptic_json)
 from harness.data.parallel import parallel_map
 from harness.errors import ConfigError, DatasetError
 from harness.panda.compose import panda_image
@@ -106,13 +107,17 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
 
 def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
                    workers: int | None = None, progress: bool = True) -> Path:
-    """Write `copies` PanDA images per image of the dataset at `src` as a dataset at `out`."""
+    """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
+    (an existing dataset there is an error, not overwritten)."""
     config = config or PandaConfig()
     if copies < 1:
         raise ConfigError(f"copies must be >= 1, got {copies}")
     src, out = Path(src), Path(out)
     if src.resolve() == out.resolve():
         raise ConfigError(f"--out {out} is the source dataset; choose another folder")
+    if (out / PANOPTIC_JSON).exists() or (out / MANIFEST).exists():
+        raise ConfigError(f"{out} already holds a dataset; remove it or choose another --out "
+                          "(stale images would otherwise mix with the new ones)")
     ds = PanopticDataset.load(src, validate=False)  # decompose() checks each label against its JSON
     jobs = plan_jobs(ds, out, copies, seed, config)
     results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)

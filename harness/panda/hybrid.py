@@ -3,7 +3,8 @@ images, which expands the variation combinatorially (Cityscapes' 3,000 images ho
 
 A hybrid image of source i pools i with `k - 1` other images drawn at random, and keeps each pooled
 segment with probability 1/k, so on average it carries one image's worth of segments before the
-usual dropout / resize / shift."""
+usual dropout / resize / shift. The partners are drawn from the image ids of the source dataset, so a
+hybrid image depends on (seed, source image, copy index) and on which images the dataset holds."""
 
 from __future__ import annotations
 
