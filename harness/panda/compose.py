@@ -22,7 +22,7 @@ from harness.data.panoptic_format import id2rgb
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import Segment
 from harness.panda.dropout import sample_keep
-from harness.panda.resize import resize_segment
+from harness.panda.resize import resize_segment, resized_shape
 from harness.panda.shift import recentre, sample_translations, zoom_centers
 
 
@@ -67,10 +67,12 @@ def transform_segments(rng: np.random.Generator, segments: list[Segment], frame:
             new_centre = zoom_centers(centre, scales[k:k + 1], seg.frame, frame)[0]
         else:
             new_centre = recentre(centre, seg.frame, frame)[0] + shifts[k]
-        pixels, mask = resize_segment(seg.pixels, seg.mask, float(scales[k]), config.image_interpolation)
-        w, h = mask.size
+        h, w = resized_shape(seg.mask.shape, float(scales[k]))
         top = int(np.floor(new_centre[0] - h / 2.0 + 0.5))
         left = int(np.floor(new_centre[1] - w / 2.0 + 0.5))
+        if top >= frame[0] or left >= frame[1] or top + h <= 0 or left + w <= 0:
+            continue  # pushed out of the frame: nothing to resize or paste
+        pixels, mask = resize_segment(seg.pixels, seg.mask, float(scales[k]), config.image_interpolation)
         placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids), mask.histogram()[255]))
     areas = np.array([p.area for p in placed])
     order = np.argsort(-areas, kind="stable")
@@ -122,7 +124,8 @@ def visible_segments_info(placed: list[Placed], layer: np.ndarray) -> list[dict]
             continue
         rows = np.flatnonzero(visible.any(axis=1))
         cols = np.flatnonzero(visible.any(axis=0))
-        bbox = [xs.start + int(cols[0]), ys.start + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+        bbox = [xs.start + int(cols[0]), ys.start + int(rows[0]),
+                int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
         infos.append({"id": p.id, "category_id": p.segment.category_id, "area": area, "bbox": bbox,
                       "iscrowd": p.segment.iscrowd})
     return infos

@@ -52,7 +52,8 @@ class PandaConfig:
         if not 0.0 <= self.shift_range <= 1.0:
             raise ConfigError(f"shift_range must lie in [0, 1], got {self.shift_range}")
         if self.image_interpolation not in INTERPOLATIONS:
-            raise ConfigError(f"image_interpolation must be one of {list(INTERPOLATIONS)}, got {self.image_interpolation!r}")
+            raise ConfigError(f"image_interpolation must be one of {list(INTERPOLATIONS)}, "
+                              f"got {self.image_interpolation!r}")
         if self.image_format not in IMAGE_FORMATS:
             raise ConfigError(f"image_format must be one of {list(IMAGE_FORMATS)}, got {self.image_format!r}")
         if self.hybrid_sources < 1:

@@ -57,7 +57,8 @@ def decompose(image: np.ndarray, ids: np.ndarray, segments_info: list[dict], sou
         sid = int(info["id"])
         x, y, w, h = (int(v) for v in info["bbox"])
         if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-            raise DatasetError(label_path, f"segment {sid}: bbox {info['bbox']} lies outside the {width}x{height} frame")
+            raise DatasetError(label_path, f"segment {sid}: bbox {info['bbox']} lies outside the "
+                                           f"{width}x{height} frame")
         mask = ids[y:y + h, x:x + w] == sid
         area = int(mask.sum())
         if area != int(info["area"]):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def dropout_probability(area_fraction: np.ndarray | float, min_area: float = 0.10, max_area: float = 0.50) -> np.ndarray:
+def dropout_probability(area_fraction: np.ndarray | float, min_area: float = 0.10,
+                        max_area: float = 0.50) -> np.ndarray:
     """p(drop) for each area fraction: 0 below `min_area`, 1 above `max_area`, linear in between."""
     a = np.asarray(area_fraction, dtype=np.float64)
     return np.clip((a - min_area) / (max_area - min_area), 0.0, 1.0)
