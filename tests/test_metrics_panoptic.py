@@ -77,6 +77,22 @@ def test_void_pixels_leave_the_union(tmp_path):
     assert (r["pq"], r["sq"], r["rq"]) == (100.0, 100.0, 100.0)
 
 
+def test_ground_truth_area_comes_from_the_json_when_given(tmp_path):
+    # panopticapi takes the GT area from segments_info; without it panbench counts the pixels
+    paths = write_case(tmp_path, [[1, 1, 1, 1, 2, 2]], {1: ROAD, 2: SKY}, [[5, 5, 5, 6, 6, 6]], {5: ROAD, 6: SKY})
+    gt = json.loads(paths["gt_json"].read_text())
+    for seg in gt["annotations"][0]["segments_info"]:
+        del seg["area"]
+    write_json(paths["gt_json"], gt)
+    r = pq_compute(**paths, workers=1)
+    assert counts(r, ROAD) == (1, 0, 0) and counts(r, SKY) == (1, 0, 0)  # road IoU 3/4, sky IoU 2/3
+    assert r["sq"] == pytest.approx(100 * (3 / 4 + 2 / 3) / 2)
+    gt["annotations"][0]["segments_info"][0]["area"] = 8  # a JSON area is trusted, as panopticapi does
+    gt["annotations"][0]["segments_info"][1]["area"] = 2
+    write_json(paths["gt_json"], gt)
+    assert counts(evaluate(paths), ROAD) == (0, 1, 1)  # IoU 3 / (3 + 8 - 3) < 0.5
+
+
 def test_unmatched_prediction_mostly_on_void_is_not_a_false_positive(tmp_path):
     gt = [[1, 1, 1, 1, 0, 0, 0, 0]]
     # car 7: 2 of 3 px on void (> 1/2) -> ignored.  person 8: 1 of 2 px on void (= 1/2) -> FP.

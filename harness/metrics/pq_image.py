@@ -120,7 +120,10 @@ def _rows(ids_in_png: np.ndarray, table: SegmentTable, png: str, json_path: str,
 def pq_counts(gt_ids: np.ndarray, gt: SegmentTable, pred_ids: np.ndarray, pred: SegmentTable, n_categories: int,
               *, image_id: object = None, gt_png: str = "gt", pred_png: str = "pred", gt_json: str = "gt.json",
               pred_json: str = "pred.json") -> PQCounts:
-    """TP / FP / FN / IoU-sum per category for one image (see module docstring for the rules)."""
+    """TP / FP / FN / IoU-sum per category for one image (see module docstring for the rules).
+
+    `gt_ids` / `pred_ids` are (H, W) integer maps of which only the low 24 bits are read (Pillow's
+    RGBX words work as they are); the names are used in error messages only."""
     if gt_ids.shape != pred_ids.shape:
         raise DatasetError(pred_png, f"size {pred_ids.shape[1]}x{pred_ids.shape[0]} differs from the ground truth "
                                      f"{gt_ids.shape[1]}x{gt_ids.shape[0]} ({gt_png})")
