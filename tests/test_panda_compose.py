@@ -54,7 +54,7 @@ def square_segments(boxes: list[tuple[int, int, int, int, int]], frame=(H, W)):
 
 def test_decompose_keeps_every_segment_and_checks_the_json():
     image, ids, infos, _ = coded_scene(np.random.default_rng(0))
-    segments = decompose(image, ids, infos, source_image_id=5)
+    segments = decompose(image, ids, infos)
     assert [s.id for s in segments] == [s["id"] for s in infos]
     for seg, info in zip(segments, infos):
         assert seg.area == info["area"] and seg.mask.shape == (info["bbox"][3], info["bbox"][2])

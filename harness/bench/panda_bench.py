@@ -44,7 +44,7 @@ def stage_times(src: Path, image_entry: dict, annotation: dict, seed: int, confi
     image = read_rgb(src / IMAGES_DIR / image_entry["file_name"])
     ids = read_ids(label_path)
     t1 = clock()
-    segments = decompose(image, ids, annotation["segments_info"], image_entry["id"], label_path)
+    segments = decompose(image, ids, annotation["segments_info"], label_path)
     t2 = clock()
     sample = panda_image(image_rng(seed, image_entry["id"], 0), segments, image.shape[:2], config)
     t3 = clock()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from harness.errors import DatasetError
@@ -26,7 +24,6 @@ class Segment:
     mask: np.ndarray  # (h, w) bool, the segment inside its bbox
     pixels: np.ndarray  # (h, w, 3) uint8, the image inside the bbox
     frame: tuple[int, int]  # (H, W) of the source image
-    source_image_id: Any = None
 
     @property
     def area(self) -> int:
@@ -44,7 +41,7 @@ class Segment:
         return self.top + h / 2.0, self.left + w / 2.0
 
 
-def decompose(image: np.ndarray, ids: np.ndarray, segments_info: list[dict], source_image_id: Any = None,
+def decompose(image: np.ndarray, ids: np.ndarray, segments_info: list[dict],
               label_path: str | Path = "<label>") -> list[Segment]:
     """Segments of one image, in `segments_info` order; raises DatasetError naming `label_path` when
     the PNG and the JSON disagree."""
@@ -66,7 +63,7 @@ def decompose(image: np.ndarray, ids: np.ndarray, segments_info: list[dict], sou
                                            f"{info['bbox']}, the PNG holds {area} pixels inside that bbox")
         covered += area
         segments.append(Segment(sid, int(info["category_id"]), int(info.get("iscrowd", 0)), y, x, mask,
-                                image[y:y + h, x:x + w], (height, width), source_image_id))
+                                image[y:y + h, x:x + w], (height, width)))
     void = int(np.count_nonzero(ids == 0))
     if covered + void != height * width:
         raise DatasetError(label_path, f"{height * width - covered - void} pixels carry segment ids that "

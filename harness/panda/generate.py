@@ -75,7 +75,7 @@ def render(job: Job) -> tuple[dict, dict]:
 def _decompose_source(root: Path, image_entry: dict, annotation: dict):
     label_path = root / PANOPTIC_DIR / annotation["file_name"]
     image = read_rgb(root / IMAGES_DIR / image_entry["file_name"])
-    segments = decompose(image, read_ids(label_path), annotation["segments_info"], image_entry["id"], label_path)
+    segments = decompose(image, read_ids(label_path), annotation["segments_info"], label_path)
     return image.shape[:2], segments
 
 
