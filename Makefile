@@ -54,7 +54,8 @@ demo: setup
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
-# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`). Each target runs the grid
+# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SEEDS=0,1,2 repeats every
+# run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
 SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)
@@ -63,10 +64,12 @@ TABLES_DIR ?= results/tables
 FIGURES_DIR ?= results/figures
 SUPP_SRC ?= data/supp/synth
 SUPP_PANDA ?= data/supp/panda
+SEEDS ?=
+SWEEP_FLAGS := $(if $(SEEDS),--seeds $(SEEDS),)
 
 # $(call sweep_then,RECIPE,render commands): render even when some runs failed, then report the failure.
 define sweep_then
-	@status=0; $(PANBENCH) sweep $(1) || status=$$?; \
+	@status=0; $(PANBENCH) sweep $(1) $(SWEEP_FLAGS) || status=$$?; \
 	$(2) || exit $$?; \
 	exit $$status
 endef

@@ -50,6 +50,8 @@ def _clean(value: object) -> object:
 def runs_payload(runs: pd.DataFrame) -> dict:
     metrics = [m for m in SHOWN_METRICS if m in runs and runs[m].notna().any()] or ["pq", "miou", "ap"]
     records = []
+    runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
+                            na_position="last")
     for row in runs.itertuples(index=False):
         fields = {k: _clean(getattr(row, k)) for k in ("run_id", "recipe", "model", "dataset", "variant", "seed",
                                                          "status", "error", "wandb_url")}

@@ -53,7 +53,7 @@ def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
         n, value = group.n.to_numpy(dtype=float), group.value.to_numpy(dtype=float)
         ax.scatter(n, 1 - value / 100.0, marker=marker, color=color, s=22, zorder=3,
                    facecolors="none" if variant == "none" else color)
-        if np.unique(n).size >= 2:
+        if np.unique(n).size >= 2 and np.ptp(value) > 0:  # a constant metric (e.g. AP = 0) has no curve
             fit = fit_log_linear(n, value)
             ax.plot(grid, 1 - fit.predict(grid) / 100.0, line, color=color,
                     label=f"{METRIC_LABELS.get(metric, metric)} {label} (r² = {fit.r2:.4f})")
@@ -66,6 +66,10 @@ def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
     ax.tick_params(axis="y", which="minor", labelsize=7)
+    if grid[-1] / grid[0] < 100:  # less than two decades: label the minor ticks of n too
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("Number of training images")
     ax.set_ylabel("Error (1 - metric)")
     ax.set_title(title or "Error vs training-set size (dashed: baseline, solid: PanDA)", fontsize=9)

@@ -57,6 +57,14 @@ def test_plan_lists_every_cell_with_stable_ids(recipe, tmp_path):
     assert not any(p.done for p in plan)
 
 
+def test_seeds_repeat_every_cell(recipe, tmp_path):
+    plan = plan_sweep(recipe, ["data.n=10"], runs_root=tmp_path / "runs", seeds=[0, 1, 2])
+    assert [(p.cell["data.panda"], p.cell["seed"]) for p in plan] == [
+        ("none", 0), ("none", 1), ("none", 2), ("1x", 0), ("1x", 1), ("1x", 2)]
+    assert len({p.run_id for p in plan}) == 6
+    assert plan[0].run_id == plan_sweep(recipe, ["data.n=10"], runs_root=tmp_path / "runs")[0].run_id  # seed 0
+
+
 def test_override_of_a_grid_key_narrows_the_grid(recipe, tmp_path):
     plan = plan_sweep(recipe, ["data.n=20"], runs_root=tmp_path / "runs")
     assert [p.cell["data.n"] for p in plan] == [20, 20]

@@ -14,6 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides; a grid key narrows the grid")
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local (sequential); torchrun, slurm: later")
+    p.add_argument("--seeds", default=None, metavar="S,S,...", help="repeat every cell with each training seed")
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.set_defaults(func=sweep_command)
     _accept_options_between_overrides(p)
@@ -38,11 +39,18 @@ def sweep_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from harness.errors import ConfigError
     from harness.launch.sweep import check_executor, describe_cell, plan_sweep, run_sweep
 
     check_executor(args.executor)
     console = Console(highlight=False, soft_wrap=True)
-    plan = plan_sweep(args.recipe, args.overrides, args.runs_root)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
+    plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds)
     table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
     for column in ("run id", "status", "cell"):
         table.add_column(column)

@@ -51,9 +51,11 @@ def grid_keys(cfg: DictConfig) -> list[str]:
     return keys
 
 
-def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs") -> list[PlannedRun]:
+def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs",
+               seeds: Iterable[int] | None = None) -> list[PlannedRun]:
     """Every cell of the recipe's grid with its run id and current status. An override of a grid key
-    restricts the sweep to the cells with that value (`data.n=10` runs only the n = 10 cells)."""
+    restricts the sweep to the cells with that value (`data.n=10` runs only the n = 10 cells);
+    `seeds` repeats every cell with each training seed (mean ± std over seeds in the tables)."""
     overrides = list(overrides)
     cfg = load_recipe(recipe, overrides)
     keys = grid_keys(cfg)
@@ -61,6 +63,9 @@ def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path
     cells = [c for c in expand_grid(cfg) if all(OmegaConf.select(c, k) == v for k, v in pinned.items())]
     if not cells:
         raise ConfigError(f"{recipe}: no grid cell has {', '.join(f'{k}={v}' for k, v in pinned.items())}")
+    if seeds is not None:
+        cells = [_with_seed(c, seed) for c in cells for seed in seeds]
+        keys = [*keys, "seed"] if "seed" not in keys else keys
     store = RunStore(runs_root)
     plan = []
     for cell in cells:
@@ -68,6 +73,12 @@ def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path
         values = {k: _plain(OmegaConf.select(cell, k)) for k in keys}
         plan.append(PlannedRun(rid, cell, values, store.status(rid)))
     return plan
+
+
+def _with_seed(cell: DictConfig, seed: int) -> DictConfig:
+    cell = cell.copy()
+    cell.seed = int(seed)
+    return cell
 
 
 def _plain(value: object) -> object:
