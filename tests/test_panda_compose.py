@@ -10,7 +10,7 @@ from harness.data.panoptic_format import rgb2id, segment_stats
 from harness.errors import DatasetError
 from harness.panda.compose import panda_image, transform_segments
 from harness.panda.config import PandaConfig
-from harness.panda.decompose import decompose
+from harness.panda.decompose import Segment, decompose
 
 H, W = 96, 160
 
@@ -156,3 +156,24 @@ def test_segments_pushed_out_of_the_frame_are_dropped():
     config = PandaConfig(ops=("shift",), shift_range=1.0)
     kept = [len(panda_image(np.random.default_rng(s), segments, (H, W), config).segments_info) for s in range(10)]
     assert min(kept) < 10 and max(kept) > 0
+
+
+def test_dropout_inside_the_pipeline_uses_the_area_fraction_of_the_frame():
+    """Segments of known area fractions through transform_segments (dropout only): survival rate
+    within a 4.5-sigma binomial bound of 1 - p(a) from the paper's rule."""
+    frame = (100, 100)
+    fractions = [0.05, 0.20, 0.30, 0.45, 0.60]
+    segments = []
+    for k, a in enumerate(fractions):
+        mask = np.zeros((100, 100), bool)
+        mask.flat[: int(round(a * 10_000))] = True
+        segments.append(Segment(1000 + k, 7, 0, 0, 0, mask, np.zeros((100, 100, 3), np.uint8), frame))
+    trials = 300
+    kept = np.zeros(len(fractions))
+    for seed in range(trials):
+        placed = transform_segments(np.random.default_rng(seed), segments, frame, PandaConfig(ops=("dropout",)))
+        for p in placed:
+            kept[p.id - 1000] += 1
+    expected = 1.0 - np.clip((np.array(fractions) - 0.10) / 0.40, 0, 1)
+    bound = 4.5 * np.sqrt(expected * (1 - expected) / trials)
+    assert np.all(np.abs(kept / trials - expected) <= bound + 1e-12), kept / trials
