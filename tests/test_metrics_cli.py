@@ -63,3 +63,12 @@ def test_dataset_roots_are_accepted(tmp_path, blocks_dataset):
     assert json.loads(out.read_text())["pq"] == 100.0
     assert pq_compute(blocks_dataset / "panoptic.json", blocks_dataset / "panoptic",
                       blocks_dataset / "panoptic.json", blocks_dataset / "panoptic")["n"] == 4
+
+
+def test_fid_without_weights_says_which_file_and_how(tmp_path, capsys):
+    for name in ("real", "fake"):
+        (tmp_path / name).mkdir()
+    assert main(["evaluate", "fid", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
+                 "--weights", str(tmp_path / "inception.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "inception.pth" in err and "--weights FILE" in err and err.count("\n") == 1
