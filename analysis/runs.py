@@ -54,7 +54,7 @@ def wandb_url(record: dict) -> str | None:
     cfg = (record.get("config") or {}).get("wandb") or {}
     if not wandb_dir or not cfg.get("entity") or not cfg.get("project"):
         return None
-    if not any(Path(wandb_dir).glob("*.synced")):
+    if not any(Path(wandb_dir).glob("*.wandb.synced")):  # the marker `wandb sync` leaves
         return None
     return f"https://wandb.ai/{cfg['entity']}/{cfg['project']}/runs/{record['run_id']}"
 

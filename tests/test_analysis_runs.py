@@ -156,3 +156,15 @@ def test_filters_and_clear_errors(store, tmp_path):
     (bad / "run.json").write_text("{not json")
     with pytest.raises(PanbenchError, match="run.json: unreadable run record"):
         load_runs(tmp_path / "bad")
+
+
+def test_wandb_link_only_once_synced(tmp_path):
+    from analysis.runs import wandb_url
+
+    offline = tmp_path / "wandb" / "offline-run-20260101_000000-abc"
+    offline.mkdir(parents=True)
+    (offline / "run-abc.wandb").write_bytes(b"")
+    record = {"run_id": "abc", "wandb_dir": str(offline), "config": {"wandb": {"entity": "me", "project": "panbench"}}}
+    assert wandb_url(record) is None
+    (offline / "run-abc.wandb.synced").write_bytes(b"")
+    assert wandb_url(record) == "https://wandb.ai/me/panbench/runs/abc"
