@@ -43,6 +43,7 @@ DEMO_N ?= 50
 # Performance figures, each a ratio against a baseline timed in the same run (results/bench/*.json).
 bench: setup
 	$(PY) -m harness.bench.panda_bench
+	$(PY) -m harness.bench.train_step_bench
 	$(PY) -m harness.bench.pq_bench
 
 # Synthetic street scenes -> PanDA 1x (examples.png) -> class balance before / after (table + class_share.png).

@@ -2,7 +2,9 @@
 door, `create_model`). Paper-scale entries follow UPSNet's and seamseg's Cityscapes configs;
 `*-mini` entries are the CPU configuration: a narrow ResNet, FPN width 32, 128x256 inputs
 (`min_size`/`max_size` pinned so torchvision does not rescale to 800 px), anchors scaled to the
-small images, few sampled regions and a two-layer 32-channel mask head."""
+small images, few sampled regions, a two-layer 32-channel mask head and a one-layer deformable
+semantic subnet (torchvision's CPU `deform_conv2d` backward dominates a mini step; see
+results/bench/train_step.json; `semantic_layers=2` restores UPSNet's depth)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ MINI = dict(
     rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=75, rpn_batch_size_per_image=64,
     box_batch_size_per_image=64, box_representation_size=128, box_detections_per_img=30,
     mask_head_layers=(32, 32), semantic_channels=32, deeplab_pooling_size=(16, 16),
+    semantic_layers=1,  # one deformable layer, not UPSNet's two: its CPU backward is 60 % of a step
     stuff_area_limit=32,  # UPSNet's 2048 px at 1024x2048, scaled to 128x256
 )
 
