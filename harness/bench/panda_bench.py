@@ -114,7 +114,7 @@ def print_table(result: dict) -> None:
     for stage, ms in result["panda_stage_ms"].items():
         table.add_row(f"  {stage}", f"{ms:.1f}", "")
     ok = result["ratio"] <= result["target_ratio"]
-    table.add_row(f"ratio PanDA / baseline (target <= {result['target_ratio']})",
+    table.add_row(f"ratio PanDA / baseline (<= {result['target_ratio']})",
                   f"[{'green' if ok else 'red'}]{result['ratio']:.2f}[/]", f"{result['cpu_ratio']:.2f}")
     Console().print(table)
 
