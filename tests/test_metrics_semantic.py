@@ -75,3 +75,42 @@ def test_label_dirs_and_panoptic_datasets(tmp_path):
     assert 0 < r["miou"] < 100 and 0 < r["accuracy"] < 100
     same = evaluate_panoptic_semantic(paths["gt_json"], paths["gt_dir"], paths["gt_json"], paths["gt_dir"])
     assert same["accuracy"] == 100.0 and same["miou"] == 100.0
+
+
+def test_miou_equals_cityscapes_evaluator(tmp_path):
+    """Cityscapes' own per-pair confusion matrix and IoU functions on label-id PNGs (its pixel
+    accuracy is not used: its `nbCorrectPixels` counts the erroneous pixels)."""
+    import contextlib
+    import io
+
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as cs
+    from cityscapesscripts.helpers.labels import id2label
+
+    from harness.data.categories import CITYSCAPES_CATEGORIES
+
+    rng = np.random.default_rng(0)
+    present = [c.id for c in CITYSCAPES_CATEGORIES][:15]  # 4 eval classes absent everywhere -> NaN
+    label_ids = np.array(present + [0, 1, 4])  # plus ignored labels
+    to_train = np.full(256, 255, np.int64)
+    for c in CITYSCAPES_CATEGORIES:
+        to_train[c.id] = c.train_id
+    args = cs.args
+    args.evalInstLevelScore, args.evalPixelAccuracy, args.quiet = False, False, True
+    matrix = cs.generateMatrix(args)
+    ours = ConfusionMatrix(19)
+    for k in range(3):
+        gt = rng.choice(label_ids, (30, 40)).astype(np.uint8)
+        pred = np.where(rng.random((30, 40)) < 0.6, gt, rng.choice(label_ids, (30, 40))).astype(np.uint8)
+        write_png(tmp_path / f"gt{k}.png", gt)
+        write_png(tmp_path / f"pred{k}.png", pred)
+        with contextlib.redirect_stdout(io.StringIO()):
+            # fills `matrix` in place, as cityscapes' own evaluateImgLists relies on
+            cs.evaluatePair(str(tmp_path / f"pred{k}.png"), str(tmp_path / f"gt{k}.png"), matrix, {}, {}, args)
+        ours.update(to_train[gt], to_train[pred])
+    assert matrix.sum() == 3 * 30 * 40
+    scores = {id2label[i].name: cs.getIouScoreForLabel(i, matrix, args) for i in args.evalLabels}
+    assert ours.miou() == pytest.approx(100 * cs.getScoreAverage(scores, args), abs=1e-9)
+    for c in CITYSCAPES_CATEGORIES:
+        expected = 100 * scores[c.name]
+        got = ours.per_class_iou()[c.train_id]
+        assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-9), c.name
