@@ -169,6 +169,12 @@ class RunStore:
     def append_history(self, rid: str, step_record: dict) -> None:
         append_jsonl(self.run_dir(rid) / HISTORY_JSONL, step_record)
 
+    def truncate_history(self, rid: str, last_step: int) -> None:
+        """Drop the lines logged after `last_step` (a resumed run repeats the steps after its
+        checkpoint), rewriting the file atomically."""
+        kept = [r for r in self.read_history(rid) if int(r.get("step", 0)) <= last_step]
+        write_text(self.run_dir(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
+
     def write_metrics(self, rid: str, metrics: dict) -> None:
         unknown = set(metrics) - set(METRIC_KEYS) - {"per_class"}
         if unknown:

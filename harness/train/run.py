@@ -98,6 +98,9 @@ def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progre
 
         trainer = Trainer(model, dataset, settings, ctx, store.checkpoint_dir(rid), log=log_step,
                           evaluate=evaluate_at, progress=show)
+        if trainer.iteration and ctx.is_main:
+            print(f"run {rid}: resuming at iteration {trainer.iteration} of {trainer.total}")
+            store.truncate_history(rid, trainer.iteration)
         result = trainer.fit()
         if ctx.is_main:
             evaluation = evaluate_model(trainer.model, prepared.val_root, run_dir / PREDICTIONS, ctx.device,
