@@ -11,37 +11,34 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.data.dataset import PANOPTIC_JSON
+from harness.data.dataset import PanopticDataset
 from harness.errors import DatasetError
 
 
 def class_pixel_share(root: str | Path) -> pd.DataFrame:
     """One row per category: category_id, name, isthing, mean_pixels (per image), share and
     frame_share (percent). attrs: n_images, void_frame_share."""
-    path = Path(root) / PANOPTIC_JSON
-    if not path.is_file():
-        raise DatasetError(path, "file is missing (is this a COCO-panoptic dataset root?)")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    categories = sorted(data["categories"], key=lambda c: int(c["id"]))
+    ds = PanopticDataset.load(root, validate=False)  # areas only: no PNG needs decoding
+    path = ds.json_path
+    categories = sorted(ds.categories, key=lambda c: int(c["id"]))
     index = {int(c["id"]): k for k, c in enumerate(categories)}
-    n_images = len(data["annotations"])
+    n_images = len(ds.annotations)
     if n_images == 0:
         raise DatasetError(path, "the dataset holds no annotations")
     totals = np.zeros(len(categories))
-    for annotation in data["annotations"]:
+    for annotation in ds.annotations:
         for info in annotation["segments_info"]:
             k = index.get(int(info["category_id"]))
             if k is None:
                 raise DatasetError(path, f"image {annotation['image_id']!r}: segment {info['id']} has unknown "
                                          f"category_id {info['category_id']}")
             totals[k] += info["area"]
-    frame = sum(int(image["height"]) * int(image["width"]) for image in data["images"]) / max(len(data["images"]), 1)
+    frame = sum(int(image["height"]) * int(image["width"]) for image in ds.images) / max(len(ds.images), 1)
     mean_pixels = totals / n_images
     labelled = mean_pixels.sum()
     df = pd.DataFrame({

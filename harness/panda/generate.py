@@ -90,6 +90,8 @@ def _encode_image(image, image_format: str) -> bytes:
 def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig) -> list[Job]:
     """Jobs in output order: for each source image, copies 0 .. copies-1."""
     by_id = {image["id"]: (image, ds.annotation_for(image["id"])) for image in ds.images}
+    if len(by_id) != len(ds.images):
+        raise DatasetError(ds.json_path, "duplicate image ids in 'images'")
     image_ids = list(by_id)
     names = [Path(image["file_name"]).stem for image in ds.images]
     if len(set(names)) != len(names):
