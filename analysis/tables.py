@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -141,6 +140,8 @@ def _reference_layout(name: str) -> pd.DataFrame:
 
 
 def reference_table(name: str) -> Table:
+    if name in RUNS_ONLY:
+        raise PanbenchError(f"{name}: the papers print no such table; use --source runs")
     if name == "panda-fit":
         return reference_fit()
     if name == "panda-table3":
@@ -209,8 +210,8 @@ def runs_table(name: str, where: RunFilter) -> Table:
     if name == "panda-table4":
         return _seed_table(name, runs.assign(variant=ablation_label(runs)), ["model", "dataset", "n", "variant"],
                            "PanDA Table 4 (ablation of the PanDA operations) from the run store.")
-    if name in ("panda-supp-table2", "panda-supp-table3"):
-        return per_class_table(name, runs, where.root, "ap" if name == "panda-supp-table2" else "ap_box")
+    if name in PER_CLASS_METRIC:
+        return per_class_table(name, runs, where.root, PER_CLASS_METRIC[name])
     if name == "panda-fit":
         fits, group = runs_fits(runs)
         return _fit_table(fits, name, f"Log-linear fits of the runs without PanDA ({group}).")
@@ -286,29 +287,32 @@ def per_class_table(name: str, runs: pd.DataFrame, root: Path, metric: str) -> T
     classes = classes.merge(runs[["run_id", "model", "variant"]], on="run_id")
     classes["category"] = classes.category.map(lambda c: CATEGORY_NAMES.get(c, c))
     frame = classes.pivot_table(index=["model", "variant"], columns="category", values="value", aggfunc="mean")
-    frame = frame.reindex(columns=[c for c in THINGS if c in frame.columns]
-                          + [c for c in frame.columns if c not in THINGS]).reset_index()
+    known = [c.name for c in CITYSCAPES_CATEGORIES]
+    frame = frame.reindex(columns=[c for c in known if c in frame.columns]
+                          + [c for c in frame.columns if c not in known]).reset_index()
     frame.columns.name = None
     frame = _order_variants(frame)
     formats = {c: ".2f" for c in frame.columns if c not in ("model", "variant")}
-    return Table(name, frame, f"Per-class {metric} from the run store (mean over seeds).", formats)
+    return Table(name, frame, f"Per-class {metric} from the run store (mean over the selected runs of each model and variant).", formats)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 
+# Per-class tables from runs: Supp. Tables 2-3 (AP, APbox of thing classes) and, for every class, PQ and IoU.
+PER_CLASS_METRIC = {"panda-supp-table2": "ap", "panda-supp-table3": "ap_box", "per-class-pq": "pq",
+                    "per-class-iou": "iou"}
+RUNS_ONLY = ("per-class-pq", "per-class-iou")
 TABLE_NAMES = ("panda-table1", "panda-table2", "panda-table3", "panda-table4", "panda-fit", "panda-supp-table1",
                "panda-supp-table2", "panda-supp-table3", "synth-table1", "synth-table2", "synth-table3",
-               "synth-table4")
+               "synth-table4", *RUNS_ONLY)
 
 
 def build_table(name: str, source: str = "reference", where: RunFilter | None = None) -> Table:
     """`name` from the published numbers (`source="reference"`) or from finished runs (`"runs"`)."""
     if name not in TABLE_NAMES:
         raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
-    builders: dict[str, Callable[[], Table]] = {
-        "reference": lambda: reference_table(name),
-        "runs": lambda: runs_table(name, where or RunFilter()),
-    }
-    if source not in builders:
-        raise PanbenchError(f"--source {source}: expected 'runs' or 'reference'")
-    return builders[source]()
+    if source == "reference":
+        return reference_table(name)
+    if source == "runs":
+        return runs_table(name, where or RunFilter())
+    raise PanbenchError(f"--source {source}: expected 'runs' or 'reference'")

@@ -133,6 +133,11 @@ def test_per_class_table_from_runs(store):
     table = build_table("panda-supp-table2", "runs", RunFilter(root=store))
     row = table.frame[table.frame.variant == "none"].iloc[0]
     assert row.car == pytest.approx(30.5) and row.person == pytest.approx(10.5)
+    pq = build_table("per-class-pq", "runs", RunFilter(root=store)).frame
+    assert list(pq.columns) == ["model", "variant", "person", "car"]  # Cityscapes category order
+    assert pq[pq.variant == "none"].car.item() == pytest.approx(np.mean([law(n) for n in SIZES]))
+    with pytest.raises(PanbenchError, match="use --source runs"):
+        build_table("per-class-pq", "reference")
 
 
 def test_ablation_rows_from_runs(tmp_path):
