@@ -141,6 +141,23 @@ def _assert_equal_to_reference(ours, ref):
         assert counts(ours, cat) == (tp, fp, fn), cat
 
 
+def ignore_rule_cases(paths):
+    """How many predicted segments lie more than half on GT void, and on a GT crowd region of their
+    own category: the synthetic pairs must exercise both of panopticapi's ignore rules."""
+    from harness.metrics.panoptic import read_id_png
+
+    gt_json, pred_json = json.loads(paths["gt_json"].read_text()), json.loads(paths["pred_json"].read_text())
+    on_void = on_crowd = 0
+    for gt_ann, pred_ann in zip(gt_json["annotations"], pred_json["annotations"]):
+        gt, pred = read_id_png(paths["gt_dir"] / gt_ann["file_name"]), read_id_png(paths["pred_dir"] / pred_ann["file_name"])
+        crowd = [s for s in gt_ann["segments_info"] if s["iscrowd"]]
+        for seg in pred_ann["segments_info"]:
+            mask = pred == seg["id"]
+            on_void += (gt[mask] == 0).mean() > 0.5
+            on_crowd += any((gt[mask] == c["id"]).mean() > 0.5 for c in crowd if c["category_id"] == seg["category_id"])
+    return on_void, on_crowd
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_equal_to_cityscapesscripts_on_random_pairs(tmp_path, seed):
     paths = write_pq_pair(tmp_path, n=4, height=72, width=128, seed=seed)
@@ -148,6 +165,8 @@ def test_equal_to_cityscapesscripts_on_random_pairs(tmp_path, seed):
     _assert_equal_to_reference(ours, reference_pq(**paths))
     totals = np.array([counts(ours, c) for c in ours["per_class"]]).sum(0)
     assert (totals > 0).all()  # the synthetic pairs really produce TP, FP and FN
+    on_void, on_crowd = ignore_rule_cases(paths)
+    assert on_void > 0 and on_crowd > 0
 
 
 def test_multi_process_equals_single_process(tmp_path):

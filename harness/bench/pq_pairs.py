@@ -98,10 +98,14 @@ def perturb(rng: np.random.Generator, gt: np.ndarray, category_of: dict[int, int
     values = np.array([mapping[v] for v in keys.tolist()], np.uint32)
     pred = values[np.searchsorted(keys, src.astype(np.int64))]
     # hallucinated blobs, some placed on void and on crowd regions
-    anchors = [np.argwhere(gt == 0), *[np.argwhere(gt == s) for s, c in iscrowd_of.items() if c]]
-    for sid in _fresh_ids(rng, int(rng.integers(1, 6)), taken):
-        h, w = int(rng.integers(2, max(3, height // 8))), int(rng.integers(2, max(3, width // 8)))
-        pool = anchors[int(rng.integers(0, len(anchors)))] if rng.random() < 0.6 else np.empty((0, 2))
+    void = np.argwhere(gt == 0)
+    crowds = [np.argwhere(gt == s) for s, c in iscrowd_of.items() if c]
+    for sid in _fresh_ids(rng, int(rng.integers(2, 8)), taken):
+        r = rng.random()
+        pool = void if r < 0.35 else crowds[int(rng.integers(0, len(crowds)))] if r < 0.7 and crowds \
+            else np.empty((0, 2))
+        size = max(3, min(height, width) // 12) if len(pool) else max(3, min(height, width) // 6)
+        h, w = int(rng.integers(2, size)), int(rng.integers(2, size))
         if len(pool):
             cy, cx = pool[int(rng.integers(0, len(pool)))]
             y, x0 = int(np.clip(cy - h // 2, 0, height - h)), int(np.clip(cx - w // 2, 0, width - w))
