@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("table", help="a paper table from the run store or the published numbers")
     p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
-    p.add_argument("--out", type=Path, default=None, help="write the table (CSV; .md Markdown; LaTeX with --format latex)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the table (CSV; .md: Markdown; LaTeX with --format latex)")
     p.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="printed format")
     _add_run_filters(p)
     p.set_defaults(func=table_command)

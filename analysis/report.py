@@ -48,7 +48,8 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
         except PanbenchError as exc:
             written["skipped"].append(f"{name}: {exc}")
             continue
-        written["tables"] += [write_table(table, out / f"{name}.csv"), write_table(table, out / f"{name}.md", "markdown")]
+        written["tables"] += [write_table(table, out / f"{name}.csv"),
+                              write_table(table, out / f"{name}.md", "markdown")]
         if name in ("panda-supp-table2", "panda-supp-table3") and "per-class" in figures:
             written["figures"] += per_class_figure(table, out / f"{name}-bars")
     if "fig3" in figures:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis import reference as ref
@@ -293,7 +292,8 @@ def per_class_table(name: str, runs: pd.DataFrame, root: Path, metric: str) -> T
     frame.columns.name = None
     frame = _order_variants(frame)
     formats = {c: ".2f" for c in frame.columns if c not in ("model", "variant")}
-    return Table(name, frame, f"Per-class {metric} from the run store (mean over the selected runs of each model and variant).", formats)
+    caption = f"Per-class {metric} from the run store (mean over the selected runs of each model and variant)."
+    return Table(name, frame, caption, formats)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -50,8 +50,9 @@ def test_fig3_curves_are_the_fits():
 def test_report_from_a_run_store(tmp_path, capsys):
     store = fill_store(tmp_path / "runs")
     out = tmp_path / "report"
-    assert main(["report", "--out", str(out), "--runs", str(store), "--tables",
-                 "panda-table2,panda-table3,panda-fit,panda-supp-table3,panda-table4", "--figures", "fig3,per-class"]) == 0
+    tables = "panda-table2,panda-table3,panda-fit,panda-supp-table3,panda-table4"
+    assert main(["report", "--out", str(out), "--runs", str(store), "--tables", tables,
+                 "--figures", "fig3,per-class"]) == 0
     text = capsys.readouterr().out
     for name in ("panda-table2.csv", "panda-table3.md", "panda-fit.csv", "panda-fig3.png", "panda-fig3.svg",
                  "panda-supp-table3-bars.png", "dashboard.html"):
