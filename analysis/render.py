@@ -7,7 +7,6 @@ import math
 import sys
 from pathlib import Path
 
-
 from analysis.tables import Table
 from harness.atomic import write_text
 
