@@ -26,9 +26,9 @@ def paste_logits(logits: torch.Tensor, boxes: torch.Tensor, height: int, width: 
     """logits (N, M, M), boxes (N, 4) xyxy -> (N, height, width), zero outside each box."""
     if logits.shape[0] == 0:
         return logits.new_zeros((0, height, width))
-    boxes = boxes.to(logits.dtype)
-    wy = interpolation_matrix(boxes[:, 1], boxes[:, 3], height, logits.shape[1])  # (N, H, M)
-    wx = interpolation_matrix(boxes[:, 0], boxes[:, 2], width, logits.shape[2])  # (N, W, M)
+    boxes = boxes.float()  # coordinates in float32 even under AMP: fp16 steps by 2 px above 2048
+    wy = interpolation_matrix(boxes[:, 1], boxes[:, 3], height, logits.shape[1]).to(logits.dtype)  # (N, H, M)
+    wx = interpolation_matrix(boxes[:, 0], boxes[:, 2], width, logits.shape[2]).to(logits.dtype)  # (N, W, M)
     return wy @ logits @ wx.transpose(1, 2)
 
 
