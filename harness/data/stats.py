@@ -49,7 +49,7 @@ def class_pixel_share(root: str | Path) -> pd.DataFrame:
         "share": 100.0 * mean_pixels / labelled if labelled else np.zeros(len(categories)),
         "frame_share": 100.0 * mean_pixels / frame,
     })
-    df.attrs.update(n_images=n_images, void_frame_share=100.0 * (1.0 - labelled / frame))
+    df.attrs.update(n_images=n_images, void_frame_share=float(100.0 * (1.0 - labelled / frame)))
     return df
 
 
