@@ -1,5 +1,6 @@
-"""`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`: write a PanDA
-dataset next to its source (PanDA 1x: --copies 1, 2x: --copies 2)."""
+"""Write a PanDA dataset from a COCO-panoptic one (PanDA 1x: --copies 1, 2x: --copies 2).
+
+`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`"""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from harness.panda.config import PandaConfig
+
+    parameters = ", ".join(f"{k}={v}" for k, v in PandaConfig().to_dict().items())
     p = subparsers.add_parser("panda", help="PanDA: synthesise a panoptic dataset from a COCO-panoptic one",
-                              description=__doc__.splitlines()[0])
+                              description=__doc__.splitlines()[0],
+                              epilog=f"parameters for --set (paper defaults): {parameters}")
     p.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
     p.add_argument("--out", required=True, type=Path, help="dataset root to write")
     p.add_argument("--copies", type=int, default=1, help="generated images per source image (1: PanDA 1x, 2: 2x)")
