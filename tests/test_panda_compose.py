@@ -177,3 +177,14 @@ def test_dropout_inside_the_pipeline_uses_the_area_fraction_of_the_frame():
     expected = 1.0 - np.clip((np.array(fractions) - 0.10) / 0.40, 0, 1)
     bound = 4.5 * np.sqrt(expected * (1 - expected) / trials)
     assert np.all(np.abs(kept / trials - expected) <= bound + 1e-12), kept / trials
+
+
+def test_more_than_255_segments_keep_their_own_ids():
+    """The layer map switches from 8-bit to 32-bit past 255 pasted segments."""
+    boxes = [(1 + k, 3 * (k // 20), 3 * (k % 20), 2, 2) for k in range(300)]
+    segments = square_segments(boxes, frame=(60, 60))
+    sample = panda_image(np.random.default_rng(0), segments, (60, 60), PandaConfig(ops=()))
+    ids = np.zeros((60, 60), np.uint32)
+    for sid, y, x, h, w in boxes:
+        ids[y:y + h, x:x + w] = sid
+    assert np.array_equal(rgb2id(sample.label_rgb), ids) and len(sample.segments_info) == 300
