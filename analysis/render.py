@@ -84,21 +84,24 @@ def write_table(table: Table, path: str | Path, fmt: str = "csv") -> Path:
 
 
 def print_table(table: Table, fmt: str = "markdown") -> None:
-    """Rich table on a terminal; plain Markdown (or LaTeX) when piped, so the output can be pasted."""
+    """Rich table on a terminal wide enough for it; plain Markdown (or LaTeX) otherwise, e.g. when piped."""
     if fmt == "latex":
         sys.stdout.write(to_latex(table))
-        return
-    if not sys.stdout.isatty():
-        sys.stdout.write(to_markdown(table))
         return
     from rich.console import Console
     from rich.table import Table as RichTable
 
+    console = Console()
     header, rows = display_rows(table)
-    rich_table = RichTable(title=table.name, caption=table.caption, caption_justify="left")
+    needed = sum(max(len(c) for c in column) + 3 for column in zip(header, *rows)) + 1
+    if not sys.stdout.isatty() or needed > console.width:  # a wide table stays readable as Markdown
+        sys.stdout.write(to_markdown(table))
+        return
+    rich_table = RichTable(title=table.name, title_justify="left")
     for column in header:
         rich_table.add_column(column, justify="left" if column in ("model", "variant", "source", "dataset", "metric")
                               else "right")
     for cells in rows:
         rich_table.add_row(*cells)
-    Console().print(rich_table)
+    console.print(rich_table)
+    console.print(table.caption, style="dim")
