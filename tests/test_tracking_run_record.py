@@ -31,7 +31,7 @@ def finished_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("record")
     overrides = tiny_overrides(tmp / "cache")
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides), overrides)
+    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
     run_dir = run_training(cfg, tmp / "runs", progress=False)
     return cfg, run_dir
 

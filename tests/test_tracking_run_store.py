@@ -13,7 +13,7 @@ from harness.train.recipes import load_recipe, select_cell, to_dict
 
 
 def _config(*overrides):
-    return to_dict(select_cell(load_recipe("panda-table2-mini", list(overrides)), list(overrides)))
+    return to_dict(select_cell(load_recipe("panda-table2-mini", list(overrides))))
 
 
 def test_run_id_is_stable_and_ignores_reporting_keys():
@@ -69,7 +69,7 @@ def test_run_training_records_a_failure_and_retries_it(tmp_path):
 
     overrides = ["model.name=no-such-model", "data.n=2", "data.synth.count=2", "data.synth.val_count=1",
                  "data.synth.width=64", "data.synth.height=32", f"data.cache={tmp_path / 'cache'}"]
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides), overrides)
+    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
     with pytest.raises(ConfigError):
         run_training(cfg, tmp_path / "runs", progress=False)
     store = RunStore(tmp_path / "runs")

@@ -69,8 +69,19 @@ def test_table4_cases_hold_the_ablation_rows():
 
 def test_select_cell_uses_overrides_and_first_values():
     overrides = ["data.panda=1x"]
-    cell = select_cell(load_recipe("panda-table2-mini", overrides), overrides)
+    cell = select_cell(load_recipe("panda-table2-mini", overrides))
     assert (cell.data.n, cell.data.panda) == (10, "1x")  # data.n not given: first grid value
     overrides = ["model.name=sss-r50", "data.panda=1x"]
-    sss = select_cell(load_recipe("panda-table1", overrides), overrides)
+    sss = select_cell(load_recipe("panda-table1", overrides))
     assert sss.train.base_lr == 0.01 and sss.train.epochs == 130  # the SSS case's own schedule
+
+
+def test_overrides_pin_the_grid():
+    assert len(expand_grid(load_recipe("panda-table2-mini", ["data.n=20"]))) == 2  # n = 20, without and with PanDA
+    outside = expand_grid(load_recipe("panda-table2-mini", ["data.n=15"]))
+    assert [(c.data.n, c.data.panda) for c in outside] == [(15, "none"), (15, "1x")]
+    sss = expand_grid(load_recipe("panda-table1", ["model.name=sss-r50"]))
+    assert [(c.data.panda, c.train.epochs) for c in sss] == [("none", 130), ("1x", 130)]
+    # a value no case has holds in every case; cases that became equal are run once
+    short = expand_grid(load_recipe("panda-table4", ["train.epochs=1"]))
+    assert len(short) == 5 and all(c.train.epochs == 1 for c in short)

@@ -18,7 +18,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
     overrides = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "train.max_iters=4", "train.log_every=1",
                  "train.checkpoint_every=2", "eval.images_logged=0", f"data.cache={tmp_path / 'cache'}"]
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides), overrides)
+    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
     real_step = Trainer.step
 
     def interrupted_step(self, images, targets):

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    cfg = select_cell(load_recipe(args.recipe, args.overrides), args.overrides)
+    cfg = select_cell(load_recipe(args.recipe, args.overrides))
     rid = run_id(to_dict(cfg))
     if args.print_config:
         print(json.dumps({"run_id": rid, "config": to_dict(cfg)}, indent=2))

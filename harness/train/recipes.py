@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -105,7 +106,9 @@ def check_keys(cfg: DictConfig, schema_keys: list[str], where: str, prefix: str 
             check_keys(v, schema_keys, where, dotted + ".")
 
 
-def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], schema_keys: list[str]) -> None:
+def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], schema_keys: list[str]) -> list[str]:
+    """Set each `key=value`; return the keys set."""
+    keys = []
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
@@ -118,6 +121,31 @@ def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], schema_keys: lis
             OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False, force_add=_is_open(key))
         except OmegaConfBaseException as exc:
             raise ConfigError(f"override '{item}': {exc}") from None
+        keys.append(key)
+    return keys
+
+
+def _pin_grid(cfg: DictConfig, keys: list[str]) -> None:
+    """An override of a grid key pins the grid to its value: a plain grid key keeps only that value;
+    for `cases`, the cases that agree with it are kept (cases silent on the key take the override),
+    and if none agrees the key is removed from every case, so the override holds in all of them.
+    So `panbench train panda-table1 model.name=sss-r50 data.panda=1x` picks the SSS case with its
+    own schedule, and `train.epochs=1` shortens every cell of a sweep."""
+    grid = cfg.get("grid")
+    if not grid:
+        return
+    for key in keys:
+        value = OmegaConf.select(cfg, key)
+        if key in grid and key != CASES_KEY:
+            grid[key] = [value]
+        cases = grid.get(CASES_KEY)
+        if cases and any(key in case for case in cases):
+            agree = [case for case in cases if case.get(key, value) == value]
+            if agree:
+                grid[CASES_KEY] = agree
+            else:
+                for case in cases:
+                    case.pop(key, None)
 
 
 def _check_grid(cfg: DictConfig, schema_keys: list[str], where: str) -> None:
@@ -150,7 +178,7 @@ def load_recipe(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Dict
     if "name" not in chain[-1][1] or chain[-1][1].get("name") is None:
         merged.name = path.stem
     _check_grid(merged, schema_keys, str(path))
-    _apply_overrides(merged, list(overrides), schema_keys)
+    _pin_grid(merged, _apply_overrides(merged, list(overrides), schema_keys))
     OmegaConf.resolve(merged)
     return merged
 
@@ -168,31 +196,25 @@ def grid_cells(grid: dict) -> list[dict[str, Any]]:
 
 
 def expand_grid(cfg: DictConfig) -> list[DictConfig]:
-    """One resolved config per grid cell: the cell's values set, the `grid` key removed."""
+    """One resolved config per distinct grid cell: the cell's values set, the `grid` key removed."""
     grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
     base = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "grid"])
-    out = []
+    out, seen = [], set()
     for cell in grid_cells(grid):
         c = base.copy()
         for key, value in cell.items():
             OmegaConf.update(c, key, value, merge=False)
-        out.append(c)
+        canonical = json.dumps(OmegaConf.to_container(c, resolve=True), sort_keys=True)
+        if canonical not in seen:
+            seen.add(canonical)
+            out.append(c)
     return out
 
 
-def select_cell(cfg: DictConfig, overrides: Iterable[str] = ()) -> DictConfig:
-    """The grid cell `panbench train RECIPE key=value` runs: the first cell that agrees with every
-    override on a grid key (grid keys not overridden take their first value), overrides applied."""
-    overridden = {item.partition("=")[0].strip(): item for item in overrides}
-    cells = expand_grid(cfg)
-    for cell in cells:
-        if all(OmegaConf.select(cell, k) == OmegaConf.select(cfg, k) for k in overridden):
-            return cell
-    # an override outside the grid's values: take the first cell and set the overrides on it
-    cell = cells[0]
-    for key in overridden:
-        OmegaConf.update(cell, key, OmegaConf.select(cfg, key), merge=False)
-    return cell
+def select_cell(cfg: DictConfig) -> DictConfig:
+    """The cell `panbench train RECIPE key=value` runs: the first cell of the (override-pinned) grid,
+    so grid keys that were not overridden take their first value."""
+    return expand_grid(cfg)[0]
 
 
 def to_dict(cfg: DictConfig) -> dict:

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-root", default="results/runs")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    cfg = select_cell(load_recipe(args.recipe, args.overrides), args.overrides)
+    cfg = select_cell(load_recipe(args.recipe, args.overrides))
     try:
         run_training(cfg, args.runs_root, progress=not args.no_progress)
     finally:
