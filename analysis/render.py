@@ -91,7 +91,7 @@ def print_table(table: Table, fmt: str = "markdown") -> None:
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    console = Console()
+    console = Console(highlight=False)
     header, rows = display_rows(table)
     needed = sum(max(len(c) for c in column) + 3 for column in zip(header, *rows)) + 1
     if not sys.stdout.isatty() or needed > console.width:  # a wide table stays readable as Markdown
