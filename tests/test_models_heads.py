@@ -3,7 +3,7 @@ test-time instance selection, the SSS heuristic fusion, and composing segment id
 
 import pytest
 import torch
-import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 from harness.models.compose import compose_panoptic
 from harness.models.heuristic_fusion import fuse_instances
@@ -11,12 +11,29 @@ from harness.models.paste import box_masks, paste_logits
 from harness.models.upsnet_panoptic_head import panoptic_logits, panoptic_training_target, select_instances
 
 
-def test_paste_equals_bilinear_resize_into_the_box():
-    logits = torch.tensor([[[1.0, -2.0], [3.0, 0.5]]])
-    pasted = paste_logits(logits, torch.tensor([[2.0, 1.0, 6.0, 5.0]]), 8, 8)
-    expected = torch.zeros(8, 8)
-    expected[1:5, 2:6] = F.interpolate(logits[None], size=(4, 4), mode="bilinear", align_corners=False)[0, 0]
-    torch.testing.assert_close(pasted[0], expected)
+def linear_mask(m: int = 28) -> torch.Tensor:
+    """A mask that bilinear interpolation reproduces exactly (away from the clamped border)."""
+    j = torch.arange(m, dtype=torch.float32)
+    return (0.3 * j[:, None] - 0.2 * j[None, :] + 1.0)[None]
+
+
+def test_paste_inverts_torchvisions_mask_target_projection():
+    """torchvision makes mask targets with roi_align(aligned=False); RoIAlign of the pasted logits
+    over the same box must give the logits back (interior cells; linear, so exactly)."""
+    mask, box = linear_mask(), torch.tensor([[10.0, 6.0, 66.0, 62.0]])  # 2 px per mask cell
+    pasted = paste_logits(mask, box, 72, 80)
+    back = roi_align(pasted[:, None], [box], output_size=28, spatial_scale=1.0, sampling_ratio=2, aligned=False)[0, 0]
+    torch.testing.assert_close(back[1:-1, 1:-1], mask[0, 1:-1, 1:-1], atol=1e-4, rtol=0)
+    assert (pasted[0, :6] == 0).all() and (pasted[0, :, 66:] == 0).all()
+
+
+def test_paste_on_a_stride_4_grid_samples_the_centre_of_each_cell():
+    mask, box = linear_mask(), torch.tensor([[8.0, 8.0, 120.0, 120.0]])
+    full = paste_logits(mask, box, 128, 128)
+    coarse = paste_logits(mask, box, 32, 32, stride=4)
+    centre = (full[0, 1::4] + full[0, 2::4])[:, 1::4] / 4 + (full[0, 1::4] + full[0, 2::4])[:, 2::4] / 4
+    torch.testing.assert_close(coarse[0, 4:28, 4:28], centre[4:28, 4:28], atol=1e-4, rtol=0)
+    assert box_masks(box, 32, 32, stride=4)[0].sum() == 28 * 28  # cells 2..29: centres 9.5..117.5
 
 
 def test_paste_is_differentiable_and_empty_safe():

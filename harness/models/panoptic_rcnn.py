@@ -96,18 +96,18 @@ class PanopticRCNN(nn.Module):
         channels from the *ground-truth* boxes and classes (Sec. 3.3, training), a random
         `box_keep_fraction` of them kept and the rest taught as "unknown"."""
         height, width = semantic.shape[-2:]
-        stride = panoptic_target.shape[-1] / width
-        target = F.interpolate(panoptic_target[:, None].float(), size=(height, width), mode="nearest")[:, 0].long()
+        stride = panoptic_target.shape[-1] // width
+        target = F.interpolate(panoptic_target[:, None].float(), size=(height, width), mode="nearest-exact")[:, 0].long()
         keeps = [keep_subset(len(t["boxes"]), self.fusion.box_keep_fraction, t["boxes"].device) for t in det_targets]
         boxes = [t["boxes"][k] for t, k in zip(det_targets, keeps)]
         labels = [t["labels"][k] for t, k in zip(det_targets, keeps)]
         mask_logits = self.mask_logits(features, boxes, labels, image_sizes)
         total = semantic.new_zeros(())
         for i in range(len(det_targets)):
-            scaled = boxes[i] / stride
-            logits = panoptic_logits(semantic[i], paste_logits(mask_logits[i], scaled, height, width), scaled,
-                                     self.label_to_train_id[labels[i]], self.stuff_train_ids, self.thing_train_ids,
-                                     with_unknown=self.fusion.with_unknown)
+            pasted = paste_logits(mask_logits[i], boxes[i], height, width, stride)
+            logits = panoptic_logits(semantic[i], pasted, boxes[i], self.label_to_train_id[labels[i]],
+                                     self.stuff_train_ids, self.thing_train_ids,
+                                     with_unknown=self.fusion.with_unknown, stride=stride)
             image_target = panoptic_training_target(target[i], keeps[i], num_stuff=len(self.stuff_train_ids),
                                                     num_instances=len(det_targets[i]["boxes"]))
             total = total + masked_cross_entropy(logits[None], image_target[None])

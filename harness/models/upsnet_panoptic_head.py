@@ -19,12 +19,13 @@ from harness.models.paste import box_masks
 
 def panoptic_logits(semantic_logits: torch.Tensor, mask_logits: torch.Tensor, boxes: torch.Tensor,
                     instance_train_ids: torch.Tensor, stuff_train_ids: torch.Tensor, thing_train_ids: torch.Tensor,
-                    *, with_unknown: bool) -> torch.Tensor:
-    """semantic_logits (C, H, W); mask_logits (N, H, W) pasted (zero outside boxes); boxes (N, 4) in
-    the same pixel grid; instance_train_ids (N,) the semantic channel of each instance's class ->
-    (S + N [+ 1], H, W) logits: stuff channels, instance channels, [unknown]."""
+                    *, with_unknown: bool, stride: int = 1) -> torch.Tensor:
+    """semantic_logits (C, H, W) on a grid of `stride` image pixels; mask_logits (N, H, W) pasted on
+    that grid (zero outside boxes); boxes (N, 4) in image pixels; instance_train_ids (N,) the
+    semantic channel of each instance's class -> (S + N [+ 1], H, W) logits: stuff channels,
+    instance channels, [unknown]."""
     height, width = semantic_logits.shape[-2:]
-    inside = box_masks(boxes, height, width)
+    inside = box_masks(boxes, height, width, stride)
     instance_semantic = semantic_logits[instance_train_ids] * inside  # Y_i, (N, H, W)
     parts = [semantic_logits[stuff_train_ids], instance_semantic + mask_logits]
     if with_unknown:
