@@ -93,3 +93,13 @@ def test_every_table_renders(name):
 def test_reference_table_keeps_printed_digits():
     rows = _csv_rows(build_table("synth-table4", "reference"))
     assert rows[0]["miou"] == "60.00" and rows[2]["det_ap"] == "13.04"
+
+
+def test_ablation_ends_are_table1_rows():
+    # Table 4's baseline and its dropout+resize+shift row are Table 1's UPSNet-50 without / with PanDA
+    table1 = ref.load_reference("panda-table1").query("model == 'upsnet-r50'")
+    table4 = ref.load_reference("panda-table4")
+    for variant1, variant4 in (("none", "none"), ("panda-1x", "dropout+resize+shift")):
+        a = table1[table1.variant == variant1].set_index("metric").value
+        b = table4[table4.variant == variant4].set_index("metric").value
+        assert a.to_dict() == b.to_dict()
