@@ -180,6 +180,7 @@ def _order_variants(frame: pd.DataFrame, column: str = "variant") -> pd.DataFram
 def _seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) -> Table:
     metrics = _measured(runs, PANOPTIC_METRICS)
     frame = _order_variants(aggregate_seeds(runs, keys, metrics), keys[-1])
+    frame = frame.rename(columns={"n": "images"})  # the papers' "# images" (original images)
     formats = {c: ".2f" for c in frame.columns if c.split("_std")[0] in metrics}
     seeds = sorted(set(runs.seed.dropna().astype(int)))
     return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds.", formats)

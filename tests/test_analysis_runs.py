@@ -108,7 +108,7 @@ def test_table3_from_runs_gives_fifty_percent(store):
 
 def test_table2_from_runs_mean_and_std_over_seeds(store):
     table = build_table("panda-table2", "runs", RunFilter(root=store))
-    row = table.frame[(table.frame.n == 20) & (table.frame.variant == "none")].iloc[0]
+    row = table.frame[(table.frame.images == 20) & (table.frame.variant == "none")].iloc[0]
     assert row.seeds == 2
     assert row.pq == pytest.approx(law(20))
     assert row.pq_std == pytest.approx(math.sqrt(0.5))  # sample std of law ± 0.5
