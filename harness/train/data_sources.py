@@ -126,7 +126,7 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
         pool, pool_key = _user_root(data.root, "root")
         val_root, _ = _user_root(data.val_root, "val_root")
 
-    pool_ds = PanopticDataset.load(pool, validate=False)
+    pool_ds = PanopticDataset.load(pool)  # validated: a broken user dataset fails here, naming the file
     all_ids = [image["id"] for image in pool_ds.images]
     chosen = choose_subset(all_ids, data)
     if len(chosen) == len(all_ids):
@@ -145,7 +145,7 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
             subset, out, copies, int(data.seed), config=panda_config, workers=workers, progress=progress)))
 
     categories = pool_ds.categories
-    val_ds = PanopticDataset.load(val_root, validate=False)
+    val_ds = PanopticDataset.load(val_root)
     if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
     n_train = sum(len(PanopticDataset.load(r, validate=False)) for r in roots)

@@ -77,7 +77,8 @@ class TrainResult:
     start_iteration: int
     lr: float
     last_losses: dict[str, float] = field(default_factory=dict)
-    seconds_per_iter: float = math.nan
+    seconds_per_iter: float = math.nan  # wall clock
+    cpu_seconds_per_iter: float = math.nan  # CPU time of this process (all its threads)
     peak_rss_mb: float = math.nan
 
 
@@ -176,7 +177,7 @@ class Trainer:
                             generator=torch.Generator().manual_seed(s.seed))
         self.net.train()
         result = TrainResult(iterations=self.total, start_iteration=start, lr=self.lr)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         with _progress(self.progress) as bar:
             task = bar.add_task("train", total=self.total, completed=start, loss=math.nan, s_it=math.nan)
             for images, targets in loader:
@@ -198,6 +199,7 @@ class Trainer:
                     self.net.train()
         done = self.iteration - start
         result.seconds_per_iter = (time.perf_counter() - t0) / done if done else math.nan
+        result.cpu_seconds_per_iter = (time.process_time() - cpu0) / done if done else math.nan
         result.peak_rss_mb = peak_rss_mb()
         if done:
             self.save(sampler, self.iteration)

@@ -109,6 +109,7 @@ def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progre
             store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             store.update(rid, iterations=result.iterations, lr=result.lr,
                          seconds_per_iter=round(result.seconds_per_iter, 4),
+                         cpu_seconds_per_iter=round(result.cpu_seconds_per_iter, 4),
                          peak_rss_mb=round(result.peak_rss_mb, 1))
             sink.finish(0)
         barrier(ctx)
