@@ -45,9 +45,9 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(directory: Path, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+def load_checkpoint(directory: Path) -> dict[str, Any] | None:
     path = Path(directory) / LAST
     if not path.is_file():
         return None
     # our own file (numpy RNG state and python tuples need the full unpickler)
-    return torch.load(path, map_location=map_location, weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)

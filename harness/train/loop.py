@@ -123,7 +123,8 @@ class Trainer:
         self.iteration = self._resume()
 
     def _resume(self) -> int:
-        state = load_checkpoint(self.checkpoint_dir, map_location=self.ctx.device)
+        # on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest to the model's device
+        state = load_checkpoint(self.checkpoint_dir)
         if state is None:
             return 0
         data = state["data"]
