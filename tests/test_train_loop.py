@@ -43,7 +43,7 @@ def test_loss_falls_on_a_fixed_batch(scenes, tmp_path):
 
 
 def test_resume_reproduces_the_straight_run(scenes, tmp_path):
-    settings = TrainSettings(epochs=2, ims_per_gpu=2, base_lr=0.02, base_batch=2, warmup=0.25, steps=(0.5,),
+    settings = TrainSettings(epochs=1, ims_per_gpu=1, base_lr=0.02, base_batch=1, warmup=0.25, steps=(0.5,),
                              checkpoint_every=1)
     straight = _trainer(scenes, tmp_path / "straight", settings)
     straight.fit()
