@@ -3,10 +3,12 @@ test-time instance selection, the SSS heuristic fusion, and composing segment id
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from harness.models.compose import compose_panoptic
 from harness.models.heuristic_fusion import fuse_instances
+from harness.models.panoptic_rcnn import ohem_cross_entropy
 from harness.models.paste import box_masks, paste_logits
 from harness.models.upsnet_panoptic_head import panoptic_logits, panoptic_training_target, select_instances
 
@@ -101,3 +103,12 @@ def test_compose_ids_segments_and_small_stuff_rule():
         {"id": 7000, "category_id": 7, "isthing": False, "score": 0.5},
         {"id": 26001, "category_id": 26, "isthing": True, "score": pytest.approx(0.9)},
         {"id": 24002, "category_id": 24, "isthing": True, "score": pytest.approx(0.7)}]
+
+
+def test_ohem_keeps_the_hardest_fraction_of_valid_pixels_per_image():
+    logits = torch.tensor([[[[2.0, 0.0, -1.0, 5.0]], [[0.0, 0.0, 1.0, 0.0]]]])  # (1, 2 classes, 1, 4)
+    target = torch.tensor([[[0, 0, 0, 255]]])
+    per_pixel = F.cross_entropy(logits, target, ignore_index=255, reduction="none")[0, 0, :3]
+    hardest_two = per_pixel.sort(descending=True).values[:2].mean()  # ceil(0.5 * 3 valid) = 2 pixels
+    torch.testing.assert_close(ohem_cross_entropy(logits, target, 0.5), hardest_two)
+    assert ohem_cross_entropy(logits, torch.full_like(target, 255), 0.5) == 0

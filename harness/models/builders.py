@@ -31,7 +31,7 @@ def build_panoptic_model(
     box_batch_size_per_image: int = 512, box_representation_size: int = 1024, box_detections_per_img: int = 100,
     box_score_thresh: float = 0.05, mask_head_layers: tuple[int, ...] = (256, 256, 256, 256),
     semantic_channels: int = 128, semantic_layers: int = 2, deeplab_dilation: int = 6,
-    deeplab_pooling_size: tuple[int, int] = (64, 64), semantic_loss_weight: float = 1.0,
+    deeplab_pooling_size: tuple[int, int] = (64, 64), semantic_loss_weight: float = 1.0, semantic_ohem: float | None = None,
     panoptic_loss_weight: float = 0.5, panoptic_box_keep_fraction: float = 0.7, panoptic_score_thresh: float = 0.5,
     fusion_overlap_thresh: float = 0.5, stuff_area_limit: int = 2048,
 ) -> PanopticRCNN:
@@ -66,12 +66,14 @@ def build_panoptic_model(
         semantic = DeformableSemanticHead(in_channels=fpn_channels, num_classes=space.num_classes,
                                           hidden_channels=semantic_channels, num_layers=semantic_layers)
         fusion = UPSNetFusion(score_thresh=panoptic_score_thresh, box_keep_fraction=panoptic_box_keep_fraction,
-                              loss_weight=panoptic_loss_weight)
+                              loss_weight=panoptic_loss_weight,
+                              with_unknown=panoptic_box_keep_fraction < 1)  # as UPSNet's `enable_void`
     else:
         semantic = MiniDeepLabSemanticHead(in_channels=fpn_channels, num_classes=space.num_classes,
                                            hidden_channels=semantic_channels, dilation=deeplab_dilation,
                                            pooling_size=tuple(deeplab_pooling_size))
         fusion = HeuristicFusion(score_thresh=panoptic_score_thresh, overlap_thresh=fusion_overlap_thresh)
     return PanopticRCNN(detector=detector, semantic_head=semantic, label_space=space, fusion=fusion,
-                        semantic_loss_weight=semantic_loss_weight, stuff_area_limit=stuff_area_limit)
+                        semantic_loss_weight=semantic_loss_weight, semantic_ohem=semantic_ohem,
+                        stuff_area_limit=stuff_area_limit)
 

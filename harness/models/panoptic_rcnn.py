@@ -31,15 +31,29 @@ def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
     return total / (target != IGNORE_LABEL).sum().clamp(min=1)
 
 
+def ohem_cross_entropy(logits: torch.Tensor, target: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Seamless Scene Segmentation's semantic loss (seamseg `ohem = .25`): per image, the mean
+    cross-entropy of the hardest `fraction` of its non-ignored pixels, averaged over images."""
+    per_pixel = F.cross_entropy(logits, target, ignore_index=IGNORE_LABEL, reduction="none").flatten(1)
+    valid = (target != IGNORE_LABEL).flatten(1).sum(dim=1)
+    total = logits.new_zeros(())
+    for losses, n in zip(per_pixel, valid.tolist()):  # ignored pixels have loss 0, so sort below the rest
+        k = max(int(fraction * n + 0.999999), 1) if n else 0
+        total = total + (losses.topk(k).values.mean() if k else losses.sum() * 0)
+    return total / len(per_pixel)
+
+
 class PanopticRCNN(nn.Module):
     def __init__(self, *, detector: MaskRCNN, semantic_head: nn.Module, label_space: LabelSpace,
-                 fusion: UPSNetFusion | HeuristicFusion, semantic_loss_weight: float = 1.0, stuff_area_limit: int = 2048):
+                 fusion: UPSNetFusion | HeuristicFusion, semantic_loss_weight: float = 1.0,
+                 semantic_ohem: float | None = None, stuff_area_limit: int = 2048):
         super().__init__()
         self.detector = detector
         self.semantic_head = semantic_head
         self.label_space = label_space
         self.fusion = fusion
         self.semantic_loss_weight = semantic_loss_weight
+        self.semantic_ohem = semantic_ohem
         self.stuff_area_limit = stuff_area_limit
         self.register_buffer("label_to_train_id", label_space.label_to_train_id(), persistent=False)
         self.register_buffer("label_to_category_id", label_space.label_to_category_id(), persistent=False)
@@ -83,7 +97,9 @@ class PanopticRCNN(nn.Module):
         semantic = self.semantic_logits(features)
         semantic_target = dense_targets([t["semantic"] for t in targets], image_list.image_sizes, padded)
         full = F.interpolate(semantic, size=padded, mode="bilinear", align_corners=False)
-        losses["loss_semantic"] = self.semantic_loss_weight * masked_cross_entropy(full, semantic_target)
+        semantic_loss = ohem_cross_entropy(full, semantic_target, self.semantic_ohem) if self.semantic_ohem \
+            else masked_cross_entropy(full, semantic_target)
+        losses["loss_semantic"] = self.semantic_loss_weight * semantic_loss
         if self.fusion.trains_panoptic:
             panoptic_target = dense_targets([t["panoptic_target"] for t in targets], image_list.image_sizes, padded)
             losses["loss_panoptic"] = self.fusion.loss_weight * self.panoptic_loss(

@@ -33,9 +33,9 @@ MODELS: dict[str, dict] = {
     "upsnet-mini": dict(MINI, style="upsnet"),
     "upsnet-r50": dict(PAPER_SCALE, style="upsnet", backbone="r50", stuff_area_limit=2048),
     "upsnet-r101": dict(PAPER_SCALE, style="upsnet", backbone="r101", stuff_area_limit=2048),
-    "sss-mini": dict(MINI, style="sss", stuff_area_limit=64),  # seamseg's 64x64 px, scaled to 128x256
-    "sss-r50": dict(PAPER_SCALE, style="sss", backbone="r50", stuff_area_limit=4096),
-    "sss-r101": dict(PAPER_SCALE, style="sss", backbone="r101", stuff_area_limit=4096),
+    "sss-mini": dict(MINI, style="sss", semantic_ohem=0.25, stuff_area_limit=64),  # seamseg's 64x64 px, scaled
+    "sss-r50": dict(PAPER_SCALE, style="sss", backbone="r50", semantic_ohem=0.25, stuff_area_limit=4096),
+    "sss-r101": dict(PAPER_SCALE, style="sss", backbone="r101", semantic_ohem=0.25, stuff_area_limit=4096),
 }
 
 
