@@ -17,6 +17,7 @@ traceback and is retried on the next call."""
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 import time
@@ -41,6 +42,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _rounded(value: float, digits: int) -> float | None:
+    """None for NaN (a resumed run that had nothing left to train): JSON has no NaN."""
+    return None if math.isnan(value) else round(value, digits)
 
 
 def _prepare(cfg: DictConfig, ctx: DistContext, progress: bool):
@@ -106,11 +112,11 @@ def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progre
             evaluation = evaluate_model(trainer.model, prepared.val_root, run_dir / PREDICTIONS, ctx.device,
                                         cfg.data.val_max, int(cfg.eval.images_logged), amp, show)
             sink.log_final(evaluation.metrics, prepared.categories, evaluation.samples)
-            store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             store.update(rid, iterations=result.iterations, lr=result.lr,
-                         seconds_per_iter=round(result.seconds_per_iter, 4),
-                         cpu_seconds_per_iter=round(result.cpu_seconds_per_iter, 4),
-                         peak_rss_mb=round(result.peak_rss_mb, 1))
+                         seconds_per_iter=_rounded(result.seconds_per_iter, 4),
+                         cpu_seconds_per_iter=_rounded(result.cpu_seconds_per_iter, 4),
+                         peak_rss_mb=_rounded(result.peak_rss_mb, 1))
+            store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             sink.finish(0)
         barrier(ctx)
     except BaseException as exc:
