@@ -29,7 +29,7 @@ def build_panoptic_model(
     rpn_pre_nms_top_n_train: int = 2000, rpn_post_nms_top_n_train: int = 2000,
     rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000, rpn_batch_size_per_image: int = 256,
     box_batch_size_per_image: int = 512, box_representation_size: int = 1024, box_detections_per_img: int = 100,
-    box_score_thresh: float = 0.05, mask_head_layers: tuple[int, ...] = (256, 256, 256, 256),
+    box_score_thresh: float = 0.05, box_nms_thresh: float = 0.5, mask_head_layers: tuple[int, ...] = (256, 256, 256, 256),
     semantic_channels: int = 128, semantic_layers: int = 2, deeplab_dilation: int = 6,
     deeplab_pooling_size: tuple[int, int] = (64, 64), semantic_loss_weight: float = 1.0, semantic_ohem: float | None = None,
     panoptic_loss_weight: float = 0.5, panoptic_box_keep_fraction: float = 0.7, panoptic_score_thresh: float = 0.5,
@@ -58,7 +58,7 @@ def build_panoptic_model(
         box_head=TwoMLPHead(fpn_channels * 7 * 7, box_representation_size),
         box_predictor=FastRCNNPredictor(box_representation_size, num_classes),
         box_batch_size_per_image=box_batch_size_per_image, box_detections_per_img=box_detections_per_img,
-        box_score_thresh=box_score_thresh,
+        box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
         mask_head=MaskRCNNHeads(fpn_channels, tuple(mask_head_layers), 1),
         mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, num_classes),
     )

@@ -29,13 +29,19 @@ MINI = dict(
     stuff_area_limit=32,  # UPSNet's 2048 px at 1024x2048, scaled to 128x256
 )
 
+SEAMSEG = dict(  # seamseg's config/defaults/panoptic.ini: RPN, RoI sampling and NMS, OHEM, min stuff area
+    style="sss", rpn_pre_nms_top_n_train=12000, rpn_post_nms_top_n_train=2000, rpn_pre_nms_top_n_test=6000,
+    rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_nms_thresh=0.3, semantic_ohem=0.25,
+    stuff_area_limit=4096,
+)
+
 MODELS: dict[str, dict] = {
     "upsnet-mini": dict(MINI, style="upsnet"),
     "upsnet-r50": dict(PAPER_SCALE, style="upsnet", backbone="r50", stuff_area_limit=2048),
     "upsnet-r101": dict(PAPER_SCALE, style="upsnet", backbone="r101", stuff_area_limit=2048),
-    "sss-mini": dict(MINI, style="sss", semantic_ohem=0.25, stuff_area_limit=64),  # seamseg's 64x64 px, scaled
-    "sss-r50": dict(PAPER_SCALE, style="sss", backbone="r50", semantic_ohem=0.25, stuff_area_limit=4096),
-    "sss-r101": dict(PAPER_SCALE, style="sss", backbone="r101", semantic_ohem=0.25, stuff_area_limit=4096),
+    "sss-mini": dict(MINI, style="sss", box_nms_thresh=0.3, semantic_ohem=0.25, stuff_area_limit=64),  # 4096 px scaled
+    "sss-r50": dict(PAPER_SCALE, **SEAMSEG, backbone="r50"),
+    "sss-r101": dict(PAPER_SCALE, **SEAMSEG, backbone="r101"),
 }
 
 
