@@ -29,6 +29,10 @@ MINI = dict(
     stuff_area_limit=32,  # UPSNet's 2048 px at 1024x2048, scaled to 128x256
 )
 
+UPSNET = dict(  # UPSNet's config.py and upsnet_resnet50_cityscapes.yaml (the rest are torchvision's defaults)
+    style="upsnet", semantic_loss_weight=1.0, panoptic_loss_weight=0.5, panoptic_box_keep_fraction=0.7,
+    panoptic_score_thresh=0.6,
+)
 SEAMSEG = dict(  # seamseg's config/defaults/panoptic.ini: RPN, RoI sampling and NMS, OHEM, min stuff area
     style="sss", rpn_pre_nms_top_n_train=12000, rpn_post_nms_top_n_train=2000, rpn_pre_nms_top_n_test=6000,
     rpn_post_nms_top_n_test=300, box_batch_size_per_image=128, box_nms_thresh=0.3, semantic_ohem=0.25,
@@ -36,9 +40,9 @@ SEAMSEG = dict(  # seamseg's config/defaults/panoptic.ini: RPN, RoI sampling and
 )
 
 MODELS: dict[str, dict] = {
-    "upsnet-mini": dict(MINI, style="upsnet"),
-    "upsnet-r50": dict(PAPER_SCALE, style="upsnet", backbone="r50", stuff_area_limit=2048),
-    "upsnet-r101": dict(PAPER_SCALE, style="upsnet", backbone="r101", stuff_area_limit=2048),
+    "upsnet-mini": dict(MINI, **UPSNET),
+    "upsnet-r50": dict(PAPER_SCALE, **UPSNET, backbone="r50", stuff_area_limit=2048),
+    "upsnet-r101": dict(PAPER_SCALE, **UPSNET, backbone="r101", stuff_area_limit=2048),
     "sss-mini": dict(MINI, style="sss", box_nms_thresh=0.3, semantic_ohem=0.25, stuff_area_limit=64),  # 4096 px scaled
     "sss-r50": dict(PAPER_SCALE, **SEAMSEG, backbone="r50"),
     "sss-r101": dict(PAPER_SCALE, **SEAMSEG, backbone="r101"),
