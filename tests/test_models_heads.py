@@ -8,7 +8,7 @@ from torchvision.ops import roi_align
 
 from harness.models.compose import compose_panoptic
 from harness.models.heuristic_fusion import fuse_instances
-from harness.models.panoptic_rcnn import ohem_cross_entropy
+from harness.models.panoptic_rcnn import dense_targets, ohem_cross_entropy
 from harness.models.paste import box_masks, paste_logits
 from harness.models.upsnet_panoptic_head import panoptic_logits, panoptic_training_target, select_instances
 
@@ -112,3 +112,10 @@ def test_ohem_keeps_the_hardest_fraction_of_valid_pixels_per_image():
     hardest_two = per_pixel.sort(descending=True).values[:2].mean()  # ceil(0.5 * 3 valid) = 2 pixels
     torch.testing.assert_close(ohem_cross_entropy(logits, target, 0.5), hardest_two)
     assert ohem_cross_entropy(logits, torch.full_like(target, 255), 0.5) == 0
+
+
+def test_dense_targets_follow_the_resize_and_pad_with_ignore():
+    batch = dense_targets([torch.tensor([[1, 2], [3, 4]]), torch.tensor([[5]])], [(4, 4), (1, 1)], torch.Size((4, 6)))
+    assert batch[0].tolist() == [[1, 1, 2, 2, 255, 255], [1, 1, 2, 2, 255, 255],
+                                 [3, 3, 4, 4, 255, 255], [3, 3, 4, 4, 255, 255]]
+    assert batch[1, 0, 0] == 5 and (batch[1].flatten()[1:] == 255).all()

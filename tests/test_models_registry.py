@@ -92,13 +92,16 @@ def test_a_few_optimiser_steps_lower_the_loss(name, batch):
     assert np.mean(totals[-3:]) < 0.8 * np.mean(totals[:3]), totals
 
 
-def test_image_without_things_trains():
+def test_image_without_things_and_off_size_images_train(batch):
+    """An image with no thing (empty boxes) beside one of another size, which the detector's
+    transform rescales (100x200 -> 128x256): the dense targets must follow."""
+    images, targets, _ = batch
     torch.manual_seed(0)
     model = create_model("upsnet-mini", categories=CATS).train()
-    ids = np.full((128, 256), 7000, np.uint32)
+    ids = np.full((100, 200), 7000, np.uint32)
     ids[:40] = 23000
     target = panoptic_to_targets(ids, [{"id": 7000, "category_id": 7}, {"id": 23000, "category_id": 23}], CATS)
-    losses = model([torch.rand(3, 128, 256)], [target])
+    losses = model([torch.rand(3, 100, 200), images[0]], [target, targets[0]])
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
 
