@@ -68,7 +68,8 @@ class BasicBlock(nn.Module):
 
 class MiniResNet(nn.Module):
     """A narrow ResNet for CPU runs: a stride-4 stem, then one BasicBlock per stage at strides
-    4, 8, 16, 32 (ResNet's stage layout, named layer1..layer4 like torchvision's)."""
+    4, 8, 16, 32, named like torchvision's so `BackboneWithFPN` (whose IntermediateLayerGetter runs
+    the children in order) taps layer1..layer4 the same way for every backbone."""
 
     def __init__(self, *, widths: tuple[int, int, int, int] = (16, 24, 32, 48), stem_channels: int = 16):
         super().__init__()
@@ -79,10 +80,6 @@ class MiniResNet(nn.Module):
         channels = (stem_channels,) + tuple(widths)
         for i in range(4):
             setattr(self, f"layer{i + 1}", BasicBlock(channels[i], channels[i + 1], stride=strides[i]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # only used through IntermediateLayerGetter
-        x = self.stem(x)
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
 def mini_resnet_fpn(*, widths: tuple[int, int, int, int] = (16, 24, 32, 48), fpn_channels: int = 32) -> BackboneWithFPN:
