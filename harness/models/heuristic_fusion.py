@@ -1,4 +1,4 @@
-"""Seamless Scene Segmentation's panoptic fusion (Porzi et al. 2019, Sec. 3.4; seamseg's
+"""Seamless Scene Segmentation's panoptic fusion (Porzi et al., CVPR 2019; seamseg's
 PanopticPreprocessing): instances by decreasing score, each dropped when more than
 `overlap_thresh` of its mask is already taken, otherwise it claims its free pixels; the rest of the
 image takes the semantic prediction (stuff only; a thing class there is void)."""

@@ -57,8 +57,8 @@ class PanopticRCNN(nn.Module):
         self.stuff_area_limit = stuff_area_limit
         self.register_buffer("label_to_train_id", label_space.label_to_train_id(), persistent=False)
         self.register_buffer("label_to_category_id", label_space.label_to_category_id(), persistent=False)
-        self.register_buffer("stuff_train_ids", torch.tensor(label_space.stuff_train_ids, dtype=torch.long), persistent=False)
-        self.register_buffer("thing_train_ids", torch.tensor(label_space.thing_train_ids, dtype=torch.long), persistent=False)
+        for name in ("stuff_train_ids", "thing_train_ids"):
+            self.register_buffer(name, torch.tensor(getattr(label_space, name), dtype=torch.long), persistent=False)
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None):
         """images: list of (3, H, W) floats in 0..1; targets: `harness.models.targets` dicts."""
@@ -108,8 +108,8 @@ class PanopticRCNN(nn.Module):
 
     def panoptic_loss(self, features: dict, semantic: torch.Tensor, det_targets: list[dict],
                       panoptic_target: torch.Tensor, image_sizes: list[tuple[int, int]]) -> torch.Tensor:
-        """UPSNet's panoptic cross-entropy at the semantic head's stride (its `seg_gt_4x`): instance
-        channels from the *ground-truth* boxes and classes (Sec. 3.3, training), a random
+        """UPSNet's panoptic cross-entropy at the semantic head's stride (its `seg_gt_4x`): during
+        training the instance channels come from the *ground-truth* boxes and classes, a random
         `box_keep_fraction` of them kept and the rest taught as "unknown"."""
         height, width = semantic.shape[-2:]
         stride = panoptic_target.shape[-1] // width
@@ -143,8 +143,8 @@ class PanopticRCNN(nn.Module):
         mask_logits = self.mask_logits(features, boxes, labels, sizes)
         semantic = F.interpolate(self.semantic_logits(features), size=image_list.tensors.shape[-2:], mode="bilinear",
                                  align_corners=False)
-        return [self.predict_one(semantic[i, :, :h, :w], boxes[i], scores[i], labels[i], mask_logits[i], (h, w), original_sizes[i])
-                for i, (h, w) in enumerate(sizes)]
+        return [self.predict_one(semantic[i, :, :h, :w], boxes[i], scores[i], labels[i], mask_logits[i], (h, w),
+                                 original_sizes[i]) for i, (h, w) in enumerate(sizes)]
 
     def predict_one(self, semantic: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
                     mask_logits: torch.Tensor, size: tuple[int, int], original_size: tuple[int, int]) -> dict:

@@ -1,8 +1,9 @@
 """The two semantic heads on FPN levels P2..P5, both returning (B, C, H/4, W/4) class logits:
 
-- `DeformableSemanticHead`, UPSNet's (Xiong et al. 2019, Sec. 3.2): a subnet of deformable 3x3
-  convolutions shared across levels, each level upsampled to P2 and concatenated, a 1x1 classifier.
-- `MiniDeepLabSemanticHead`, Seamless Scene Segmentation's (Porzi et al. 2019, Sec. 3.2): one
+- `DeformableSemanticHead`, UPSNet's (Xiong et al., CVPR 2019, semantic head): a subnet of
+  deformable 3x3 convolutions shared across levels, each level upsampled to P2 and concatenated,
+  a 1x1 classifier.
+- `MiniDeepLabSemanticHead`, Seamless Scene Segmentation's (Porzi et al., CVPR 2019): one
   "mini-DeepLab" per level (3x3 conv, 3x3 atrous conv, and a windowed average-pooling branch, like
   ASPP), upsampled to P2, concatenated, a 1x1 classifier."""
 

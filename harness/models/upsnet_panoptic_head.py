@@ -1,10 +1,10 @@
-"""UPSNet's parameter-free panoptic head (Xiong et al. 2019, Sec. 3.3), as pure tensor functions.
+"""UPSNet's parameter-free panoptic head (Xiong et al., CVPR 2019), as pure tensor functions.
 
 Panoptic logits of one image: the S stuff channels of the semantic logits X, one channel per
 instance i, Z_i = Y_i + X_mask_i (Y_i: the semantic logits of i's class inside its box, zero
 outside; X_mask_i: i's mask logits pasted into its box), and optionally an "unknown" channel
 max_c X_thing,c - max_i Y_i, which wins where the semantic head sees a thing no instance explains
-(Sec. 3.3, "unknown prediction"). A softmax over the channels lets stuff and instances compete
+(its "unknown prediction"). A softmax over the channels lets stuff and instances compete
 per pixel; the panoptic cross-entropy trains all heads through it."""
 
 from __future__ import annotations
