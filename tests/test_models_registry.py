@@ -163,11 +163,13 @@ def test_predictions_export_validate_and_evaluate(name, batch, tmp_path):
     assert ap["ap_box"] is None or 0 <= ap["ap_box"] <= 100
 
 
-@pytest.mark.parametrize("name", ["upsnet-r50", "sss-r50"])
-def test_paper_scale_models_build(name):
+@pytest.mark.parametrize("name, body", [("upsnet-r50", 23.5e6), ("sss-r50", 23.5e6), ("upsnet-r101", 42.5e6),
+                                        ("sss-r101", 42.5e6)])
+def test_paper_scale_models_build(name, body):
     model = create_model(name, categories=CATS)
-    params = sum(p.numel() for p in model.parameters())
-    assert 40e6 < params < 50e6  # ResNet-50 (23.5 M) + FPN + Mask R-CNN heads + semantic head
+    resnet = sum(p.numel() for n, p in model.detector.backbone.body.named_parameters())
+    assert abs(resnet - body) < 0.1e6  # torchvision's ResNet-50 / -101 without the classifier
+    assert 40e6 < sum(p.numel() for p in model.parameters()) < 70e6  # + FPN, Mask R-CNN and semantic heads
 
 
 def test_backbone_weights_load_from_a_local_file_and_freeze(tmp_path):
