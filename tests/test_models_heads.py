@@ -10,7 +10,8 @@ from harness.models.compose import compose_panoptic
 from harness.models.heuristic_fusion import fuse_instances
 from harness.models.panoptic_rcnn import dense_targets, ohem_cross_entropy
 from harness.models.paste import box_masks, paste_logits
-from harness.models.upsnet_panoptic_head import panoptic_logits, panoptic_training_target, select_instances
+from harness.models.upsnet_panoptic_head import (panoptic_logits, panoptic_training_target, resolve_semantic_conflicts,
+                                                 select_instances)
 
 
 def linear_mask(m: int = 28) -> torch.Tensor:
@@ -119,3 +120,20 @@ def test_dense_targets_follow_the_resize_and_pad_with_ignore():
     assert batch[0].tolist() == [[1, 1, 2, 2, 255, 255], [1, 1, 2, 2, 255, 255],
                                  [3, 3, 4, 4, 255, 255], [3, 3, 4, 4, 255, 255]]
     assert batch[1, 0, 0] == 5 and (batch[1].flatten()[1:] == 255).all()
+
+
+def test_semantic_conflicts_turn_an_instance_into_the_stuff_under_it():
+    # classes: road 0 (stuff), sky 1 (stuff), car 2 (thing); three car instances
+    semantic = torch.tensor([[2, 2, 0, 0, 0, 1, 1, 2]])
+    instance_map = torch.tensor([[0, 0, 1, 1, 1, 2, 2, 2]])
+    # 0: all car -> stays; 1: all road -> road; 2: sky 2/3 -> sky
+    out_instances, out_stuff = resolve_semantic_conflicts(
+        instance_map, torch.full_like(instance_map, -1), semantic, torch.tensor([2, 2, 2]), torch.tensor([0, 1]),
+        num_classes=3)
+    assert out_instances.tolist() == [[0, 0, -1, -1, -1, -1, -1, -1]]
+    assert out_stuff.tolist() == [[-1, -1, 0, 0, 0, 1, 1, 1]]
+    semantic[0, 6] = 2  # instance 2: sky 1/3, car 2/3 -> stays
+    out_instances, _ = resolve_semantic_conflicts(
+        instance_map, torch.full_like(instance_map, -1), semantic, torch.tensor([2, 2, 2]), torch.tensor([0, 1]),
+        num_classes=3)
+    assert out_instances[0, 5:].tolist() == [2, 2, 2]

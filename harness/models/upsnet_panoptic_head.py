@@ -72,6 +72,29 @@ def select_instances(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Te
     return torch.tensor(kept, dtype=torch.long, device=boxes.device)
 
 
+def resolve_semantic_conflicts(instance_map: torch.Tensor, stuff_map: torch.Tensor, semantic: torch.Tensor,
+                               instance_train_ids: torch.Tensor, stuff_train_ids: torch.Tensor, *,
+                               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """UPSNet's last test-time step (`get_unified_pan_result`): an instance whose pixels the
+    semantic head (`semantic`, (H, W) train ids < `num_classes`) gives mostly (at least half) to
+    one *stuff* class other than its own becomes that stuff; every other instance stays.
+    instance_map indexes `instance_train_ids`. Vectorised: one (instance, class) histogram."""
+    num_instances = len(instance_train_ids)
+    owned = instance_map >= 0
+    if num_instances == 0 or not owned.any():
+        return instance_map, stuff_map
+    counts = torch.bincount(instance_map[owned] * num_classes + semantic[owned],
+                            minlength=num_instances * num_classes).view(num_instances, num_classes)
+    share, majority = counts.max(dim=1)
+    is_stuff = torch.zeros(num_classes, dtype=torch.bool, device=semantic.device)
+    is_stuff[stuff_train_ids] = True
+    to_stuff = (majority != instance_train_ids) & is_stuff[majority] & (2 * share >= counts.sum(dim=1))
+    index = instance_map.clamp(min=0)
+    relabel = owned & to_stuff[index]
+    return (torch.where(relabel, torch.full_like(instance_map, -1), instance_map),
+            torch.where(relabel, majority[index], stuff_map))
+
+
 @dataclass(frozen=True)
 class UPSNetFusion:
     """UPSNet's panoptic head as a fusion rule, with its Cityscapes defaults (`loss_weight` 0.5,
@@ -102,4 +125,6 @@ class UPSNetFusion:
         if len(keep):
             instance_map = torch.where(is_instance, keep[(choice - num_stuff).clamp(0, len(keep) - 1)], none)
         stuff_map = torch.where(choice < num_stuff, stuff_train_ids[choice.clamp(max=num_stuff - 1)], none)
-        return instance_map, stuff_map
+        return resolve_semantic_conflicts(instance_map, stuff_map, semantic_logits.argmax(dim=0),
+                                          label_to_train_id[labels], stuff_train_ids,
+                                          num_classes=semantic_logits.shape[0])
