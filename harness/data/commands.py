@@ -10,7 +10,7 @@ from pathlib import Path
 
 # Sub-commands of `panbench data` owned by other stages: each module has `register(data_subparsers)`.
 # `panbench data stats` (class balance) lives with the PanDA stage and is added here by name.
-EXTRA_DATA_COMMAND_MODULES: tuple[str, ...] = ("harness.data.stats",)
+EXTRA_DATA_COMMAND_MODULES: tuple[str, ...] = ("harness.data.stats", "harness.data.export")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,19 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from rich.progress import track
 
+from harness.data.coco_instances import encode_mask, thing_annotations
 from harness.errors import DatasetError
 from harness.metrics.panoptic import load_json, read_id_png
-
-
-def encode_mask(mask: np.ndarray) -> dict:
-    """COCO RLE of a boolean (H, W) mask, `counts` as str so it serialises to JSON."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False) -> tuple[dict, dict]:
@@ -40,17 +34,8 @@ def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = 
         id_map[ann["image_id"]] = k
         ids = read_id_png(Path(gt_dir) / ann["file_name"])
         images.append({"id": k, "height": int(ids.shape[0]), "width": int(ids.shape[1])})
-        for seg in ann["segments_info"]:
-            if int(seg["category_id"]) not in thing_ids:
-                continue
-            mask = ids == int(seg["id"])
-            if not mask.any():
-                continue  # a JSON-only segment has no pixels to evaluate
-            rle = encode_mask(mask)
-            annotations.append({"id": len(annotations) + 1, "image_id": k, "category_id": int(seg["category_id"]),
-                                "segmentation": rle, "area": float(mask.sum()),
-                                "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                                "iscrowd": int(seg.get("iscrowd", 0))})
+        for instance in thing_annotations(ids, ann["segments_info"], thing_ids, k):
+            annotations.append({"id": len(annotations) + 1, **instance})
     return {"images": images, "annotations": annotations, "categories": things}, id_map
 
 
