@@ -17,6 +17,9 @@ class DatasetError(PanbenchError, ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # rebuilt from (path, problem) when it crosses a process pool
+        return type(self), (self.path, self.problem)
+
 
 class ConfigError(PanbenchError, KeyError):
     """A recipe or command-line override names something that does not exist."""

@@ -11,16 +11,21 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
+from rich import get_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 def default_workers(n_items: int) -> int:
-    return max(1, min(n_items, os.cpu_count() or 1))
+    """One process per item, at most one per CPU this process may run on (taskset / cgroup
+    affinity, which `os.cpu_count` ignores)."""
+    return max(1, min(n_items, len(os.sched_getaffinity(0))))
 
 
 def progress_bar(disable: bool = False) -> Progress:
+    """A bar on a terminal, kept when done; piped output (logs, CI, a caller reading stdout) gets none
+    (rich would still write its final state there), so an error is the only line a failed command prints."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=disable, transient=False)
+                    TimeRemainingColumn(), disable=disable or not get_console().is_terminal)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None,
@@ -39,7 +44,11 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | 
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.advance(task)
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    bar.advance(task)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # a failed item stops the run: the queued ones never start
+                raise
     return results
