@@ -25,22 +25,22 @@ PANOPTIC_DIR = "panoptic"
 PANOPTIC_JSON = "panoptic.json"
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8, or raise DatasetError naming the file."""
+def read_rgb(path: str | Path, kind: str = "image") -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8, or raise DatasetError naming the file (and `kind`)."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(path, "file is missing")
+        raise DatasetError(path, f"{kind} file is missing")
     try:
         with Image.open(path) as im:
             im.load()
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(path, f"unreadable or corrupt image ({exc})") from None
+        raise DatasetError(path, f"unreadable or corrupt {kind} ({exc})") from None
 
 
 def read_ids(path: str | Path) -> np.ndarray:
     """Decode a panoptic PNG to (H, W) uint32 segment ids."""
-    return rgb2id(read_rgb(path))
+    return rgb2id(read_rgb(path, kind="label"))
 
 
 @dataclass

@@ -17,13 +17,15 @@ import numpy as np
 import pandas as pd
 
 from harness.data.dataset import PanopticDataset
+from harness.data.validate import validate_dataset
 from harness.errors import DatasetError
 
 
 def class_pixel_share(root: str | Path) -> pd.DataFrame:
     """One row per category: category_id, name, isthing, mean_pixels (per image), share and
     frame_share (percent). attrs: n_images, void_frame_share."""
-    ds = PanopticDataset.load(root, validate=False)  # areas only: no PNG needs decoding
+    ds = PanopticDataset.load(root, validate=False)
+    validate_dataset(ds, pixel_budget=0)  # areas only: the structure is checked, no PNG decoded
     path = ds.json_path
     categories = sorted(ds.categories, key=lambda c: int(c["id"]))
     index = {int(c["id"]): k for k, c in enumerate(categories)}
@@ -33,11 +35,7 @@ def class_pixel_share(root: str | Path) -> pd.DataFrame:
     totals = np.zeros(len(categories))
     for annotation in ds.annotations:
         for info in annotation["segments_info"]:
-            k = index.get(int(info["category_id"]))
-            if k is None:
-                raise DatasetError(path, f"image {annotation['image_id']!r}: segment {info['id']} has unknown "
-                                         f"category_id {info['category_id']}")
-            totals[k] += info["area"]
+            totals[index[int(info["category_id"])]] += info["area"]  # the validator checked the category ids
     frame = sum(int(image["height"]) * int(image["width"]) for image in ds.images) / max(len(ds.images), 1)
     mean_pixels = totals / n_images
     labelled = mean_pixels.sum()

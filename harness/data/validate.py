@@ -24,17 +24,18 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, read_ids, read_rgb
 from harness.data.panoptic_format import segment_stats
 from harness.errors import DatasetError
 
 LOAD_PIXEL_BUDGET = 16 * 2**20  # label pixels decoded by `load` (about 128 images of 256x512)
 
-Problem = tuple[str, str]  # (path, problem): picklable across processes, unlike DatasetError
+Problem = tuple[str, str]  # (path, problem): `data check --all` collects every one, not just the first
 
 
 def validate_dataset(ds: PanopticDataset, pixel_budget: int | None = LOAD_PIXEL_BUDGET) -> None:
-    """Raise a DatasetError for the first problem of `ds`. `pixel_budget=None` checks every PNG's pixels."""
+    """Raise a DatasetError for the first problem of `ds`. `pixel_budget=None` checks every PNG's pixels,
+    0 none (the structure only: JSON, files and their headers)."""
     for path, problem in iter_problems(ds, pixel_images=_pixel_sample(ds, pixel_budget)):
         raise DatasetError(path, problem)
 
@@ -207,6 +208,8 @@ def _pixel_sample(ds: PanopticDataset, pixel_budget: int | None) -> list[Any]:
     ids = [e.get("id") for e in ds.images]
     if pixel_budget is None or not ids:
         return ids
+    if pixel_budget <= 0:
+        return []
     pixels = [int(e.get("height", 1024)) * int(e.get("width", 2048)) for e in ds.images]
     if sum(pixels) <= pixel_budget:
         return ids
@@ -220,28 +223,15 @@ def _pixel_job(job: tuple[str, dict, dict]) -> list[Problem]:
     return list(_pixel_problems(Path(root), image, ann))
 
 
-def _decode(path: Path, kind: str) -> np.ndarray | Problem:
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return str(path), f"unreadable or corrupt {kind} ({exc})"
-
-
 def _pixel_problems(root: Path, image: dict, ann: dict) -> Iterator[Problem]:
     """Decode image and label; the label's ids, areas and boxes must equal segments_info."""
-    decoded = _decode(root / IMAGES_DIR / image["file_name"], "image")
-    if isinstance(decoded, tuple):
-        yield decoded
-        return
     label_path = root / PANOPTIC_DIR / ann["file_name"]
-    rgb = _decode(label_path, "label")
-    if isinstance(rgb, tuple):
-        yield rgb
+    try:
+        read_rgb(root / IMAGES_DIR / image["file_name"])
+        stats = segment_stats(read_ids(label_path))
+    except DatasetError as exc:
+        yield exc.path, exc.problem
         return
-    rgb = rgb.astype(np.uint32)
-    stats = segment_stats(rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16))
     listed = {seg.get("id"): seg for seg in ann.get("segments_info", [])}
     for sid, seg in listed.items():
         if sid not in stats:

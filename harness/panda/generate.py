@@ -19,6 +19,7 @@ from harness.atomic import encode_png, write_bytes, write_json
 from harness.data.dataset import (IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, read_ids, read_rgb,
                                   write_panoptic_json)
 from harness.data.parallel import parallel_map
+from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
 from harness.panda.compose import panda_image
 from harness.panda.config import PandaConfig
@@ -120,7 +121,10 @@ def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, con
     if (out / PANOPTIC_JSON).exists() or (out / MANIFEST).exists():
         raise ConfigError(f"{out} already holds a dataset; remove it or choose another --out "
                           "(stale images would otherwise mix with the new ones)")
-    ds = PanopticDataset.load(src, validate=False)  # decompose() checks each label against its JSON
+    ds = PanopticDataset.load(src, validate=False)
+    validate_dataset(ds, pixel_budget=0)  # the structure; decompose() checks each label's pixels against its JSON
+    if not ds.images:
+        raise DatasetError(ds.json_path, "the dataset holds no images")
     jobs = plan_jobs(ds, out, copies, seed, config)
     results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
     images = [entry for entry, _ in results]
