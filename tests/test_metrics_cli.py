@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from harness.atomic import write_json
 from harness.bench.pq_pairs import write_pq_pair
@@ -68,6 +69,7 @@ def test_dataset_roots_are_accepted(tmp_path, blocks_dataset):
 def test_fid_without_weights_says_which_file_and_how(tmp_path, capsys):
     for name in ("real", "fake"):
         (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "a.png")  # the folders are fine: the weights are not
     assert main(["evaluate", "fid", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
                  "--weights", str(tmp_path / "inception.pth")]) == 2
     err = capsys.readouterr().err

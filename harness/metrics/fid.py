@@ -100,13 +100,13 @@ def compute_fid(real_images: str | Path | Iterable[np.ndarray], fake_images: str
     torch hub's cache), never downloaded."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
+    sets = [(_as_images(real_images), True), (_as_images(fake_images), False)]  # a missing folder first
     if feature_extractor is None:
         weights = find_inception_weights(weights_path)
         metric = FrechetInceptionDistance(feature=dims, feature_extractor_weights_path=str(weights))
     else:
         metric = FrechetInceptionDistance(feature=feature_extractor.eval())
     metric = metric.to(device)
-    sets = [(_as_images(real_images), True), (_as_images(fake_images), False)]
     with Progress(disable=not progress, transient=True) as bar, torch.inference_mode():
         for (images, total), real in sets:
             task = bar.add_task("FID " + ("real" if real else "fake"), total=total)
