@@ -5,10 +5,11 @@ user trains those frameworks on panbench data through their own COCO-panoptic re
 - a COCO *instances* JSON of the thing segments (RLE masks, bbox, area, `iscrowd` kept, thing
   categories with their original ids), for detectron2's `register_coco_panoptic_separated(...,
   instances_json)` and mmdetection's instance branch;
-- semantic PNGs in detectron2's PanopticFPN convention, the one of its
-  `datasets/prepare_panoptic_fpn.py` (`separate_coco_semantic_from_panoptic`): every thing category
-  is 0, stuff categories are 1..K in the order of the category list, and every pixel no listed
-  segment covers (void) is 255; uint8, one per image, named like the panoptic PNG;
+- semantic PNGs in detectron2's PanopticFPN convention, that of
+  `separate_coco_semantic_from_panoptic` in facebookresearch/detectron2
+  `datasets/prepare_panoptic_fpn.py`: every thing category is 0, stuff categories are 1..K in the
+  order of the category list, and every pixel no listed segment covers (void) is 255; uint8, one
+  per image, named like the panoptic PNG (detectron2's `load_sem_seg` pairs them by name);
 - the panoptic JSON with thing categories listed first and annotations in image order: mmdetection
   3.x numbers labels in the JSON's category order (`CocoDataset.load_data_list`), its PanopticFPN
   head treats labels below `num_things_classes` as things, and its `COCOPanoptic` index pairs
