@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--out", type=Path, default=None,
-                   help="write the table (CSV; .md: Markdown; LaTeX with --format latex)")
+                   help="write the table: CSV, or Markdown / LaTeX for a .md / .tex file; with --format latex "
+                        "a CSV gets its LaTeX beside it (same name, .tex)")
     p.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="printed format")
     _add_run_filters(p)
     p.set_defaults(func=table_command)
@@ -60,8 +61,10 @@ def table_command(args: argparse.Namespace) -> int:
     table = build_table(args.name, args.source, _where(args))
     print_table(table, args.format)
     if args.out is not None:
-        fmt = "latex" if args.format == "latex" else "markdown" if args.out.suffix == ".md" else "csv"
+        fmt = {".md": "markdown", ".tex": "latex"}.get(args.out.suffix, "csv")
         print(f"wrote {write_table(table, args.out, fmt)}")
+        if args.format == "latex" and fmt != "latex":
+            print(f"wrote {write_table(table, args.out.with_suffix('.tex'), 'latex')}")
     return 0
 
 

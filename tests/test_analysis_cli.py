@@ -25,6 +25,10 @@ def test_table_command_writes_csv_and_latex(tmp_path, capsys):
     tex = tmp_path / "fit.tex"
     assert main(["table", "panda-fit", "--source", "reference", "--format", "latex", "--out", str(tex)]) == 0
     assert r"ap\_box & 5.8271 & -8.7893 & 0.9948 \\" in tex.read_text()
+    fit = tmp_path / "fit.csv"  # --format latex with a CSV: the CSV stays CSV, its LaTeX goes beside it
+    assert main(["table", "panda-fit", "--source", "reference", "--format", "latex", "--out", str(fit)]) == 0
+    assert fit.read_text().splitlines()[0] == "metric,slope,intercept,r2"
+    assert fit.with_suffix(".tex").read_text() == tex.read_text()
 
 
 def test_table_command_bad_input_is_one_line(tmp_path, capsys):
