@@ -76,7 +76,7 @@ def figure_command(args: argparse.Namespace) -> int:
     elif args.name == "per-class":
         paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
     else:
-        from harness.data.stats import class_pixel_share
+        from harness.data.stats import class_pixel_share, share_bars
         from harness.errors import PanbenchError
 
         if args.root is None:
@@ -85,7 +85,7 @@ def figure_command(args: argparse.Namespace) -> int:
         if args.compare is not None:
             frames.append((args.compare.name, class_pixel_share(args.compare)))
         paths = (figures.save_figure(figures.class_share_treemap(frames), f"{args.out}-treemap")
-                 + figures.save_figure(figures.class_share_bars(frames), f"{args.out}-bars"))
+                 + figures.save_figure(share_bars(frames), f"{args.out}-bars"))
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -2,12 +2,12 @@
 
 - Fig. 3 / Supp. Fig. 4: error 1 - metric vs training-set size on log axes, baseline points with a
   dashed log-linear fit, PanDA points with a solid one (and a bootstrap band when seeds repeat).
-- Supp. Figs 1-2: class pixel share per image (treemap with void, bars of labelled pixels).
+- Supp. Fig. 1: class pixel share per image as a treemap with void (the bars of Supp. Fig. 2 are
+  harness.data.stats.share_bars, which `panbench data stats --plot` draws too).
 - Per-class bars: a per-class table (e.g. Supp. Tables 2-3) as grouped bars."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analysis.fits import bootstrap_band, fit_log_linear  # noqa: E402
-from harness.atomic import write_bytes  # noqa: E402
+from harness.atomic import write_figure  # noqa: E402
 
 METRIC_LABELS = {"pq": "PQ", "ap": "AP", "ap_box": "AP box"}
 VARIANT_STYLE = {"none": ("--", "o", "baseline"), "panda-1x": ("-", "s", "PanDA")}
@@ -28,15 +28,7 @@ COLORS = {"pq": "tab:blue", "ap": "tab:orange", "ap_box": "tab:green"}
 
 def save_figure(fig: plt.Figure, prefix: str | Path) -> list[Path]:
     """`prefix`.png and `prefix`.svg, each written atomically."""
-    paths = []
-    for ext, kwargs in (("png", {"dpi": 130}), ("svg", {})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, **kwargs)
-        path = Path(f"{prefix}.{ext}")
-        write_bytes(path, buf.getvalue())
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return [write_figure(f"{prefix}.png", fig, close=False, dpi=130), write_figure(f"{prefix}.svg", fig)]
 
 
 def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
@@ -121,24 +113,6 @@ def class_share_treemap(frames: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
         ax.set_axis_off()
         ax.set_title(f"{label} ({df.attrs.get('n_images', '?')} images)", fontsize=9)
     fig.suptitle("Average pixels per class per image, % of the frame (PanDA Supp. Fig. 1)", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def class_share_bars(frames: list[tuple[str, pd.DataFrame]]) -> plt.Figure:
-    """Supp. Fig. 2: per-class share of the labelled (non-void) pixels per image, datasets side by side."""
-    order = frames[0][1].sort_values("share", ascending=False, kind="stable")
-    ids = order.category_id.tolist()
-    x = np.arange(len(ids))
-    width = 0.8 / len(frames)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(ids)), 4.0))
-    for k, (label, df) in enumerate(frames):
-        shares = df.set_index("category_id").share.reindex(ids).fillna(0.0)
-        ax.bar(x + (k - (len(frames) - 1) / 2) * width, shares.to_numpy(), width, label=label)
-    ax.set_xticks(x, order.name.tolist(), rotation=60, ha="right")
-    ax.set_ylabel("% of labelled pixels per image")
-    ax.set_title("Per-class pixel share (PanDA Supp. Fig. 2)")
-    ax.legend()
     fig.tight_layout()
     return fig
 

@@ -55,3 +55,17 @@ def encode_png(array: np.ndarray) -> bytes:
 
 def write_png(path: str | Path, array: np.ndarray) -> None:
     write_bytes(path, encode_png(array))
+
+
+def write_figure(path: str | Path, figure: Any, format: str | None = None, close: bool = True,
+                 **savefig_kwargs: Any) -> Path:
+    """A matplotlib figure saved atomically, as `format` (default: the suffix's, e.g. png, svg), then closed."""
+    path = Path(path)
+    buf = io.BytesIO()
+    figure.savefig(buf, format=format or path.suffix.lstrip(".").lower(), **savefig_kwargs)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    write_bytes(path, buf.getvalue())
+    return path

@@ -10,7 +10,6 @@ draws the bar chart."""
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
@@ -88,21 +87,20 @@ def comparison_table(merged: pd.DataFrame, label_a: str, label_b: str):
     return table
 
 
-def plot_shares(path: str | Path, frames: list[tuple[str, pd.DataFrame]]) -> Path:
-    """Bar chart of class shares, one bar per dataset and class, classes ordered by the first dataset."""
+def share_bars(frames: list[tuple[str, pd.DataFrame]]):
+    """Supplementary Fig 2 as bars: one bar per dataset and class, classes ordered by the first dataset;
+    a linear and a log panel (the log one shows the rare classes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from harness.atomic import write_bytes
 
     order = frames[0][1].sort_values("share", ascending=False, kind="stable")
     ids = order["category_id"].tolist()
     x = np.arange(len(ids))
     width = 0.8 / len(frames)
     fig, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.45 * len(ids)), 7.0), sharex=True)
-    for ax, scale in zip(axes, ("linear", "log")):  # the log panel shows the rare classes
+    for ax, scale in zip(axes, ("linear", "log")):
         for k, (label, df) in enumerate(frames):
             shares = df.set_index("category_id")["share"].reindex(ids).fillna(0.0)
             ax.bar(x + (k - (len(frames) - 1) / 2) * width, shares.to_numpy(), width, label=label)
@@ -112,11 +110,14 @@ def plot_shares(path: str | Path, frames: list[tuple[str, pd.DataFrame]]) -> Pat
     axes[0].set_title("Per-class pixel share (PanDA Supplementary Fig 2)")
     axes[0].legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
-    return Path(path)
+    return fig
+
+
+def plot_shares(path: str | Path, frames: list[tuple[str, pd.DataFrame]]) -> Path:
+    """`share_bars` written as a PNG at `path`."""
+    from harness.atomic import write_figure
+
+    return write_figure(path, share_bars(frames), dpi=120)
 
 
 # --- `panbench data stats` ----------------------------------------------------------------------

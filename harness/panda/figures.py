@@ -5,12 +5,11 @@ in category colours, things instances lightened or darkened per id so neighbours
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from harness.atomic import write_bytes
+from harness.atomic import write_figure
 from harness.data.dataset import PanopticDataset
 
 
@@ -54,8 +53,4 @@ def example_grid(panda_root: str | Path, src_root: str | Path, path: str | Path,
             if r == 0:
                 ax.set_title(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
-    return Path(path)
+    return write_figure(path, fig, format="png", dpi=100)
