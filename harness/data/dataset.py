@@ -8,6 +8,7 @@ Reading, writing and per-sample access; `load` runs the validator unless told no
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,15 @@ class PanopticDataset:
         write_json(self.json_path, self.to_json(), indent=None)
 
 
+def encode_image(image: np.ndarray, image_format: str = "png") -> bytes:
+    """(H, W, 3) uint8 -> file bytes: lossless PNG, or JPEG at quality 95 (`jpg`)."""
+    if image_format == "png":
+        return encode_png(image)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
 def write_sample(root: str | Path, name: str, image: np.ndarray, ids: np.ndarray, category_of: dict[int, int],
                  iscrowd_of: dict[int, int] | None = None, image_id: Any = None,
                  image_format: str = "png", **image_fields: Any) -> tuple[dict, dict]:
@@ -123,15 +133,7 @@ def write_sample(root: str | Path, name: str, image: np.ndarray, ids: np.ndarray
     root = Path(root)
     image_id = name if image_id is None else image_id
     image_file = f"{name}.{image_format}"
-    if image_format == "png":
-        data = encode_png(image)
-    else:
-        import io
-
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="JPEG", quality=95)
-        data = buf.getvalue()
-    write_bytes(root / IMAGES_DIR / image_file, data)
+    write_bytes(root / IMAGES_DIR / image_file, encode_image(image, image_format))
     write_bytes(root / PANOPTIC_DIR / f"{name}.png", encode_png(id2rgb(ids)))
     height, width = ids.shape
     entry = {"id": image_id, "file_name": image_file, "height": int(height), "width": int(width), **image_fields}

@@ -8,16 +8,13 @@ for any number of workers and a dataset with a panoptic.json is always complete.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.dataset import (IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, read_ids, read_rgb,
-                                  write_panoptic_json)
+from harness.data.dataset import (IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, encode_image,
+                                  read_ids, read_rgb, write_panoptic_json)
 from harness.data.parallel import parallel_map
 from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
@@ -64,7 +61,7 @@ def render(job: Job) -> tuple[dict, dict]:
         segments = segment_lists[0]
     sample = panda_image(rng, segments, frame, job.config)
     image_file = f"{job.name}.{job.config.image_format}"
-    write_bytes(job.out_root / IMAGES_DIR / image_file, _encode_image(sample.image, job.config.image_format))
+    write_bytes(job.out_root / IMAGES_DIR / image_file, encode_image(sample.image, job.config.image_format))
     write_bytes(job.out_root / PANOPTIC_DIR / f"{job.name}.png", encode_png(sample.label_rgb))
     image_id = f"{primary_id}_{job.name.rsplit('_', 1)[1]}"
     sources = [entry["id"] for entry, _ in job.sources]
@@ -78,14 +75,6 @@ def _decompose_source(root: Path, image_entry: dict, annotation: dict):
     image = read_rgb(root / IMAGES_DIR / image_entry["file_name"])
     segments = decompose(image, read_ids(label_path), annotation["segments_info"], label_path)
     return image.shape[:2], segments
-
-
-def _encode_image(image, image_format: str) -> bytes:
-    if image_format == "png":
-        return encode_png(image)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
 
 
 def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig) -> list[Job]:
