@@ -46,8 +46,3 @@ IGNORE_LABEL = 255
 
 def categories_json(categories=CITYSCAPES_CATEGORIES) -> list[dict]:
     return [c.to_json() for c in categories]
-
-
-def category_from_json(entry: dict, train_id: int) -> Category:
-    color = tuple(entry.get("color", (0, 0, 0)))
-    return Category(int(entry["id"]), str(entry["name"]), bool(entry["isthing"]), color, train_id)
