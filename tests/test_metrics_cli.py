@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from harness.atomic import write_json
@@ -38,16 +40,56 @@ def test_evaluate_panoptic_writes_the_contract_keys(pair, tmp_path, capsys):
     assert "All (n=" in capsys.readouterr().out
 
 
-def test_evaluate_semantic_and_instances(pair, tmp_path):
+def _semantic_maps(json_path, png_dir, cat_to_class, void_class):
+    """Per image: class index of every pixel, looked up id by id (no panbench code)."""
+    data = json.loads(json_path.read_text())
+    for ann in sorted(data["annotations"], key=lambda a: a["image_id"]):
+        rgb = np.asarray(Image.open(png_dir / ann["file_name"]).convert("RGB")).astype(np.int64)
+        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        lookup = {s["id"]: cat_to_class[s["category_id"]] for s in ann["segments_info"]}
+        yield np.vectorize(lambda i: lookup.get(i, void_class))(ids)
+
+
+def test_evaluate_semantic_equals_torchmetrics(pair, tmp_path):
+    """mIoU, per-class IoU and pixel accuracy of the CLI equal torchmetrics' on the same maps: ground-truth
+    void ignored, a prediction of void on a labelled pixel wrong (an extra class K that is never averaged)."""
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
+
     out = tmp_path / "sem.json"
     assert main(["evaluate", "semantic", *args(pair), "--out", str(out)]) == 0
-    assert 0 < json.loads(out.read_text())["miou"] <= 100
+    written = json.loads(out.read_text())
+    categories = json.loads(pair["gt_json"].read_text())["categories"]
+    k = len(categories)
+    cat_to_class = {c["id"]: i for i, c in enumerate(categories)}
+    gt = np.concatenate([m.ravel() for m in _semantic_maps(pair["gt_json"], pair["gt_dir"], cat_to_class, 255)])
+    pred = np.concatenate([m.ravel() for m in _semantic_maps(pair["pred_json"], pair["pred_dir"], cat_to_class, k)])
+    gt_t, pred_t = torch.from_numpy(gt), torch.from_numpy(pred)
+    iou = multiclass_jaccard_index(pred_t, gt_t, num_classes=k + 1, ignore_index=255, average=None).numpy()[:k]
+    present = np.isin(np.arange(k), gt[gt != 255]) | np.isin(np.arange(k), pred[gt != 255])
+    assert written["miou"] == pytest.approx(100 * iou[present].mean(), abs=1e-4)  # torchmetrics: float32
+    for c, cid in enumerate(c["id"] for c in categories):
+        if present[c]:
+            assert written["per_class"][str(cid)] == pytest.approx(100 * iou[c], abs=1e-4)
+        else:
+            assert written["per_class"][str(cid)] is None
+    accuracy = multiclass_accuracy(pred_t, gt_t, num_classes=k + 1, ignore_index=255, average="micro")
+    assert written["accuracy"] == pytest.approx(100 * float(accuracy), abs=1e-4)
+
+
+def test_evaluate_instances_writes_the_library_result(pair, tmp_path):
+    """The CLI writes exactly `evaluate_instances` (itself equal to pycocotools in test_metrics_instances)."""
+    from harness.metrics.instances import evaluate_instances
+
+    predictions = [{"image_id": "city_011_000000", "category_id": 26, "score": 0.5, "bbox": [0, 0, 10, 10]},
+                   {"image_id": "city_011_000001", "category_id": 24, "score": 0.9, "bbox": [5, 5, 20, 30]}]
     preds = tmp_path / "preds.json"
-    write_json(preds, [{"image_id": "city_011_000000", "category_id": 26, "score": 0.5, "bbox": [0, 0, 10, 10]}])
+    write_json(preds, predictions)
     out = tmp_path / "inst.json"
     assert main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
                  "--pred", str(preds), "--out", str(out)]) == 0
-    assert set(json.loads(out.read_text())) >= {"ap_box", "ap_box50", "ap_box75", "per_class"}
+    expected = json.loads(json.dumps(evaluate_instances(pair["gt_json"], pair["gt_dir"], predictions)))
+    assert json.loads(out.read_text()) == expected
+    assert {"ap_box", "ap_box50", "ap_box75", "per_class"} <= set(expected)
 
 
 def test_bad_input_is_one_line_and_exit_2(pair, tmp_path, capsys):
