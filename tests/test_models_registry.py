@@ -10,6 +10,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from harness.atomic import encode_png, write_bytes
+from harness.bench.reference_pq import reference_pq
 from harness.data.categories import categories_json
 from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
 from harness.data.panoptic_format import id2rgb, make_segments_info
@@ -158,7 +159,12 @@ def test_predictions_export_validate_and_evaluate(name, batch, tmp_path):
     assert sum(len(a["segments_info"]) for a in predicted.annotations) > 0
     pq = pq_compute(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
                     tmp_path / "pred" / "panoptic.json", tmp_path / "pred" / "panoptic", workers=1)
-    assert 0 <= pq["pq"] <= 100
+    ref = reference_pq(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
+                       tmp_path / "pred" / "panoptic.json", tmp_path / "pred" / "panoptic")  # cityscapesscripts
+    counted = {c: (row["tp"], row["fp"], row["fn"]) for c, row in pq["per_class"].items()}
+    assert {c: n for c, n in counted.items() if sum(n)} == {c: n for c, n in ref["counts"].items() if sum(n)}
+    if "pq" in ref:
+        assert pq["pq"] == pytest.approx(ref["pq"], abs=1e-9)
     ap = evaluate_instances(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic", results)
     assert ap["ap_box"] is None or 0 <= ap["ap_box"] <= 100
 
