@@ -83,8 +83,8 @@ def subset_command(src: Path, out: Path, sizes: list[int] | None, every: int | N
         if every < 1:
             raise DatasetError(src, f"--every must be at least 1, got {every}")
         chosen = every_kth(ids, every)
-        write_subset(ds, out, chosen, progress=True, rule=f"every {every}th image of the list")
-        print(f"wrote {len(chosen)} of {len(ids)} images (every {every}th) to {out}")
+        write_subset(ds, out, chosen, progress=True, rule=f"every {every}-th image of the list")
+        print(f"wrote {len(chosen)} of {len(ids)} images (every {every}-th) to {out}")
         return 0
     too_big = [s for s in sizes if not 0 < s <= len(ids)]
     if too_big:

@@ -153,7 +153,7 @@ def _fid(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="PQ / mIoU / AP / FID of predictions against ground truth",
-                                     description=__doc__.splitlines()[0])
+                                     description=" ".join(__doc__.split()))
     kinds = evaluate.add_subparsers(dest="metric", required=True)
 
     p = kinds.add_parser("panoptic", help="PQ, SQ, RQ (all / things / stuff, per class), as panopticapi")
