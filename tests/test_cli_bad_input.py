@@ -92,3 +92,14 @@ def test_unknown_recipe_key(capsys):
     one_line_error(capsys, ["train", "mini", "train.epoch=1"],
                    "unknown key 'train.epoch'; nearest valid keys: train.epochs")
     one_line_error(capsys, ["sweep", "mini", "--dry-run", "data.nn=3"], "unknown key 'data.nn'")
+
+
+def test_train_on_a_corrupt_dataset_records_the_failure_and_exits_2(blocks_dataset, tmp_path, capsys):
+    (blocks_dataset / "panoptic/img_001.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a png")
+    one_line_error(capsys, ["train", "mini", "data.dataset=coco_panoptic", f"data.root={blocks_dataset}",
+                            f"data.val_root={blocks_dataset}", f"data.cache={tmp_path / 'cache'}",
+                            "--runs-root", str(tmp_path / "runs"), "--no-progress"],
+                   "panoptic/img_001.png: unreadable or corrupt label")
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/run.json")]
+    assert record["status"] == "failed" and "img_001.png" in record["error"]
+

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore, run_id
 from harness.train.recipes import list_recipes, load_recipe, select_cell, to_dict
 
@@ -44,6 +45,8 @@ def _train(args: argparse.Namespace) -> int:
         try:
             run_training(cfg, args.runs_root, progress=not args.no_progress)
             code = 0
+        except PanbenchError:  # bad input (a dataset, a recipe value): exit 2 like every other command
+            code = 2
         except Exception:
             code = 1
     record = store.read_run(rid) or {}
@@ -52,6 +55,6 @@ def _train(args: argparse.Namespace) -> int:
         flat = {k: round(v, 2) for k, v in metrics.items() if isinstance(v, (int, float))}
         print(f"run {rid} finished: {store.run_dir(rid)}\n{json.dumps(flat)}")
         return 0
-    print(f"run {rid} {record.get('status', 'not started')}: {record.get('error')}"
+    print(f"panbench: error: run {rid} {record.get('status', 'not started')}: {record.get('error')}"
           f"{' (traceback: ' + record['traceback'] + ')' if record.get('traceback') else ''}", file=sys.stderr)
     return code or 1
