@@ -103,3 +103,9 @@ def test_train_on_a_corrupt_dataset_records_the_failure_and_exits_2(blocks_datas
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/run.json")]
     assert record["status"] == "failed" and "img_001.png" in record["error"]
 
+
+def test_synth_refuses_impossible_sizes(tmp_path, capsys):
+    one_line_error(capsys, ["data", "synth", "--out", str(tmp_path / "s"), "--n", "0"], "need n >= 1")
+    one_line_error(capsys, ["data", "synth", "--out", str(tmp_path / "s"), "--n", "2", "--width", "4"],
+                   "got n=2, 4x256 (WxH)")
+

@@ -21,6 +21,9 @@ import numpy as np
 from harness.data.categories import CITYSCAPES_CATEGORIES, categories_json
 from harness.data.dataset import write_panoptic_json, write_sample
 from harness.data.parallel import parallel_map
+from harness.errors import PanbenchError
+
+MIN_SIDE = 8  # pixels: the smallest frame make_scene draws
 
 CAMERA_HEIGHT_M = 1.5
 CATEGORY = {c.name: c for c in CITYSCAPES_CATEGORIES}
@@ -460,8 +463,8 @@ def make_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.nd
     """One street scene: (image uint8 HxWx3, ids uint32 HxW, category_of, iscrowd_of).
     Stuff ids are category_id * 1000, thing ids category_id * 1000 + k (Cityscapes convention);
     a rare group of distant pedestrians is one crowd segment (iscrowd 1)."""
-    if height < 8 or width < 8:
-        raise ValueError(f"scene must be at least 8x8 pixels, got {height}x{width}")
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise ValueError(f"scene must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {height}x{width}")
     canvas = Canvas(height, width)
     street = _sample_street(rng, height, width)
     depth = height - street.horizon
@@ -515,8 +518,9 @@ def _write_scene(job: tuple[str, int, int, int, int]) -> tuple[dict, dict]:
 def synthesize_dataset(out: str | Path, n: int, seed: int, width: int = 512, height: int = 256,
                        workers: int | None = None, progress: bool = True) -> Path:
     """Write `n` scenes as a COCO-panoptic dataset at `out` (image ids 0..n-1, names synth_000000...)."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    if n < 1 or height < MIN_SIDE or width < MIN_SIDE:
+        raise PanbenchError(f"synthetic dataset {out}: need n >= 1 and scenes of at least {MIN_SIDE}x{MIN_SIDE} "
+                            f"pixels, got n={n}, {width}x{height} (WxH)")
     out = Path(out)
     jobs = [(str(out), seed, i, height, width) for i in range(n)]
     results = parallel_map(_write_scene, jobs, workers=workers, description=f"synth {n} scenes", progress=progress)
