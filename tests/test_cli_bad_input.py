@@ -109,3 +109,17 @@ def test_synth_refuses_impossible_sizes(tmp_path, capsys):
     one_line_error(capsys, ["data", "synth", "--out", str(tmp_path / "s"), "--n", "2", "--width", "4"],
                    "got n=2, 4x256 (WxH)")
 
+
+def test_unparsable_recipe_file(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("grid: [\n")
+    one_line_error(capsys, ["train", str(tmp_path / "bad.yaml")], "bad.yaml: cannot parse recipe")
+    one_line_error(capsys, ["sweep", str(tmp_path / "bad.yaml"), "--dry-run"], "bad.yaml: cannot parse recipe")
+
+
+def test_instances_of_an_unknown_category(blocks_dataset, tmp_path, capsys):
+    (tmp_path / "preds.json").write_text(json.dumps(
+        [{"image_id": 0, "category_id": 7, "score": 0.5, "bbox": [0, 0, 4, 4]}]))  # 7 = road, stuff
+    one_line_error(capsys, ["evaluate", "instances", "--gt", str(blocks_dataset),
+                            "--pred", str(tmp_path / "preds.json")],
+                   "preds.json: prediction for image 0 has category_id 7, not a thing category")
+

@@ -47,11 +47,15 @@ def _coco(dataset: dict) -> COCO:
     return coco
 
 
-def _results(predictions: list[dict], id_map: dict, kind: str, source: str) -> list[dict]:
+def _results(predictions: list[dict], coco_gt: COCO, id_map: dict, kind: str, source: str) -> list[dict]:
+    thing_ids = set(coco_gt.getCatIds())
     out = []
     for p in predictions:
         if p["image_id"] not in id_map:
             raise DatasetError(source, f"prediction for image {p['image_id']!r}, which is not in the ground truth")
+        if int(p["category_id"]) not in thing_ids:  # COCOeval would silently drop it
+            raise DatasetError(source, f"prediction for image {p['image_id']!r} has category_id {p['category_id']}, "
+                                       f"not a thing category of the ground truth {sorted(thing_ids)}")
         entry = {"image_id": id_map[p["image_id"]], "category_id": int(p["category_id"]), "score": float(p["score"])}
         if kind == "segm":
             entry["segmentation"] = p["segmentation"]
@@ -98,12 +102,12 @@ def evaluate_instances(gt_json: str | Path, gt_dir: str | Path, predictions: lis
     replace them), as detectron2 reports it."""
     dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress)
     coco_gt = _coco(dataset)
-    box = coco_ap(coco_gt, _results(predictions, id_map, "bbox", source), "bbox")
+    box = coco_ap(coco_gt, _results(predictions, coco_gt, id_map, "bbox", source), "bbox")
     with_masks = [p for p in predictions if "segmentation" in p]
     if len(with_masks) != len(predictions) and with_masks:
         raise DatasetError(source, "some predictions have a segmentation and some do not")
-    segm = coco_ap(coco_gt, _results(with_masks, id_map, "segm", source), "segm") if with_masks or not predictions \
-        else {"ap": None, "ap50": None, "ap75": None, "per_class": {}}
+    segm = (coco_ap(coco_gt, _results(with_masks, coco_gt, id_map, "segm", source), "segm")
+            if with_masks or not predictions else {"ap": None, "ap50": None, "ap75": None, "per_class": {}})
     return {"ap": segm["ap"], "ap50": segm["ap50"], "ap75": segm["ap75"],
             "ap_box": box["ap"], "ap_box50": box["ap50"], "ap_box75": box["ap75"],
             "per_class": {c: {"ap": segm["per_class"].get(c), "ap_box": box["per_class"][c]} for c in box["per_class"]}}
@@ -113,7 +117,8 @@ def det_ap(gt_json: str | Path, gt_dir: str | Path, detections: list[dict], sour
     """detAP (synthesis paper, Table 1): box AP @[.5:.95] in percent of `{"image_id", "category_id",
     "score", "bbox": [x, y, w, h]}` detections against the ground-truth thing boxes."""
     dataset, id_map = coco_ground_truth(gt_json, gt_dir)
-    return coco_ap(_coco(dataset), _results(detections, id_map, "bbox", source), "bbox")["ap"]
+    coco_gt = _coco(dataset)
+    return coco_ap(coco_gt, _results(detections, coco_gt, id_map, "bbox", source), "bbox")["ap"]
 
 
 def instances_to_predictions(image_id: Any, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray,

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -50,8 +51,8 @@ def list_recipes() -> list[str]:
 def _read_yaml(path: Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
-    except (OmegaConfBaseException, OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot parse recipe ({exc})") from None
+    except (OmegaConfBaseException, OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot parse recipe ({' '.join(str(exc).split())})") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"{path}: a recipe must be a mapping")
     return cfg
