@@ -6,17 +6,15 @@ tables (`none`, `panda-1x`, `panda-2x`, `dropout+resize` ...) so runs and paper 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import PanbenchError
+from harness.tracking.run_store import METRIC_KEYS, METRICS_JSON, read_record
 
-METRICS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "miou", "accuracy",
-           "ap", "ap_box", "det_ap", "fid")
+METRICS = METRIC_KEYS  # the flat keys of metrics.json
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
 _PANDA = re.compile(r"^(?:panda[-_ ]?)?(\d+)x(?:[-_](.+))?$")
 
@@ -39,13 +37,6 @@ def canonical_variant(raw: object) -> str:
     return ops if copies == "1" else f"panda-{copies}x:{ops}"
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PanbenchError(f"{path}: unreadable run record ({exc})") from None
-
-
 def wandb_url(record: dict) -> str | None:
     """The W&B page of a run, once `wandb sync` has uploaded it (offline runs have none)."""
     if record.get("wandb_url"):
@@ -64,9 +55,8 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     root = Path(root)
     rows = []
     for run_json in sorted(root.glob("*/run.json")):
-        record = _read_json(run_json)
-        metrics_path = run_json.parent / "metrics.json"
-        metrics = _read_json(metrics_path) if metrics_path.is_file() else {}
+        record = read_record(run_json)
+        metrics = read_record(run_json.parent / METRICS_JSON) or {}
         config = record.get("config") or {}
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
@@ -112,11 +102,11 @@ def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
     name (or the key above the category when the category is the leaf)."""
     rows = []
     for run_json in sorted(Path(root).glob("*/run.json")):
-        metrics_path = run_json.parent / "metrics.json"
-        if not metrics_path.is_file():
+        metrics = read_record(run_json.parent / METRICS_JSON)
+        if metrics is None:
             continue
-        per_class = _read_json(metrics_path).get("per_class") or {}
-        rid = _read_json(run_json).get("run_id", run_json.parent.name)
+        per_class = metrics.get("per_class") or {}
+        rid = read_record(run_json).get("run_id", run_json.parent.name)
         for path, value in _leaves(per_class):
             category = next((p for p in path if p.lstrip("-").isdigit()), None)
             if category is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
+from harness.errors import PanbenchError
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
@@ -80,6 +81,16 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
     return out.stdout.strip() or None
 
 
+def read_record(path: Path) -> dict | None:
+    """A run-store JSON file, None when absent; a damaged one is a PanbenchError naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PanbenchError(f"{path}: unreadable run record ({exc})") from None
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -99,12 +110,10 @@ class RunStore:
 
     # --- reading --------------------------------------------------------------------------------
     def read_run(self, rid: str) -> dict | None:
-        path = self.run_dir(rid) / RUN_JSON
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return read_record(self.run_dir(rid) / RUN_JSON)
 
     def read_metrics(self, rid: str) -> dict | None:
-        path = self.run_dir(rid) / METRICS_JSON
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        return read_record(self.run_dir(rid) / METRICS_JSON)
 
     def read_history(self, rid: str) -> list[dict]:
         path = self.run_dir(rid) / HISTORY_JSONL
@@ -124,7 +133,7 @@ class RunStore:
         if not self.root.is_dir():
             return
         for path in sorted(self.root.glob(f"*/{RUN_JSON}")):
-            yield json.loads(path.read_text(encoding="utf-8"))
+            yield read_record(path)
 
     # --- writing --------------------------------------------------------------------------------
     def start(self, config: dict, **extra: Any) -> dict:
