@@ -63,6 +63,24 @@ def test_metrics_json_has_flat_percentages_and_per_class(finished_run):
     assert len(predictions["annotations"]) == 2
 
 
+def test_metrics_json_equals_cityscapesscripts_on_the_run_predictions(finished_run):
+    """The recorded PQ counts (and averages) are cityscapesscripts' own on the files the run wrote."""
+    from harness.bench.reference_pq import reference_pq
+
+    _, run_dir = finished_run
+    val_root = Path(json.loads((run_dir / "run.json").read_text())["data"]["val_root"])
+    gt_json = run_dir / "predictions" / "gt_subset.json"
+    gt_json = gt_json if gt_json.is_file() else val_root / "panoptic.json"
+    ref = reference_pq(gt_json, val_root / "panoptic", run_dir / "predictions" / "panoptic.json",
+                       run_dir / "predictions" / "panoptic")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    recorded = {int(c): (row["tp"], row["fp"], row["fn"]) for c, row in metrics["per_class"].items()}
+    assert {c: n for c, n in recorded.items() if sum(n)} == {c: n for c, n in ref["counts"].items() if sum(n)}
+    for key in ("pq", "sq", "rq", "pq_th", "pq_st"):
+        if key in ref:
+            assert metrics[key] == pytest.approx(ref[key], abs=1e-9)
+
+
 def test_wandb_offline_run_holds_the_final_metrics(finished_run):
     _, run_dir = finished_run
     record = json.loads((run_dir / "run.json").read_text())
