@@ -46,3 +46,9 @@ IGNORE_LABEL = 255
 
 def categories_json(categories=CITYSCAPES_CATEGORIES) -> list[dict]:
     return [c.to_json() for c in categories]
+
+
+def train_ids(categories: list[dict]) -> dict[int, int]:
+    """category id -> train id = its position in `categories` (the semantic class index every model and
+    metric uses; Cityscapes' own train ids for `categories_json()`)."""
+    return {int(c["id"]): k for k, c in enumerate(categories)}

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from rich.progress import track
 
-from harness.data.categories import IGNORE_LABEL
+from harness.data.categories import IGNORE_LABEL, train_ids
 from harness.errors import DatasetError
 from harness.metrics.panoptic import match_images, load_json, read_id_png
 from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
@@ -63,7 +63,7 @@ def evaluate_panoptic_semantic(gt_json: str | Path, gt_dir: str | Path, pred_jso
     """mIoU and accuracy of a panoptic prediction, per_class keyed by category id."""
     gt, pred = load_json(gt_json), load_json(pred_json)
     categories = gt.get("categories") or []
-    cat_to_train = {int(c["id"]): k for k, c in enumerate(categories)}
+    cat_to_train = train_ids(categories)
     cm = ConfusionMatrix(len(categories))
     for gt_ann, pred_ann in track(match_images(gt, pred, str(pred_json)), description="mIoU",
                                   disable=not progress, transient=True):

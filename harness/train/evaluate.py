@@ -14,6 +14,7 @@ import torch
 from rich.progress import Progress
 
 from harness.atomic import write_json, write_png
+from harness.data.categories import train_ids
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
 from harness.data.panoptic_format import id2rgb
 from harness.models.export import prediction_to_coco
@@ -53,7 +54,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     out_dir = Path(out_dir)
     pred_dir = out_dir / PANOPTIC_DIR
     images = ds.images[:max_images] if max_images else ds.images
-    cat_to_train = {int(c["id"]): t for t, c in enumerate(ds.categories)}
+    cat_to_train = train_ids(ds.categories)
     confusion = ConfusionMatrix(len(ds.categories))
     annotations, instances, samples = [], [], []
     was_training = model.training
