@@ -123,14 +123,13 @@ def det_ap(gt_json: str | Path, gt_dir: str | Path, detections: list[dict], sour
 
 def instances_to_predictions(image_id: Any, boxes_xyxy: np.ndarray, scores: np.ndarray, category_ids: np.ndarray,
                              masks: np.ndarray | None = None) -> list[dict]:
-    """A model's instance output for one image (numpy arrays; masks bool N x H x W) -> prediction dicts."""
+    """A model's instance output for one image (numpy arrays; masks bool N x H x W) -> COCO results:
+    bbox [x, y, w, h] to 0.01 px, masks as RLE with str counts."""
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
-    preds = []
-    for k in range(len(boxes)):
-        x0, y0, x1, y1 = boxes[k].tolist()
-        p = {"image_id": image_id, "category_id": int(category_ids[k]), "score": float(scores[k]),
-             "bbox": [x0, y0, x1 - x0, y1 - y0]}
-        if masks is not None:
-            p["segmentation"] = encode_mask(np.asarray(masks[k], bool))
-        preds.append(p)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    preds = [{"image_id": image_id, "category_id": int(c), "score": float(s), "bbox": [round(v, 2) for v in box]}
+             for c, s, box in zip(np.asarray(category_ids).tolist(), np.asarray(scores).tolist(), xywh.tolist())]
+    if masks is not None:
+        for p, mask in zip(preds, masks):
+            p["segmentation"] = encode_mask(np.asarray(mask, bool))
     return preds

@@ -8,9 +8,8 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
-
 from harness.data.panoptic_format import segment_stats
+from harness.metrics.instances import instances_to_predictions
 
 
 def prediction_to_coco(pred: dict, image_id: Any, file_name: str) -> tuple[np.ndarray, dict, list[dict]]:
@@ -25,17 +24,6 @@ def prediction_to_coco(pred: dict, image_id: Any, file_name: str) -> tuple[np.nd
                 for s in pred["segments_info"] if s["id"] in stats]
     annotation = {"image_id": image_id, "file_name": str(PurePath(file_name).with_suffix(".png")),
                   "segments_info": segments}
-    return ids, annotation, instance_results(pred["instances"], image_id)
-
-
-def instance_results(instances: dict, image_id: Any) -> list[dict]:
-    """COCO detection results with RLE-encoded masks (pycocotools' own encoder)."""
-    masks = instances["masks"].detach().cpu().numpy().astype(np.uint8)
-    if len(masks) == 0:
-        return []
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0)))
-    boxes = instances["boxes"].detach().cpu().numpy().astype(float)
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    return [{"image_id": image_id, "category_id": int(c), "score": float(s), "bbox": [round(v, 2) for v in box.tolist()],
-             "segmentation": {"size": [int(x) for x in rle["size"]], "counts": rle["counts"].decode("ascii")}}
-            for c, s, box, rle in zip(instances["category_ids"].tolist(), instances["scores"].tolist(), xywh, rles)]
+    instances = {k: v.detach().cpu().numpy() for k, v in pred["instances"].items()}
+    return ids, annotation, instances_to_predictions(image_id, instances["boxes"], instances["scores"],
+                                                     instances["category_ids"], instances["masks"])
