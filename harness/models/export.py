@@ -8,6 +8,7 @@ from pathlib import PurePath
 from typing import Any
 
 import numpy as np
+
 from harness.data.panoptic_format import segment_stats
 from harness.metrics.instances import instances_to_predictions
 
