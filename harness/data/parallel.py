@@ -11,21 +11,13 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
-from rich import get_console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from harness.progress import progress_bar
 
 
 def default_workers(n_items: int) -> int:
     """One process per item, at most one per CPU this process may run on (taskset / cgroup
     affinity, which `os.cpu_count` ignores)."""
     return max(1, min(n_items, len(os.sched_getaffinity(0))))
-
-
-def progress_bar(disable: bool = False) -> Progress:
-    """A bar on a terminal, kept when done; piped output (logs, CI, a caller reading stdout) gets none
-    (rich would still write its final state there), so an error is the only line a failed command prints."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=disable or not get_console().is_terminal)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None,

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
-from harness.data.parallel import progress_bar
 from harness.errors import DatasetError
+from harness.progress import progress_bar
 
 
 def nested_subsets(image_ids: Sequence[Any], sizes: Sequence[int], seed: int) -> dict[int, list]:

@@ -13,11 +13,7 @@ from rich.table import Table
 
 from harness.atomic import write_json
 from harness.errors import DatasetError
-
-
-def _show_progress() -> bool:
-    """Bars only on a terminal: piped, rich still writes a line, and a failed command prints only its error."""
-    return Console().is_terminal
+from harness.progress import interactive
 
 
 def _fmt(value: float | None) -> str:
@@ -62,7 +58,7 @@ def _panoptic(args: argparse.Namespace) -> int:
 
     gt_json, gt_dir = _resolve(args, "gt")
     pred_json, pred_dir = _resolve(args, "pred")
-    result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=_show_progress())
+    result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=interactive())
     categories = _categories(gt_json)
     table = Table(title=f"Panoptic quality of {pred_json}")
     for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
@@ -86,12 +82,12 @@ def _semantic(args: argparse.Namespace) -> int:
         if not (args.gt_labels and args.pred_labels and args.num_classes):
             raise DatasetError("--gt-labels", "label-folder mode needs --gt-labels, --pred-labels and --num-classes")
         result = evaluate_label_dirs(args.gt_labels, args.pred_labels, args.num_classes, args.ignore_index,
-                                     progress=_show_progress())
+                                     progress=interactive())
         names = {k: str(k) for k in result["per_class"]}
     else:
         gt_json, gt_dir = _resolve(args, "gt")
         pred_json, pred_dir = _resolve(args, "pred")
-        result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=_show_progress())
+        result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=interactive())
         names = {k: c["name"] for k, c in _categories(gt_json).items()}
     table = Table(title="Semantic segmentation")
     table.add_column("class")
@@ -126,7 +122,7 @@ def _instances(args: argparse.Namespace) -> int:
 
     gt_json, gt_dir = _resolve(args, "gt")
     result = evaluate_instances(gt_json, gt_dir, load_predictions(args.pred_file), source=str(args.pred_file),
-                                progress=_show_progress())
+                                progress=interactive())
     names = {k: c["name"] for k, c in _categories(gt_json).items()}
     table = Table(title=f"Instances: {args.pred_file}")
     for column in ("category", "AP", "APbox"):

@@ -14,11 +14,11 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import scipy.linalg
 import torch
-from rich.progress import Progress
 from torch import nn
 
 from harness.data.dataset import read_rgb
 from harness.errors import DatasetError, PanbenchError
+from harness.progress import progress_bar
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -107,7 +107,7 @@ def compute_fid(real_images: str | Path | Iterable[np.ndarray], fake_images: str
     else:
         metric = FrechetInceptionDistance(feature=feature_extractor.eval())
     metric = metric.to(device)
-    with Progress(disable=not progress, transient=True) as bar, torch.inference_mode():
+    with progress_bar(disable=not progress, transient=True) as bar, torch.inference_mode():
         for (images, total), real in sets:
             task = bar.add_task("FID " + ("real" if real else "fake"), total=total)
             for batch in _batches(images, batch_size):

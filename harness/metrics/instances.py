@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from rich.progress import track
 
 from harness.data.coco_instances import encode_mask, thing_annotations
 from harness.errors import DatasetError
 from harness.metrics.panoptic import load_json, read_id_png
+from harness.progress import track
 
 
 def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False) -> tuple[dict, dict]:
@@ -29,8 +29,7 @@ def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = 
     things = [c for c in gt.get("categories", []) if int(c.get("isthing", 0)) == 1]
     thing_ids = {int(c["id"]) for c in things}
     images, annotations, id_map = [], [], {}
-    for k, ann in enumerate(track(gt["annotations"], description="instances", disable=not progress,
-                                  transient=True), start=1):
+    for k, ann in enumerate(track(gt["annotations"], "instances", disable=not progress), start=1):
         id_map[ann["image_id"]] = k
         ids = read_id_png(Path(gt_dir) / ann["file_name"])
         images.append({"id": k, "height": int(ids.shape[0]), "width": int(ids.shape[1])})

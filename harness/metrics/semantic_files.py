@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from rich.progress import track
 
 from harness.data.categories import IGNORE_LABEL, train_ids
 from harness.errors import DatasetError
 from harness.metrics.panoptic import match_images, load_json, read_id_png
 from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+from harness.progress import track
 
 
 def read_label_png(path: Path) -> np.ndarray:
@@ -52,7 +52,7 @@ def evaluate_label_dirs(gt_dir: str | Path, pred_dir: str | Path, num_classes: i
     if not gt_files:
         raise DatasetError(gt_dir, "no label PNGs found")
     cm = ConfusionMatrix(num_classes, ignore_index)
-    for gt_path in track(gt_files, description="mIoU", disable=not progress, transient=True):
+    for gt_path in track(gt_files, "mIoU", disable=not progress):
         pred_path = Path(pred_dir) / gt_path.name
         _add(cm, read_label_png(gt_path), read_label_png(pred_path), pred_path)
     return _summary(cm, list(range(num_classes)))
@@ -65,8 +65,7 @@ def evaluate_panoptic_semantic(gt_json: str | Path, gt_dir: str | Path, pred_jso
     categories = gt.get("categories") or []
     cat_to_train = train_ids(categories)
     cm = ConfusionMatrix(len(categories))
-    for gt_ann, pred_ann in track(match_images(gt, pred, str(pred_json)), description="mIoU",
-                                  disable=not progress, transient=True):
+    for gt_ann, pred_ann in track(match_images(gt, pred, str(pred_json)), "mIoU", disable=not progress):
         pred_path = Path(pred_dir) / pred_ann["file_name"]
         gt_sem = panoptic_to_semantic(read_id_png(Path(gt_dir) / gt_ann["file_name"]), gt_ann["segments_info"],
                                       cat_to_train)

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from harness.atomic import write_json, write_png
 from harness.data.categories import train_ids
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
 from harness.data.panoptic_format import id2rgb
 from harness.models.export import prediction_to_coco
+from harness.progress import progress_bar
 
 PREDICTIONS = "predictions"
 PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
@@ -59,7 +59,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     annotations, instances, samples = [], [], []
     was_training = model.training
     model.eval()
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(disable=not progress, transient=True) as bar:
         for index in bar.track(range(len(images)), description="evaluate"):
             entry = images[index]
             annotation = ds.annotation_for(entry["id"])

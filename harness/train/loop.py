@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from harness.errors import ConfigError
+from harness.progress import progress_bar
 from harness.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from harness.train.distributed import DistContext, barrier, gather_objects
 from harness.train.loader import PanopticTrainSet, ResumableBatchSampler, collate
@@ -93,9 +94,9 @@ def _to_device(images: list[torch.Tensor], targets: list[dict], device: torch.de
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[s_it]:.2f} s/it"),
-                    TimeRemainingColumn(), disable=not enabled, transient=False)
+    return progress_bar(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[s_it]:.2f} s/it"),
+                        TimeRemainingColumn(), disable=not enabled)
 
 
 class Trainer:
