@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     except PanbenchError as exc:
         print(f"panbench: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the system refuses (missing folder, no permission, disk full)
+        if exc.filename is None:
+            raise
+        print(f"panbench: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

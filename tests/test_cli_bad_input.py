@@ -123,3 +123,8 @@ def test_instances_of_an_unknown_category(blocks_dataset, tmp_path, capsys):
                             "--pred", str(tmp_path / "preds.json")],
                    "preds.json: prediction for image 0 has category_id 7, not a thing category")
 
+
+def test_an_unwritable_output_path_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")  # a file where a folder is needed
+    one_line_error(capsys, ["data", "synth", "--out", str(tmp_path / "file" / "scenes"), "--n", "1",
+                            "--workers", "1"], str(tmp_path / "file"))
