@@ -14,10 +14,17 @@ from typing import Any, Callable, Sequence
 from harness.progress import progress_bar
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity (taskset / cgroups) where the OS reports one (Linux),
+    else every CPU (macOS has no `sched_getaffinity`)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_workers(n_items: int) -> int:
-    """One process per item, at most one per CPU this process may run on (taskset / cgroup
-    affinity, which `os.cpu_count` ignores)."""
-    return max(1, min(n_items, len(os.sched_getaffinity(0))))
+    """One process per item, at most one per usable CPU."""
+    return max(1, min(n_items, usable_cpus()))
 
 
 def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None,
