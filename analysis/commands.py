@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.tables import TABLE_NAMES, RunFilter, build_table
+from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", choices=("fig3", "class-share", "per-class"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
-    p.add_argument("--table", default="panda-supp-table2", help="per-class: the per-class table to draw")
+    p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
+                   help="per-class: the per-class table to draw")
     p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
     p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
     _add_run_filters(p)

@@ -9,7 +9,7 @@ from analysis.curves import reference_points, runs_points
 from analysis.dashboard import write_dashboard
 from analysis.figures import learning_curves, per_class_bars, save_figure
 from analysis.render import write_table
-from analysis.tables import RunFilter, Table, build_table, select_runs
+from analysis.tables import PER_CLASS_METRIC, RunFilter, Table, build_table, select_runs
 from harness.errors import PanbenchError
 
 FIGURES = ("fig3", "per-class")
@@ -30,7 +30,7 @@ def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | N
 
 def per_class_figure(table: Table, out_prefix: str | Path) -> list[Path]:
     labels = [c for c in ("source", "model", "variant") if c in table.frame.columns]
-    metric = "mask AP" if table.name.endswith("2") else "box AP"
+    metric = {"ap": "mask AP", "ap_box": "box AP", "pq": "PQ", "iou": "IoU"}[PER_CLASS_METRIC[table.name]]
     return save_figure(per_class_bars(table.frame, labels, ylabel=metric, title=f"{table.name}: per-class {metric}"),
                        out_prefix)
 
