@@ -128,3 +128,14 @@ def test_an_unwritable_output_path_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")  # a file where a folder is needed
     one_line_error(capsys, ["data", "synth", "--out", str(tmp_path / "file" / "scenes"), "--n", "1",
                             "--workers", "1"], str(tmp_path / "file"))
+
+
+def test_fid_weights_that_are_not_inception(tmp_path, capsys):
+    from PIL import Image
+
+    for name in ("real", "fake"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "a.png")
+    (tmp_path / "w.pth").write_bytes(b"not a torch file")
+    one_line_error(capsys, ["evaluate", "fid", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
+                            "--weights", str(tmp_path / "w.pth")], "w.pth: not torch-fidelity's Inception weights")

@@ -8,6 +8,7 @@ can replace Inception (tests use a small fixed random CNN)."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -103,7 +104,11 @@ def compute_fid(real_images: str | Path | Iterable[np.ndarray], fake_images: str
     sets = [(_as_images(real_images), True), (_as_images(fake_images), False)]  # a missing folder first
     if feature_extractor is None:
         weights = find_inception_weights(weights_path)
-        metric = FrechetInceptionDistance(feature=dims, feature_extractor_weights_path=str(weights))
+        try:
+            metric = FrechetInceptionDistance(feature=dims, feature_extractor_weights_path=str(weights))
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as exc:
+            raise DatasetError(weights, f"not torch-fidelity's Inception weights ({type(exc).__name__}: {exc}); "
+                                        f"expected {INCEPTION_FILE} from {INCEPTION_URL}") from None
     else:
         metric = FrechetInceptionDistance(feature=feature_extractor.eval())
     metric = metric.to(device)
