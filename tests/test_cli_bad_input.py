@@ -139,3 +139,4 @@ def test_fid_weights_that_are_not_inception(tmp_path, capsys):
     (tmp_path / "w.pth").write_bytes(b"not a torch file")
     one_line_error(capsys, ["evaluate", "fid", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
                             "--weights", str(tmp_path / "w.pth")], "w.pth: not torch-fidelity's Inception weights")
+
