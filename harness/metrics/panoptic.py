@@ -2,8 +2,9 @@
 prediction against a COCO-panoptic ground truth, equal to panopticapi's `pq_compute`.
 
 Images are streamed through a process pool (`imap`, so at most a few decoded images are in memory at
-once); the per-image rules live in `pq_image.py`, the averaging here (panopticapi's `pq_average`:
-categories without any TP, FP or FN are left out of the means)."""
+once), or in one process with the next images' PNGs decoded ahead on threads (`prefetch.py`); the
+per-image rules live in `pq_image.py`, the averaging here (panopticapi's `pq_average`: categories
+without any TP, FP or FN are left out of the means)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import multiprocessing
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -20,6 +21,7 @@ from rich.progress import Progress
 
 from harness.errors import DatasetError
 from harness.metrics.pq_image import PQCounts, SegmentTable, pq_counts
+from harness.metrics.prefetch import prefetched
 
 GROUPS = (("", None), ("_th", True), ("_st", False))
 
@@ -76,20 +78,26 @@ def _image_job(job: tuple) -> PQCounts | tuple[str, str]:
     """Counts of one image; a DatasetError comes back as (path, problem) because its pickled form
     cannot be rebuilt by a pool (its constructor takes two arguments)."""
     try:
-        return _image_counts(*job)
+        return _count(_decode(job))
     except DatasetError as exc:
         return exc.path, exc.problem
 
 
-def _image_counts(gt_ann: dict, pred_ann: dict, gt_dir: str, pred_dir: str, gt_json: str, pred_json: str,
-                  category_index: dict[int, int]) -> PQCounts:
+def _decode(job: tuple) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """The job with its two decoded PNGs (ground truth, prediction) as RGBX words."""
+    gt_ann, pred_ann, gt_dir, pred_dir = job[:4]
+    return (job, read_rgbx_words(Path(gt_dir) / gt_ann["file_name"]),
+            read_rgbx_words(Path(pred_dir) / pred_ann["file_name"]))
+
+
+def _count(decoded: tuple[tuple, np.ndarray, np.ndarray]) -> PQCounts:
+    (gt_ann, pred_ann, gt_dir, pred_dir, gt_json, pred_json, category_index), gt_words, pred_words = decoded
     image_id = gt_ann["image_id"]
-    gt_png, pred_png = Path(gt_dir) / gt_ann["file_name"], Path(pred_dir) / pred_ann["file_name"]
     return pq_counts(
-        read_rgbx_words(gt_png), SegmentTable.from_json(gt_ann["segments_info"], category_index, gt_json, image_id),
-        read_rgbx_words(pred_png), SegmentTable.from_json(pred_ann["segments_info"], category_index, pred_json, image_id),
-        len(category_index), image_id=image_id, gt_png=str(gt_png), pred_png=str(pred_png),
-        gt_json=gt_json, pred_json=pred_json)
+        gt_words, SegmentTable.from_json(gt_ann["segments_info"], category_index, gt_json, image_id),
+        pred_words, SegmentTable.from_json(pred_ann["segments_info"], category_index, pred_json, image_id),
+        len(category_index), image_id=image_id, gt_png=str(Path(gt_dir) / gt_ann["file_name"]),
+        pred_png=str(Path(pred_dir) / pred_ann["file_name"]), gt_json=gt_json, pred_json=pred_json)
 
 
 def default_workers() -> int:
@@ -98,17 +106,22 @@ def default_workers() -> int:
 
 
 @contextmanager
-def _image_map(workers: int, n_jobs: int) -> Iterator[Callable]:
-    """`map`-like callable: in-process for one worker, else a pool's streaming `imap` (results in
-    order, a few chunks in flight). The pool is created before any progress thread starts and is
-    terminated on exit, error or not."""
-    if workers <= 1 or n_jobs <= 1:
-        yield map
+def _image_counts(jobs: list[tuple], workers: int, decode_threads: int) -> Iterator[Iterator]:
+    """The jobs' counts, in order: in this process for one worker (PNGs decoded ahead on
+    `decode_threads` threads, see prefetch.py), else from a pool's streaming `imap` (a few chunks in
+    flight, each worker process decoding its own PNGs). The pool is created before any progress
+    thread starts; threads and pool are shut down on exit, error or not."""
+    if workers <= 1 or len(jobs) <= 1:
+        decoded = prefetched(_decode, jobs, decode_threads)
+        try:
+            yield map(_count, decoded)
+        finally:
+            decoded.close()
         return
-    chunk = max(1, min(8, n_jobs // (4 * workers)))
+    chunk = max(1, min(8, len(jobs) // (4 * workers)))
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     with context.Pool(workers) as pool:
-        yield lambda fn, jobs: pool.imap(fn, jobs, chunksize=chunk)
+        yield pool.imap(_image_job, jobs, chunksize=chunk)
 
 
 def average_pq(counts: PQCounts, categories: list[dict]) -> dict[str, Any]:
@@ -139,13 +152,14 @@ def average_pq(counts: PQCounts, categories: list[dict]) -> dict[str, Any]:
 
 
 def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, pred_dir: str | Path,
-               workers: int | None = None, progress: bool = False) -> dict[str, Any]:
+               workers: int | None = None, progress: bool = False, decode_threads: int = 2) -> dict[str, Any]:
     """PQ / SQ / RQ (all, things `_th`, stuff `_st`; percent) and `per_class` {category_id: {pq, sq, rq,
     tp, fp, fn}} of the prediction (`pred_json` + PNGs in `pred_dir`) against the ground truth.
 
     Categories come from the ground-truth JSON; a category with no TP+FP+FN is reported with zeros in
     `per_class` (as panopticapi does) and left out of the averages; `n`, `n_th`, `n_st` count the
-    categories averaged."""
+    categories averaged. `workers` processes (default: the CPUs this process may use); with one,
+    `decode_threads` threads of this process decode the next images' PNGs meanwhile (0: none)."""
     gt = load_json(gt_json)
     pred = load_json(pred_json)
     if "categories" not in gt:
@@ -159,10 +173,10 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, p
             for g, p in match_images(gt, pred, str(pred_json))]
     workers = default_workers() if workers is None else workers
     total = PQCounts.zeros(len(categories))
-    with _image_map(min(workers, len(jobs)), len(jobs)) as image_map, \
+    with _image_counts(jobs, min(workers, len(jobs)), decode_threads) as image_counts, \
             Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("PQ", total=len(jobs))
-        for counts in image_map(_image_job, jobs):
+        for counts in image_counts:
             if isinstance(counts, tuple):
                 raise DatasetError(*counts)
             total += counts
