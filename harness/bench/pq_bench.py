@@ -3,10 +3,12 @@ panopticapi algorithm) on the same files, same numbers asserted.
 
     .venv/bin/python -m harness.bench.pq_bench [--n 50] [--height 1024] [--width 2048]
 
-Writes results/bench/pq.json: ms per image single-process (both) and the ratio; the same with PNG
-decoding replaced by a lookup of the already decoded arrays in both evaluators (Pillow's decoding
-of the two PNGs is a floor both share); and multi-process (panbench's pool vs cityscapesscripts'
-`cpu_count()` pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
+Writes results/bench/pq.json: ms per image single-process, single-thread (both) and the ratio;
+panbench in one process with its PNGs decoded ahead on 2 threads (`decode_threads=2`, its default
+for one worker) against the same single-thread cityscapesscripts; both with PNG decoding replaced
+by a lookup of the already decoded arrays; Pillow's decoding of the two PNGs alone (a floor both
+share, timed one image at a time as the evaluators stream them); and multi-process (panbench's
+pool vs cityscapesscripts' `cpu_count()` pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
 
 from __future__ import annotations
 
@@ -68,17 +70,23 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         words = {path: np.ascontiguousarray(np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])).view("<u4")[..., 0]
                  for path, a in decoded.items()}
 
+        def decode_one_at_a_time() -> None:  # as the evaluators stream them (holding all would time page faults)
+            for f in files:
+                np.asarray(Image.open(f))
+
         def ref_from_memory() -> dict:  # cityscapesscripts with Image.open replaced by a lookup
             with mock.patch.object(cs, "Image", mock.Mock(open=lambda path: decoded[str(path)])):
                 return reference_pq(**paths)
 
         def ours_from_memory() -> dict:  # panbench with its PNG reader replaced by a lookup
             with mock.patch("harness.metrics.panoptic.read_rgbx_words", lambda path: words[str(path)]):
-                return pq_compute(**paths, workers=1)
+                return pq_compute(**paths, workers=1, decode_threads=0)
 
         t = interleaved({
-            "decode": lambda: [np.asarray(Image.open(f)) for f in files],
-            "ours_1": lambda: pq_compute(**paths, workers=1), "ref_1": lambda: reference_pq(**paths),
+            "decode": decode_one_at_a_time,
+            "ours_1": lambda: pq_compute(**paths, workers=1, decode_threads=0),
+            "ref_1": lambda: reference_pq(**paths),
+            "ours_threads": lambda: pq_compute(**paths, workers=1, decode_threads=2),
             "ours_mem": ours_from_memory, "ref_mem": ref_from_memory,
             "ours_n": lambda: pq_compute(**paths, workers=workers),
             "ref_n": lambda: reference_pq(**paths, multi_core=True),
@@ -87,10 +95,10 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         diff = max_difference(ours, ref)
         if diff > 1e-9:
             raise AssertionError(f"panbench and cityscapesscripts differ by {diff}")
-        if t["ours_n"][1] != ours or t["ours_mem"][1] != ours:
-            raise AssertionError("multi-process or in-memory result differs from single-process")
-        decode_s, ours_1, ref_1, ours_mem, ref_mem, ours_n, ref_n = (
-            t[k][0] for k in ("decode", "ours_1", "ref_1", "ours_mem", "ref_mem", "ours_n", "ref_n"))
+        if any(t[k][1] != ours for k in ("ours_n", "ours_mem", "ours_threads")):
+            raise AssertionError("multi-process, threaded or in-memory result differs from single-process")
+        decode_s, ours_1, ref_1, ours_threads, ours_mem, ref_mem, ours_n, ref_n = (
+            t[k][0] for k in ("decode", "ours_1", "ref_1", "ours_threads", "ours_mem", "ref_mem", "ours_n", "ref_n"))
 
     def ms(seconds: float) -> float:
         return round(1000.0 * seconds / n, 2)
@@ -100,6 +108,9 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         "max_abs_difference": diff, "identical_counts": True, "pq": ours["pq"],
         "single_process": {"panbench_ms_per_image": ms(ours_1), "cityscapesscripts_ms_per_image": ms(ref_1),
                            "speedup": round(ref_1 / ours_1, 2)},
+        "single_process_decode_threads": {
+            "decode_threads": 2, "panbench_ms_per_image": ms(ours_threads), "cityscapesscripts_ms_per_image": ms(ref_1),
+            "speedup": round(ref_1 / ours_threads, 2)},
         "png_decoding_ms_per_image": ms(decode_s),
         "single_process_png_decoding_excluded": {
             "panbench_ms_per_image": ms(ours_mem), "cityscapesscripts_ms_per_image": ms(ref_mem),
@@ -108,7 +119,8 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
                           "speedup": round(ref_n / ours_n, 2),
                           "panbench_scaling_vs_1_worker": round(ours_1 / ours_n, 2)},
         "note": f"best of {repeat} interleaved rounds; synthetic {height}x{width} pairs (harness.bench.pq_pairs); "
-                "timings on a possibly shared machine",
+                "single_process is one thread in both; single_process_decode_threads is panbench in one process "
+                "with 2 threads decoding PNGs ahead; timings on a possibly shared machine",
     }
     write_json(out, result)
     return result
@@ -127,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"PQ evaluation, {r['images']} images {r['height']}x{r['width']} (ms / image)")
     for column in ("", "panbench", "cityscapesscripts", "speedup"):
         table.add_column(column, justify="right")
-    for key, label in (("single_process", "1 process"),
+    for key, label in (("single_process", "1 process, 1 thread"),
+                       ("single_process_decode_threads", "1 process, PNGs decoded ahead on 2 threads"),
                        ("single_process_png_decoding_excluded", "1 process, PNG decoding excluded"),
                        ("multi_process", f"{r['workers']} workers / cpu_count() pool")):
         row = r[key]
