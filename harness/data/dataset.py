@@ -44,6 +44,17 @@ def read_ids(path: str | Path) -> np.ndarray:
     return rgb2id(read_rgb(path, kind="label"))
 
 
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file, or raise DatasetError naming it (missing, undecodable or invalid)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(path, "file is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(path, f"invalid JSON ({exc})") from None
+
+
 @dataclass
 class PanopticDataset:
     root: Path
@@ -58,10 +69,7 @@ class PanopticDataset:
         json_path = root / PANOPTIC_JSON
         if not json_path.is_file():
             raise DatasetError(json_path, "file is missing (is this a COCO-panoptic dataset root?)")
-        try:
-            data = json.loads(json_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DatasetError(json_path, f"invalid JSON ({exc})") from None
+        data = read_json(json_path)
         for key in ("images", "annotations", "categories"):
             if key not in data:
                 raise DatasetError(json_path, f"missing top-level key '{key}'")

@@ -4,7 +4,6 @@ numbers as JSON (atomically; percentages as in the papers)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
+from harness.data.dataset import read_json
 from harness.errors import DatasetError
 from harness.progress import interactive
 
@@ -42,7 +42,7 @@ def _resolve(args: argparse.Namespace, side: str) -> tuple[Path, Path]:
 
 
 def _categories(gt_json: Path) -> dict[int, dict]:
-    return {int(c["id"]): c for c in json.loads(gt_json.read_text(encoding="utf-8")).get("categories", [])}
+    return {int(c["id"]): c for c in read_json(gt_json).get("categories", [])}
 
 
 def _finish(result: dict[str, Any], table: Table, out: Path | None) -> int:
@@ -102,12 +102,7 @@ def _semantic(args: argparse.Namespace) -> int:
 
 def load_predictions(path: Path) -> list[dict]:
     """A COCO results file: a list of predictions, or an object holding them under `annotations`."""
-    if not path.is_file():
-        raise DatasetError(path, "file is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(path, f"invalid JSON ({exc})") from None
+    data = read_json(path)
     data = data.get("annotations") if isinstance(data, dict) else data
     if not isinstance(data, list):
         raise DatasetError(path, "expected a list of predictions (or {'annotations': [...]})")

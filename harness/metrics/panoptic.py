@@ -8,7 +8,6 @@ without any TP, FP or FN are left out of the means)."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from rich.progress import Progress
 
+from harness.data.dataset import read_json
 from harness.errors import DatasetError
 from harness.metrics.pq_image import PQCounts, SegmentTable, pq_counts
 from harness.metrics.prefetch import prefetched
@@ -50,14 +50,8 @@ def read_id_png(path: str | Path) -> np.ndarray:
 
 
 def load_json(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(path, "file is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(path, f"invalid JSON ({exc})") from None
-    if "annotations" not in data:
+    data = read_json(path)
+    if not isinstance(data, dict) or "annotations" not in data:
         raise DatasetError(path, "missing top-level key 'annotations'")
     return data
 
