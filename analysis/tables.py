@@ -163,7 +163,16 @@ def select_runs(where: RunFilter) -> pd.DataFrame:
                             + "".join(f" with {c}={getattr(where, c)}" for c in ("recipe", "model", "dataset")
                                       if getattr(where, c) is not None)
                             + " (run `panbench sweep RECIPE` first)")
-    return runs.reset_index(drop=True)
+    runs = runs.reset_index(drop=True)
+    return runs.assign(variant=mark_extra_iterations(runs))
+
+
+def mark_extra_iterations(runs: pd.DataFrame) -> pd.Series:
+    """A run without PanDA trained for more epochs than its recipe's plain baseline is the 'extra
+    iterations' control (Table 4), never one more seed of the baseline nor a point of its fit."""
+    plain = runs.variant == "none"
+    baseline_epochs = runs.epochs.where(plain).groupby(runs.recipe).transform("min")
+    return runs.variant.mask(plain & (runs.epochs > baseline_epochs), "extra-iterations")
 
 
 def _measured(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
@@ -187,14 +196,9 @@ def _seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) ->
 
 
 def ablation_label(runs: pd.DataFrame) -> pd.Series:
-    """Table 4 rows: a run without PanDA trained for more epochs than the group's plain baseline is the
-    'extra iterations' row; PanDA 1x with every operation is 'dropout+resize+shift'."""
-    labels = runs.variant.replace({"panda-1x": "dropout+resize+shift"})
-    plain = runs[runs.variant == "none"]
-    if not plain.empty:
-        extra = (runs.variant == "none") & (runs.epochs > plain.epochs.min())
-        labels = labels.mask(extra, "extra-iterations")
-    return labels
+    """Table 4 rows: the 'extra iterations' control (see `mark_extra_iterations`), and PanDA 1x with
+    every operation is 'dropout+resize+shift'."""
+    return mark_extra_iterations(runs).replace({"panda-1x": "dropout+resize+shift"})
 
 
 def runs_table(name: str, where: RunFilter) -> Table:

@@ -151,6 +151,19 @@ def test_ablation_rows_from_runs(tmp_path):
     assert table.frame.pq.tolist() == [20.0, 19.0, 21.0, 23.0]
 
 
+def test_longer_baseline_is_a_control_not_a_seed_nor_a_fit_point(store):
+    """A run without PanDA at twice the epochs (a compute-matched control) must not be pooled with the
+    baseline's seeds in Table 2, nor move the fit: the fit stays exactly pq = 5·ln(n) + 10."""
+    write_run(store, "longer", n=20, variant="none", seed=0, metrics={"pq": 99.0, "ap": 9.0, "ap_box": 9.0},
+              epochs=20)
+    table = build_table("panda-table2", "runs", RunFilter(root=store))
+    rows = table.frame[table.frame.images == 20].set_index("variant")
+    assert rows.loc["none", "seeds"] == 2 and rows.loc["none", "pq"] == pytest.approx(law(20))
+    assert rows.loc["extra-iterations", "seeds"] == 1 and rows.loc["extra-iterations", "pq"] == 99.0
+    fit = build_table("panda-fit", "runs", RunFilter(root=store)).frame.set_index("metric")
+    assert fit.loc["pq", "slope"] == pytest.approx(5.0) and fit.loc["pq", "intercept"] == pytest.approx(10.0)
+
+
 def test_filters_and_clear_errors(store, tmp_path):
     with pytest.raises(PanbenchError, match="no finished runs with recipe=nope"):
         build_table("panda-table2", "runs", RunFilter(root=store, recipe="nope"))
