@@ -83,29 +83,24 @@ define sweep_then
 	exit $$status
 endef
 
+# $(call runs_and_paper,TABLE,RECIPE): TABLE from RECIPE's runs and from the paper's numbers.
+runs_and_paper = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) --out $(TABLES_DIR)/$(1).csv && \
+  $(PANBENCH) table $(1) --source reference --out $(TABLES_DIR)/$(1)-paper.csv
+
 .PHONY: panda-table1 panda-table2 panda-table3 panda-table4 panda-fig3 panda-supp tables dashboard
 
 panda-table1: setup
-	$(call sweep_then,panda-table1$(SUFFIX),\
-	  $(PANBENCH) table panda-table1 --source runs --recipe panda-table1$(SUFFIX) --out $(TABLES_DIR)/panda-table1.csv && \
-	  $(PANBENCH) table panda-table1 --source reference --out $(TABLES_DIR)/panda-table1-paper.csv)
+	$(call sweep_then,panda-table1$(SUFFIX),$(call runs_and_paper,panda-table1,panda-table1))
 
 panda-table2: setup
-	$(call sweep_then,panda-table2$(SUFFIX),\
-	  $(PANBENCH) table panda-table2 --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-table2.csv && \
-	  $(PANBENCH) table panda-table2 --source reference --out $(TABLES_DIR)/panda-table2-paper.csv)
+	$(call sweep_then,panda-table2$(SUFFIX),$(call runs_and_paper,panda-table2,panda-table2))
 
 panda-table3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\
-	  $(PANBENCH) table panda-fit --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-fit.csv && \
-	  $(PANBENCH) table panda-table3 --source runs --recipe panda-table2$(SUFFIX) --out $(TABLES_DIR)/panda-table3.csv && \
-	  $(PANBENCH) table panda-fit --source reference --out $(TABLES_DIR)/panda-fit-paper.csv && \
-	  $(PANBENCH) table panda-table3 --source reference --out $(TABLES_DIR)/panda-table3-paper.csv)
+	  $(call runs_and_paper,panda-fit,panda-table2) && $(call runs_and_paper,panda-table3,panda-table2))
 
 panda-table4: setup
-	$(call sweep_then,panda-table4$(SUFFIX),\
-	  $(PANBENCH) table panda-table4 --source runs --recipe panda-table4$(SUFFIX) --out $(TABLES_DIR)/panda-table4.csv && \
-	  $(PANBENCH) table panda-table4 --source reference --out $(TABLES_DIR)/panda-table4-paper.csv)
+	$(call sweep_then,panda-table4$(SUFFIX),$(call runs_and_paper,panda-table4,panda-table4))
 
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\
