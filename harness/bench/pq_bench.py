@@ -29,7 +29,8 @@ from rich.table import Table
 from harness.atomic import write_json
 from harness.bench.pq_pairs import write_pq_pair
 from harness.bench.reference_pq import reference_pq
-from harness.metrics.panoptic import default_workers, pq_compute
+from harness.data.parallel import usable_cpus
+from harness.metrics.panoptic import pq_compute
 
 KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
 
@@ -62,7 +63,7 @@ def max_difference(ours: dict, ref: dict) -> float:
 
 
 def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> dict[str, Any]:
-    workers = default_workers()
+    workers = usable_cpus()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pq_pair(tmp, n, height, width, seed=seed, n_things=40)
         files = sorted(paths["gt_dir"].glob("*.png")) + sorted(paths["pred_dir"].glob("*.png"))

@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from rich.progress import Progress
 
 from harness.data.dataset import read_json
+from harness.data.parallel import usable_cpus
 from harness.errors import DatasetError
 from harness.metrics.pq_image import PQCounts, SegmentTable, pq_counts
 from harness.metrics.prefetch import prefetched
@@ -94,11 +95,6 @@ def _count(decoded: tuple[tuple, np.ndarray, np.ndarray]) -> PQCounts:
         pred_png=str(Path(pred_dir) / pred_ann["file_name"]), gt_json=gt_json, pred_json=pred_json)
 
 
-def default_workers() -> int:
-    """CPUs this process may run on (respects taskset / cgroup affinity, unlike cpu_count)."""
-    return len(os.sched_getaffinity(0))
-
-
 @contextmanager
 def _image_counts(jobs: list[tuple], workers: int, decode_threads: int) -> Iterator[Iterator]:
     """The jobs' counts, in order: in this process for one worker (PNGs decoded ahead on
@@ -165,7 +161,7 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, p
     category_index = {int(c["id"]): k for k, c in enumerate(categories)}
     jobs = [(g, p, str(gt_dir), str(pred_dir), str(gt_json), str(pred_json), category_index)
             for g, p in match_images(gt, pred, str(pred_json))]
-    workers = default_workers() if workers is None else workers
+    workers = usable_cpus() if workers is None else workers
     total = PQCounts.zeros(len(categories))
     with _image_counts(jobs, min(workers, len(jobs)), decode_threads) as image_counts, \
             Progress(disable=not progress, transient=True) as bar:
