@@ -12,14 +12,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import DeformConv2d
-
 from harness.models.backbones import group_norm
+from harness.models.deform_conv import DeformConv2d
 
 
 class DeformableConvBlock(nn.Module):
     """3x3 deformable conv whose 2*3*3 offsets come from a plain 3x3 conv initialised to zero (so it
-    starts as a regular conv, as UPSNet's DeformConvWithOffset), then GroupNorm and ReLU."""
+    starts as a regular conv, as UPSNet's DeformConvWithOffset), then GroupNorm and ReLU. The conv is
+    torchvision's on CUDA and panbench's grid_sample formulation on the CPU (deform_conv.py)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
