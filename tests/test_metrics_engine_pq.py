@@ -1,0 +1,162 @@
+"""hotcoco's PQ behind panbench's API against both references, panbench's `pq_compute` and
+cityscapesscripts (the panopticapi algorithm): every case of test_metrics_panoptic.py plus 24-bit
+ids, empty images and string ids, the random pairs, and every bad input (same error, word for word)."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import numpy as np
+import pytest
+from test_metrics_panoptic import CAR, PERSON, ROAD, SKY, _assert_equal_to_reference, _broken, write_case
+
+from harness.atomic import write_json, write_png
+from harness.bench.pq_pairs import write_pq_pair
+from harness.bench.reference_pq import reference_pq
+from harness.data.panoptic_format import id2rgb
+from harness.errors import DatasetError
+from harness.metrics.engines import hotcoco_pq
+from harness.metrics.panoptic import pq_compute
+
+BIG = (1 << 24) - 1
+CASES = {  # name: (gt, gt segments, pred, pred segments, image id), as write_case takes them
+    "iou-exactly-half-with-void": ([[1, 1, 1, 0, 0]], {1: ROAD}, [[0, 5, 5, 5, 0]], {5: ROAD}, "a"),
+    "iou-exactly-half": ([[1, 1, 1, 2, 2]], {1: ROAD, 2: SKY}, [[0, 5, 5, 5, 6]], {5: ROAD, 6: SKY}, "a"),
+    "void-leaves-the-union": ([[1, 1, 1, 1, 0, 0]], {1: ROAD}, [[5] * 6], {5: ROAD}, "a"),
+    "more-than-half-on-void": ([[1, 1, 1, 1, 0, 0, 0, 0]], {1: ROAD}, [[5, 5, 5, 8, 8, 7, 7, 0]],
+                               {5: ROAD, 7: CAR, 8: PERSON}, "a"),
+    "crowd": ([[1, 1, 3, 3, 3, 3, 3, 3]], {1: ROAD, 3: (CAR, 1)}, [[4, 4, 5, 5, 5, 5, 6, 6]],
+              {4: ROAD, 5: CAR, 6: PERSON}, "a"),
+    "two-crowds-of-one-category": ([[3, 3, 3, 9, 9, 9, 1]], {3: (CAR, 1), 9: (CAR, 1), 1: ROAD},
+                                   [[5, 5, 5, 6, 6, 6, 4]], {5: CAR, 6: CAR, 4: ROAD}, "a"),
+    "only-in-gt-only-in-pred-string-id": ([[1, 1, 2, 2, 2, 2]], {1: ROAD, 2: CAR}, [[4, 4, 6, 6, 6, 6]],
+                                          {4: ROAD, 6: PERSON}, "zurich_000111_000222"),
+    "24-bit-ids": ([[BIG, BIG, 2, 2]], {BIG: ROAD, 2: CAR}, [[BIG - 1, BIG - 1, 1 << 23, 1 << 23]],
+                   {BIG - 1: ROAD, 1 << 23: CAR}, 7),
+    "empty-image": ([[0, 0, 0]], {}, [[0, 0, 0]], {}, "empty"),
+    "empty-prediction": ([[1, 1, 2]], {1: ROAD, 2: CAR}, [[0, 0, 0]], {}, "b"),
+}
+
+
+def assert_same_result(ours: dict, ref: dict) -> None:
+    """Same keys, same counts and n, None where the reference has None, floats to 1e-9."""
+    assert ours.keys() == ref.keys() and ours["per_class"].keys() == ref["per_class"].keys()
+    for key, value in ref.items():
+        if key == "per_class":
+            for cat, row in value.items():
+                assert {k: row[k] for k in ("tp", "fp", "fn")} == {k: ours[key][cat][k] for k in ("tp", "fp", "fn")}
+                assert [ours[key][cat][k] for k in ("pq", "sq", "rq")] == pytest.approx(
+                    [row[k] for k in ("pq", "sq", "rq")], abs=1e-9)
+        elif value is None or isinstance(value, int):
+            assert ours[key] == value, key
+        else:
+            assert ours[key] == pytest.approx(value, abs=1e-9), key
+
+
+def engine_only(paths: dict, cache_dir) -> dict:
+    """hotcoco's result, failing if the input was handed to panbench's evaluator instead."""
+    with mock.patch.object(hotcoco_pq.reference, "pq_compute", side_effect=AssertionError("hotcoco was not used")):
+        return hotcoco_pq.pq_compute(**paths, cache_dir=cache_dir)
+
+
+def check_engine(paths: dict, cache_dir) -> dict:
+    ours = engine_only(paths, cache_dir)
+    assert_same_result(ours, pq_compute(**paths, workers=1))
+    ref = reference_pq(**paths)
+    if "pq" in ref:  # cityscapesscripts divides by zero when a group is empty: counts only then
+        _assert_equal_to_reference(ours, ref)
+    for cat, counts in ref["counts"].items():
+        assert tuple(ours["per_class"][cat][k] for k in ("tp", "fp", "fn")) == counts
+    return ours
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_equal_to_both_references_on_the_hard_cases(tmp_path, case):
+    gt, gt_segments, pred, pred_segments, image_id = CASES[case]
+    check_engine(write_case(tmp_path, gt, gt_segments, pred, pred_segments, image_id=image_id), tmp_path / "cache")
+
+
+def test_ground_truth_area_from_the_json_or_counted(tmp_path):
+    paths = write_case(tmp_path, [[1, 1, 1, 1, 2, 2]], {1: ROAD, 2: SKY}, [[5, 5, 5, 6, 6, 6]], {5: ROAD, 6: SKY})
+    gt = json.loads(paths["gt_json"].read_text())
+    for seg in gt["annotations"][0]["segments_info"]:
+        del seg["area"]
+    write_json(paths["gt_json"], gt)
+    ours = engine_only(paths, tmp_path / "cache")  # panopticapi needs the area: panbench is the reference
+    assert_same_result(ours, pq_compute(**paths, workers=1))
+    gt["annotations"][0]["segments_info"][0]["area"] = 8  # trusted, as panopticapi does: IoU 3/8, no match
+    gt["annotations"][0]["segments_info"][1]["area"] = 2
+    write_json(paths["gt_json"], gt)
+    assert check_engine(paths, tmp_path / "cache")["per_class"][ROAD]["fn"] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_equal_on_random_pairs_with_many_images(tmp_path, seed):
+    paths = write_pq_pair(tmp_path, n=4, height=72, width=128, seed=seed)
+    ours = check_engine(paths, tmp_path / "cache")
+    assert ours["n_th"] > 0 and ours["n_st"] > 0
+
+
+def _edit_gt(edit):
+    def apply(paths, pred):
+        gt = json.loads(paths["gt_json"].read_text())
+        edit(gt)
+        write_json(paths["gt_json"], gt)
+    return apply
+
+
+def _shrink(paths, pred):
+    write_png(paths["pred_dir"] / pred["annotations"][0]["file_name"], np.zeros((10, 10, 3), np.uint8))
+    pred["annotations"][0]["segments_info"] = []
+
+
+BAD_INPUTS = {
+    "missing-prediction-png": lambda p, pred: (p["pred_dir"] / pred["annotations"][1]["file_name"]).unlink(),
+    "missing-ground-truth-png": lambda p, pred: (p["gt_dir"] / pred["annotations"][1]["file_name"]).unlink(),
+    "prediction-id-in-png-not-in-json": lambda p, pred: pred["annotations"][0]["segments_info"].pop(),
+    "prediction-id-in-json-not-in-png": lambda p, pred: pred["annotations"][0]["segments_info"].append(
+        {"id": 123456, "category_id": ROAD}),
+    "unknown-category": lambda p, pred: pred["annotations"][0]["segments_info"][0].update(category_id=999),
+    "missing-image": lambda p, pred: pred["annotations"].pop(),
+    "size-mismatch": _shrink,
+    "duplicate-prediction-ids": lambda p, pred: pred["annotations"][1]["segments_info"].append(
+        dict(pred["annotations"][1]["segments_info"][0])),
+    "void-id-in-json": lambda p, pred: pred["annotations"][0]["segments_info"][0].update(id=0),
+    "corrupt-png": lambda p, pred: (p["pred_dir"] / pred["annotations"][0]["file_name"]).write_bytes(b"not a png"),
+    "grayscale-png": lambda p, pred: write_png(p["pred_dir"] / pred["annotations"][0]["file_name"],
+                                               np.zeros((24, 32), np.uint8)),
+    "ground-truth-id-in-png-not-in-json": _edit_gt(lambda gt: gt["annotations"][1]["segments_info"].pop()),
+    "ground-truth-unknown-category": _edit_gt(lambda gt: gt["annotations"][0]["segments_info"][0].update(
+        category_id=999)),
+    "no-categories": _edit_gt(lambda gt: gt.pop("categories")),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_INPUTS))
+def test_bad_input_raises_panbenchs_error(tmp_path, bad):
+    paths = _broken(tmp_path, BAD_INPUTS[bad])
+    with pytest.raises(DatasetError) as expected:
+        pq_compute(**paths, workers=1)
+    with pytest.raises(DatasetError) as raised:
+        hotcoco_pq.pq_compute(**paths, cache_dir=tmp_path / "cache")
+    assert str(raised.value) == str(expected.value)
+
+
+def test_ground_truth_png_ids_are_read_once_and_rebuilt_when_a_png_changes(tmp_path, monkeypatch):
+    paths = write_pq_pair(tmp_path, n=3, height=24, width=32, seed=5)
+    cache = tmp_path / "cache"
+    first = hotcoco_pq.pq_compute(**paths, cache_dir=cache)
+    assert len(list((cache / "ground_truth").glob("png-segment-ids-*.json"))) == 1
+
+    def no_decoding(*args):
+        raise AssertionError("the ground-truth PNGs were decoded again")
+    monkeypatch.setattr(hotcoco_pq, "png_segment_ids", no_decoding)
+    assert hotcoco_pq.pq_compute(**paths, cache_dir=cache) == first
+    # a ground-truth PNG is rewritten with an id its JSON does not list: only the PNG's identity
+    # changed, and the check fires
+    gt = json.loads(paths["gt_json"].read_text())
+    write_png(paths["gt_dir"] / gt["annotations"][0]["file_name"], id2rgb(np.full((24, 32), 999_999, np.uint32)))
+    monkeypatch.undo()
+    with pytest.raises(DatasetError, match=r"\[999999\] are in the PNG but not in"):
+        hotcoco_pq.pq_compute(**paths, cache_dir=cache)
