@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['panbench_ms']:7.1f} ms  x{row['speedup']:.2f}  (max rel. diff {r['max_relative_difference']:.1e})")
     m = report.get("memory")
     if m:
-            print(f"peak memory at {m['shape']} ({m['columns_mb']} MB of columns): torchvision "
+        print(f"peak memory at {m['shape']} ({m['columns_mb']} MB of columns): torchvision "
               f"{m['torchvision_peak_in_columns']}x, panbench {m['panbench_peak_in_columns']}x the columns")
     print(f"load average before {report['load_average_before']}, after {report['load_average_after']}; wrote {args.out}")
     return 0

@@ -1,0 +1,143 @@
+"""hotcoco's COCOeval behind panbench's instance-evaluation API against pycocotools (the reference):
+the 12 stats and the precision table for segm and bbox, and `evaluate_instances` / `det_ap` on
+every case of test_metrics_instances.py plus crowd, images without things, integer and string
+image ids, and the same errors; the ground truth's RLE comes from the cache after the first call."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_metrics_instances import H, SCENES, W, noisy_predictions, perfect, reference_ap, rect_mask, write_dataset
+
+from harness.atomic import write_png
+from harness.data.categories import categories_json
+from harness.data.dataset import write_panoptic_json, write_sample
+from harness.data.panoptic_format import id2rgb
+from harness.errors import DatasetError
+from harness.metrics import instances
+from harness.metrics.engines import coco_eval
+from harness.metrics.instances import instances_to_predictions
+
+
+def write_dataset_with_empty_image(root, integer_ids: bool):
+    """SCENES plus an image of road only (no thing at all), image ids integers or strings."""
+    images, annotations = [], []
+    for k, (name, things) in enumerate([*SCENES.items(), ("empty_000000_000019", [])]):
+        ids = np.full((H, W), 7000, np.uint32)
+        category_of, iscrowd_of = {7000: 7}, {}
+        for sid, cat, crowd, (y0, y1, x0, x1) in things:
+            ids[y0:y1, x0:x1] = sid
+            category_of[sid], iscrowd_of[sid] = cat, crowd
+        entry, ann = write_sample(root, name, np.zeros((H, W, 3), np.uint8), ids, category_of, iscrowd_of,
+                                  image_id=100 + k if integer_ids else name)
+        images.append(entry)
+        annotations.append(ann)
+    write_panoptic_json(root, images, annotations, categories_json())
+    return root / "panoptic.json", root / "panoptic"
+
+
+def with_image_ids(predictions: list[dict], gt_json) -> list[dict]:
+    """The predictions with the image ids of `gt_json` (file-name order), plus two false positives on
+    the image without things."""
+    ids = {a["file_name"].removesuffix(".png"): a["image_id"] for a in json.loads(gt_json.read_text())["annotations"]}
+    out = [{**p, "image_id": ids[p["image_id"]]} for p in predictions]
+    for score, (y0, x0) in ((0.8, (3, 4)), (0.2, (20, 30))):
+        out += instances_to_predictions(ids["empty_000000_000019"], np.array([[x0, y0, x0 + 9, y0 + 7]]), [score],
+                                        [26], rect_mask(y0, y0 + 7, x0, x0 + 9)[None])
+    return json.loads(json.dumps(out))
+
+
+def both(fn_name: str, *args, cache_dir, **kwargs):
+    """(panbench's pycocotools result, hotcoco's through the cache)."""
+    ref = getattr(instances, fn_name)(*args, **kwargs)
+    return ref, getattr(coco_eval, fn_name)(*args, **kwargs, cache_dir=cache_dir)
+
+
+@pytest.mark.parametrize("kind", ["segm", "bbox"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_twelve_stats_and_precision_identical_to_pycocotools(tmp_path, seed, kind):
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=False)
+    predictions = with_image_ids(noisy_predictions(seed), gt_json)
+    dataset, id_map = instances.coco_ground_truth(gt_json, gt_dir)
+    out = {}
+    for engine in ("pycocotools", "hotcoco"):
+        coco_gt = coco_eval.engine_parts(engine)[0](json.loads(json.dumps(dataset)))
+        out[engine] = coco_eval.coco_stats(coco_gt, instances._results(predictions, coco_gt, id_map, kind, "p"),
+                                           kind, engine)
+    (ref_stats, ref_precision, ref_cats), (stats, precision, cats) = out["pycocotools"], out["hotcoco"]
+    assert stats.shape == (12,) and np.array_equal(stats, ref_stats)
+    assert np.array_equal(precision, ref_precision) and cats == ref_cats
+    assert 0 < stats[0] < 1 and (stats[6:9] > 0).all()  # AP and AR@1,10,100 measured something (no large objects)
+
+
+@pytest.mark.parametrize("integer_ids", [False, True], ids=["string-ids", "integer-ids"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_evaluate_instances_identical_with_crowd_and_an_image_without_things(tmp_path, seed, integer_ids):
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids)
+    predictions = with_image_ids(noisy_predictions(seed), gt_json)
+    ref, ours = both("evaluate_instances", gt_json, gt_dir, predictions, cache_dir=tmp_path / "cache")
+    assert ours == ref
+    boxes_only = [{k: v for k, v in p.items() if k != "segmentation"} for p in predictions]
+    ref, ours = both("evaluate_instances", gt_json, gt_dir, boxes_only, cache_dir=tmp_path / "cache")
+    assert ours == ref and ours["ap"] is None
+
+
+def test_cases_of_the_instance_tests(tmp_path):
+    gt_json, gt_dir = write_dataset(tmp_path)
+    cache = tmp_path / "cache"
+    for preds in (noisy_predictions(0), perfect(), perfect(with_crowd=True), []):
+        ref, ours = both("evaluate_instances", gt_json, gt_dir, preds, cache_dir=cache)
+        assert ours == ref
+    preds = noisy_predictions(1)
+    r = coco_eval.evaluate_instances(gt_json, gt_dir, preds, cache_dir=cache)
+    assert [r["ap"], r["ap50"], r["ap75"]] == pytest.approx(reference_ap(preds, "segm"), abs=1e-9)
+    assert [r["ap_box"], r["ap_box50"], r["ap_box75"]] == pytest.approx(reference_ap(preds, "bbox"), abs=1e-9)
+    assert coco_eval.evaluate_instances(gt_json, gt_dir, perfect(with_crowd=True), cache_dir=cache)["ap"] == 100.0
+    det = [{"image_id": "aachen_000001_000019", "category_id": 33, "score": 1.0, "bbox": [40, 25, 19, 11.48]}]
+    dets = det + [{k: v for k, v in p.items() if k != "segmentation"} for p in perfect() if p["category_id"] != 33]
+    for detections in (dets, []):
+        ref, ours = both("det_ap", gt_json, gt_dir, detections, cache_dir=cache)
+        assert ours == ref
+    assert coco_eval.det_ap(gt_json, gt_dir, dets, cache_dir=cache) == pytest.approx((100 + 100 + 100 + 70) / 4)
+
+
+@pytest.mark.parametrize("bad", ["unknown-image", "stuff-category", "some-without-segmentation"])
+def test_same_errors(tmp_path, bad):
+    gt_json, gt_dir = write_dataset(tmp_path)
+    preds = perfect()
+    if bad == "unknown-image":
+        preds[0]["image_id"] = "nowhere"
+    elif bad == "stuff-category":
+        preds[1]["category_id"] = 7
+    else:
+        del preds[2]["segmentation"]
+    with pytest.raises(DatasetError) as expected:
+        instances.evaluate_instances(gt_json, gt_dir, preds, source="preds.json")
+    with pytest.raises(DatasetError) as raised:
+        coco_eval.evaluate_instances(gt_json, gt_dir, preds, source="preds.json", cache_dir=tmp_path / "cache")
+    assert str(raised.value) == str(expected.value)
+    with pytest.raises(ValueError, match="unknown COCOeval engine 'fast'"):
+        coco_eval.evaluate_instances(gt_json, gt_dir, perfect(), engine="fast", cache_dir=tmp_path / "cache")
+
+
+def test_ground_truth_rle_is_built_once_and_rebuilt_when_a_png_changes(tmp_path, monkeypatch):
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=True)
+    cache = tmp_path / "cache"
+    predictions = with_image_ids(perfect(), gt_json)
+    first = coco_eval.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache)
+    assert first["ap"] == 100.0 and len(list((cache / "ground_truth").glob("coco-instances-*.json"))) == 1
+
+    def no_rebuild(*args):
+        raise AssertionError("the ground truth was converted again")
+    monkeypatch.setattr(coco_eval, "coco_ground_truth", no_rebuild)
+    assert coco_eval.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache) == first  # integer ids kept
+    monkeypatch.undo()
+    # in the first image one car moves: its PNG changes (the JSON does not), the cache is rebuilt
+    name = json.loads(gt_json.read_text())["annotations"][0]["file_name"]
+    ids = np.full((H, W), 7000, np.uint32)
+    ids[2:12, 22:38], ids[20:35, 30:55], ids[5:18, 40:46], ids[30:38, 2:20] = 26001, 26002, 24001, 26003
+    write_png(gt_dir / name, id2rgb(ids))
+    again = coco_eval.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache)
+    assert again == instances.evaluate_instances(gt_json, gt_dir, predictions) and again["ap"] < 100.0
