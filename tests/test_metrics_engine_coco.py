@@ -1,7 +1,8 @@
 """hotcoco's COCOeval behind panbench's instance-evaluation API against pycocotools (the reference):
-the 12 stats and the precision table for segm and bbox, and `evaluate_instances` / `det_ap` on
-every case of test_metrics_instances.py plus crowd, images without things, integer and string
-image ids, and the same errors; the ground truth's RLE comes from the cache after the first call."""
+the 12 stats and the precision table for segm and bbox; every test of test_metrics_instances.py
+run again with the engine's `evaluate_instances` / `det_ap`; exact equality with crowd, an image
+without things, integer and string image ids; the same errors; the ground truth's RLE from the
+cache after the first call."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 
 import numpy as np
 import pytest
-from test_metrics_instances import H, SCENES, W, noisy_predictions, perfect, reference_ap, rect_mask, write_dataset
+import test_metrics_instances as instance_tests
+from rerun_tests import module_tests
+from test_metrics_instances import H, SCENES, W, noisy_predictions, perfect, rect_mask, write_dataset
 
 from harness.atomic import write_png
 from harness.data.categories import categories_json
@@ -84,23 +87,26 @@ def test_evaluate_instances_identical_with_crowd_and_an_image_without_things(tmp
     assert ours == ref and ours["ap"] is None
 
 
-def test_cases_of_the_instance_tests(tmp_path):
-    gt_json, gt_dir = write_dataset(tmp_path)
-    cache = tmp_path / "cache"
-    for preds in (noisy_predictions(0), perfect(), perfect(with_crowd=True), []):
-        ref, ours = both("evaluate_instances", gt_json, gt_dir, preds, cache_dir=cache)
+INSTANCE_TESTS, INSTANCE_IDS = module_tests(instance_tests)
+
+
+@pytest.mark.parametrize("name, kwargs", INSTANCE_TESTS, ids=INSTANCE_IDS)
+def test_every_instance_test_passes_with_the_engine(tmp_path, monkeypatch, name, kwargs):
+    for function in ("evaluate_instances", "det_ap"):
+        engine = getattr(coco_eval, function)
+        monkeypatch.setattr(instance_tests, function, lambda *a, engine=engine, **kw: engine(
+            *a, **kw, cache_dir=tmp_path / "cache"))
+    getattr(instance_tests, name)(tmp_path=tmp_path / "case", **kwargs)
+
+
+def test_no_prediction_and_det_ap_identical(tmp_path):
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=False)
+    ref, ours = both("evaluate_instances", gt_json, gt_dir, [], cache_dir=tmp_path / "cache")
+    assert ours == ref and ours["ap"] == 0.0
+    detections = [{k: v for k, v in p.items() if k != "segmentation"} for p in with_image_ids(perfect(), gt_json)]
+    for dets in (detections, detections[::2], []):
+        ref, ours = both("det_ap", gt_json, gt_dir, dets, cache_dir=tmp_path / "cache")
         assert ours == ref
-    preds = noisy_predictions(1)
-    r = coco_eval.evaluate_instances(gt_json, gt_dir, preds, cache_dir=cache)
-    assert [r["ap"], r["ap50"], r["ap75"]] == pytest.approx(reference_ap(preds, "segm"), abs=1e-9)
-    assert [r["ap_box"], r["ap_box50"], r["ap_box75"]] == pytest.approx(reference_ap(preds, "bbox"), abs=1e-9)
-    assert coco_eval.evaluate_instances(gt_json, gt_dir, perfect(with_crowd=True), cache_dir=cache)["ap"] == 100.0
-    det = [{"image_id": "aachen_000001_000019", "category_id": 33, "score": 1.0, "bbox": [40, 25, 19, 11.48]}]
-    dets = det + [{k: v for k, v in p.items() if k != "segmentation"} for p in perfect() if p["category_id"] != 33]
-    for detections in (dets, []):
-        ref, ours = both("det_ap", gt_json, gt_dir, detections, cache_dir=cache)
-        assert ours == ref
-    assert coco_eval.det_ap(gt_json, gt_dir, dets, cache_dir=cache) == pytest.approx((100 + 100 + 100 + 70) / 4)
 
 
 @pytest.mark.parametrize("bad", ["unknown-image", "stuff-category", "some-without-segmentation"])

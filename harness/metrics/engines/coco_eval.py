@@ -16,27 +16,18 @@ from typing import Any, Callable
 
 import hotcoco
 import numpy as np
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from harness.errors import DatasetError
 from harness.metrics.engines.gt_cache import cached_ground_truth
-from harness.metrics.instances import _results, coco_ground_truth
+from harness.metrics.instances import _coco, _results, coco_ground_truth
 from harness.metrics.panoptic import load_json
 
 NO_MASKS = {"ap": None, "ap50": None, "ap75": None, "per_class": {}}
 
 
-def _pycocotools_coco(dataset: dict) -> COCO:
-    coco = COCO()
-    coco.dataset = dataset
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return coco
-
-
 ENGINES: dict[str, tuple[Callable[[dict], Any], type]] = {  # name: (COCO from a dataset dict, COCOeval)
-    "pycocotools": (_pycocotools_coco, COCOeval),
+    "pycocotools": (_coco, COCOeval),
     "hotcoco": (hotcoco.COCO, hotcoco.COCOeval),
 }
 

@@ -88,5 +88,6 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, p
         evaluator.evaluate()
         per_class = evaluator.results()["per_class"]
     except (Rejected, ValueError, OSError, KeyError, TypeError):  # hotcoco raises ValueError / OSError
-        return reference.pq_compute(gt_json, gt_dir, pred_json, pred_dir)
+        # one process: a pool forked beside hotcoco's running threads is not worth the risk for an error
+        return reference.pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=1)
     return reference.average_pq(pq_counts_of(per_class, gt["categories"]), gt["categories"])
