@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from harness.models.backbones import group_norm
 from harness.models.deform_conv import DeformConv2d
 
