@@ -11,7 +11,8 @@ from torch.nn.modules.utils import _pair
 from harness.models.deform_conv import DeformConv2d, deform_conv2d
 from harness.models.semantic_heads import DeformableSemanticHead
 
-CONFIGS = {  # name: (batch, channels, height, width, out_channels, kernel, stride, padding, dilation, groups, offset_groups)
+# name: (batch, channels, height, width, out channels, kernel, stride, padding, dilation, groups, offset groups)
+CONFIGS = {
     "3x3": (2, 4, 7, 9, 5, (3, 3), 1, 1, 1, 1, 1),
     "strided-dilated": (2, 4, 11, 10, 6, (3, 3), 2, (1, 2), (2, 1), 1, 1),
     "groups": (1, 8, 6, 5, 6, (3, 2), 1, (1, 0), 1, 2, 4),

@@ -96,7 +96,8 @@ def run(repeat: int, threads: tuple[int, ...], out: Path) -> dict:
     load_before = os.getloadavg()
     report: dict = {"what": "deform_conv2d forward + backward (input, offset, weight gradients), float32, CPU",
                     "repeat": repeat, "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "torchvision": torchvision.__version__, "shapes": {k: [list(s) for s in v] for k, v in SHAPES.items()},
+                    "torchvision": torchvision.__version__,
+                    "shapes": {k: [list(s) for s in v] for k, v in SHAPES.items()},
                     "results": {}}
     for shape_name, shape in SHAPES.items():
         calls = make_inputs(shape)
@@ -144,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     for shape_name, r in report["results"].items():
         for t, row in r["by_threads"].items():
             print(f"{shape_name:20s} threads={t}: torchvision {row['torchvision_ms']:8.1f} ms, panbench "
-                  f"{row['panbench_ms']:7.1f} ms  x{row['speedup']:.2f}  (max rel. diff {r['max_relative_difference']:.1e})")
+                  f"{row['panbench_ms']:7.1f} ms  x{row['speedup']:.2f}  "
+                  f"(max rel. diff {r['max_relative_difference']:.1e})")
     m = report.get("memory")
     if m:
         print(f"peak memory at {m['shape']} ({m['columns_mb']} MB of columns): torchvision "
               f"{m['torchvision_peak_in_columns']}x, panbench {m['panbench_peak_in_columns']}x the columns")
-    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}; wrote {args.out}")
+    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}; "
+          f"wrote {args.out}")
     return 0
 
 

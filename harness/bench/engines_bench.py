@@ -137,8 +137,10 @@ def summarise(raw: dict, args: argparse.Namespace) -> dict:
         report["ap"][mode] = {**{f"{k}_ms": round(1000 * v, 1) for k, v in ap.items()},
                               "hotcoco_cold_ms": round(1000 * r["ap"]["hotcoco_cold_s"], 1),
                               "predictions": r["ap"]["predictions"],
-                              "speedup_evaluate_instances": round(ap["panbench_pycocotools"] / ap["hotcoco_cached_gt"], 2),
-                              **{f"speedup_cocoeval_{k}": round(ap[f"cocoeval_{k}_pycocotools"] / ap[f"cocoeval_{k}_hotcoco"], 2)
+                              "speedup_evaluate_instances": round(ap["panbench_pycocotools"]
+                                                                  / ap["hotcoco_cached_gt"], 2),
+                              **{f"speedup_cocoeval_{k}": round(ap[f"cocoeval_{k}_pycocotools"]
+                                                                / ap[f"cocoeval_{k}_hotcoco"], 2)
                                  for k in ("segm", "bbox")}}
     return report
 
@@ -167,15 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     report.update({"cpu_count": os.cpu_count(), "usable_cpus": usable_cpus(),
                    "load_average_before": [round(x, 2) for x in load_before],
                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                   "note": f"best of {args.repeat} interleaved rounds per process on a possibly shared machine; synthetic "
-                           "pairs (harness.bench.pq_pairs); AP predictions are the predicted PNGs' things with "
+                   "note": f"best of {args.repeat} interleaved rounds per process on a possibly shared machine; "
+                           "synthetic pairs (harness.bench.pq_pairs); AP predictions are the predicted PNGs' things with "
                            "random scores; hotcoco timed with the ground-truth cache warm"})
     write_json(args.out, report)
     for mode in ("single_thread", "default_threads"):
         pq, ap = report["pq"][mode], report["ap"][mode]
-        print(f"PQ {mode:15s}: hotcoco {pq['hotcoco_ms_per_image']:.1f} ms/image, panbench {pq['panbench_ms_per_image']:.1f}"
-              f", cityscapesscripts {pq['cityscapesscripts_ms_per_image']:.1f} (x{pq['speedup_vs_panbench']} vs panbench)")
-        print(f"AP {mode:15s}: evaluate_instances {ap['panbench_pycocotools_ms']:.0f} ms -> {ap['hotcoco_cached_gt_ms']:.0f}"
+        print(f"PQ {mode:15s}: hotcoco {pq['hotcoco_ms_per_image']:.1f} ms/image, panbench "
+              f"{pq['panbench_ms_per_image']:.1f}, cityscapesscripts {pq['cityscapesscripts_ms_per_image']:.1f} "
+              f"(x{pq['speedup_vs_panbench']} vs panbench)")
+        print(f"AP {mode:15s}: evaluate_instances {ap['panbench_pycocotools_ms']:.0f} ms -> "
+              f"{ap['hotcoco_cached_gt_ms']:.0f}"
               f" ms (x{ap['speedup_evaluate_instances']}); COCOeval segm x{ap['speedup_cocoeval_segm']}, "
               f"bbox x{ap['speedup_cocoeval_bbox']}")
     print(f"identical results; load average before {report['load_average_before']}, after "
