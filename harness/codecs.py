@@ -2,9 +2,9 @@
 writing): libpng with zlib's RLE strategy and the SUB and UP row filters (libpng picks one per
 row) to encode, libspng to decode, both from imagecodecs' wheels.
 
-Why: on PanDA's 2048x1024 outputs Pillow's level-1 encoder (harness.atomic.encode_png) is ~2.5x
-slower for images and ~1.5x for labels, and every one of its files is larger (images by ~2 %,
-labels ~2x); its decoder is slower too (results/bench/png_codec.json). Only on thumbnails of a few
+Why: on PanDA's 2048x1024 outputs Pillow's level-1 encoder (harness.atomic.encode_png) is ~2.8x
+slower for images and ~1.6x for labels, and every one of its files is larger (images by ~2 %,
+labels ~2x); its decoder is ~1.6-1.9x slower (results/bench/png_codec.json). Only on thumbnails of a few
 kB can a file come out larger than Pillow's (up to ~10 % on 128x256 labels). The settings are
 lossless: the files are ordinary PNGs that every decoder, Pillow's included, reads back to the
 same pixels."""

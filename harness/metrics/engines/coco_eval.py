@@ -1,6 +1,7 @@
 """COCO AP (mask and box) through a choice of COCOeval engines behind the API of
 `harness.metrics.instances`: pycocotools (the reference) or hotcoco (Rust; the 12 COCOeval stats
-and the precision table identical to pycocotools', 20-50x faster: results/bench/engines.json).
+and the precision table identical to pycocotools', COCOeval ~8-10x faster for masks and ~11-25x
+for boxes, results/bench/engines.json).
 
 The ground truth's COCO instances (the things' RLE masks, areas, boxes), which take longer to
 build than the evaluation itself, come from the per-dataset ground-truth cache (gt_cache.py).

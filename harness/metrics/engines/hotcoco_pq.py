@@ -1,6 +1,6 @@
-"""PQ through hotcoco (Rust, panopticapi's algorithm; several times faster than panbench's
-`pq_compute`, results/bench/engines.json) behind panbench's API: the same inputs, the same result
-dict, the same errors.
+"""PQ through hotcoco (Rust, panopticapi's algorithm; ~2.4x faster than panbench's `pq_compute`
+on one thread, ~3.4x with their default threads, results/bench/engines.json) behind panbench's
+API: the same inputs, the same result dict, the same errors.
 
 hotcoco refuses string image ids, so the images are numbered 1..n in memory (its `PanopticEval`
 takes dicts; nothing is written). The checks panbench makes and hotcoco does not stay in front:
