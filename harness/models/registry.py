@@ -25,7 +25,7 @@ MINI = dict(
     rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=75, rpn_batch_size_per_image=64,
     box_batch_size_per_image=64, box_representation_size=128, box_detections_per_img=30,
     mask_head_layers=(32, 32), semantic_channels=32, deeplab_pooling_size=(16, 16),
-    semantic_layers=2,  # UPSNet's two: with panbench's CPU deform conv the second adds ~10-20 % to a step
+    semantic_layers=2,  # UPSNet's two: with panbench's CPU deform conv the second adds ~5-25 % to a 1-thread step
     stuff_area_limit=32,  # UPSNet's 2048 px at 1024x2048, scaled to 128x256
 )
 
