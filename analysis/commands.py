@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
-    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class")
+    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
@@ -77,14 +77,14 @@ def figure_command(args: argparse.Namespace) -> int:
     elif args.name == "per-class":
         paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
     else:
+        from analysis.labels import dataset_labels
         from harness.data.stats import class_pixel_share, share_bars
         from harness.errors import PanbenchError
 
         if args.root is None:
             raise PanbenchError("figure class-share: --root DIR is required (and --compare DIR2 for PanDA)")
-        frames = [(args.root.name, class_pixel_share(args.root))]
-        if args.compare is not None:
-            frames.append((args.compare.name, class_pixel_share(args.compare)))
+        roots = [args.root] + ([args.compare] if args.compare is not None else [])
+        frames = [(label, class_pixel_share(root)) for label, root in zip(dataset_labels(roots), roots)]
         paths = (figures.save_figure(figures.class_share_treemap(frames), f"{args.out}-treemap")
                  + figures.save_figure(share_bars(frames), f"{args.out}-bars"))
     for path in paths:
@@ -97,7 +97,8 @@ def report_command(args: argparse.Namespace) -> int:
 
     written = write_report(args.out, source=args.source, where=_where(args),
                            tables=[t for t in args.tables.split(",") if t],
-                           figures=[f for f in args.figures.split(",") if f], dashboard=not args.no_dashboard)
+                           figures=[f for f in args.figures.split(",") if f and f != "none"],
+                           dashboard=not args.no_dashboard)
     for kind in ("tables", "figures", "dashboard"):
         for path in written[kind]:
             print(f"{kind:9s} {path}")

@@ -76,14 +76,23 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "duration_s": record.get("duration_s"),
             "wandb_url": wandb_url(record),
             "config": config,
-            **{m: float(metrics[m]) if metrics.get(m) is not None else np.nan for m in METRICS},
+            "run_dir": str(run_json.parent),
+            **{m: _number(metrics.get(m)) for m in METRICS},
         })
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
-                                        "duration_s", "wandb_url", "config", *METRICS])
+                                        "duration_s", "wandb_url", "config", "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
     return frame
+
+
+def _number(value: object) -> float:
+    """A metric as a float; NaN when absent or not a number (a damaged metrics.json stays listed)."""
+    try:
+        return float(value) if value is not None and not isinstance(value, bool) else np.nan
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _leaves(node: object, path: tuple[str, ...] = ()):
