@@ -4,7 +4,8 @@ from `history.jsonl` overlaid, a per-class table and their images (`analysis.run
 learning curves (Fig. 3) and the data-efficiency table (Table 3). W&B links appear for synced runs.
 
 Everything is inline (data, JS, CSS, images as data: URIs), so the file works offline and can be
-mailed or attached to a paper review.
+mailed or attached to a paper review. Size budget: at most 4 images per run, 256 px wide, 4 MiB of
+images per page (`analysis.run_media`), and `HISTORY_POINTS` steps per loss curve.
 
 Safety: the page is the template with ONE substitution, the payload as JSON in which `<`, `>`, `&`
 (and, as every non-ASCII character, U+2028/U+2029) are \\u-escaped, inside a
@@ -221,8 +222,10 @@ def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
     store, budget, notes = RunStore(runs_root), ImageBudget(), []
     entries = [run_entry(row, store, budget, notes) for _, row in runs.iterrows()]
     metrics = metric_columns(entries)
+    per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row}
+    labels = {m: column_label(m) for m in sorted(set(metrics) | per_class_keys)}
     return {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "runs_root": str(runs_root),
-            "runs": entries, "metrics": metrics, "metric_labels": {m: column_label(m) for m in metrics},
+            "runs": entries, "metrics": metrics, "metric_labels": labels,
             "figure": curves_figure(runs), "efficiency": efficiency(runs), "notes": notes,
             "image_budget": {"per_run": IMAGES_PER_RUN, "width": THUMB_WIDTH, "page_bytes": PAGE_IMAGE_BYTES}}
 
