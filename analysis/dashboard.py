@@ -221,6 +221,7 @@ def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
                             na_position="last")
     store, budget, notes = RunStore(runs_root), ImageBudget(), []
     entries = [run_entry(row, store, budget, notes) for _, row in runs.iterrows()]
+    notes += [budget.note()] if budget.note() else []
     metrics = metric_columns(entries)
     per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row}
     labels = {m: column_label(m) for m in sorted(set(metrics) | per_class_keys)}

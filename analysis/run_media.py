@@ -39,15 +39,24 @@ UNKNOWN_COLOR = (128, 128, 128)
 
 @dataclass
 class ImageBudget:
-    """Encoded bytes the page may still spend on images."""
+    """Encoded bytes the page may still spend on images; once an image does not fit, no later run
+    decodes any (the runs left out are counted for one note)."""
 
     left: int = PAGE_IMAGE_BYTES
+    runs_left_out: int = 0
 
     def spend(self, size: int) -> bool:
         if size > self.left:
+            self.left = 0
             return False
         self.left -= size
         return True
+
+    def note(self) -> str | None:
+        if not self.runs_left_out:
+            return None
+        return (f"images of {self.runs_left_out} run(s) left out: the page's {PAGE_IMAGE_BYTES // 2 ** 20} MiB "
+                f"image budget is spent")
 
 
 @dataclass
@@ -223,17 +232,18 @@ def run_thumbnails(run_dir: Path, record: dict, budget: ImageBudget) -> tuple[li
     """Up to `IMAGES_PER_RUN` thumbnails of one run (listed samples first), and a note per problem."""
     notes: list[str] = []
     thumbnails: list[Thumbnail] = []
-    for candidate in listed_samples(run_dir, record, notes) + predicted_maps(run_dir, notes):
+    candidates = listed_samples(run_dir, record, notes) + predicted_maps(run_dir, notes)
+    for candidate in candidates:
         if len(thumbnails) == IMAGES_PER_RUN:
+            break
+        if budget.left == 0:
+            budget.runs_left_out += 1
             break
         try:
             src = candidate.thumbnail()
         except DatasetError as exc:
             notes.append(str(exc))
             continue
-        if not budget.spend(len(src)):
-            notes.append(f"{run_dir}: {candidate.caption!r} and later images left out: the page's "
-                         f"{PAGE_IMAGE_BYTES // 2 ** 20} MiB image budget is spent")
-            break
-        thumbnails.append(Thumbnail(candidate.caption, candidate.kind, src))
+        if budget.spend(len(src)):
+            thumbnails.append(Thumbnail(candidate.caption, candidate.kind, src))
     return thumbnails, notes

@@ -24,7 +24,7 @@ from analysis.runs import load_runs
 from harness.atomic import write_json, write_png
 from harness.data.categories import categories_json
 from harness.data.panoptic_format import id2rgb
-from harness.tracking.run_store import RunStore, run_id
+from harness.tracking.run_store import RunStore
 
 SIZES = (5, 20, 100)  # text order ("100" < "20" < "5") differs from numeric order
 SEEDS = (0, 1)
