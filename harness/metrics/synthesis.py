@@ -112,7 +112,7 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
 
 
 def _image_tensor(image: np.ndarray, device: str | torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255.0).to(device)
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255.0).to(device)
 
 
 def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], categories: list[dict], gt_dir: Path,
@@ -132,9 +132,9 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], ca
             logits = model(_image_tensor(read_rgb(path), device)[None])["out"]
             channels = resize_logits(logits, tuple(ids.shape)).argmax(1)[0].cpu().numpy()
             confusion.update(panoptic_to_semantic(ids, ann["segments_info"], index), channel_to_class[channels])
-    iou = confusion.per_class_iou()
-    return {"miou": confusion.miou(), "accuracy": confusion.accuracy(),
-            "per_class": {c: {"iou": None if np.isnan(v) else float(v)} for c, v in zip(evaluated, iou)}}
+    finite = lambda v: None if np.isnan(v) else float(v)  # noqa: E731 - JSON has no NaN
+    return {"miou": finite(confusion.miou()), "accuracy": finite(confusion.accuracy()),
+            "per_class": {c: {"iou": finite(v)} for c, v in zip(evaluated, confusion.per_class_iou())}}
 
 
 def _detections(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], categories: list[dict], gt_dir: Path,

@@ -127,7 +127,7 @@ def load_evaluator(path: str | Path, kind: str | None = None) -> LoadedEvaluator
     path = Path(path)
     state = read_state_dict(path, what=f"{kind or 'evaluator'} weights")
     sidecar = _read_sidecar(path)
-    name = sidecar.get("architecture") or infer_architecture(state, path, kind)
+    name = sidecar.get("architecture") or infer_architecture(state, path)
     spec = EVALUATORS[name]
     if kind is not None and spec.kind != kind:
         raise WeightsError(path, f"holds a {spec.kind} ({name}), not a {kind}")
