@@ -192,9 +192,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--detector", default=None, help="Faster R-CNN weights FILE: detAP")
     p.add_argument("--fid-weights", type=Path, default=None,
                    help="Inception weights file (default: torch hub's cache; never downloaded; without it no FID / KID)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="JSON file to write")
+    p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
     p.set_defaults(func=_synthesis)
 
 
