@@ -33,16 +33,19 @@ def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(path, f"refused: {what} must be a plain state dict of tensors, and this file needs "
-                                 f"unpickling of arbitrary objects ({first})") from None
+        detail = " ".join(str(exc).split("WeightsUnpickler error:")[-1].split())
+        detail = detail.split(" Check the documentation")[0].split(" Please use")[0][:200]
+        if "Unsupported global" in detail:  # a pickle that would build arbitrary objects (and run code)
+            raise WeightsError(path, f"refused: {what} must be a plain state dict of tensors; this file needs "
+                                     f"unpickling of arbitrary objects ({detail})") from None
+        raise WeightsError(path, f"not {what}: not a PyTorch tensor file ({detail})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise WeightsError(path, f"not a PyTorch {what} file ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(path, f"not {what}: not a PyTorch tensor file ({type(exc).__name__}: {exc})") from None
     for key in WRAPPER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
-        raise WeightsError(path, f"{what}: expected a state dict (name -> tensor), got {type(state).__name__}")
+        raise WeightsError(path, f"not {what}: expected a state dict (name -> tensor), got {type(state).__name__}")
     state = dict(state)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}

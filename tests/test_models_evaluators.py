@@ -148,6 +148,9 @@ def test_a_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(WeightsError, match=r"evil\.pth: refused"):
         load_evaluator(tmp_path / "evil.pth")
     assert not marker.exists()
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    with pytest.raises(WeightsError, match=r"junk\.pth: not segmenter weights: not a PyTorch tensor file"):
+        load_evaluator(tmp_path / "junk.pth", "segmenter")
 
 
 MINI = [name for name in EVALUATORS if name.endswith("-mini")]

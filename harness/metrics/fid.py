@@ -94,7 +94,7 @@ def load_inception(weights_path: str | Path | None = None, dims: int = 2048) -> 
     if dims not in INCEPTION_DIMS:
         raise PanbenchError(f"Inception feature size {dims} is not one of {INCEPTION_DIMS}")
     path = find_inception_weights(weights_path)
-    state = read_state_dict(path, what="Inception weights")
+    state = read_state_dict(path, what="torch-fidelity's Inception weights")
     with tempfile.TemporaryDirectory(prefix="panbench-inception-") as folder:
         verified = Path(folder) / INCEPTION_FILE
         torch.save(state, verified)
