@@ -138,3 +138,14 @@ tables: setup
 
 dashboard: setup
 	$(PANBENCH) dashboard --out results/dashboard.html
+
+# --- synthesis paper: Figure 4 ------------------------------------------------------------------------
+# How often nearest 2x upsampling maps a feature onto another panoptic segment, per generator stage
+# 8x16 -> ... -> 256x512, on FIG4_ROOT's panoptic maps (synthetic scenes by default; a Cityscapes root
+# converted with `panbench data cityscapes` reproduces the paper's Cityscapes figure).
+FIG4_ROOT ?= $(SUPP_SRC)
+
+.PHONY: synth-fig4
+synth-fig4: setup
+	test -f $(FIG4_ROOT)/panoptic.json || $(PANBENCH) data synth --out $(FIG4_ROOT) --n 64 --seed 0
+	$(PANBENCH) figure synth-fig4 --root $(FIG4_ROOT) --size 256x512 --smallest 8x16 --out $(FIGURES_DIR)/synth-fig4

@@ -31,13 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=table_command)
 
     p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class"))
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "synth-fig4"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
                    help="per-class: the per-class table to draw")
     p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
     p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
+    p.add_argument("--size", default="256x512", help="synth-fig4: generator output size HxW (maps resized to it)")
+    p.add_argument("--smallest", default="8x16", help="synth-fig4: the generator's first scale HxW")
     _add_run_filters(p)
     p.set_defaults(func=figure_command)
 
@@ -74,6 +76,15 @@ def figure_command(args: argparse.Namespace) -> int:
 
     if args.name == "fig3":
         paths = report.fig3(args.out, args.source, _where(args))
+    elif args.name == "synth-fig4":
+        from analysis.upsampling_alignment import parse_size, write_figure4
+        from harness.errors import PanbenchError
+        from harness.progress import interactive
+
+        if args.root is None:
+            raise PanbenchError("figure synth-fig4: --root DIR (a COCO-panoptic dataset) is required")
+        paths = write_figure4(args.root, parse_size(args.size), parse_size(args.smallest), args.out,
+                              progress=interactive())
     elif args.name == "per-class":
         paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
     else:

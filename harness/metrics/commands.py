@@ -180,3 +180,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_fid)
+
+    p = kinds.add_parser("synthesis", help="detAP, mIoU, accuracy, FID, KID of synthesised images (synthesis paper Sec. 4)")
+    p.add_argument("--fake", type=Path, required=True,
+                   help="folder of generated images, one per ground-truth label map, named by its file-name stem")
+    p.add_argument("--gt-json", type=Path, required=True, help="ground-truth panoptic JSON")
+    p.add_argument("--gt-dir", type=Path, required=True, help="folder of ground-truth panoptic PNGs")
+    p.add_argument("--real", type=Path, default=None,
+                   help="folder of real images for FID / KID (default: images/ beside --gt-json)")
+    p.add_argument("--segmenter", default=None, help="segmenter weights FILE (DRN-D-105, DeepLabV2, mini): mIoU, accuracy")
+    p.add_argument("--detector", default=None, help="Faster R-CNN weights FILE: detAP")
+    p.add_argument("--fid-weights", type=Path, default=None,
+                   help="Inception weights file (default: torch hub's cache; never downloaded; without it no FID / KID)")
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    p.set_defaults(func=_synthesis)
+
+
+def _synthesis(args: argparse.Namespace) -> int:
+    from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
+
+    result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
+                                detector=args.detector, fid_weights=args.fid_weights, device=args.device,
+                                batch_size=args.batch_size, progress=interactive())
+    table = Table(title=f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in RESULT_KEYS:
+        value = result[key]
+        table.add_row(key, "-" if value is None else f"{value:.4f}" if key.startswith("kid") else f"{value:.2f}")
+    return _finish(result, table, args.out)
