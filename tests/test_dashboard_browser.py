@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_analysis_runs import fill_store  # noqa: E402
+from test_analysis_runs import fill_store, run_label_ids  # noqa: E402
 
 from analysis.dashboard import render_dashboard, write_dashboard  # noqa: E402
 
@@ -22,10 +22,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 @pytest.fixture
 def dashboard(tmp_path):
     root = fill_store(tmp_path / "runs")
+    ids = run_label_ids(root)
     # one run synced to W&B: its page is linked
-    record = json.loads((root / "none-10-0" / "run.json").read_text())
+    record = json.loads((root / ids["none-10-0"] / "run.json").read_text())
     record["wandb_url"] = "https://wandb.ai/me/panbench/runs/none-10-0"
-    (root / "none-10-0" / "run.json").write_text(json.dumps(record))
+    (root / ids["none-10-0"] / "run.json").write_text(json.dumps(record))
     return write_dashboard(tmp_path / "dashboard.html", root)
 
 
@@ -70,8 +71,9 @@ def test_dashboard_in_chromium(dashboard, tmp_path):
         page.select_option("#filter-n", "")
         page.select_option("#filter-variant", "")
 
-        page.locator("tr[data-run-id='none-20-0'] input.select-run").check()
-        page.locator("tr[data-run-id='1x-20-0'] input.select-run").check()
+        ids = run_label_ids(tmp_path / "runs")
+        page.locator(f"tr[data-run-id='{ids['none-20-0']}'] input.select-run").check()
+        page.locator(f"tr[data-run-id='{ids['1x-20-0']}'] input.select-run").check()
         compare = page.locator("#compare table.metrics")
         assert compare.count() == 1
         pq_row = compare.locator("tr", has_text="pq").first.inner_text()

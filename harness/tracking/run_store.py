@@ -126,6 +126,11 @@ class RunStore:
         self.write_run(record)
         return record
 
+    def record_data(self, rid: str, *, n: int, n_train: int, data: dict) -> dict:
+        """The training data a run got: `n` original images (beside the spec's `n_requested`),
+        `n_train` with its PanDA images, and the folders."""
+        return self.update(rid, n=n, n_train=n_train, data=data)
+
     def write_run(self, record: dict) -> None:
         write_json(self.run_dir(record["run_id"]) / RUN_JSON, record)
 

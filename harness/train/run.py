@@ -91,7 +91,7 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
     try:
         prepared = _prepare(recipe, ctx, show)
         if ctx.is_main:
-            store.update(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
+            store.record_data(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
             sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original)
             store.update(rid, wandb_dir=sink.directory)
         seed_everything(recipe.seed)
