@@ -21,7 +21,7 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from omegaconf import MISSING
 
@@ -218,54 +218,35 @@ def check_recipe(recipe: RecipeConfig) -> None:
         section.check()
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _section_type(hint: Any) -> type | None:
-    return hint if dataclasses.is_dataclass(hint) else None
-
-
-def schema_keys(cls: type = RecipeFile, prefix: str = "") -> list[str]:
-    """Every dotted key of the schema, sections included; `Dict` fields (model.options, grid) are open."""
-    keys = []
-    hints = _hints(cls)
+def _walk(cls: type, prefix: str = "", stop: Callable[[dataclasses.Field], bool] = lambda f: False
+          ) -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """Every field of the schema, depth first, as (dotted key, field, type); nothing below a field
+    where `stop(field)` holds."""
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        dotted = f"{prefix}{f.name}"
-        keys.append(dotted)
-        section = _section_type(hints[f.name])
-        if section is not None:
-            keys.extend(schema_keys(section, dotted + "."))
-    return keys
+        dotted = prefix + f.name
+        yield dotted, f, hints[f.name]
+        if dataclasses.is_dataclass(hints[f.name]) and not stop(f):
+            yield from _walk(hints[f.name], dotted + ".", stop)
 
 
-def open_sections(cls: type = RecipeFile, prefix: str = "") -> list[str]:
+def _is_reporting(f: dataclasses.Field) -> bool:
+    return bool(f.metadata.get(REPORTING))
+
+
+def schema_keys(cls: type = RecipeFile) -> list[str]:
+    """Every dotted key of the schema, sections included."""
+    return [key for key, _, _ in _walk(cls)]
+
+
+def open_sections(cls: type = RecipeFile) -> list[str]:
     """The `Dict[str, Any]` fields, whose keys are free (`model.options`, `grid`)."""
-    out = []
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        dotted = f"{prefix}{f.name}"
-        section = _section_type(hints[f.name])
-        if section is not None:
-            out.extend(open_sections(section, dotted + "."))
-        elif typing.get_origin(hints[f.name]) in (dict, Dict):
-            out.append(dotted)
-    return out
+    return [key for key, _, hint in _walk(cls) if typing.get_origin(hint) is dict]
 
 
-def reporting_keys(cls: type = RecipeConfig, prefix: str = "") -> list[str]:
+def reporting_keys(cls: type = RecipeConfig) -> list[str]:
     """The dotted keys marked `reporting` (left out of the run id)."""
-    out = []
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        dotted = f"{prefix}{f.name}"
-        if f.metadata.get(REPORTING):
-            out.append(dotted)
-            continue
-        section = _section_type(hints[f.name])
-        if section is not None:
-            out.extend(reporting_keys(section, dotted + "."))
-    return out
+    return [key for key, f, _ in _walk(cls, stop=_is_reporting) if _is_reporting(f)]
 
 
 def result_config(config: dict) -> dict:
