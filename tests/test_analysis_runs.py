@@ -6,6 +6,7 @@ Baseline runs follow pq = 5·ln(n) + 10 (seed 0 at +0.5, seed 1 at -0.5, so the 
 is exactly the law); PanDA runs sit at 5·ln(1.5·n) + 10, i.e. worth 1.5 n originals: DE = 50 %."""
 
 import csv
+import functools
 import io
 import math
 from pathlib import Path
@@ -29,13 +30,18 @@ def law(n: float) -> float:
     return 5.0 * math.log(n) + 10.0
 
 
+@functools.lru_cache(maxsize=None)
+def _spec(recipe: str, overrides: tuple[str, ...]) -> RunSpec:
+    return RunSpec.from_recipe(recipe, overrides)  # a spec is immutable: built once per cell for all tests
+
+
 def write_run(root: Path, *, n: int, panda: str, seed: int, metrics: dict | None, ops: tuple[str, ...] = OPS,
               status: str = "finished", recipe: str = "panda-table2-mini", model: str = "upsnet-mini",
               epochs: float = 10) -> str:
     """One run recorded the way harness.train.run records it; returns its run id."""
     overrides = [f"data.n={n}", f"data.panda={panda}", f"seed={seed}", f"model.name={model}", f"train.epochs={epochs}",
                  f"panda.ops=[{','.join(ops)}]"]
-    spec = RunSpec.from_recipe(recipe, overrides)
+    spec = _spec(recipe, tuple(overrides))
     store = RunStore(root)
     store.start(spec)
     store.record_data(spec.run_id, n=n, n_train=n * (1 + spec.variant.copies), data={})

@@ -58,6 +58,7 @@ def test_reporting_keys_are_declared_by_the_schema():
                                      "train.log_every", "eval.images_logged"}
 
 
+@pytest.mark.slow
 def test_run_ids_are_the_same_in_another_process():
     """Another interpreter with another hash seed computes the same ids (no dict-order or hash())."""
     ids = [s.run_id for s in run_specs(load_recipe("panda-table4-mini"))]
