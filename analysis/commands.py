@@ -6,17 +6,18 @@ import argparse
 from pathlib import Path
 
 from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
+from harness.tracking.commands import add_runs_root
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="run store (default results/runs)")
+    add_runs_root(parser, old_spelling=True)
     parser.add_argument("--recipe", default=None, help="only runs of this recipe")
     parser.add_argument("--model", default=None, help="only runs of this model")
     parser.add_argument("--dataset", default=None, help="only runs on this dataset")
 
 
 def _where(args: argparse.Namespace) -> RunFilter:
-    return RunFilter(root=args.runs, recipe=args.recipe, model=args.model, dataset=args.dataset)
+    return RunFilter(root=args.runs_root, recipe=args.recipe, model=args.model, dataset=args.dataset)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
     p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
-    p.add_argument("--runs", type=Path, default=Path("results/runs"))
+    add_runs_root(p, old_spelling=True)
     p.set_defaults(func=dashboard_command)
 
 
@@ -121,5 +122,5 @@ def report_command(args: argparse.Namespace) -> int:
 def dashboard_command(args: argparse.Namespace) -> int:
     from analysis.dashboard import write_dashboard
 
-    print(f"wrote {write_dashboard(args.out, args.runs)}")
+    print(f"wrote {write_dashboard(args.out, args.runs_root)}")
     return 0

@@ -18,6 +18,7 @@ from harness.cli import main
 from harness.panda.config import PandaConfig
 from harness.panda.generate import generate_panda
 from harness.tracking.run_store import RunStore
+from run_records import crafted_record, start_run
 
 
 def law(n: float) -> float:
@@ -31,13 +32,11 @@ def fill(root, sizes, seeds=(0,)) -> None:
     for n in sizes:
         for seed in seeds:
             for panda, value in (("none", law(n)), ("1x", law(1.5 * n))):
-                config = {"name": "panda-table2-mini", "seed": seed, "model": {"name": "upsnet-mini"},
-                          "data": {"dataset": "synth", "n": n, "panda": panda}, "train": {"epochs": 10}}
-                rid = store.start(config)["run_id"]
+                rid = start_run(store, n=n, panda=panda, seed=seed)
                 pq = value + (0.5 if seed == 0 else -0.5) * (len(seeds) > 1)
                 store.finish(rid, {"pq": pq, "ap": pq / 2, "ap_box": pq / 2 + 1}, 1.0)
-    rid = store.start({"name": "spade-mini", "seed": 0, "model": {"name": "spade-mini"},
-                       "data": {"dataset": "synth"}})["run_id"]
+    rid = "synthesis-run"
+    crafted_record(store, rid, recipe="synth-table1-mini", model="spade-mini", dataset="synth", seed=0)
     store.finish(rid, {"fid": 80.0, "miou": 20.0}, 1.0)
 
 

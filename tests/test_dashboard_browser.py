@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_dashboard_payload import EVAL_STEPS, STEPS, build_store, run_config, write_predictions  # noqa: E402
+from run_records import crafted_record  # noqa: E402
+from test_dashboard_payload import EVAL_STEPS, STEPS, build_store, write_predictions  # noqa: E402
 
 from analysis.dashboard import DATA_MARKER, write_dashboard  # noqa: E402
 from harness.tracking.run_store import RunStore  # noqa: E402
@@ -171,10 +172,13 @@ def hostile_store(root: Path) -> int:
     predictions can hold; returns the number of runs."""
     store = RunStore(root)
     for k, payload in enumerate(PAYLOADS):
-        config = run_config(n=10 + k, panda=payload, seed=k, recipe=payload, model=payload, dataset=payload,
-                            **{payload: {payload: payload}, "notes": [payload]})
-        rid = store.start(config, run_id=SAFE_NAME[k % len(SAFE_NAME)] + f"-{k}")["run_id"]
-        run_dir = store.run_dir(rid)
+        config = {"name": payload, "seed": k, "model": {"name": payload, "options": {}},
+                  "data": {"dataset": payload, "n": 10 + k, "panda": payload}, "train": {"epochs": 10},
+                  "wandb": {"project": "panbench", "entity": None, "mode": "offline"},
+                  payload: {payload: payload}, "notes": [payload]}
+        rid = SAFE_NAME[k % len(SAFE_NAME)] + f"-{k}"
+        run_dir = crafted_record(store, rid, recipe=payload, model=payload, dataset=payload, n=10 + k,
+                                 variant=payload, seed=k, config=config)
         store.append_history(rid, {"step": 1, "loss": 1.0, payload: payload})
         store.append_history(rid, {"step": 2, "loss": 0.5, "eval": {payload: 0.5, "pq": payload}})
         write_predictions(run_dir, count=2, wide=48)

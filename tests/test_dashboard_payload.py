@@ -25,6 +25,7 @@ from harness.atomic import write_json, write_png
 from harness.data.categories import categories_json
 from harness.data.panoptic_format import id2rgb
 from harness.tracking.run_store import RunStore
+from run_records import crafted_record, start_run
 
 SIZES = (5, 20, 100)  # text order ("100" < "20" < "5") differs from numeric order
 SEEDS = (0, 1)
@@ -36,13 +37,6 @@ CATEGORY = {c["id"]: c for c in categories_json()}
 
 def law(n: float) -> float:
     return 5.0 * math.log(n) + 10.0
-
-
-def run_config(*, n: int, panda: str, seed: int, recipe: str = "panda-table2-mini", model: str = "upsnet-mini",
-               dataset: str = "synth", entity: str | None = None, **extra) -> dict:
-    return {"name": recipe, "seed": seed, "model": {"name": model, "options": {}},
-            "data": {"dataset": dataset, "n": n, "panda": panda}, "train": {"epochs": 10},
-            "wandb": {"project": "panbench", "entity": entity, "mode": "offline"}, **extra}
 
 
 def write_predictions(run_dir: Path, count: int = 6, wide: int = 600) -> None:
@@ -75,9 +69,8 @@ def build_store(root: Path) -> dict[str, str]:
             noise = 0.5 if seed == 0 else -0.5
             for panda, value in (("none", law(n)), ("1x", law(1.5 * n))):
                 label = f"{panda}-{n}-{seed}"
-                entity = "me" if label == "1x-100-1" else None
-                record = store.start(run_config(n=n, panda=panda, seed=seed, entity=entity))
-                rid = ids[label] = record["run_id"]
+                entity = ("wandb.entity=me",) if label == "1x-100-1" else ()
+                rid = ids[label] = start_run(store, n=n, panda=panda, seed=seed, extra=entity)
                 for step in range(1, STEPS + 1):
                     store.append_history(rid, {"step": step, "epoch": step / 10, "lr": 0.01,
                                                "loss": 2.0 / step + seed, "loss_semantic": 1.0 / step})
@@ -98,9 +91,8 @@ def build_store(root: Path) -> dict[str, str]:
         wandb_dir.mkdir(parents=True)
         (wandb_dir / "run-1.wandb.synced").write_text("")
         store.update(ids[label], wandb_dir=str(wandb_dir))
-    failed = store.start(run_config(n=5, panda="none", seed=5))
-    ids["failed"] = failed["run_id"]
-    store.fail(failed["run_id"], RuntimeError("boom"), 1.0)
+    ids["failed"] = start_run(store, n=5, panda="none", seed=5)
+    store.fail(ids["failed"], RuntimeError("boom"), 1.0)
     return ids
 
 
@@ -175,7 +167,8 @@ def test_payload_lists_every_run_with_its_metrics_as_columns(store):
 def test_metric_columns_follow_the_data(tmp_path):
     # a synthesis-like run: none of the PanDA metrics, the synthesis ones appear without code changes
     store = RunStore(tmp_path / "runs")
-    rid = store.start(run_config(n=8, panda="none", seed=0, recipe="spade-mini"))["run_id"]
+    rid = "synthesis-run"  # a synthesis recipe's record (model and metrics only: no PanDA fields)
+    crafted_record(store, rid, recipe="synth-table1-mini", model="spade-mini", dataset="synth", seed=0)
     store.finish(rid, {"det_ap": 12.5, "miou": 40.0, "accuracy": 80.0, "fid": 55.0}, 1.0)
     payload = dashboard_payload(tmp_path / "runs")
     assert payload["metrics"] == ["miou", "accuracy", "det_ap", "fid"]
@@ -235,7 +228,7 @@ def test_prediction_thumbnails_are_coloured_small_and_capped(store):
 def test_listed_samples_are_confined_to_the_run_folder(tmp_path):
     root = tmp_path / "runs"
     store = RunStore(root)
-    rid = store.start(run_config(n=8, panda="none", seed=0))["run_id"]
+    rid = start_run(store, n=8, panda="none", seed=0)
     run_dir = store.run_dir(rid)
     outside = tmp_path / "secret.png"
     Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(outside)

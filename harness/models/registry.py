@@ -8,12 +8,11 @@ results/bench/train_step.json; `semantic_layers=2` restores UPSNet's depth)."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 
 from torch import nn
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, nearest
 from harness.models.builders import build_panoptic_model
 
 PAPER_SCALE = dict(
@@ -72,5 +71,5 @@ def create_model(name: str, *, categories: list[dict], **overrides) -> nn.Module
 
 
 def _nearest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3)
+    close = nearest(word, choices, n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""

@@ -5,7 +5,6 @@ mIoU and pixel accuracy from a confusion matrix over train ids, and mask / box A
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,10 @@ from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
 from harness.data.panoptic_format import id2rgb
 from harness.models.export import prediction_to_coco
 from harness.progress import progress_bar
+from harness.tracking.run_store import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
+from harness.train.task import Evaluation
 
 PREDICTIONS = "predictions"
-PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
-INSTANCE_KEYS = ("ap", "ap_box")
-
-
-@dataclass
-class Evaluation:
-    metrics: dict[str, Any]
-    samples: list[dict] = field(default_factory=list)  # a few images with predicted / true semantics
 
 
 def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
@@ -101,7 +94,8 @@ def _measured(value: Any) -> float | None:
 def merge_metrics(categories: list[dict], pq: dict, confusion: Any, ap: dict) -> dict[str, Any]:
     """Flat metrics.json keys (absent when not measured) + `per_class: {category_id: {name, pq, sq,
     rq, tp, fp, fn, iou, ap, ap_box}}`."""
-    flat = {**{k: pq.get(k) for k in PANOPTIC_KEYS}, "miou": confusion.miou(), "accuracy": confusion.accuracy(),
+    semantic = {"miou": confusion.miou(), "accuracy": confusion.accuracy()}
+    flat = {**{k: pq.get(k) for k in PANOPTIC_KEYS}, **{k: semantic[k] for k in SEMANTIC_KEYS},
             **{k: ap.get(k) for k in INSTANCE_KEYS}}
     metrics: dict[str, Any] = {k: _measured(v) for k, v in flat.items() if _measured(v) is not None}
     iou = np.asarray(confusion.per_class_iou(), dtype=float)

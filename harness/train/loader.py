@@ -92,11 +92,6 @@ class PanopticTrainSet(Dataset):
         return torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0), targets
 
 
-def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
-    images, targets = zip(*batch)
-    return list(images), list(targets)
-
-
 class ResumableBatchSampler:
     """Per-rank batches of `(index, epoch)` keys for iterations `start .. total - 1`."""
 
