@@ -11,7 +11,6 @@ Every JSON file is written atomically (temp file + rename, harness.atomic)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
 from harness.errors import PanbenchError
+from harness.seeding import stable_digest
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
@@ -58,8 +58,7 @@ def result_config(config: dict) -> dict:
 
 def run_id(config: dict) -> str:
     """12 hex digits of the SHA-256 of the canonical JSON of `result_config(config)`."""
-    canonical = json.dumps(result_config(config), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    return stable_digest(result_config(config), 12)
 
 
 def variant_of(config: dict) -> str:
