@@ -9,7 +9,7 @@ from PIL import Image
 
 from harness.cli import main as panbench
 from harness.data.dataset import PanopticDataset
-from harness.data.validate import _pixel_sample, find_problems
+from harness.data.validate import _pixel_sample, find_problems, load_valid
 from harness.errors import DatasetError
 
 
@@ -79,8 +79,8 @@ CASES = [
 
 
 def test_valid_dataset_loads_and_checks_clean(blocks_dataset, capsys):
-    assert len(PanopticDataset.load(blocks_dataset)) == 3
-    assert find_problems(PanopticDataset.load(blocks_dataset, validate=False), workers=1) == []
+    assert len(load_valid(blocks_dataset)) == 3
+    assert find_problems(PanopticDataset.load(blocks_dataset), workers=1) == []
     assert panbench(["data", "check", str(blocks_dataset)]) == 0
     assert "ok:" in capsys.readouterr().out
 
@@ -89,7 +89,7 @@ def test_valid_dataset_loads_and_checks_clean(blocks_dataset, capsys):
 def test_load_reports_first_problem_with_file_name(blocks_dataset, name, corrupt, expected):
     corrupt(blocks_dataset)
     with pytest.raises(DatasetError) as info:
-        PanopticDataset.load(blocks_dataset)
+        load_valid(blocks_dataset)
     assert re.search(expected, str(info.value)), str(info.value)
     assert str(info.value).startswith(str(blocks_dataset))  # the full path of the file, not just its name
 
@@ -117,7 +117,7 @@ def test_cli_check_missing_dataset_is_one_line(tmp_path, capsys):
 
 
 def test_load_pixel_checks_an_even_sample_of_big_datasets(blocks_dataset):
-    ds = PanopticDataset.load(blocks_dataset, validate=False)
+    ds = PanopticDataset.load(blocks_dataset)
     ds.images = [dict(ds.images[0], id=i) for i in range(101)]  # 101 images of 32x48
     assert _pixel_sample(ds, None) == list(range(101))
     assert _pixel_sample(ds, 11 * 32 * 48) == list(range(0, 101, 10))  # first, last and evenly between
