@@ -1,5 +1,7 @@
 """The import graph of harness/ and analysis/: every module imports, and no two modules import
-each other, directly or around a circle (module-level imports, read with ast)."""
+each other, directly or around a circle. Imports are read with ast, those inside functions
+included: a lazy import that closes a circle is still a circle (data/dataset.py and
+data/validate.py used to import each other that way)."""
 
 from __future__ import annotations
 
@@ -27,21 +29,21 @@ def module_path(name: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-def top_level_imports(name: str, known: set[str]) -> set[str]:
-    """Project modules `name` imports at module level (not inside functions): `from a.b import c`
-    counts as a.b.c when that is a module, else a.b."""
+def imports(name: str, known: set[str]) -> set[str]:
+    """Project modules `name` imports anywhere in its source: `from a.b import c` counts as a.b.c
+    when that is a module, else a.b; relative imports are resolved against the package."""
     tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
     package = name if module_path(name).name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in tree.body:  # module level only; guarded blocks (if / try) included
-        for sub in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
-            if isinstance(sub, ast.Import):
-                found.update(alias.name for alias in sub.names)
-            elif isinstance(sub, ast.ImportFrom):
-                base = sub.module or ""
-                if sub.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - sub.level + 1] + ([base] if base else []))
-                found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in sub.names)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names)
     return {m for m in found if m in known and m != name}
 
 
@@ -76,7 +78,7 @@ def test_the_cycle_finder_finds_a_circle_and_only_a_circle():
 def test_no_import_circle_among_project_modules():
     names = module_names()
     known = set(names)
-    graph = {name: top_level_imports(name, known) for name in names}
+    graph = {name: imports(name, known) for name in names}
     assert graph["harness.data.validate"] >= {"harness.data.dataset"}  # the reader sees real edges
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
