@@ -55,7 +55,9 @@ def max_image_pixels() -> int | None:
 
 
 def _too_large(kind: str, limit: int, size: tuple[int, int] | None) -> str:
-    shown = f"is {size[0]}x{size[1]} (WxH) = {size[0] * size[1]:,} pixels" if size else "has too many pixels"
+    """`size` None: Pillow refused the header itself (more than twice its own limit)."""
+    shown = (f"is {size[0]}x{size[1]} (WxH) = {size[0] * size[1]:,} pixels" if size
+             else f"has more than {2 * (Image.MAX_IMAGE_PIXELS or limit):,} pixels")
     return f"{kind} {shown}, over the limit of {limit:,} (refused before decoding; {MAX_PIXELS_ENV} raises it)"
 
 

@@ -56,46 +56,53 @@ def _is_rle(v: Any) -> bool:
             and len(v["size"]) == 2 and all(_is_int(x) for x in v["size"]))
 
 
-@dataclass(frozen=True)
-class Key:
-    name: str
-    expected: str  # for the message: "expected <expected>"
-    accepts: Callable[[Any], bool]
-    required: bool = True
-
-
-ID = ("an integer or a string", lambda v: _is_int(v) or isinstance(v, str))
-INT = ("an integer", _is_int)
-NUMBER = ("a number", _is_number)
-FLAG = ("0 or 1", lambda v: _is_int(v) and v in (0, 1))
-TEXT = ("a string", lambda v: isinstance(v, str))
-FILE = ("a relative file name", lambda v: name_problem(v) is None)
-LIST = ("a list", lambda v: isinstance(v, list))
-BBOX = ("[x, y, w, h] (4 numbers)", _is_bbox)
-RLE = ("a COCO RLE {size: [h, w], counts}", _is_rle)
-
-
-def key(name: str, kind: tuple[str, Callable[[Any], bool]], required: bool = True) -> Key:
-    return Key(name, kind[0], kind[1], required)
-
-
-DATASET_IMAGE = (key("id", ID), key("file_name", FILE))  # sizes: validate checks them with the files
-DATASET_ANNOTATION = (key("image_id", ID), key("file_name", FILE), key("segments_info", LIST))
-DATASET_SEGMENT = (key("id", INT), key("category_id", INT), key("area", NUMBER), key("bbox", BBOX),
-                   key("iscrowd", FLAG, required=False))
-DATASET_CATEGORY = (key("id", INT), key("name", TEXT), key("isthing", FLAG))
-# panopticapi's pq_compute reads a ground truth's area and iscrowd when given, a prediction's ids only.
-GT_SEGMENT = (key("id", INT), key("category_id", INT), key("area", NUMBER, required=False),
-              key("iscrowd", FLAG, required=False))
-PRED_SEGMENT = (key("id", INT), key("category_id", INT), key("area", NUMBER, required=False))
-GT_CATEGORY = (key("id", INT), key("name", TEXT), key("isthing", FLAG, required=False))
-INSTANCE_RESULT = (key("image_id", ID), key("category_id", INT), key("score", NUMBER), key("bbox", BBOX),
-                   key("segmentation", RLE, required=False))
+Check = Callable[[Any], "str | None"]  # a value -> what is wrong with it (None: nothing)
 
 
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def kind(expected: str, accepts: Callable[[Any], bool]) -> Check:
+    return lambda v: None if accepts(v) else f"is {_short(v)}, expected {expected}"
+
+
+def _file(value: Any) -> str | None:
+    problem = name_problem(value)
+    return None if problem is None else f"{_short(value)} {problem}"
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    check: Check
+    required: bool = True
+
+
+ID = kind("an integer or a string", lambda v: _is_int(v) or isinstance(v, str))
+INT = kind("an integer", _is_int)
+NUMBER = kind("a number", _is_number)
+FLAG = kind("0 or 1", lambda v: _is_int(v) and v in (0, 1))
+TEXT = kind("a string", lambda v: isinstance(v, str))
+FILE: Check = _file  # a file name relative to its folder (harness.data.paths)
+LIST = kind("a list", lambda v: isinstance(v, list))
+BBOX = kind("[x, y, w, h] (4 numbers)", _is_bbox)
+RLE = kind("a COCO RLE {size: [h, w], counts}", _is_rle)
+
+
+DATASET_IMAGE = (Key("id", ID), Key("file_name", FILE))  # sizes: validate checks them with the files
+DATASET_ANNOTATION = (Key("image_id", ID), Key("file_name", FILE), Key("segments_info", LIST))
+DATASET_SEGMENT = (Key("id", INT), Key("category_id", INT), Key("area", NUMBER), Key("bbox", BBOX),
+                   Key("iscrowd", FLAG, required=False))
+DATASET_CATEGORY = (Key("id", INT), Key("name", TEXT), Key("isthing", FLAG))
+# panopticapi's pq_compute reads a ground truth's area and iscrowd when given, a prediction's ids only.
+GT_SEGMENT = (Key("id", INT), Key("category_id", INT), Key("area", NUMBER, required=False),
+              Key("iscrowd", FLAG, required=False))
+PRED_SEGMENT = (Key("id", INT), Key("category_id", INT), Key("area", NUMBER, required=False))
+GT_CATEGORY = (Key("id", INT), Key("name", TEXT), Key("isthing", FLAG, required=False))
+INSTANCE_RESULT = (Key("image_id", ID), Key("category_id", INT), Key("score", NUMBER), Key("bbox", BBOX),
+                   Key("segmentation", RLE, required=False))
 
 
 def entry_problems(entry: Any, keys: tuple[Key, ...], where: str) -> Iterator[str]:
@@ -107,8 +114,8 @@ def entry_problems(entry: Any, keys: tuple[Key, ...], where: str) -> Iterator[st
         if k.name not in entry:
             if k.required:
                 yield f"{where}: has no '{k.name}'"
-        elif not k.accepts(entry[k.name]):
-            yield f"{where}: {k.name} is {_short(entry[k.name])}, expected {k.expected}"
+        elif (problem := k.check(entry[k.name])) is not None:
+            yield f"{where}: {k.name} {problem}"
 
 
 def _top_problems(data: Any, path: str, lists: tuple[str, ...]) -> Iterator[Problem]:
