@@ -152,3 +152,23 @@ def test_a_label_that_disagrees_with_its_json_is_named(tmp_path):
     (src / "panoptic.json").write_text(json.dumps(data))
     with pytest.raises(DatasetError, match="img_001.png: segment"):
         generate_panda(src, tmp_path / "out", copies=1, seed=0, workers=1, progress=False)
+
+
+def test_resize_drawn_from_a_normal_distribution(tmp_path, capsys):
+    """The Discussion's variant from the command line: segment sizes change by factors drawn from a
+    truncated normal in [0.5, 2.0]; the output is a valid dataset and its manifest says how it was made."""
+    src = write_blocks_dataset(tmp_path / "blocks", n=3, height=60, width=90)
+    out = tmp_path / "normal"
+    assert panbench(["panda", "--src", str(src), "--out", str(out), "--ops", "resize", "--set", "scale_max=2.0",
+                     "--set", "scale_distribution=normal", "--set", "scale_mean=1.3", "--set", "scale_std=0.2",
+                     "--workers", "1", "--no-progress"]) == 0
+    config = json.loads((out / MANIFEST).read_text())["config"]
+    assert (config["scale_distribution"], config["scale_mean"], config["scale_std"], config["scale_max"]) == \
+        ("normal", 1.3, 0.2, 2.0)
+    ds, source = load_valid(out), load_valid(src)
+    grown = []  # the car's area after / before: resize about its centre by s ~ N(1.3, 0.2) keeps s² on average
+    for image, annotation in ds.samples():
+        before = {s["id"]: s["area"] for s in source.annotation_for(image["source_image_id"])["segments_info"]}
+        grown += [s["area"] / before[s["id"]] for s in annotation["segments_info"] if s["id"] == 26001]
+    assert grown and all(0.25 <= g <= 4.5 for g in grown) and np.mean(grown) > 1.0
+    assert "wrote PanDA dataset" in capsys.readouterr().out
