@@ -169,9 +169,10 @@ def test_equal_to_cityscapesscripts_on_random_pairs(tmp_path, seed):
     assert on_void > 0 and on_crowd > 0
 
 
-def test_multi_process_equals_single_process(tmp_path):
+def test_several_workers_equal_one(tmp_path):
     paths = write_pq_pair(tmp_path, n=6, height=48, width=64, seed=7)
     assert pq_compute(**paths, workers=2) == pq_compute(**paths, workers=1)
+    assert pq_compute(**paths, workers=3, decode_threads=0) == pq_compute(**paths, workers=1, decode_threads=0)
 
 
 def _broken(tmp_path, edit):

@@ -7,8 +7,8 @@ Writes results/bench/pq.json: ms per image single-process, single-thread (both) 
 panbench in one process with its PNGs decoded ahead on 2 threads (`decode_threads=2`, its default
 for one worker) against the same single-thread cityscapesscripts; both with PNG decoding replaced
 by a lookup of the already decoded arrays; Pillow's decoding of the two PNGs alone (a floor both
-share, timed one image at a time as the evaluators stream them); and multi-process (panbench's
-pool vs cityscapesscripts' `cpu_count()` pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
+share, timed one image at a time as the evaluators stream them); and parallel (panbench's
+`workers` threads vs cityscapesscripts' `cpu_count()` process pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         if diff > 1e-9:
             raise AssertionError(f"panbench and cityscapesscripts differ by {diff}")
         if any(t[k][1] != ours for k in ("ours_n", "ours_mem", "ours_threads")):
-            raise AssertionError("multi-process, threaded or in-memory result differs from single-process")
+            raise AssertionError("parallel, threaded or in-memory result differs from single-process")
         decode_s, ours_1, ref_1, ours_threads, ours_mem, ref_mem, ours_n, ref_n = (
             t[k][0] for k in ("decode", "ours_1", "ref_1", "ours_threads", "ours_mem", "ref_mem", "ours_n", "ref_n"))
 
@@ -130,7 +130,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         "single_process_png_decoding_excluded": {
             "panbench_ms_per_image": ms(ours_mem), "cityscapesscripts_ms_per_image": ms(ref_mem),
             "speedup": round(ref_mem / ours_mem, 2)},
-        "multi_process": {"panbench_ms_per_image": ms(ours_n), "cityscapesscripts_ms_per_image": ms(ref_n),
+        "parallel": {"panbench_ms_per_image": ms(ours_n), "cityscapesscripts_ms_per_image": ms(ref_n),
                           "speedup": round(ref_n / ours_n, 2),
                           "panbench_scaling_vs_1_worker": round(ours_1 / ours_n, 2)},
         "note": f"best of {repeat} interleaved rounds; synthetic {height}x{width} pairs (tests/references/pq_pairs.py); "
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in (("single_process", "1 process, 1 thread"),
                        ("single_process_decode_threads", "1 process, PNGs decoded ahead on 2 threads"),
                        ("single_process_png_decoding_excluded", "1 process, PNG decoding excluded"),
-                       ("multi_process", f"{r['workers']} workers / cpu_count() pool")):
+                       ("parallel", f"{r['workers']} threads / cpu_count() processes")):
         row = r[key]
         table.add_row(label, f"{row['panbench_ms_per_image']:.1f}", f"{row['cityscapesscripts_ms_per_image']:.1f}",
                       f"{row['speedup']:.2f}x")

@@ -28,6 +28,11 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _output_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty: it is built "
+                                                            "beside it and renamed into place)")
+
+
 def _allow_outside_links(p: argparse.ArgumentParser) -> None:
     p.add_argument(ALLOW_FLAG, action="store_true",
                    help="follow symlinks in images/ and panoptic/ that lead out of the dataset")
@@ -36,7 +41,7 @@ def _allow_outside_links(p: argparse.ArgumentParser) -> None:
 # --- synth ------------------------------------------------------------------------------------
 def _register_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="procedural street scenes with Cityscapes' 19 evaluation categories")
-    p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
+    _output_root(p)
     p.add_argument("--n", required=True, type=int, help="number of images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--width", type=int, default=512)
@@ -109,7 +114,7 @@ def _subset(args: argparse.Namespace) -> int:
 def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cityscapes", help="convert Cityscapes (gtFine + leftImg8bit) to COCO panoptic")
     p.add_argument("--root", required=True, type=Path, help="Cityscapes root holding gtFine/ and leftImg8bit/")
-    p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
+    _output_root(p)
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
     p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
@@ -154,7 +159,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 # --- export -----------------------------------------------------------------------------------
 def _register_export(sub: argparse._SubParsersAction) -> None:
-    from harness.data.export import INSTANCES_JSON, SEMANTIC_DIR, THINGS_FIRST_JSON
+    from harness.data.dataset import INSTANCES_JSON, SEMANTIC_DIR, THINGS_FIRST_JSON
 
     p = sub.add_parser("export", help="instances JSON + PanopticFPN semantic PNGs for detectron2 / mmdetection")
     p.add_argument("--src", required=True, type=Path, help="COCO-panoptic dataset root (holds panoptic.json)")

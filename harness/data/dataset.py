@@ -26,6 +26,10 @@ from harness.errors import DatasetError
 IMAGES_DIR = "images"
 PANOPTIC_DIR = "panoptic"
 PANOPTIC_JSON = "panoptic.json"
+# side files `panbench data export` adds for detectron2 / mmdetection (harness.data.export)
+INSTANCES_JSON = "instances.json"
+SEMANTIC_DIR = "semantic"
+THINGS_FIRST_JSON = "panoptic_things_first.json"
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.atomic import output_folder, write_json, write_png
 from harness.data.coco_instances import thing_annotations
+from harness.data.dataset import INSTANCES_JSON, SEMANTIC_DIR, THINGS_FIRST_JSON
 from harness.data.images import read_ids
 from harness.data.panoptic_format import semantic_map
 from harness.data.parallel import parallel_map
@@ -33,9 +34,6 @@ from harness.errors import DatasetError
 THING_LABEL = 0
 VOID_LABEL = 255
 MAX_STUFF = 254  # labels 1..254: 0 is "thing", 255 is void
-INSTANCES_JSON = "instances.json"
-SEMANTIC_DIR = "semantic"
-THINGS_FIRST_JSON = "panoptic_things_first.json"
 
 
 @dataclass(frozen=True)

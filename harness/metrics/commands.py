@@ -148,7 +148,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("panoptic", help="PQ, SQ, RQ (all / things / stuff, per class), as panopticapi")
     _dataset_args(p)
     _prediction_args(p)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs this process may use)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads decoding and counting images (default: the CPUs this process may use)")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_panoptic)

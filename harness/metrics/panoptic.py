@@ -1,11 +1,14 @@
 """Panoptic quality (PQ, SQ, RQ for all / things / stuff and per category) of a COCO-panoptic
 prediction against a COCO-panoptic ground truth, equal to panopticapi's `pq_compute`.
 
-Images are streamed through harness.data.parallel's spawned process pool (each worker decodes its
-own PNGs), or in one process with the next images' PNGs decoded ahead on threads (`prefetch.py`);
-the per-image rules live in `pq_image.py`, the averaging here (panopticapi's `pq_average`:
-categories without any TP, FP or FN are left out of the means). Both JSON files are schema-checked
-and every PNG they name is confined to its folder."""
+Images are streamed through threads (`prefetch.py`), not processes: the work, Pillow's PNG decoding
+and numpy's counting, releases the GIL, so threads run in parallel with nothing to start, pickle
+or fork (PQ also runs inside training, next to torch's thread pools). With `workers` > 1 each of
+`workers` threads decodes and counts whole images; with one, the next images' PNGs are decoded
+ahead on `decode_threads` threads while this one counts. The per-image rules live in
+`pq_image.py`, the averaging here (panopticapi's `pq_average`: categories without any TP, FP or FN
+are left out of the means). Both JSON files are schema-checked and every PNG they name is confined
+to its folder."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.images import read_id_words
-from harness.data.parallel import parallel_map, usable_cpus
+from harness.data.parallel import usable_cpus
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
@@ -77,17 +80,18 @@ def _count(decoded: tuple[tuple, np.ndarray, np.ndarray]) -> PQCounts:
 
 
 def _image_counts(jobs: list[tuple], workers: int, decode_threads: int, progress: bool) -> Iterator[PQCounts]:
-    """The jobs' counts, in order: in this process for one worker (PNGs decoded ahead on
-    `decode_threads` threads, see prefetch.py, shut down on exit, error or not), else from the
-    spawned pool of `parallel_map`."""
+    """The jobs' counts, in order, at most a few images ahead in memory: on `workers` threads that
+    decode and count, or (one worker) counted here with the PNGs decoded ahead on `decode_threads`
+    threads. Threads are shut down on exit, error or not."""
     if workers <= 1 or len(jobs) <= 1:
         decoded = prefetched(_decode, jobs, decode_threads)
-        try:
-            yield from track(map(_count, decoded), "PQ", disable=not progress, total=len(jobs))
-        finally:
-            decoded.close()
-        return
-    yield from parallel_map(_image_job, jobs, workers=workers, description="PQ", progress=progress)
+        counted: Iterator[PQCounts] = map(_count, decoded)
+    else:
+        decoded = counted = prefetched(_image_job, jobs, workers)
+    try:
+        yield from track(counted, "PQ", disable=not progress, total=len(jobs))
+    finally:
+        decoded.close()
 
 
 def average_pq(counts: PQCounts, categories: list[dict]) -> dict[str, Any]:
@@ -125,8 +129,8 @@ def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, p
 
     Categories come from the ground-truth JSON; a category with no TP+FP+FN is reported with zeros in
     `per_class` (as panopticapi does) and left out of the averages; `n`, `n_th`, `n_st` count the
-    categories averaged. `workers` processes (default: the CPUs this process may use); with one,
-    `decode_threads` threads of this process decode the next images' PNGs meanwhile (0: none)."""
+    categories averaged. `workers` threads (default: the CPUs this process may use); with one,
+    `decode_threads` threads decode the next images' PNGs meanwhile (0: none)."""
     gt = read_panoptic_json(gt_json, ground_truth=True)
     pred = read_panoptic_json(pred_json, ground_truth=False)
     categories = gt["categories"]
