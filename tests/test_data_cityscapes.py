@@ -86,3 +86,4 @@ def test_converter_exit_and_missing_images_become_dataset_errors(tmp_path):
     (root / "leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png").unlink()
     with pytest.raises(DatasetError, match=r"aachen_000001_000019_leftImg8bit\.png: image file is missing"):
         convert_cityscapes(root, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cs"]  # a failed conversion leaves no output, no work folder

@@ -3,6 +3,8 @@ map and segment stats, each against a hand computation or a naive loop."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -58,7 +60,7 @@ def test_confinement_rules(tmp_path):
                        ("a/../../outside.png", "climbs out of its folder with '..'"),
                        ("/etc/hostname", "is an absolute path"), ("", "is not a file name"), (5, "is not a file name"),
                        ("link_out.png", f"resolves to {tmp_path / 'outside.png'}, outside images/ through a symlink")):
-        with pytest.raises(DatasetError, match=rf"^d/panoptic\.json: image 3: file_name .*{__import__('re').escape(rule)}"):
+        with pytest.raises(DatasetError, match=rf"^d/panoptic\.json: image 3: file_name .*{re.escape(rule)}"):
             confined(folder, name, **kw)
     assert confined(folder, "link_out.png", allow_outside_links=True, **kw) == folder / "link_out.png"
 

@@ -321,7 +321,8 @@ def test_a_json_that_is_not_a_dataset(blocks, tmp_path, capsys):
     ("wrong bbox", lambda r: edit_json(r, lambda d: segment(d, 1, 26001)["bbox"].__setitem__(2, 13)),
      "blocks/panoptic/img_001.png: segment 26001 has bbox"),
     ("text segment id", lambda r: edit_json(r, lambda d: segment(d, 1, 26001).update(id="26001")),
-     "blocks/panoptic.json: annotations[1] (image 1) segments_info[3] (id '26001'): id is '26001', expected an integer"),
+     "blocks/panoptic.json: annotations[1] (image 1) segments_info[3] (id '26001'): id is '26001', "
+     "expected an integer"),
     ("no segments_info", lambda r: edit_json(r, lambda d: d["annotations"][2].pop("segments_info")),
      "blocks/panoptic.json: annotations[2] (image 2): has no 'segments_info'"),
     ("nul in a file name", lambda r: edit_json(r, lambda d: d["images"][0].update(file_name="a\x00.png")),

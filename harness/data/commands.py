@@ -169,7 +169,8 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
                    help=f"folder of semantic PNGs to write, replaced if an earlier export made it "
                         f"(default: SRC/{SEMANTIC_DIR}/)")
     p.add_argument("--things-first-json", type=Path, default=None,
-                   help=f"panoptic JSON with thing categories first, for mmdetection (default: SRC/{THINGS_FIRST_JSON})")
+                   help=f"panoptic JSON with thing categories first, for mmdetection "
+                        f"(default: SRC/{THINGS_FIRST_JSON})")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     _allow_outside_links(p)
     p.set_defaults(func=_export)

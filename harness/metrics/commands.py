@@ -167,7 +167,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = kinds.add_parser("instances", help="COCO mask AP and box AP of scored instances")
     _dataset_args(p)
-    p.add_argument("--pred-json", type=Path, help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
+    p.add_argument("--pred-json", type=Path,
+                   help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
     p.add_argument("--pred", dest="pred_json", type=Path, help=argparse.SUPPRESS)  # the old spelling, for one release
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
