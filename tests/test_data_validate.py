@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,24 @@ def test_load_pixel_checks_an_even_sample_of_big_datasets(blocks_dataset):
     assert _pixel_sample(ds, None) == list(range(101))
     assert _pixel_sample(ds, 11 * 32 * 48) == list(range(0, 101, 10))  # first, last and evenly between
     np.testing.assert_array_equal(_pixel_sample(ds, 10**9), np.arange(101))
+
+
+def test_load_only_parses_and_validation_is_its_own_step(blocks_dataset):
+    (blocks_dataset / "images/img_001.png").unlink()
+    edit_json(blocks_dataset, lambda d: segment(d, 2, 26001).update(area=5))
+    ds = PanopticDataset.load(blocks_dataset)  # no file but the JSON is read, nothing is checked
+    assert len(ds) == 3 and ds.annotation_for(2)["file_name"] == "img_002.png"
+    with pytest.raises(DatasetError, match=r"images/img_001\.png: image file is missing"):
+        load_valid(blocks_dataset)
+
+
+def test_check_all_lists_left_over_files_last(blocks_dataset, capsys):
+    (blocks_dataset / "panoptic/old_run.png").write_bytes(b"x")
+    (blocks_dataset / "images/.img_000.png.tmp").write_bytes(b"x")
+    edit_json(blocks_dataset, lambda d: segment(d, 0, 26001).update(area=7))
+    assert panbench(["data", "check", str(blocks_dataset), "--all", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "segment 26001 has area 7" in err[0] and "3 problem(s)" in err[-1]
+    listed = sorted(Path(line.split(": ")[0]).relative_to(blocks_dataset).as_posix() for line in err[1:3])
+    assert listed == ["images/.img_000.png.tmp", "panoptic/old_run.png"]
+    assert all("no entry of panoptic.json names this file" in line for line in err[1:3])
