@@ -23,6 +23,19 @@ class DatasetError(PanbenchError, ValueError):
         return type(self), (self.path, self.problem)
 
 
+class WriteError(PanbenchError, OSError):
+    """The system refused a write (disk full, no permission, a file where a folder should be); the
+    message starts with the file being written. Still an OSError, for code that handles those."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
+
+
 class ConfigError(PanbenchError, KeyError):
     """A recipe or command-line override names something that does not exist."""
 

@@ -10,11 +10,12 @@ import torch
 from pycocotools import mask as mask_utils
 
 from harness.atomic import encode_png, write_bytes
-from harness.bench.reference_pq import reference_pq
+from references.reference_pq import reference_pq
 from harness.data.categories import categories_json
-from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
+from harness.data.dataset import write_panoptic_json, write_sample
 from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.synth import make_scene
+from harness.data.validate import load_valid
 from harness.errors import ConfigError
 from harness.metrics.instances import evaluate_instances
 from harness.metrics.panoptic import pq_compute
@@ -156,7 +157,7 @@ def test_predictions_export_validate_and_evaluate(name, batch, tmp_path):
             assert (mask_utils.decode(result["segmentation"]) == mask.numpy()).all()
     write_panoptic_json(tmp_path / "gt", gt_entries, gt_annotations, CATS)
     write_panoptic_json(tmp_path / "pred", gt_entries, annotations, CATS)
-    predicted = PanopticDataset.load(tmp_path / "pred")  # runs harness.data.validate.validate_dataset
+    predicted = load_valid(tmp_path / "pred")  # runs harness.data.validate.validate_dataset
     assert sum(len(a["segments_info"]) for a in predicted.annotations) > 0
     pq = pq_compute(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
                     tmp_path / "pred" / "panoptic.json", tmp_path / "pred" / "panoptic", workers=1)

@@ -68,7 +68,7 @@ def test_metrics_json_has_flat_percentages_and_per_class(finished_run):
 
 def test_metrics_json_equals_cityscapesscripts_on_the_run_predictions(finished_run):
     """The recorded PQ counts (and averages) are cityscapesscripts' own on the files the run wrote."""
-    from harness.bench.reference_pq import reference_pq
+    from references.reference_pq import reference_pq
 
     _, run_dir = finished_run
     val_root = Path(json.loads((run_dir / "run.json").read_text())["data"]["val_root"])

@@ -23,12 +23,12 @@ def test_subsets_nest_and_panda_sets_scale_the_training_set(tmp_path):
     large = prepare_data(_cfg(tmp_path, "data.n=4", "data.panda=2x"), progress=False)
     assert (small.n_original, small.n_train) == (2, 2)
     assert (large.n_original, large.n_train) == (4, 12)  # 4 originals + 2 PanDA images each
-    ids = lambda root: {im["id"] for im in PanopticDataset.load(root, validate=False).images}  # noqa: E731
+    ids = lambda root: {im["id"] for im in PanopticDataset.load(root).images}  # noqa: E731
     assert ids(small.train_roots[0]) < ids(large.train_roots[0])  # nested subsets of one pool
     manifest = json.loads((large.train_roots[1] / "manifest.json").read_text())
     assert manifest["copies"] == 2 and manifest["ops"] == ["dropout", "resize", "shift"]
     assert small.val_root == large.val_root  # one validation set for every cell
-    val, pool = (PanopticDataset.load(r, validate=False) for r in (small.val_root, small.train_roots[0]))
+    val, pool = (PanopticDataset.load(r) for r in (small.val_root, small.train_roots[0]))
     assert (val.read_image(0) != pool.read_image(0)).any()  # drawn with its own seed, not from the pool
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def scenes(tmp_path_factory):
     root = synthesize_dataset(tmp_path_factory.mktemp("scenes") / "train", 4, seed=0, width=256, height=128,
                               workers=1, progress=False)
-    return root, PanopticDataset.load(root, validate=False).categories
+    return root, PanopticDataset.load(root).categories
 
 
 def settings(*overrides):

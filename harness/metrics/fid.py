@@ -26,7 +26,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from harness.data.dataset import read_rgb
+from harness.data.images import read_rgb
 from harness.errors import DatasetError, PanbenchError
 from harness.progress import progress_bar
 from harness.weights import WeightsError, read_state_dict

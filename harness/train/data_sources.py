@@ -9,7 +9,6 @@ and renamed into place, so a killed build never leaves a half dataset that looks
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,7 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset
+from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
+from harness.seeding import stable_digest
 from harness.train.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 
 VAL_SEED_OFFSET = 1_000_003  # the synthetic val set never shares a seed with a training pool
@@ -34,13 +35,9 @@ class PreparedData:
     categories: list[dict]
 
 
-def _digest(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any]) -> Path:
     """`cache_root/<kind>-<digest(key)>`, built by `build(tmp_dir)` when missing, then renamed."""
-    out = cache_root / f"{kind}-{_digest(key)}"
+    out = cache_root / f"{kind}-{stable_digest(key)}"
     if (out / PANOPTIC_JSON).is_file():
         return out
     tmp = cache_root / f".{out.name}.tmp-{os.getpid()}"
@@ -115,7 +112,7 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         pool, pool_key = _user_root(data.root)
         val_root, _ = _user_root(data.val_root)
 
-    pool_ds = PanopticDataset.load(pool)  # validated: a broken user dataset fails here, naming the file
+    pool_ds = load_valid(pool)  # a broken user dataset fails here, naming the file
     all_ids = [image["id"] for image in pool_ds.images]
     chosen = choose_subset(all_ids, data, pool_ds.json_path)
     if len(chosen) == len(all_ids):
@@ -132,10 +129,10 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
             subset, out, data.copies, data.seed, config=recipe.panda, workers=workers, progress=progress)))
 
     categories = pool_ds.categories
-    val_ds = PanopticDataset.load(val_root)
+    val_ds = load_valid(val_root)
     if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
-    n_train = sum(len(PanopticDataset.load(r, validate=False)) for r in roots)
+    n_train = sum(len(PanopticDataset.load(r)) for r in roots)
     return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories)
 
 

@@ -14,7 +14,8 @@ import torch
 from harness.atomic import write_json, write_png
 from harness.data.categories import train_ids
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
-from harness.data.panoptic_format import id2rgb
+from harness.data.panoptic_format import id2rgb, semantic_map
+from harness.data.tensors import image_tensor
 from harness.models.export import prediction_to_coco
 from harness.progress import progress_bar
 from harness.tracking.run_store import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
@@ -41,9 +42,9 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     """Run `model` over the validation set, write predictions under `out_dir`, score them."""
     from harness.metrics.instances import evaluate_instances
     from harness.metrics.panoptic import pq_compute
-    from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+    from harness.metrics.semantic import ConfusionMatrix
 
-    ds = PanopticDataset.load(val_root, validate=False)
+    ds = PanopticDataset.load(val_root)
     out_dir = Path(out_dir)
     pred_dir = out_dir / PANOPTIC_DIR
     images = ds.images[:max_images] if max_images else ds.images
@@ -57,15 +58,15 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             entry = images[index]
             annotation = ds.annotation_for(entry["id"])
             rgb = ds.read_image(index)  # `images` is a prefix of ds.images
-            tensor = torch.from_numpy(np.require(rgb, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0).to(device)
+            tensor = image_tensor(rgb).to(device)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
                 output = model([tensor])[0]
             ids, pred_annotation, pred_instances = prediction_to_coco(output, entry["id"], annotation["file_name"])
             write_png(pred_dir / pred_annotation["file_name"], id2rgb(ids))
             annotations.append(pred_annotation)
             instances.extend(pred_instances)
-            gt_semantic = panoptic_to_semantic(ds.read_ids(index), annotation["segments_info"],
-                                               cat_to_train)
+            gt_semantic = semantic_map(ds.read_ids(index), annotation["segments_info"], cat_to_train,
+                                       unknown_category="fill")
             pred_semantic = output["semantic"].detach().cpu().numpy()
             confusion.update(gt_semantic, pred_semantic)
             if len(samples) < n_samples:

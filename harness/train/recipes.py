@@ -267,10 +267,7 @@ def to_dict(cfg: DictConfig) -> dict:
 
 def panda_config(section: Mapping[str, Any]) -> PandaConfig:
     """A recipe's `panda:` section as PanDA's config: the one place a recipe becomes a PandaConfig."""
-    try:
-        return PandaConfig(**section)
-    except ConfigError as exc:
-        raise ConfigError(f"panda: {exc}") from None
+    return PandaConfig.from_config(section, prefix="panda.")
 
 
 def typed_recipe(cell: DictConfig) -> RecipeConfig:

@@ -14,7 +14,6 @@ brackets, `panda-1x[scale_max=2.0]`. run.json also keeps the structured form (co
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -22,14 +21,14 @@ from typing import Any, Iterable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from harness.panda.config import OPS, PandaConfig
+from harness.seeding import stable_digest
 from harness.train.recipe_schema import RecipeConfig, result_config
 from harness.train.recipes import expand_grid, grid_keys, load_recipe, to_dict, typed_recipe
 
 
 def run_id(config: dict) -> str:
     """12 hex digits of the SHA-256 of the canonical JSON of the result-affecting config."""
-    canonical = json.dumps(result_config(config), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:12]
+    return stable_digest(result_config(config), 12)
 
 
 @dataclass(frozen=True)
