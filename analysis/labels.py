@@ -36,7 +36,7 @@ def variant_label(copies: int, ops: list[str] | tuple[str, ...] | None = None, h
 def dataset_label(root: str | Path) -> str:
     """What a dataset folder is, for a legend: its PanDA variant when `panbench panda` wrote it (from its
     manifest), else `original`."""
-    from harness.data.dataset import read_json
+    from harness.data.schema import read_json
     from harness.panda.generate import MANIFEST
 
     manifest_path = Path(root) / MANIFEST

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import base64
 import io
-import warnings
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from harness.data.dataset import PANOPTIC_DIR, PANOPTIC_JSON, read_json
-from harness.data.panoptic_format import rgb2id
+from harness.data.dataset import PANOPTIC_DIR, PANOPTIC_JSON
+from harness.data.images import opened_image, read_ids
+from harness.data.paths import confined
+from harness.data.schema import read_json
 from harness.errors import DatasetError
 from harness.panda.figures import colorize
 from harness.tracking.run_store import RUN_JSON
@@ -66,41 +67,6 @@ class Thumbnail:
     src: str  # data:image/...;base64,...
 
 
-def inside_folder(folder: Path, name: object, source: Path, entry: str) -> Path:
-    """`name`, as written at `entry` of the JSON `source`, resolved inside `folder`; DatasetError otherwise."""
-    if not isinstance(name, str) or not name.strip():
-        raise DatasetError(source, f"{entry}: expected a relative file name, got {name!r}")
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in name:
-        raise DatasetError(source, f"{entry} {name!r}: must be a relative path inside {folder} "
-                                   f"(no '..', no absolute path)")
-    path = folder.joinpath(*pure.parts)
-    if not path.resolve().is_relative_to(folder.resolve()):
-        raise DatasetError(source, f"{entry} {name!r}: resolves outside {folder} (a symlink leaving the folder)")
-    return path
-
-
-def open_bounded(path: Path) -> Image.Image:
-    """The image at `path` with its size checked from the header before any pixel is decoded
-    (Pillow's `MAX_IMAGE_PIXELS`), or DatasetError naming the file."""
-    limit = Image.MAX_IMAGE_PIXELS
-    try:
-        with warnings.catch_warnings():  # between 1x and 2x the limit Pillow only warns: refused below instead
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-    except FileNotFoundError:
-        raise DatasetError(path, "image file is missing") from None
-    except Image.DecompressionBombError as exc:  # Pillow's own refusal, at twice the limit
-        raise DatasetError(path, f"image is over the {limit}-pixel limit ({exc})") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(path, f"unreadable image ({exc})") from None
-    if limit is not None and image.width * image.height > limit:
-        image.close()
-        raise DatasetError(path, f"{image.width}x{image.height} image is over the {limit}-pixel limit "
-                                 f"(PIL.Image.MAX_IMAGE_PIXELS)")
-    return image
-
-
 def data_uri(image: np.ndarray, image_format: str) -> str:
     """(H, W, 3) uint8 -> `data:image/png|jpeg;base64,...` (PNG for label maps, JPEG for photographs)."""
     buf = io.BytesIO()
@@ -122,16 +88,13 @@ def nearest_rows_cols(shape: tuple[int, int], width: int) -> tuple[np.ndarray, n
 
 
 def sample_thumbnail(path: Path) -> np.ndarray:
-    with open_bounded(path) as image:
-        try:
-            image.draft("RGB", (THUMB_WIDTH, THUMB_WIDTH * image.height // max(image.width, 1)))
-            rgb = image.convert("RGB")
-            if rgb.width > THUMB_WIDTH:
-                rgb = rgb.resize((THUMB_WIDTH, max(1, round(rgb.height * THUMB_WIDTH / rgb.width))),
-                                 Image.Resampling.LANCZOS)
-            return np.asarray(rgb)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(path, f"unreadable image ({exc})") from None
+    with opened_image(path) as image:  # size checked from the header; a decoding failure names the file
+        image.draft("RGB", (THUMB_WIDTH, THUMB_WIDTH * image.height // max(image.width, 1)))
+        rgb = image.convert("RGB")
+        if rgb.width > THUMB_WIDTH:
+            rgb = rgb.resize((THUMB_WIDTH, max(1, round(rgb.height * THUMB_WIDTH / rgb.width))),
+                             Image.Resampling.LANCZOS)
+        return np.asarray(rgb)
 
 
 def _categories(raw: object) -> dict[int, dict]:
@@ -149,13 +112,9 @@ def _categories(raw: object) -> dict[int, dict]:
 
 
 def prediction_thumbnail(path: Path, segments_info: object, categories: dict[int, dict]) -> np.ndarray:
-    with open_bounded(path) as image:
-        try:
-            rgb = np.asarray(image.convert("RGB"))
-        except (OSError, ValueError) as exc:
-            raise DatasetError(path, f"unreadable label ({exc})") from None
-    rows, cols = nearest_rows_cols(rgb.shape[:2], THUMB_WIDTH)
-    ids = rgb2id(rgb[rows][:, cols])
+    ids = read_ids(path)
+    rows, cols = nearest_rows_cols(ids.shape, THUMB_WIDTH)
+    ids = ids[rows][:, cols]
     segments = [s for s in (segments_info if isinstance(segments_info, list) else [])
                 if isinstance(s, dict) and isinstance(s.get("id"), int) and s.get("category_id") in categories]
     return colorize(ids, segments, categories)
@@ -189,7 +148,7 @@ def listed_samples(run_dir: Path, record: dict, notes: list[str]) -> list[Candid
     out = []
     for k, name in enumerate(listed[:IMAGES_PER_RUN]):
         try:
-            out.append(Candidate(str(name), "sample", inside_folder(run_dir, name, source, f"{SAMPLES_KEY}[{k}]")))
+            out.append(Candidate(str(name), "sample", confined(run_dir, name, source=source, entry=f"{SAMPLES_KEY}[{k}]")))
         except DatasetError as exc:
             notes.append(str(exc))
     return out
@@ -214,7 +173,7 @@ def predicted_maps(run_dir: Path, notes: list[str]) -> list[Candidate]:
     for k, annotation in sorted(enumerate(annotations), key=lambda ka: str(_field(ka[1], "file_name"))):
         name = _field(annotation, "file_name")
         try:
-            path = inside_folder(folder / PANOPTIC_DIR, name, pred_json, f"annotations[{k}].file_name")
+            path = confined(folder / PANOPTIC_DIR, name, source=pred_json, entry=f"annotations[{k}]")
         except DatasetError as exc:
             notes.append(str(exc))
             continue

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.atomic import write_json
-from harness.data.dataset import PanopticDataset, read_ids
+from harness.data.dataset import PanopticDataset
+from harness.data.images import read_ids
 from harness.errors import PanbenchError
 from harness.progress import track
 
@@ -101,7 +102,7 @@ def alignment_stages(maps, size: tuple[int, int], smallest: tuple[int, int]) -> 
 
 def dataset_maps(root: str | Path, progress: bool = False):
     """The panoptic maps of the COCO-panoptic dataset at `root`, one at a time."""
-    dataset = PanopticDataset.load(root, validate=False)
+    dataset = PanopticDataset.load(root)
     for annotation in track(dataset.annotations, "panoptic maps", disable=not progress):
         yield read_ids(dataset.label_path(annotation))
 

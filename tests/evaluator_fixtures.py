@@ -8,7 +8,8 @@ import torch
 
 from harness.data.categories import categories_json
 from harness.data.panoptic_format import make_segments_info
-from harness.data.synth import make_scene, scene_rng
+from harness.data.synth import make_scene
+from harness.seeding import keyed_rng
 from harness.models.targets import panoptic_to_targets
 
 
@@ -16,7 +17,7 @@ def scene_batch(n: int, seed: int = 0, height: int = 64, width: int = 128) -> tu
     """(images (3, H, W) in [0, 1], targets with boxes / labels / semantic) of `n` street scenes."""
     images, targets = [], []
     for i in range(n):
-        image, ids, category_of, iscrowd_of = make_scene(scene_rng(seed, i), height, width)
+        image, ids, category_of, iscrowd_of = make_scene(keyed_rng(seed, i), height, width)
         target = panoptic_to_targets(ids, make_segments_info(ids, category_of, iscrowd_of), categories_json())
         images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 255.0)
         targets.append({k: target[k] for k in ("boxes", "labels", "semantic")})

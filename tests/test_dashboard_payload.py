@@ -247,9 +247,9 @@ def test_listed_samples_are_confined_to_the_run_folder(tmp_path):
     assert len(notes) == 3  # the fifth entry is past the per-run cap of 4
     run_json = str(run_dir / "run.json")
     assert all(note.startswith(run_json) for note in notes)
-    assert "samples[0] '../../secret.png'" in notes[0] and "no '..'" in notes[0]
+    assert "samples[0]: file_name '../../secret.png'" in notes[0] and "climbs out of its folder with '..'" in notes[0]
     assert "samples[1]" in notes[1] and "absolute" in notes[1]
-    assert "samples[2] 'samples/escape.png'" in notes[2] and "resolves outside" in notes[2]
+    assert "samples[2]: file_name 'samples/escape.png'" in notes[2] and "through a symlink" in notes[2]
 
 
 def test_prediction_file_names_are_confined(store):
@@ -259,7 +259,7 @@ def test_prediction_file_names_are_confined(store):
     data["annotations"][0]["file_name"] = "../../../../escape.png"
     pred_json.write_text(json.dumps(data))
     payload = dashboard_payload(root)
-    assert any(n.startswith(str(pred_json)) and "annotations[0].file_name" in n for n in payload["notes"])
+    assert any(n.startswith(str(pred_json)) and "annotations[0]: file_name" in n for n in payload["notes"])
     assert all(im["caption"] != "../../../../escape.png" for im in _by_id(payload)[ids["none-20-0"]]["images"])
 
 
@@ -267,10 +267,11 @@ def test_images_over_the_pixel_limit_are_refused_before_decoding(store, monkeypa
     root, ids = store
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 32 * 400)  # the 600 x 32 map is over it, the 48 x 32 ones not
     payload = dashboard_payload(root)
-    assert any(n.endswith("img_000.png: 600x32 image is over the 12800-pixel limit (PIL.Image.MAX_IMAGE_PIXELS)")
+    assert any("img_000.png: label is 600x32 (WxH) = 19,200 pixels, over the limit of 12,800" in n
                for n in payload["notes"])
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 32 * 100)  # over twice the limit: Pillow refuses at open
-    assert any("img_000.png: image is over the 3200-pixel limit" in n for n in dashboard_payload(root)["notes"])
+    assert any("img_000.png: label has more than 6,400 pixels, over the limit of 3,200" in n
+               for n in dashboard_payload(root)["notes"])
     assert [im["caption"] for im in _by_id(payload)[ids["none-20-0"]]["images"]][0] == "img_001.png"
 
 

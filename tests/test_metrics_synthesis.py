@@ -15,7 +15,8 @@ import torch
 from evaluator_fixtures import scene_batch, train_steps
 from harness.atomic import write_png
 from harness.cli import main
-from harness.data.dataset import read_ids, read_json, read_rgb
+from harness.data.images import read_ids, read_rgb
+from harness.data.schema import read_json
 from harness.data.synth import synthesize_dataset
 from harness.errors import DatasetError
 from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
@@ -28,7 +29,7 @@ def scored(tmp_path_factory):
     """Street scenes at 64x128 and a mini segmenter and detector fitted to them (saved as weight files)."""
     root = tmp_path_factory.mktemp("synth")
     synthesize_dataset(root / "gt", n=8, seed=0, width=128, height=64, workers=1, progress=False)
-    images, targets = scene_batch(8)  # the same scenes: synthesize_dataset draws image i from scene_rng(0, i)
+    images, targets = scene_batch(8)  # the same scenes: synthesize_dataset draws image i from keyed_rng(0, i)
     torch.manual_seed(0)
     segmenter = build_evaluator("drn-d-mini", num_classes=19)
     train_steps(segmenter, images, targets, steps=40, lr=3e-3)

@@ -206,7 +206,7 @@ def _synthesis(args: argparse.Namespace) -> int:
 
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
-                                batch_size=args.batch_size, progress=interactive())
+                                batch_size=args.batch_size, progress=True)
     table = Table(title=f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -30,17 +30,19 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from harness.data.categories import CITYSCAPES_CATEGORIES, IGNORE_LABEL
-from harness.data.dataset import read_rgb
+from harness.data.images import image_size, read_ids, read_rgb
+from harness.data.panoptic_format import semantic_map
+from harness.data.paths import confined
+from harness.data.schema import read_panoptic_json
+from harness.data.tensors import image_tensor
 from harness.errors import DatasetError
 from harness.metrics import fid as fid_metric
 from harness.metrics import kid as kid_metric
 from harness.metrics.instances import det_ap, instances_to_predictions
-from harness.metrics.panoptic import load_json, read_id_png
-from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+from harness.metrics.semantic import ConfusionMatrix
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator, load_evaluator, sidecar_path
 from harness.models.evaluators.segmenter import resize_logits
 from harness.progress import track
@@ -111,11 +113,7 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
     raise WeightsError(value, f"no such {kind} weights file")
 
 
-def _image_tensor(image: np.ndarray, device: str | torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255.0).to(device)
-
-
-def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], categories: list[dict], gt_dir: Path,
+def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
                   device: str | torch.device, progress: bool) -> dict[str, Any]:
     classes = class_categories(evaluator, categories)
     gt_ids = {int(c["id"]) for c in categories}
@@ -127,43 +125,35 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], ca
     confusion = ConfusionMatrix(len(evaluated), IGNORE_LABEL)
     model = evaluator.model.eval().to(device)
     with torch.inference_mode():
-        for ann, path in track(pairs, "segmenter", disable=not progress):
-            ids = read_id_png(gt_dir / ann["file_name"])
-            logits = model(_image_tensor(read_rgb(path), device)[None])["out"]
+        for ann, label, path in track(pairs, "segmenter", disable=not progress):
+            ids = read_ids(label)
+            logits = model(image_tensor(read_rgb(path)).to(device)[None])["out"]
             channels = resize_logits(logits, tuple(ids.shape)).argmax(1)[0].cpu().numpy()
-            confusion.update(panoptic_to_semantic(ids, ann["segments_info"], index), channel_to_class[channels])
+            truth = semantic_map(ids, ann["segments_info"], index, unknown_category="fill", source=label)
+            confusion.update(truth, channel_to_class[channels])
     finite = lambda v: None if np.isnan(v) else float(v)  # noqa: E731 - JSON has no NaN
     return {"miou": finite(confusion.miou()), "accuracy": finite(confusion.accuracy()),
             "per_class": {c: {"iou": finite(v)} for c, v in zip(evaluated, confusion.per_class_iou())}}
 
 
-def _detections(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path]], categories: list[dict], gt_dir: Path,
+def _detections(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
                 device: str | torch.device, progress: bool) -> list[dict]:
     classes = np.array(class_categories(evaluator, categories), np.int64)
     things = {int(c["id"]) for c in categories if int(c.get("isthing", 0))}
     model = evaluator.model.eval().to(device)
     out = []
     with torch.inference_mode():
-        for ann, path in track(pairs, "detector", disable=not progress):
+        for ann, label, path in track(pairs, "detector", disable=not progress):
             image = read_rgb(path)
-            height, width = _label_size(gt_dir / ann["file_name"])
+            (width, height), _ = image_size(label, kind="label")
             scale = np.array([width / image.shape[1], height / image.shape[0]] * 2)
-            found = model([_image_tensor(image, device)])[0]
+            found = model([image_tensor(image).to(device)])[0]
             labels = found["labels"].cpu().numpy()
             category = classes[labels - 1]
             keep = np.isin(category, list(things))
             out += instances_to_predictions(ann["image_id"], found["boxes"].cpu().numpy()[keep] * scale,
                                             found["scores"].cpu().numpy()[keep], category[keep])
     return out
-
-
-def _label_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a label PNG from its header, without decoding its pixels."""
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except OSError as exc:
-        raise DatasetError(path, f"unreadable label PNG ({exc})") from None
 
 
 def _feature_distances(real: str | Path | None, fake_paths: list[Path], fid_weights: str | Path | None,
@@ -210,12 +200,14 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
     """`det_ap miou accuracy fid kid kid_std` (percent, except FID / KID), `per_class {category_id: {iou}}`
     and `protocol` of the generated images in `fake_dir` (see the module docstring). A metric whose
     evaluator (or real images and Inception weights) is not given is None."""
-    gt = load_json(gt_json)
+    gt = read_panoptic_json(gt_json, ground_truth=True)
     gt_dir = Path(gt_dir)
-    categories = gt.get("categories", [])
+    categories = gt["categories"]
     if not gt["annotations"]:
         raise DatasetError(gt_json, "no annotations: nothing to evaluate")
-    pairs = match_generated(fake_dir, gt["annotations"])
+    labels = [confined(gt_dir, ann["file_name"], source=gt_json, entry=f"annotation of image {ann['image_id']!r}")
+              for ann in gt["annotations"]]
+    pairs = [(ann, label, fake) for (ann, fake), label in zip(match_generated(fake_dir, gt["annotations"]), labels)]
     seg = resolve_evaluator(segmenter, SEGMENTER, resolve_run)
     det = resolve_evaluator(detector, DETECTOR, resolve_run)
     for evaluator, kind in ((seg, SEGMENTER), (det, DETECTOR)):
@@ -226,7 +218,7 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
     result["per_class"] = {}
     protocol: dict[str, Any] = {"images": len(pairs), "matching": MATCHING, "evaluation_resolution": RESOLUTION}
     if seg is not None:
-        scores = _segmentation(seg, pairs, categories, gt_dir, device, progress)
+        scores = _segmentation(seg, pairs, categories, device, progress)
         result.update(scores)
         scales = getattr(seg.model, "scales", ())
         protocol["segmenter"] = {"architecture": seg.architecture, "source": seg.source,
@@ -234,12 +226,12 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                                  "inference": f"MSC: pixel-wise max over scales 1, {', '.join(map(str, scales))}"
                                  if scales else "single scale"}
     if det is not None:
-        result["det_ap"] = det_ap(gt_json, gt_dir, _detections(det, pairs, categories, gt_dir, device, progress),
+        result["det_ap"] = det_ap(gt_json, gt_dir, _detections(det, pairs, categories, device, progress),
                                   source=det.source)
         protocol["detector"] = {"architecture": det.architecture, "source": det.source,
                                 "metric": "COCO box AP @[.5:.95] (pycocotools) against ground-truth thing boxes"}
     real = real if real is not None else default_real_dir(gt_json)
-    distances, protocol["fid"] = _feature_distances(real, [p for _, p in pairs], fid_weights, feature_extractor,
+    distances, protocol["fid"] = _feature_distances(real, [fake for _, _, fake in pairs], fid_weights, feature_extractor,
                                                     device, batch_size, progress)
     result.update(distances)
     result["protocol"] = protocol

@@ -113,7 +113,10 @@ class PandaConfig:
                 raise ConfigError(f"unknown PanDA parameter '{prefix}{key}'; nearest valid keys: "
                                   f"{', '.join(prefix + k for k in near) or ', '.join(prefix + k for k in defaults)}")
             changes[key] = (_from_text if from_text else _typed)(prefix + key, value, defaults[key])
-        return dataclasses.replace(base, **changes)
+        try:
+            return dataclasses.replace(base, **changes)
+        except ConfigError as exc:  # a value check of __post_init__: name the section it came from
+            raise ConfigError(f"{prefix.rstrip('.')}: {exc}" if prefix else str(exc)) from None
 
     def with_overrides(self, items: Iterable[str] = ()) -> "PandaConfig":
         """New config with `key=value` strings applied (`--set`), each value read as the field's type."""

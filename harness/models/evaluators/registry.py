@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from harness.data.dataset import read_json
+from harness.data.schema import read_json
 from harness.errors import ConfigError
 from harness.models.evaluators.deeplabv2 import DeepLabV2Segmenter
 from harness.models.evaluators.detector import fasterrcnn_mini, fasterrcnn_r50_fpn
