@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.models.panoptic_layers import (
-    UPSAMPLE_CANDIDATES, PanopticConv2d, PanopticUpsample, first_matching_candidate, panoptic_conv2d,
+    METHODS, UPSAMPLE_CANDIDATES, PanopticConv2d, PanopticUpsample, first_matching_candidate, panoptic_conv2d,
     panoptic_upsample,
 )
 
@@ -73,19 +73,32 @@ def random_ids(gen, shape, n_ids=3):
     return torch.randint(0, n_ids, shape, generator=gen)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("k,stride,padding,dilation", [
     (3, 1, 1, 1), (3, 2, 1, 1), (5, 1, 2, 1), (3, 1, 2, 2), (3, 1, 0, 1), (1, 1, 0, 1), (3, 2, 0, 1), (3, 1, 2, 1),
 ])
-def test_panoptic_conv_equals_the_loop_reference_on_random_maps(k, stride, padding, dilation):
+def test_panoptic_conv_equals_the_loop_reference_on_random_maps(k, stride, padding, dilation, method):
     gen = torch.Generator().manual_seed(k * 100 + stride * 10 + padding + dilation)
     x = torch.randn(2, 3, 7, 9, generator=gen, dtype=DT)
     ids = random_ids(gen, (2, 7, 9))
     weight = torch.randn(4, 3, k, k, generator=gen, dtype=DT)
     bias = torch.randn(4, generator=gen, dtype=DT)
-    got = panoptic_conv2d(x, ids, weight, bias, stride, padding, dilation)
+    got = panoptic_conv2d(x, ids, weight, bias, stride, padding, dilation, method=method)
     want = naive_panoptic_conv(x, ids, weight, bias, stride, padding, dilation)
     assert got.shape == want.shape == F.conv2d(x, weight, bias, stride, padding, dilation).shape
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+
+
+def test_auto_takes_the_sparse_path_on_few_boundaries_and_the_dense_one_on_many():
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(1, 2, 12, 12, generator=gen, dtype=DT)
+    weight = torch.randn(3, 2, 3, 3, generator=gen, dtype=DT)
+    halves = torch.zeros(1, 12, 12, dtype=torch.long)
+    halves[..., 6:] = 1
+    checker = (torch.arange(12)[:, None] + torch.arange(12)[None]).remainder(2).unsqueeze(0)
+    for ids in (halves, checker):  # 24 mismatched pairs of 144 pixels; 8 per pixel
+        torch.testing.assert_close(panoptic_conv2d(x, ids, weight, None, padding=1),
+                                   naive_panoptic_conv(x, ids, weight, None, padding=1), atol=1e-6, rtol=1e-6)
 
 
 def test_one_id_is_nn_conv2d_inside_the_image_and_rescaled_at_the_border():
@@ -134,12 +147,14 @@ def test_a_window_whose_centre_is_outside_the_image_is_zero_bias_included():
 
 def test_gradcheck_panoptic_conv():
     gen = torch.Generator().manual_seed(3)
-    x = torch.randn(1, 2, 5, 6, generator=gen, dtype=DT, requires_grad=True)
-    weight = torch.randn(3, 2, 3, 3, generator=gen, dtype=DT, requires_grad=True)
-    bias = torch.randn(3, generator=gen, dtype=DT, requires_grad=True)
-    ids = random_ids(gen, (1, 5, 6))
+    x = torch.randn(1, 2, 4, 5, generator=gen, dtype=DT, requires_grad=True)
+    weight = torch.randn(2, 2, 3, 3, generator=gen, dtype=DT, requires_grad=True)
+    bias = torch.randn(2, generator=gen, dtype=DT, requires_grad=True)
+    ids = random_ids(gen, (1, 4, 5))
     for stride in (1, 2):
-        assert torch.autograd.gradcheck(lambda a, w, b: panoptic_conv2d(a, ids, w, b, stride, 1), (x, weight, bias))
+        for method in ("sparse", "dense"):
+            assert torch.autograd.gradcheck(lambda a, w, b: panoptic_conv2d(a, ids, w, b, stride, 1, method=method),
+                                            (x, weight, bias), fast_mode=True)
 
 
 def test_spectral_norm_wraps_the_layer_like_nn_conv2d():
@@ -150,10 +165,11 @@ def test_spectral_norm_wraps_the_layer_like_nn_conv2d():
     assert out.shape == (2, 6, 8, 8) and layer.weight_orig.grad is not None
 
 
-def test_autograd_keeps_the_features_once_not_k_squared_copies():
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_autograd_keeps_the_features_once_not_k_squared_copies(method):
     x = torch.randn(1, 16, 32, 32, requires_grad=True)
-    layer = PanopticConv2d(16, 16, 3, padding=1)
-    ids = (torch.arange(32)[:, None] // 8 + torch.arange(32)[None] // 8).unsqueeze(0)
+    weight = torch.randn(16, 16, 3, 3, requires_grad=True)
+    ids = (torch.arange(32)[:, None] // 16 + torch.arange(32)[None] // 16).unsqueeze(0)  # three segments
     saved: dict[int, int] = {}
 
     def pack(t):
@@ -161,9 +177,9 @@ def test_autograd_keeps_the_features_once_not_k_squared_copies():
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        layer(x, ids)
+        panoptic_conv2d(x, ids, weight, None, padding=1, method=method)
     feature_bytes = x.numel() * x.element_size()
-    assert sum(saved.values()) < 2 * feature_bytes  # padded features + small masks; unfolding keeps 9x
+    assert sum(saved.values()) < 2 * feature_bytes  # features (+ boundary rows) and masks; unfolding keeps 9x
 
 
 def test_rejects_an_id_map_of_another_size_and_even_kernels():

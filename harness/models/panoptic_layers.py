@@ -40,6 +40,17 @@ def _window(t: torch.Tensor, i: int, j: int, out_hw: tuple[int, int], stride: in
              j * dilation: j * dilation + stride * (w - 1) + 1: stride]
 
 
+def _inside(height: int, width: int, kernel_size: int, stride: int, padding: int, dilation: int,
+            device: torch.device) -> torch.Tensor:
+    """(k*k, H', W') bool: the window position (row-major kernel offset) lies inside the image."""
+    ones = torch.ones(1, height, width, dtype=torch.bool, device=device)
+    padded = F.pad(ones, (padding,) * 4)
+    out_hw = (_output_size(height, kernel_size, stride, padding, dilation),
+              _output_size(width, kernel_size, stride, padding, dilation))
+    return torch.stack([_window(padded, i, j, out_hw, stride, dilation)[0]
+                        for i in range(kernel_size) for j in range(kernel_size)])
+
+
 def window_masks(panoptic: torch.Tensor, kernel_size: int, stride: int = 1, padding: int = 0,
                  dilation: int = 1) -> torch.Tensor:
     """Eq. 1 for every window: (N, k*k, H', W') bool, True where the window position (row-major
@@ -50,51 +61,99 @@ def window_masks(panoptic: torch.Tensor, kernel_size: int, stride: int = 1, padd
     n, h, w = panoptic.shape
     out_hw = (_output_size(h, kernel_size, stride, padding, dilation),
               _output_size(w, kernel_size, stride, padding, dilation))
-    pad = (padding,) * 4
-    ids = F.pad(panoptic, pad)
-    inside = F.pad(torch.ones_like(panoptic, dtype=torch.bool), pad)
+    ids = F.pad(panoptic, (padding,) * 4)
+    inside = _inside(h, w, kernel_size, stride, padding, dilation, panoptic.device)
     c = kernel_size // 2
     centre_ids = _window(ids, c, c, out_hw, stride, dilation)
-    centre_inside = _window(inside, c, c, out_hw, stride, dilation)
-    return torch.stack([
-        (_window(ids, i, j, out_hw, stride, dilation) == centre_ids) & _window(inside, i, j, out_hw, stride, dilation)
-        & centre_inside
-        for i in range(kernel_size) for j in range(kernel_size)], dim=1)
+    same = torch.stack([_window(ids, i, j, out_hw, stride, dilation) == centre_ids
+                        for i in range(kernel_size) for j in range(kernel_size)], dim=1)
+    return same & inside & inside[c * kernel_size + c]
+
+
+METHODS = ("auto", "sparse", "dense")
 
 
 def panoptic_conv2d(x: torch.Tensor, panoptic: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                    stride: int = 1, padding: int = 0, dilation: int = 1) -> torch.Tensor:
+                    stride: int = 1, padding: int = 0, dilation: int = 1, method: str = "auto") -> torch.Tensor:
     """Eq. 2: x' = W^T (X ⊙ M) · k²/sum(M) + b where sum(M) > 0, else 0.
 
-    One 1x1 convolution per kernel offset o, masked after: since m_o is a scalar per (output
-    position, offset), m_o(p) · W_o^T x(p + o) = m_o(p) · (W_o^T x)(p + o). Stride 1 convolves the
-    padded features once per offset and shifts the product (a view); larger strides convolve the
-    strided view of the features. Autograd keeps the padded features once and the small masks,
-    never k² copies of the features (what unfolding them would cost)."""
+    Two exact evaluations with a convolution's FLOPs, neither unfolding the features:
+    - "sparse": the plain convolution (zero padding = positions outside the image count 0), minus
+      the contributions of the (window position, centre) pairs whose ids differ, gathered only at
+      those pairs, then scaled: W^T(X ⊙ M) = W^T X - sum over mismatched o of W_o^T x(p + o).
+      Segment boundaries are a small part of a label map, so this costs ~1.5 convolutions.
+    - "dense": one 1x1 convolution per kernel offset o, masked after: m_o is a scalar per (output
+      position, offset), so m_o(p) · W_o^T x(p + o) = m_o(p) · (W_o^T x)(p + o).
+    "auto" takes "sparse" while the mismatched pairs are at most the output pixels (so its gathered
+    features never exceed one more copy of the input), else "dense"."""
     _check_ids(x, panoptic, "panoptic_conv2d")
+    if method not in METHODS:
+        raise ValueError(f"panoptic_conv2d: method {method!r} is not one of {METHODS}")
     k = weight.shape[-1]
     if weight.shape[-2] != k or weight.shape[1] != x.shape[1]:
         raise ValueError(f"panoptic_conv2d: weight {tuple(weight.shape)} does not fit features {tuple(x.shape)} "
                          "(square kernel, in_channels first)")
     masks = window_masks(panoptic, k, stride, padding, dilation)
     count = masks.sum(dim=1, keepdim=True)
-    scale = (k * k) / count.clamp(min=1).to(x.dtype)
-    weights = masks.to(x.dtype) * scale  # m_o · k²/sum(M); 0 everywhere in an empty window
-    out_hw = tuple(masks.shape[-2:])
+    valid = count > 0
+    scale = (k * k) / count.clamp(min=1).to(x.dtype) * valid  # k²/sum(M); 0 in an empty window
+    n, _, h, w = x.shape
+    mismatched = None
+    if method != "dense":  # (k*k, N, H', W'): inside the image, another id than a valid centre
+        inside = _inside(h, w, k, stride, padding, dilation, x.device)
+        mismatched = (inside.unsqueeze(0) & ~masks & valid).transpose(0, 1)
+        if method == "auto" and int(mismatched.sum()) > masks[:, 0].numel():
+            method = "dense"
+    if method == "dense":
+        out = _dense(x, masks.to(x.dtype) * scale, weight, stride, padding, dilation)
+    else:
+        out = (F.conv2d(x, weight, None, stride, padding, dilation)
+               - _mismatched_contributions(x, mismatched, weight, stride, padding, dilation)) * scale
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1) * valid.to(x.dtype)
+    return out
+
+
+def _dense(x: torch.Tensor, weights: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
+           dilation: int) -> torch.Tensor:
+    """sum_o weights_o ⊙ (W_o^T x)(p + o). Stride 1 convolves the padded features once per offset
+    and shifts the product (a view); larger strides convolve the strided view of the features.
+    Autograd keeps the padded features once and the small masks."""
+    k = weight.shape[-1]
+    out_hw = tuple(weights.shape[-2:])
     padded = F.pad(x, (padding,) * 4)
+    per_offset = weight.permute(2, 3, 0, 1).contiguous()  # contiguous 1x1 kernels keep oneDNN's fast path
     out = None
     for o in range(k * k):
         i, j = divmod(o, k)
-        w_o = weight[:, :, i:i + 1, j:j + 1]
+        w_o = per_offset[i, j, :, :, None, None]
         if stride == 1:
             y = _window(F.conv2d(padded, w_o), i, j, out_hw, 1, dilation)
         else:
             y = F.conv2d(_window(padded, i, j, out_hw, stride, dilation), w_o)
         m_o = weights[:, o:o + 1]
         out = y * m_o if out is None else out.addcmul_(y, m_o)
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1) * (count > 0).to(x.dtype)
     return out
+
+
+def _mismatched_contributions(x: torch.Tensor, mismatched: torch.Tensor, weight: torch.Tensor, stride: int,
+                              padding: int, dilation: int) -> torch.Tensor:
+    """(N, out, H', W'): sum over the mismatched (offset o, output p) pairs of W_o^T x(p + o), one
+    GEMM per offset on the gathered feature rows."""
+    n, c_in, h, w = x.shape
+    c_out, _, k, _ = weight.shape
+    _, _, ho, wo = mismatched.shape
+    offset, batch, row, col = mismatched.nonzero(as_tuple=True)  # grouped by offset
+    sizes = mismatched.flatten(1).sum(dim=1).tolist()
+    src_r = row * stride - padding + torch.div(offset, k, rounding_mode="floor") * dilation
+    src_c = col * stride - padding + offset % k * dilation
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in).index_select(0, (batch * h + src_r) * w + src_c)
+    per_offset = weight.permute(2, 3, 0, 1).reshape(k * k, c_out, c_in)
+    parts = [r @ per_offset[o].t() for o, r in enumerate(rows.split(sizes)) if sizes[o]]
+    total = torch.zeros(n * ho * wo, c_out, dtype=x.dtype, device=x.device)
+    if parts:
+        total = total.index_put(((batch * ho + row) * wo + col,), torch.cat(parts), accumulate=True)
+    return total.view(n, ho, wo, c_out).permute(0, 3, 1, 2)
 
 
 class PanopticConv2d(nn.Module):
