@@ -188,24 +188,33 @@ class PanopticConv2d(nn.Module):
                 f"padding={self.padding}, dilation={self.dilation}, bias={self.bias is not None}")
 
 
-def first_matching_candidate(panoptic_low: torch.Tensor, panoptic_high: torch.Tensor) -> torch.Tensor:
-    """Algorithm 1's choice for every high-resolution pixel: (N, 2h, 2w) long, the index into
-    `UPSAMPLE_CANDIDATES` of the first candidate inside the low-resolution map whose id equals the
-    pixel's own, or -1 where none does (a hole)."""
+def _first_matches(panoptic_low: torch.Tensor, panoptic_high: torch.Tensor, values: list[torch.Tensor],
+                   default: int) -> torch.Tensor:
+    """Algorithm 1's choice in 2x2-block layout: for every high-resolution pixel, `values[k]` of the
+    first candidate k inside the low map with the pixel's id, else `default`. `values[k]` broadcasts
+    against (N, h, 2, w, 2) (low row, row in block, low column, column in block)."""
     n, h, w = panoptic_low.shape
     if panoptic_high.shape != (n, 2 * h, 2 * w):
         raise ValueError(f"panoptic upsampling is 2x: a low-resolution map {tuple(panoptic_low.shape)} needs a "
                          f"high-resolution map {(n, 2 * h, 2 * w)}, got {tuple(panoptic_high.shape)}")
-    rows = torch.arange(2 * h, device=panoptic_low.device) // 2
-    cols = torch.arange(2 * w, device=panoptic_low.device) // 2
-    choice = torch.full_like(panoptic_high, -1, dtype=torch.long)
+    blocks = panoptic_high.view(n, h, 2, w, 2)
+    padded = F.pad(panoptic_low, (0, 1, 0, 1))  # the padding is masked out by `inside`
+    inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=panoptic_low.device), (0, 1, 0, 1))
+    out = torch.full(blocks.shape, default, dtype=values[0].dtype, device=panoptic_low.device)
     for k in reversed(range(len(UPSAMPLE_CANDIDATES))):  # earlier candidates overwrite later ones
         dr, dc = UPSAMPLE_CANDIDATES[k]
-        r, c = rows + dr, cols + dc
-        candidate = panoptic_low.index_select(1, r.clamp(max=h - 1)).index_select(2, c.clamp(max=w - 1))
-        match = (candidate == panoptic_high) & (r < h)[:, None] & (c < w)[None, :]
-        choice = torch.where(match, k, choice)
-    return choice
+        candidate = padded[:, dr:dr + h, dc:dc + w]
+        match = (blocks == candidate[:, :, None, :, None]) & inside[dr:dr + h, None, dc:dc + w, None]
+        out = torch.where(match, values[k], out)
+    return out.view(n, 2 * h, 2 * w)
+
+
+def first_matching_candidate(panoptic_low: torch.Tensor, panoptic_high: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1's choice for every high-resolution pixel: (N, 2h, 2w) long, the index into
+    `UPSAMPLE_CANDIDATES` of the first candidate inside the low-resolution map whose id equals the
+    pixel's own, or -1 where none does (a hole)."""
+    index = [torch.tensor(k, device=panoptic_low.device) for k in range(len(UPSAMPLE_CANDIDATES))]
+    return _first_matches(panoptic_low, panoptic_high, index, -1)
 
 
 def panoptic_upsample(features: torch.Tensor, panoptic_low: torch.Tensor,
@@ -214,16 +223,14 @@ def panoptic_upsample(features: torch.Tensor, panoptic_low: torch.Tensor,
     aligned (N, 1, 2h, 2w) in features' dtype, the correction mask M). Each pixel copies the
     feature of its first matching candidate; unmatched pixels are 0. One gather, no pixel loop."""
     _check_ids(features, panoptic_low, "panoptic_upsample")
-    choice = first_matching_candidate(panoptic_low, panoptic_high)
     n, c, h, w = features.shape
-    offsets = torch.tensor(UPSAMPLE_CANDIDATES, device=features.device)
-    dr, dc = offsets[:, 0][choice.clamp(min=0)], offsets[:, 1][choice.clamp(min=0)]
-    rows = torch.arange(2 * h, device=features.device)[:, None] // 2
-    cols = torch.arange(2 * w, device=features.device)[None, :] // 2
-    source = torch.where(choice >= 0, (rows + dr) * w + cols + dc, h * w)  # h*w: an appended zero column
+    rows = torch.arange(h, device=features.device).view(h, 1, 1, 1)
+    cols = torch.arange(w, device=features.device).view(1, 1, w, 1)
+    sources = [(rows + dr) * w + cols + dc for dr, dc in UPSAMPLE_CANDIDATES]  # flat low-resolution index
+    source = _first_matches(panoptic_low, panoptic_high, sources, h * w)  # h*w: an appended zero column
     flat = F.pad(features.flatten(2), (0, 1))
     upsampled = flat.gather(2, source.view(n, 1, -1).expand(n, c, -1)).view(n, c, 2 * h, 2 * w)
-    return upsampled, (choice >= 0).unsqueeze(1).to(features.dtype)
+    return upsampled, (source != h * w).unsqueeze(1).to(features.dtype)
 
 
 class PanopticUpsample(nn.Module):
