@@ -197,7 +197,7 @@ def _first_matches(panoptic_low: torch.Tensor, panoptic_high: torch.Tensor, valu
     if panoptic_high.shape != (n, 2 * h, 2 * w):
         raise ValueError(f"panoptic upsampling is 2x: a low-resolution map {tuple(panoptic_low.shape)} needs a "
                          f"high-resolution map {(n, 2 * h, 2 * w)}, got {tuple(panoptic_high.shape)}")
-    blocks = panoptic_high.view(n, h, 2, w, 2)
+    blocks = panoptic_high.reshape(n, h, 2, w, 2)
     padded = F.pad(panoptic_low, (0, 1, 0, 1))  # the padding is masked out by `inside`
     inside = F.pad(torch.ones(h, w, dtype=torch.bool, device=panoptic_low.device), (0, 1, 0, 1))
     out = torch.full(blocks.shape, default, dtype=values[0].dtype, device=panoptic_low.device)

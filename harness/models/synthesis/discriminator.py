@@ -56,7 +56,8 @@ class MultiscaleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         """(N, label + 3, H, W) -> one list of layer outputs per scale."""
         results = []
-        for d in self.children():
+        for i, d in enumerate(self.children()):
+            if i:
+                x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
             results.append(d(x))
-            x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
         return results

@@ -3,8 +3,10 @@ SPADEResnetBlock) and, behind two switches, the panoptic-aware generator of Dund
 §3.3): `panoptic_conv` makes the first layer and every residual-block 3x3 convolution a
 PanopticConv2d guided by the panoptic map at that scale; `panoptic_upsample` makes every
 upsampling a PanopticUpsample whose holes come from the first layer, shared by every stage. Both
-off is SPADE; the label input (SPADE's modulation input, one-hot semantic map [+ boundary channel])
-is the same in every variant, so the ablation's rows (Table 4) differ only by the two layers.
+off is SPADE; the label input (SPADE's modulation input: one-hot semantic map [+ dontcare channel]
+[+ boundary channel]) is the same in every variant and also feeds the first layer, so the
+ablation's rows (Table 4) differ only by the two layers. With `instance_edges=false` the first
+layer encodes exactly the paper's #classes semantic map.
 
 Module names follow SPADE's (fc, head_0, G_middle_0/1, up_0..up_4, conv_img; norm_0/1/s with
 mlp_shared/mlp_gamma/mlp_beta), so SPADE's state-dict keys carry over."""
