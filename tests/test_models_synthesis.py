@@ -24,6 +24,7 @@ from harness.models.synthesis.losses import feature_matching_loss, hinge_discrim
 from harness.models.synthesis.scene_batch import scene_batch
 from harness.models.synthesis.spade_norm import SPADE
 from harness.models.synthesis.vgg import VGGLoss, load_vgg19_features
+from harness.weights import WeightsError
 
 CATS = categories_json()
 MINI = [name for name in list_models() if name in SYNTHESIS_MODELS and name.endswith("-mini")]
@@ -312,7 +313,7 @@ def test_vgg_weights_option_turns_the_loss_on_outside_the_checkpoint(vgg_file, b
     assert model.generator.conv_img.weight.grad.abs().sum() > 0
 
 
-def test_vgg_weights_file_problems_are_one_line_config_errors(tmp_path, vgg_file):
+def test_vgg_weights_file_problems_are_one_line_errors_naming_the_file(tmp_path, vgg_file):
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -321,17 +322,19 @@ def test_vgg_weights_file_problems_are_one_line_config_errors(tmp_path, vgg_file
 
     crafted = tmp_path / "crafted.pth"
     torch.save({"features.0.weight": Payload()}, crafted)
-    with pytest.raises(ConfigError, match="crafted.pth: not a weights-only"):
+    with pytest.raises(WeightsError, match=r"crafted\.pth: (refused|not VGG-19 weights)"):
         load_vgg19_features(crafted)
     assert not marker.exists()
-    with pytest.raises(ConfigError, match="missing"):
+    with pytest.raises(WeightsError, match="absent.pth: VGG-19 weights file is missing"):
         create_model("spade-mini", categories=CATS, vgg_weights=str(tmp_path / "absent.pth"))
     _, state = vgg_file
-    wrong = dict(state)
-    wrong["features.0.weight"] = torch.zeros(64, 3, 5, 5)
-    torch.save(wrong, tmp_path / "wrong.pth")
-    with pytest.raises(ConfigError, match="wrong.pth: .*size mismatch|wrong.pth: .*shape"):
+    torch.save({**state, "features.0.weight": torch.zeros(64, 3, 5, 5)}, tmp_path / "wrong.pth")
+    with pytest.raises(WeightsError, match="wrong.pth: .*wrong shape: 0.weight"):
         load_vgg19_features(tmp_path / "wrong.pth")
     torch.save({**state, "fc.weight": torch.zeros(1)}, tmp_path / "foreign.pth")
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(WeightsError, match="foreign.pth: .*unexpected: fc.weight"):
         load_vgg19_features(tmp_path / "foreign.pth")
+    missing = {k: v for k, v in state.items() if k != "features.34.bias"}
+    torch.save(missing, tmp_path / "short.pth")
+    with pytest.raises(WeightsError, match="short.pth: .*missing: 34.bias"):
+        load_vgg19_features(tmp_path / "short.pth")

@@ -12,38 +12,27 @@ import torch
 from torch import nn
 from torchvision.models import vgg19
 
-from harness.errors import ConfigError
+from harness.weights import WeightsError, describe_mismatch, load_strict, read_state_dict
 
 SLICE_ENDS = (2, 7, 12, 21, 30)  # torchvision vgg19.features indices after relu1_1 ... relu5_1
 LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+WHAT = "VGG-19 weights"
 
 
 def load_vgg19_features(path: str | Path) -> nn.Sequential:
-    """vgg19().features[:30] with the weights of `path`, read with weights_only=True (no code runs).
-    The file must hold every `features.*` tensor of torchvision's layout with its shape; it may hold
-    the classifier too (unused); any other key is an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: VGG-19 weights file is missing")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a refused pickle, a truncated or foreign file: all mean "not weights"
-        raise ConfigError(f"{path}: not a weights-only torch state dict ({str(error).splitlines()[0]})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
-        raise ConfigError(f"{path}: expected a dict of tensors in torchvision's vgg19 layout")
+    """vgg19().features[:30] with the weights of `path`, read as data (harness.weights: weights_only,
+    so a crafted pickle is refused before anything in it runs). The file must hold every
+    `features.*` tensor of torchvision's layout with its shape; it may hold the classifier too
+    (unused); any other key is a WeightsError naming the file."""
+    state = read_state_dict(path, WHAT)
     with torch.device("meta"):  # the layout without allocating (or initialising) 143M parameters
         model = vgg19(weights=None)
-    expected = model.state_dict()
-    unknown = sorted(set(state) - set(expected))
-    missing = sorted(k for k in expected if k.startswith("features.") and k not in state)
-    if unknown or missing:
-        raise ConfigError(f"{path}: not torchvision's vgg19 layout (unknown keys {unknown[:3]}, missing {missing[:3]})")
+    foreign = [k for k in state if k not in model.state_dict()]
+    if foreign:
+        raise WeightsError(path, f"{WHAT} are not torchvision's vgg19 layout: " + describe_mismatch([], foreign, []))
     layers = model.features.to_empty(device="cpu")
-    try:
-        layers.load_state_dict({k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")},
-                               strict=True)
-    except RuntimeError as error:
-        raise ConfigError(f"{path}: {str(error).splitlines()[-1].strip()}") from None
+    load_strict(layers, {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")},
+                path, WHAT)
     return layers[:SLICE_ENDS[-1]]
 
 
