@@ -45,6 +45,7 @@ bench: setup
 	$(PY) -m harness.bench.panda_bench
 	$(PY) -m harness.bench.train_step_bench
 	$(PY) -m harness.bench.pq_bench
+	$(PY) -m harness.bench.synthesis_bench
 
 # The PanDA study in miniature (~15 min on 2 CPU cores): synthetic street scenes -> PanDA 1x and the class
 # balance before / after (Supp. Figs 1-2), then the mini UPSNet-style model trained on nested subsets with
