@@ -27,10 +27,9 @@ from harness.atomic import write_json
 from harness.data.dataset import PanopticDataset
 from harness.data.images import read_ids
 from harness.errors import PanbenchError
+from harness.models.panoptic_layers import UPSAMPLE_CANDIDATES
 from harness.progress import track
 
-# (dr, dc) from (r // 2, c // 2), in Algorithm 1's order
-UPSAMPLE_CANDIDATES = ((0, 0), (0, 1), (1, 0), (1, 1))  # moves to harness.models.panoptic_layers at merge
 COUNTS = ("copied", "misaligned", "unmatched", "new")
 
 

@@ -9,8 +9,8 @@ import torch
 from harness.data.categories import categories_json
 from harness.data.panoptic_format import make_segments_info
 from harness.data.synth import make_scene
-from harness.seeding import keyed_rng
 from harness.models.targets import panoptic_to_targets
+from harness.seeding import keyed_rng
 
 
 def scene_batch(n: int, seed: int = 0, height: int = 64, width: int = 128) -> tuple[list[torch.Tensor], list[dict]]:

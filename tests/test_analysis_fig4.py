@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from analysis.upsampling_alignment import UPSAMPLE_CANDIDATES, alignment_stages, stage_counts
+from analysis.upsampling_alignment import alignment_stages, stage_counts
+from harness.models.panoptic_layers import UPSAMPLE_CANDIDATES
 from harness.cli import main
 from harness.data.dataset import write_panoptic_json, write_sample
 

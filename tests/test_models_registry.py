@@ -173,7 +173,7 @@ def test_predictions_export_validate_and_evaluate(name, batch, tmp_path):
 
 
 BODY_PARAMETERS = {"r50": 23.5e6, "r101": 42.5e6}  # torchvision's ResNet-50 / -101 without the classifier
-PAPER_SCALE = [name for name in list_models() if MODELS[name].get("backbone") in BODY_PARAMETERS]
+PAPER_SCALE = [name for name in list_models() if MODELS.get(name, {}).get("backbone") in BODY_PARAMETERS]
 
 
 def test_every_paper_scale_entry_is_built_below():

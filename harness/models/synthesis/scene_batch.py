@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from harness.data.categories import categories_json, train_ids
-from harness.data.panoptic_format import make_segments_info
-from harness.data.synth import make_scene, scene_rng
-from harness.metrics.semantic import panoptic_to_semantic
+from harness.data.panoptic_format import make_segments_info, semantic_map
+from harness.data.synth import make_scene
+from harness.seeding import keyed_rng
 
 
 def scene_batch(n: int, height: int, width: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -18,8 +18,8 @@ def scene_batch(n: int, height: int, width: int, seed: int = 0) -> dict[str, tor
     cat_to_train = train_ids(categories_json())
     images, semantics, panoptics = [], [], []
     for index in range(n):
-        image, ids, category_of, iscrowd_of = make_scene(scene_rng(seed, index), height, width)
-        semantic = panoptic_to_semantic(ids, make_segments_info(ids, category_of, iscrowd_of), cat_to_train)
+        image, ids, category_of, iscrowd_of = make_scene(keyed_rng(seed, index), height, width)
+        semantic = semantic_map(ids, make_segments_info(ids, category_of, iscrowd_of), cat_to_train)
         images.append(torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1)
         semantics.append(torch.from_numpy(semantic.astype(np.int64)))
         panoptics.append(torch.from_numpy(ids.astype(np.int64)))
