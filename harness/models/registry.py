@@ -54,6 +54,15 @@ def list_models() -> list[str]:
     return sorted({**MODELS, **SYNTHESIS_MODELS})
 
 
+def model_family(name: str) -> str:
+    """`panoptic` or `synthesis`: which task trains model `name` (harness/train/tasks.py)."""
+    if name in SYNTHESIS_MODELS:
+        return "synthesis"
+    if name in MODELS:
+        return "panoptic"
+    raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}" + _nearest(name, list_models()))
+
+
 def _table(name: str) -> tuple[dict, object]:
     return (SYNTHESIS_MODELS, build_synthesis_model) if name in SYNTHESIS_MODELS else (MODELS, build_panoptic_model)
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from harness.train.data_sources import PreparedData
 from harness.train.recipe_schema import RecipeConfig, TrainConfig
 from harness.train.schedule import LrSchedule, scaled_lr
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
@@ -66,12 +67,11 @@ class PanopticTask:
         self.sync_batchnorm = sync_batchnorm
 
     @classmethod
-    def from_config(cls, recipe: RecipeConfig, train_roots: Sequence[Path], val_root: Path,
-                    categories: list[dict]) -> "PanopticTask":
+    def from_config(cls, recipe: RecipeConfig, prepared: PreparedData) -> "PanopticTask":
         t = recipe.train
-        return cls(model_name=recipe.model.name, model_options=recipe.model.options, categories=categories,
-                   train_roots=train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(t), hflip=t.hflip,
-                   scale_jitter=t.scale_jitter, val_root=val_root, val_max=recipe.data.val_max, amp=t.amp)
+        return cls(model_name=recipe.model.name, model_options=recipe.model.options, categories=prepared.categories,
+                   train_roots=prepared.train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(t), hflip=t.hflip,
+                   scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max, amp=t.amp)
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model

@@ -37,9 +37,9 @@ from harness.train.data_sources import PreparedData, describe, prepare_data
 from harness.train.distributed import DistContext, barrier, init_distributed, shutdown
 from harness.train.evaluate import PREDICTIONS
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.panoptic_task import PanopticTask
 from harness.train.recipe_schema import RecipeConfig
 from harness.train.run_spec import RunSpec
+from harness.train.tasks import build_task
 
 
 class RunFailed(PanbenchError):
@@ -95,7 +95,7 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
             sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original)
             store.update(rid, wandb_dir=sink.directory)
         seed_everything(recipe.seed)
-        task = PanopticTask.from_config(recipe, prepared.train_roots, prepared.val_root, prepared.categories)
+        task = build_task(recipe, prepared)
 
         def log_step(step_record: dict) -> None:
             store.append_history(rid, step_record)

@@ -4,7 +4,8 @@ harness/train/loop.py owns the iterations, exact resume, checkpoints, DDP, AMP a
 says what is trained and what one step is. Panoptic segmentation (harness/train/panoptic_task.py)
 is one task; GAN synthesis, with a generator and a discriminator stepped in turn, is another.
 
-A task provides
+A task class is built by `from_config(recipe, prepared_data)` (harness/train/tasks.py picks the
+class from the model's family) and provides
     modules()                             {name: nn.Module}, built on the CPU after the run is seeded
     optimizers(modules, total, batch)     {name: OptimizerSetup} for `total` iterations at `batch`
                                           images per step (all ranks), e.g. Adam G and Adam D
