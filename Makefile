@@ -45,6 +45,7 @@ bench: setup
 	$(PY) -m harness.bench.panda_bench
 	$(PY) -m harness.bench.train_step_bench
 	$(PY) -m harness.bench.pq_bench
+	$(PY) -m harness.bench.synthesis_bench
 	$(PY) -m harness.bench.deform_conv_bench
 	$(PY) -m harness.bench.engines_bench
 	$(PY) -m harness.bench.png_codec_bench
@@ -141,3 +142,14 @@ tables: setup
 
 dashboard: setup
 	$(PANBENCH) dashboard --out results/dashboard.html
+
+# --- synthesis paper: Figure 4 ------------------------------------------------------------------------
+# How often nearest 2x upsampling maps a feature onto another panoptic segment, per generator stage
+# 8x16 -> ... -> 256x512, on FIG4_ROOT's panoptic maps (synthetic scenes by default; a Cityscapes root
+# converted with `panbench data cityscapes` reproduces the paper's Cityscapes figure).
+FIG4_ROOT ?= $(SUPP_SRC)
+
+.PHONY: synth-fig4
+synth-fig4: setup
+	test -f $(FIG4_ROOT)/panoptic.json || $(PANBENCH) data synth --out $(FIG4_ROOT) --n 64 --seed 0
+	$(PANBENCH) figure synth-fig4 --root $(FIG4_ROOT) --size 256x512 --smallest 8x16 --out $(FIGURES_DIR)/synth-fig4

@@ -6,17 +6,18 @@ import argparse
 from pathlib import Path
 
 from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
+from harness.tracking.commands import add_runs_root
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="run store (default results/runs)")
+    add_runs_root(parser, old_spelling=True)
     parser.add_argument("--recipe", default=None, help="only runs of this recipe")
     parser.add_argument("--model", default=None, help="only runs of this model")
     parser.add_argument("--dataset", default=None, help="only runs on this dataset")
 
 
 def _where(args: argparse.Namespace) -> RunFilter:
-    return RunFilter(root=args.runs, recipe=args.recipe, model=args.model, dataset=args.dataset)
+    return RunFilter(root=args.runs_root, recipe=args.recipe, model=args.model, dataset=args.dataset)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,13 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=table_command)
 
     p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class"))
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "synth-fig4"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
                    help="per-class: the per-class table to draw")
     p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
     p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
+    p.add_argument("--size", default="256x512", help="synth-fig4: generator output size HxW (maps resized to it)")
+    p.add_argument("--smallest", default="8x16", help="synth-fig4: the generator's first scale HxW")
     _add_run_filters(p)
     p.set_defaults(func=figure_command)
 
@@ -45,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
-    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class")
+    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
     p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
     p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
-    p.add_argument("--runs", type=Path, default=Path("results/runs"))
+    add_runs_root(p, old_spelling=True)
     p.set_defaults(func=dashboard_command)
 
 
@@ -74,17 +77,26 @@ def figure_command(args: argparse.Namespace) -> int:
 
     if args.name == "fig3":
         paths = report.fig3(args.out, args.source, _where(args))
+    elif args.name == "synth-fig4":
+        from analysis.upsampling_alignment import parse_size, write_figure4
+        from harness.errors import PanbenchError
+        from harness.progress import interactive
+
+        if args.root is None:
+            raise PanbenchError("figure synth-fig4: --root DIR (a COCO-panoptic dataset) is required")
+        paths = write_figure4(args.root, parse_size(args.size), parse_size(args.smallest), args.out,
+                              progress=interactive())
     elif args.name == "per-class":
         paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
     else:
+        from analysis.labels import dataset_labels
         from harness.data.stats import class_pixel_share, share_bars
         from harness.errors import PanbenchError
 
         if args.root is None:
             raise PanbenchError("figure class-share: --root DIR is required (and --compare DIR2 for PanDA)")
-        frames = [(args.root.name, class_pixel_share(args.root))]
-        if args.compare is not None:
-            frames.append((args.compare.name, class_pixel_share(args.compare)))
+        roots = [args.root] + ([args.compare] if args.compare is not None else [])
+        frames = [(label, class_pixel_share(root)) for label, root in zip(dataset_labels(roots), roots)]
         paths = (figures.save_figure(figures.class_share_treemap(frames), f"{args.out}-treemap")
                  + figures.save_figure(share_bars(frames), f"{args.out}-bars"))
     for path in paths:
@@ -97,7 +109,8 @@ def report_command(args: argparse.Namespace) -> int:
 
     written = write_report(args.out, source=args.source, where=_where(args),
                            tables=[t for t in args.tables.split(",") if t],
-                           figures=[f for f in args.figures.split(",") if f], dashboard=not args.no_dashboard)
+                           figures=[f for f in args.figures.split(",") if f and f != "none"],
+                           dashboard=not args.no_dashboard)
     for kind in ("tables", "figures", "dashboard"):
         for path in written[kind]:
             print(f"{kind:9s} {path}")
@@ -109,5 +122,5 @@ def report_command(args: argparse.Namespace) -> int:
 def dashboard_command(args: argparse.Namespace) -> int:
     from analysis.dashboard import write_dashboard
 
-    print(f"wrote {write_dashboard(args.out, args.runs)}")
+    print(f"wrote {write_dashboard(args.out, args.runs_root)}")
     return 0

@@ -1,30 +1,60 @@
-"""One self-contained HTML page over the run store: filterable runs table, side-by-side comparison
-(metrics, differences, config differences), the learning curves and the data-efficiency table.
+"""One self-contained HTML page over the run store: a filterable, sortable runs table; for the runs
+ticked, a side-by-side comparison (metrics, differences, config differences), their loss curves
+from `history.jsonl` overlaid, a per-class table and their images (`analysis.run_media`); the
+learning curves (Fig. 3) and the data-efficiency table (Table 3). W&B links appear for synced runs.
 
-Everything is inline (data as JSON, JS, CSS, the figure as SVG), so the file works offline and can
-be mailed or attached to a paper review; W&B links appear for runs that were synced."""
+Everything is inline (data, JS, CSS, images as data: URIs), so the file works offline and can be
+mailed or attached to a paper review. Size budget: at most 4 images per run, 256 px wide, 4 MiB of
+images per page (`analysis.run_media`), and `HISTORY_POINTS` steps per loss curve.
+
+Safety: the page is the template with ONE substitution, the payload as JSON in which `<`, `>`, `&`
+(and, as every non-ASCII character, U+2028/U+2029) are \\u-escaped, inside a
+`<script type="application/json">` that nothing in the data can close or comment out. The page's
+JS renders every value with textContent / setAttribute, never as HTML; links keep only http(s)
+URLs (checked here and again in the page); images only data:image URIs made here."""
 
 from __future__ import annotations
 
-import html
+import base64
 import io
 import json
 import math
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from analysis.curves import runs_points
-from analysis.figures import learning_curves
+from analysis.labels import column_label
 from analysis.render import display_rows
+from analysis.run_media import IMAGES_PER_RUN, PAGE_IMAGE_BYTES, THUMB_WIDTH, ImageBudget, run_thumbnails
 from analysis.runs import METRICS, load_runs
-from analysis.tables import runs_table3
+from analysis.tables import mark_extra_iterations, runs_table3
 from harness.atomic import write_text
 from harness.errors import PanbenchError
+from harness.tracking.run_store import RunStore
 
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
-SHOWN_METRICS = ("pq", "sq", "rq", "pq_th", "pq_st", "miou", "accuracy", "ap", "ap_box", "det_ap", "fid")
+DATA_MARKER = "/*__PANBENCH_DASHBOARD_DATA__*/"
+HISTORY_POINTS = 400  # per series and run: long runs are thinned to this many steps (the last one kept)
+TEXT_FIELDS = ("run_id", "recipe", "model", "dataset", "variant", "status", "error")
+
+
+def script_json(payload: object) -> str:
+    """JSON safe inside an HTML <script> element: `<`, `>`, `&` escaped (no `</script>`, no `<!--`),
+    every non-ASCII character (U+2028/U+2029 included) as a \\u escape; NaN is not JSON."""
+    text = json.dumps(payload, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def safe_link(url: object) -> str | None:
+    """`url` when it is an absolute http(s) URL without spaces or control characters, else None."""
+    if not isinstance(url, str) or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -40,72 +70,186 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 
 def _clean(value: object) -> object:
-    if isinstance(value, float) and math.isnan(value):
+    """A value as JSON can carry it: numpy scalars unwrapped, NaN / inf as null, integral floats as int."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _scalar(value: object) -> object:
+    """A metric or per-class value for the page: a number, a string as written, or None."""
+    if isinstance(value, bool) or value is None:
         return None
-    if hasattr(value, "item"):  # numpy scalar
-        return _clean(value.item())
-    return value
+    if isinstance(value, (int, float)):
+        return _clean(float(value))
+    return str(value) if isinstance(value, str) else None
 
 
-def runs_payload(runs: pd.DataFrame) -> dict:
-    metrics = [m for m in SHOWN_METRICS if m in runs and runs[m].notna().any()] or ["pq", "miou", "ap"]
-    records = []
-    runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
-                            na_position="last")
-    for row in runs.itertuples(index=False):
-        fields = {k: _clean(getattr(row, k)) for k in ("run_id", "recipe", "model", "dataset", "variant", "seed",
-                                                         "status", "error", "wandb_url")}
-        records.append({**fields, "n": None if pd.isna(row.n) else int(row.n),
-                        "metrics": {m: _clean(getattr(row, m)) for m in METRICS}, "config": flatten(row.config)})
-    return {"runs": records, "metrics": metrics}
+def flat_metrics(metrics: dict | None) -> dict:
+    """Every top-level metric of metrics.json (not only the known keys: columns follow the data)."""
+    return {str(k): _scalar(v) for k, v in (metrics or {}).items() if k != "per_class" and _scalar(v) is not None}
 
 
-def curves_svg(runs: pd.DataFrame) -> str:
-    """The runs' learning curves as inline SVG, or a note saying what is missing."""
-    finished = runs[runs.status == "finished"]
+def per_class_rows(metrics: dict | None) -> dict:
+    """`per_class: {category_id: {name, pq, sq, ...}}` as {category_id: {"name": str, metric: value}}."""
+    per_class = (metrics or {}).get("per_class")
+    rows = {}
+    for cid, row in (per_class.items() if isinstance(per_class, dict) else ()):
+        if not isinstance(row, dict):
+            continue
+        values = {str(k): _scalar(v) for k, v in row.items() if k != "name" and _scalar(v) is not None}
+        rows[str(cid)] = {"name": str(row.get("name", cid)), **values}
+    return rows
+
+
+def history_series(rows: list[dict]) -> dict[str, list[list[float]]]:
+    """history.jsonl -> {series: [[step, value], ...]}: training rows give one series per numeric key
+    (`loss`, its terms, `lr`, ...), evaluation rows (`{"step": k, "eval": {...}}`) `eval/<metric>`;
+    each thinned to `HISTORY_POINTS` steps."""
+    series: dict[str, list[list[float]]] = {}
+    for row in rows:
+        step = row.get("step") if isinstance(row, dict) else None
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            continue
+        values = {k: v for k, v in row.items() if k not in ("step", "eval")}
+        if isinstance(row.get("eval"), dict):
+            values.update({f"eval/{k}": v for k, v in row["eval"].items()})
+        for key, value in values.items():
+            value = _scalar(value)
+            if isinstance(value, (int, float)):
+                series.setdefault(str(key), []).append([_clean(float(step)), value])
+    return {key: _thin(points) for key, points in series.items()}
+
+
+def _thin(points: list[list[float]]) -> list[list[float]]:
+    if len(points) <= HISTORY_POINTS:
+        return points
+    keep = sorted({round(i * (len(points) - 1) / (HISTORY_POINTS - 1)) for i in range(HISTORY_POINTS)})
+    return [points[i] for i in keep]
+
+
+def _read(reader, path: Path, notes: list[str], default):
+    try:
+        return reader()
+    except (PanbenchError, ValueError, OSError) as exc:
+        notes.append(str(exc) if str(exc).startswith(str(path)) else f"{path}: unreadable ({exc})")
+        return default
+
+
+def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[str]) -> dict:
+    """One run for the page: identity, status, the W&B link, metrics, flat config, history, per-class rows
+    and images, all read from its own folder."""
+    run_dir = Path(row.run_dir)
+    key = run_dir.name
+    record = _read(lambda: store.read_run(key), run_dir / "run.json", notes, None) or {}
+    metrics = _read(lambda: store.read_metrics(key), run_dir / "metrics.json", notes, None)
+    history = _read(lambda: store.read_history(key), run_dir / "history.jsonl", notes, [])
+    images, image_notes = run_thumbnails(run_dir, record, budget)
+    notes += image_notes
+    entry = {"key": key, **{f: None if _missing(row[f]) else str(row[f]) for f in TEXT_FIELDS}}
+    entry.update({"n": _clean(row.n), "seed": _scalar(row.seed),
+                  "wandb_url": safe_link(row.wandb_url), "metrics": flat_metrics(metrics),
+                  "config": _clean(flatten(row.config if isinstance(row.config, dict) else {})),
+                  "history": history_series(history), "per_class": per_class_rows(metrics),
+                  "images": [vars(image) for image in images]})
+    return entry
+
+
+def metric_columns(entries: list[dict]) -> list[str]:
+    """The metrics measured in any run: the run store's keys in their order, then any other key."""
+    present = {k for entry in entries for k in entry["metrics"]}
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
+def _finished(runs: pd.DataFrame) -> pd.DataFrame:
+    finished = runs[runs.status == "finished"].reset_index(drop=True)
+    return finished.assign(variant=mark_extra_iterations(finished)) if not finished.empty else finished
+
+
+def curves_figure(runs: pd.DataFrame) -> dict:
+    """Fig. 3 of the finished runs as an SVG data: URI (shown through <img>, where no script runs),
+    or a note saying what is missing."""
+    from analysis.figures import learning_curves
+
+    finished = _finished(runs)
     try:
         points = runs_points(finished) if not finished.empty else pd.DataFrame()
     except PanbenchError as exc:
-        return f'<p class="muted">{html.escape(str(exc))}</p>'
+        return {"src": None, "note": str(exc)}
     if points.empty or points.n.nunique() < 2:
-        return '<p class="muted">No learning curve yet: it needs finished runs at two or more sizes n.</p>'
-    buf = io.StringIO()
-    figure = learning_curves(points)
-    figure.savefig(buf, format="svg")
+        return {"src": None, "note": "No learning curve yet: it needs finished runs at two or more sizes n."}
     import matplotlib.pyplot as plt
 
+    buf = io.BytesIO()
+    figure = learning_curves(points)
+    figure.savefig(buf, format="svg")
     plt.close(figure)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return {"src": "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), "note": None}
 
 
-def efficiency_html(runs: pd.DataFrame) -> str:
-    finished = runs[runs.status == "finished"]
+def efficiency(runs: pd.DataFrame) -> dict:
+    """Table 3 of the finished runs (header, rows, caption as printed by `panbench table`), or a note."""
+    finished = _finished(runs)
+    if finished.empty:
+        return {"header": [], "rows": [], "caption": None, "note": "No finished runs yet."}
     try:
-        table = runs_table3(finished) if not finished.empty else None
+        table = runs_table3(finished)
     except PanbenchError as exc:
-        return f'<p class="muted">{html.escape(str(exc))}</p>'
-    if table is None:
-        return '<p class="muted">No finished runs yet.</p>'
+        return {"header": [], "rows": [], "caption": None, "note": str(exc)}
     header, rows = display_rows(table)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in rows)
-    return (f'<table class="de-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-            f'<p class="muted">{html.escape(table.caption)}</p>')
+    return {"header": header, "rows": rows, "caption": table.caption, "note": None}
+
+
+def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
+    """Everything the page shows, as plain JSON-able data."""
+    runs = load_runs(runs_root)
+    runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
+                            na_position="last")
+    store, budget, notes = RunStore(runs_root), ImageBudget(), []
+    entries = [run_entry(row, store, budget, notes) for _, row in runs.iterrows()]
+    notes += [budget.note()] if budget.note() else []
+    metrics = metric_columns(entries)
+    per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row}
+    labels = {m: column_label(m) for m in sorted(set(metrics) | per_class_keys)}
+    return {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "runs_root": str(runs_root),
+            "runs": entries, "metrics": metrics, "metric_labels": labels,
+            "figure": curves_figure(runs), "efficiency": efficiency(runs), "notes": notes,
+            "image_budget": {"per_run": IMAGES_PER_RUN, "width": THUMB_WIDTH, "page_bytes": PAGE_IMAGE_BYTES}}
+
+
+def page_html(payload: dict) -> str:
+    """The template with its one data marker replaced by `script_json(payload)`."""
+    template = TEMPLATE.read_text(encoding="utf-8")
+    if template.count(DATA_MARKER) != 1:
+        raise PanbenchError(f"{TEMPLATE}: expected the data marker {DATA_MARKER} exactly once")
+    head, _, tail = template.partition(DATA_MARKER)
+    return head + script_json(payload) + tail
 
 
 def render_dashboard(runs_root: str | Path = "results/runs") -> str:
-    runs = load_runs(runs_root)
-    data = json.dumps(runs_payload(runs), default=str, allow_nan=False).replace("</", "<\\/")
-    page = TEMPLATE.read_text(encoding="utf-8")
-    for marker, value in (("__FIGURE__", curves_svg(runs)), ("__DE_TABLE__", efficiency_html(runs)),
-                          ("__GENERATED__", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-                          ("__RUNS_ROOT__", html.escape(str(runs_root))), ("__DATA__", data)):
-        page = page.replace(marker, value)
-    return page
+    return page_html(dashboard_payload(runs_root))
 
 
 def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str | Path = "results/runs") -> Path:
+    """Write the page; each problem met reading the store (a rejected path, an unreadable file) is
+    listed in the page and printed as one warning line on stderr."""
+    payload = dashboard_payload(runs_root)
     out = Path(out)
-    write_text(out, render_dashboard(runs_root))
+    write_text(out, page_html(payload))
+    for note in payload["notes"]:
+        print(f"panbench: warning: {note}", file=sys.stderr)
     return out

@@ -1,7 +1,9 @@
 """Figures of the PanDA paper (PNG + SVG, matplotlib Agg).
 
 - Fig. 3 / Supp. Fig. 4: error 1 - metric vs training-set size on log axes, baseline points with a
-  dashed log-linear fit, PanDA points with a solid one (and a bootstrap band when seeds repeat).
+  dashed log-linear fit, PanDA points with a solid one (and a bootstrap band when seeds repeat). A fit
+  through fewer than three sizes n is dotted and says so in the legend; the error axis and the
+  extrapolated fits stay inside (0, 1] (a fit of AP below 0 is not an error above 1).
 - Supp. Fig. 1: class pixel share per image as a treemap with void (the bars of Supp. Fig. 2 are
   harness.data.stats.share_bars, which `panbench data stats --plot` draws too).
 - Per-class bars: a per-class table (e.g. Supp. Tables 2-3) as grouped bars."""
@@ -18,10 +20,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.fits import bootstrap_band, fit_log_linear  # noqa: E402
+from analysis.fits import MIN_FIT_SIZES, bootstrap_band, fit_log_linear  # noqa: E402
+from analysis.labels import METRIC_LABELS  # noqa: E402
 from harness.atomic import write_figure  # noqa: E402
 
-METRIC_LABELS = {"pq": "PQ", "ap": "AP", "ap_box": "AP box"}
+WEAK_FIT_STYLE = ":"
 VARIANT_STYLE = {"none": ("--", "o", "baseline"), "panda-1x": ("-", "s", "PanDA")}
 COLORS = {"pq": "tab:blue", "ap": "tab:orange", "ap_box": "tab:green"}
 
@@ -31,29 +34,46 @@ def save_figure(fig: plt.Figure, prefix: str | Path) -> list[Path]:
     return [write_figure(f"{prefix}.png", fig, close=False, dpi=130), write_figure(f"{prefix}.svg", fig)]
 
 
+def error_of(metric_percent: np.ndarray) -> np.ndarray:
+    """Error 1 - metric/100 of a fitted curve, NaN where the fit leaves [0, 100] (no line is drawn there)."""
+    error = 1.0 - np.asarray(metric_percent, dtype=float) / 100.0
+    return np.where((error > 0) & (error <= 1), error, np.nan)
+
+
 def learning_curves(points: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """`points`: columns n, variant (`none` / `panda-1x`), metric (`pq` / `ap` / `ap_box`), value in percent;
     one row per run (several rows per n when seeds repeat)."""
     fig, ax = plt.subplots(figsize=(6.0, 4.5))
     n_all = points.n.to_numpy(dtype=float)
     grid = np.geomspace(max(n_all.min() / 2, 1.0), n_all.max() * 3, 200)
+    weak = False
     for (metric, variant), group in points.groupby(["metric", "variant"], sort=False):
         if variant not in VARIANT_STYLE:
             continue
         line, marker, label = VARIANT_STYLE[variant]
         color = COLORS.get(metric, "black")
         n, value = group.n.to_numpy(dtype=float), group.value.to_numpy(dtype=float)
-        ax.scatter(n, 1 - value / 100.0, marker=marker, color=color, s=22, zorder=3,
+        ax.scatter(n, np.clip(1 - value / 100.0, None, 1.0), marker=marker, color=color, s=22, zorder=3,
                    facecolors="none" if variant == "none" else color)
         if np.unique(n).size >= 2 and np.ptp(value) > 0:  # a constant metric (e.g. AP = 0) has no curve
             fit = fit_log_linear(n, value)
-            ax.plot(grid, 1 - fit.predict(grid) / 100.0, line, color=color,
-                    label=f"{METRIC_LABELS.get(metric, metric)} {label} (r² = {fit.r2:.4f})")
+            name = f"{METRIC_LABELS.get(metric, metric)} {label}"
+            if fit.caution:
+                weak = True
+                ax.plot(grid, error_of(fit.predict(grid)), WEAK_FIT_STYLE, color=color,
+                        label=f"{name} ({fit.sizes} sizes n: untested)")
+            else:
+                ax.plot(grid, error_of(fit.predict(grid)), line, color=color, label=f"{name} (r² = {fit.r2:.4f})")
             band = bootstrap_band(n, value, grid)
             if band is not None:
-                ax.fill_between(grid, 1 - band[1] / 100.0, 1 - band[0] / 100.0, color=color, alpha=0.12, lw=0)
+                ax.fill_between(grid, np.clip(1 - band[1] / 100.0, 1e-4, 1.0), np.clip(1 - band[0] / 100.0, 1e-4, 1.0),
+                                color=color, alpha=0.12, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1.0))
+    if weak:
+        ax.text(0.99, 0.99, f"dotted: fit through fewer than {MIN_FIT_SIZES} sizes n,\nits r² and trend are no evidence",
+                transform=ax.transAxes, ha="right", va="top", fontsize=7, color="dimgray")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)

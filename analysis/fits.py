@@ -12,15 +12,27 @@ from scipy import stats
 
 from harness.errors import PanbenchError
 
+MIN_FIT_SIZES = 3  # two sizes always lie on a line: r² = 1 (one run per size) says nothing about the law
+
 
 @dataclass(frozen=True)
 class LogLinearFit:
-    """metric = slope·ln(n) + intercept, with the coefficient of determination of the fit."""
+    """metric = slope·ln(n) + intercept, with the coefficient of determination of the fit, the
+    number of points and of distinct training-set sizes n behind it."""
 
     slope: float
     intercept: float
     r2: float
     points: int
+    sizes: int
+
+    @property
+    def caution(self) -> str:
+        """Empty for a fit through three or more sizes n; else why neither its r² nor its inverse
+        (N, DE) is evidence of the log-linear law."""
+        if self.sizes >= MIN_FIT_SIZES:
+            return ""
+        return f"fit through {self.sizes} sizes n only: the log-linear law is untested (r² is no evidence)"
 
     def predict(self, n: np.ndarray | float) -> np.ndarray:
         return self.slope * np.log(np.asarray(n, dtype=float)) + self.intercept
@@ -43,7 +55,8 @@ def fit_log_linear(n: np.ndarray, metric: np.ndarray) -> LogLinearFit:
     if np.unique(n).size < 2:
         raise PanbenchError(f"log-linear fit needs at least two training-set sizes, got {sorted(set(n.tolist()))}")
     result = stats.linregress(np.log(n), metric)
-    return LogLinearFit(float(result.slope), float(result.intercept), float(result.rvalue ** 2), int(n.size))
+    return LogLinearFit(float(result.slope), float(result.intercept), float(result.rvalue ** 2), int(n.size),
+                        int(np.unique(n).size))
 
 
 def bootstrap_band(n: np.ndarray, metric: np.ndarray, grid: np.ndarray, *, resamples: int = 1000,

@@ -1,4 +1,6 @@
-"""A `Table` as Markdown (terminal, README), LaTeX (papers) or CSV (machines)."""
+"""A `Table` as Markdown (terminal, README), LaTeX (papers) or CSV (machines).
+
+Markdown, LaTeX and the terminal print human headers (`analysis.labels`); CSV keeps the machine keys."""
 
 from __future__ import annotations
 
@@ -7,25 +9,37 @@ import math
 import sys
 from pathlib import Path
 
+from analysis.labels import column_label
 from analysis.tables import Table
 from harness.atomic import write_text
 
+TEXT_COLUMNS = ("model", "variant", "source", "dataset", "metric", "method", "note")
+
 
 def format_cell(value: object, fmt: str | None) -> str:
-    """Printed strings pass through; NaN / empty is the paper's dash; floats take the column format."""
+    """Printed strings pass through; NaN / empty is the paper's dash; floats take the column format
+    (`d`: a count, printed as an integer even when pandas made the column float)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, str):
         return value
     if fmt and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if fmt == "d":
+            return str(int(value)) if float(value).is_integer() else str(value)
         return format(value, fmt)
     return str(value)
 
 
-def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
-    """Header and cells for humans: `m` and `m_std` merge into `mean ± std` when seeds > 1."""
+def shown_columns(table: Table) -> list[str]:
+    """The frame's columns a reader sees: `m_std` is printed inside `m`'s cell."""
     frame = table.frame
-    columns = [c for c in frame.columns if not (c.endswith("_std") and c[:-4] in frame.columns)]
+    return [c for c in frame.columns if not (c.endswith("_std") and c[:-4] in frame.columns)]
+
+
+def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
+    """Human header and cells: `m` and `m_std` merge into `mean ± std` when seeds > 1."""
+    frame = table.frame
+    columns = shown_columns(table)
     rows = []
     for _, row in frame.iterrows():
         cells = []
@@ -36,7 +50,7 @@ def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
                 text = f"{text} ± {format_cell(std, table.formats.get(column))}"
             cells.append(text or "–")
         rows.append(cells)
-    return [str(c) for c in columns], rows
+    return [column_label(str(c)) for c in columns], rows
 
 
 def to_markdown(table: Table) -> str:
@@ -53,7 +67,7 @@ _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 def _latex(text: str) -> str:
     text = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-    return text.replace("±", r"$\pm$").replace("–", "--")
+    return text.replace("±", r"$\pm$").replace("–", "--").replace("²", r"$^2$")
 
 
 def to_latex(table: Table) -> str:
@@ -98,9 +112,8 @@ def print_table(table: Table, fmt: str = "markdown") -> None:
         sys.stdout.write(to_markdown(table))
         return
     rich_table = RichTable(title=table.name, title_justify="left")
-    for column in header:
-        rich_table.add_column(column, justify="left" if column in ("model", "variant", "source", "dataset", "metric")
-                              else "right")
+    for key, column in zip(shown_columns(table), header):
+        rich_table.add_column(column, justify="left" if key in TEXT_COLUMNS else "right")
     for cells in rows:
         rich_table.add_row(*cells)
     console.print(rich_table)

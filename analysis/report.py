@@ -40,6 +40,9 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
                  figures: list[str] = ("fig3",), dashboard: bool = True) -> dict[str, list]:
     """Write the named tables and figures under `out`; a table the runs cannot give yet is reported,
     not fatal, so a partial study still renders what it has."""
+    unknown = [f for f in figures if f not in FIGURES]
+    if unknown:
+        raise PanbenchError(f"report --figures: unknown {', '.join(unknown)} (known: {', '.join(FIGURES)}, or none)")
     out = Path(out)
     written: dict[str, list] = {"tables": [], "figures": [], "dashboard": [], "skipped": []}
     for name in tables:

@@ -1,12 +1,12 @@
 """The run store (`results/runs/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
 
 One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the W&B
-link when the run was synced, and every flat metric. Variants are named as in the reference
-tables (`none`, `panda-1x`, `panda-2x`, `dropout+resize` ...) so runs and paper compare directly."""
+link when the run was synced, and every flat metric. `variant` is run.json's canonical name
+(harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
+own names), read as written, so runs and paper compare directly."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +16,6 @@ from harness.tracking.run_store import METRIC_KEYS, METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
-_PANDA = re.compile(r"^(?:panda[-_ ]?)?(\d+)x(?:[-_](.+))?$")
-
-
-def canonical_variant(raw: object) -> str:
-    """Run-store variant -> reference-table name: `1x` -> `panda-1x`; `1x-dropout-resize` ->
-    `dropout+resize` (a Table 4 ablation); missing / `none` / `baseline` -> `none`."""
-    if raw is None or (isinstance(raw, float) and np.isnan(raw)):
-        return "none"
-    text = str(raw).strip().lower()
-    if text in ("", "none", "baseline", "original", "orig"):
-        return "none"
-    match = _PANDA.match(text)
-    if not match:
-        return text
-    copies, ops = match.groups()
-    if ops is None:
-        return f"panda-{copies}x"
-    ops = "+".join(re.split(r"[-_+]", ops))
-    return ops if copies == "1" else f"panda-{copies}x:{ops}"
 
 
 def wandb_url(record: dict) -> str | None:
@@ -64,7 +45,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "model": record.get("model"),
             "dataset": record.get("dataset"),
             "n": record.get("n"),
-            "variant": canonical_variant(record.get("variant")),
+            "variant": record.get("variant"),
             "seed": record.get("seed"),
             "epochs": (config.get("train") or {}).get("epochs"),
             "status": record.get("status"),
@@ -76,14 +57,23 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "duration_s": record.get("duration_s"),
             "wandb_url": wandb_url(record),
             "config": config,
-            **{m: float(metrics[m]) if metrics.get(m) is not None else np.nan for m in METRICS},
+            "run_dir": str(run_json.parent),
+            **{m: _number(metrics.get(m)) for m in METRICS},
         })
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
-                                        "duration_s", "wandb_url", "config", *METRICS])
+                                        "duration_s", "wandb_url", "config", "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
     return frame
+
+
+def _number(value: object) -> float:
+    """A metric as a float; NaN when absent or not a number (a damaged metrics.json stays listed)."""
+    try:
+        return float(value) if value is not None and not isinstance(value, bool) else np.nan
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _leaves(node: object, path: tuple[str, ...] = ()):

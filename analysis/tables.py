@@ -2,11 +2,12 @@
 
 Each builder returns a `Table`: a frame (one row per printed row), a caption that says where the
 numbers come from (and where the paper's own numbers disagree), and float formats per column.
-`_std` columns hold the spread over seeds; the renderers print them as `mean ± std`."""
+`_std` columns hold the spread over seeds; the renderers print them as `mean ± std`. A fit through
+fewer than three training-set sizes is flagged: a `note` column beside it and a caution in the caption."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +20,9 @@ from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
 
 PANOPTIC_METRICS = ["pq", "sq", "rq", "pq_th", "pq_st", "miou", "ap", "ap_box"]
-SYNTH_METRICS = ["det_ap", "miou", "accuracy", "fid"]
 VARIANT_ORDER = ["none", "extra-iterations", "dropout", "dropout+resize", "dropout+shift", "dropout+resize+shift",
                  "panda-1x", "panda-2x"]
+TABLE3_FORMATS = {"images": "d", "n_orig": ".1f", "n_aug": ".1f", "de": ".1f"}
 THINGS = [c.name for c in CITYSCAPES_CATEGORIES if c.isthing]
 CATEGORY_NAMES = {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}
 
@@ -72,7 +73,21 @@ def _fit_table(fits: dict[str, LogLinearFit], name: str, caption: str) -> Table:
     frame = pd.DataFrame([{"metric": m, "slope": round_significant(f.slope, 5),
                            "intercept": round_significant(f.intercept, 5), "r2": round(f.r2, 4)}
                           for m, f in fits.items()], columns=["metric", "slope", "intercept", "r2"])
+    frame, caption = flag_weak_fits(frame, fits, caption)
     return Table(name, frame, caption, {"slope": ".5g", "intercept": ".5g", "r2": ".4f"})
+
+
+def flag_weak_fits(frame: pd.DataFrame, fits: dict[str, LogLinearFit], caption: str) -> tuple[pd.DataFrame, str]:
+    """A `note` column on the rows (by `metric`) whose fit has fewer than three sizes n, and a caution
+    ending the caption; the frame is unchanged when every fit has enough sizes."""
+    weak = {m: f.caution for m, f in fits.items() if f.caution}
+    if not weak:
+        return frame, caption
+    frame = frame.assign(note=frame.metric.map(weak).fillna(""))
+    sizes = sorted({f.sizes for f in fits.values() if f.caution})
+    return frame, (f"{caption} Caution: {', '.join(weak)} fitted through {' / '.join(map(str, sizes))} "
+                   f"sizes n only; a line through two sizes always fits (r² = 1 with one run per size), "
+                   f"so its N and DE are not evidence.")
 
 
 def reference_fit() -> Table:
@@ -84,7 +99,7 @@ def reference_fit() -> Table:
 
 
 def reference_table3() -> Table:
-    printed = {m: LogLinearFit(round_significant(f.slope, 5), round_significant(f.intercept, 5), f.r2, f.points)
+    printed = {m: replace(f, slope=round_significant(f.slope, 5), intercept=round_significant(f.intercept, 5))
                for m, f in reference_fits().items()}
     base = ref.fit_inputs().pivot(index="images", columns="metric", values="value")
     aug = ref.augmented_points().pivot(index="images", columns="metric", values="value")
@@ -93,8 +108,7 @@ def reference_table3() -> Table:
                "(5-significant-digit) coefficients; N_orig from the fit's inputs (at 3,000 images Table 1's "
                "baseline 58.8 / 33.5 / 38.7, not Table 2's 59.3 / 33.3 / 39.1), N_aug from Table 2's PanDA rows; "
                "DE = (N_aug - N_orig)/N_orig x 100 from the unrounded N.")
-    return Table("panda-table3", frame, caption, {"n_orig": ".1f", "n_aug": ".1f", "de": ".1f"})
-
+    return Table("panda-table3", frame, caption, TABLE3_FORMATS)
 
 REFERENCE_CAPTIONS = {
     "panda-table1": "PanDA Table 1, results on Cityscapes (3,000 images; PanDA 1x adds 3,000 synthetic). "
@@ -190,7 +204,7 @@ def _seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) ->
     metrics = _measured(runs, PANOPTIC_METRICS)
     frame = _order_variants(aggregate_seeds(runs, keys, metrics), keys[-1])
     frame = frame.rename(columns={"n": "images"})  # the papers' "# images" (original images)
-    formats = {c: ".2f" for c in frame.columns if c.split("_std")[0] in metrics}
+    formats = {"images": "d", **{c: ".2f" for c in frame.columns if c.split("_std")[0] in metrics}}
     seeds = sorted(set(runs.seed.dropna().astype(int)))
     return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds.", formats)
 
@@ -256,7 +270,8 @@ def runs_table3(runs: pd.DataFrame) -> Table:
                + (f" DE per seed: {per_seed}." if per_seed else "")
                + (f" No usable learning curve for {', '.join(falling)} (slope <= 0: the metric does not rise"
                   f" with n, so N is meaningless or undefined)." if falling else ""))
-    return Table("panda-table3", frame, caption, {"n_orig": ".1f", "n_aug": ".1f", "de": ".1f"})
+    frame, caption = flag_weak_fits(frame, fits, caption)
+    return Table("panda-table3", frame, caption, TABLE3_FORMATS)
 
 
 def _per_seed_de(group: pd.DataFrame, fits: dict[str, LogLinearFit]) -> str:

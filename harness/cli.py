@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from harness.errors import PanbenchError
@@ -24,6 +25,7 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"panbench {importlib.metadata.version('panbench')}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(subparsers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Iterable
 
 
 class PanbenchError(Exception):
@@ -21,8 +23,35 @@ class DatasetError(PanbenchError, ValueError):
         return type(self), (self.path, self.problem)
 
 
+class WriteError(PanbenchError, OSError):
+    """The system refused a write (disk full, no permission, a file where a folder should be); the
+    message starts with the file being written. Still an OSError, for code that handles those."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
+
+
 class ConfigError(PanbenchError, KeyError):
     """A recipe or command-line override names something that does not exist."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def nearest(word: str, choices: Iterable[str], n: int = 4) -> list[str]:
+    """The valid names closest to a mistyped one, nearest first: the one "did you mean" of panbench
+    (recipe keys and names, model names and arguments, PanDA parameters). A dotted key whose whole
+    spelling matches nothing is compared with the keys of its own section (`train.epoch` ->
+    `train.epochs`, whatever else is close)."""
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=n, cutoff=0.5)
+    if close or "." not in word:
+        return close
+    section = word.rpartition(".")[0]
+    siblings = [c for c in choices if c.rpartition(".")[0] == section]
+    return difflib.get_close_matches(word, siblings, n=n, cutoff=0.0)

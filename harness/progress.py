@@ -1,19 +1,29 @@
-"""The progress bar of all long work (data, PanDA, evaluation, training), built in one place.
+"""The progress display of all long work (data, PanDA, evaluation, training), built in one place.
 
-A bar is for a person at a terminal. When output is piped (logs, CI, a caller reading stdout) there
-is none: rich would still write its last state, or a blank line, there, and a failed command must
-print nothing but its one error line."""
+At a terminal it is a rich bar. When standard output is not a terminal (logs, CI, a cluster job,
+a caller reading stdout) a bar cannot be drawn, and going silent for minutes looks like a hang: a
+task then prints one plain line to standard output at most every `PANBENCH_PROGRESS_SECONDS`
+(default 10 s) and a last line when it ends, so short work prints nothing. Progress never goes to
+standard error, where a failed command prints its one error line and nothing else."""
 
 from __future__ import annotations
 
+import datetime
+import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from rich import get_console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from harness.errors import ConfigError
+
 T = TypeVar("T")
+DEFAULT_LINE_SECONDS = 10.0
 
 
 def interactive() -> bool:
@@ -21,15 +31,119 @@ def interactive() -> bool:
     return get_console().is_terminal
 
 
-def progress_bar(*columns: ProgressColumn, disable: bool = False, transient: bool = False) -> Progress:
-    """A rich Progress (default columns: description, bar, done/total, elapsed, remaining); disabled
-    when asked or when not `interactive()`; `transient` bars vanish when done."""
+def line_seconds() -> float:
+    """Seconds between two progress lines off a terminal: `PANBENCH_PROGRESS_SECONDS`, default 10."""
+    raw = os.environ.get("PANBENCH_PROGRESS_SECONDS", "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_LINE_SECONDS
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"PANBENCH_PROGRESS_SECONDS: expected a number of seconds >= 0, got {raw!r}")
+    return value
+
+
+def _clock(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=int(seconds)))
+
+
+@dataclass
+class _Task:
+    description: str
+    total: float | None
+    completed: float
+    fields: dict[str, Any]
+    start: float = field(default_factory=time.monotonic)
+    printed: float | None = None  # when the last line was printed
+
+
+class LineProgress:
+    """The bar's stand-in off a terminal, with the part of rich's Progress API panbench uses
+    (add_task, update, advance, track, context manager): `PQ: 120/500 (24%), 0:00:31 elapsed,
+    ~0:01:38 left` at most every `interval` seconds per task."""
+
+    def __init__(self, interval: float | None = None, stream=None):
+        self.interval = line_seconds() if interval is None else interval
+        self.stream = stream
+        self.tasks: list[_Task] = []
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **fields: Any) -> int:
+        self.tasks.append(_Task(description, total, completed, dict(fields)))
+        return len(self.tasks) - 1
+
+    def update(self, task_id: int, *, total: float | None = None, completed: float | None = None,
+               advance: float | None = None, description: str | None = None, **fields: Any) -> None:
+        task = self.tasks[task_id]
+        if total is not None:
+            task.total = total
+        if description is not None:
+            task.description = description
+        if completed is not None:
+            task.completed = completed
+        if advance:
+            task.completed += advance
+        task.fields.update({k: v for k, v in fields.items() if k not in ("visible", "refresh")})
+        self._maybe_print(task)
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, advance=advance)
+
+    def track(self, sequence: Iterable[T], total: float | None = None, description: str = "working",
+              **_: Any) -> Iterator[T]:
+        if total is None and hasattr(sequence, "__len__"):
+            total = len(sequence)  # type: ignore[arg-type]
+        task_id = self.add_task(description, total=total)
+        for item in sequence:
+            yield item
+            self.advance(task_id)
+
+    def _maybe_print(self, task: _Task) -> None:
+        now = time.monotonic()
+        done = task.total is not None and task.completed >= task.total
+        if done and task.printed is not None:
+            self._print(task, now, done=True)
+            task.printed = None  # the last line
+        elif not done and now - (task.printed if task.printed is not None else task.start) >= self.interval:
+            self._print(task, now, done=False)
+            task.printed = now
+
+    def _print(self, task: _Task, now: float, done: bool) -> None:
+        elapsed = now - task.start
+        if task.total:
+            fraction = task.completed / task.total
+            line = f"{task.description}: {task.completed:g}/{task.total:g} ({100 * fraction:.0f}%)"
+        else:
+            fraction, line = 0.0, f"{task.description}: {task.completed:g}"
+        if done:
+            line += f", done in {_clock(elapsed)}"
+        else:
+            line += f", {_clock(elapsed)} elapsed"
+            if fraction > 0:
+                line += f", ~{_clock(elapsed * (1 - fraction) / fraction)} left"
+        shown = {k: v for k, v in task.fields.items() if isinstance(v, (int, float)) and v == v}
+        line += "".join(f", {k} {v:.4g}" for k, v in shown.items())
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+def progress_bar(*columns: ProgressColumn, disable: bool = False, transient: bool = False) -> Progress | LineProgress:
+    """A rich Progress at a terminal (default columns: description, bar, done/total, elapsed,
+    remaining; `transient` bars vanish when done), else a LineProgress; nothing when `disable`."""
+    if disable:
+        return Progress(disable=True)
+    if not interactive():
+        return LineProgress()
     columns = columns or (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TimeRemainingColumn())
-    return Progress(*columns, disable=disable or not interactive(), transient=transient)
+    return Progress(*columns, transient=transient)
 
 
 def track(items: Iterable[T], description: str, disable: bool = False, total: int | None = None) -> Iterator[T]:
-    """Iterate `items` under a transient bar."""
+    """Iterate `items` under a transient bar (or progress lines off a terminal)."""
     with progress_bar(disable=disable, transient=True) as bar:
         yield from bar.track(items, total=total, description=description)

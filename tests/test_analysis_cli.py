@@ -32,6 +32,7 @@ def test_table_command_writes_csv_and_latex(tmp_path, capsys):
 
 
 def test_table_command_bad_input_is_one_line(tmp_path, capsys):
+    # `--runs`: the old spelling of --runs-root, kept as a hidden alias for one release
     assert main(["table", "panda-table2", "--source", "runs", "--runs", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("panbench: error:") and "no finished runs" in err and err.count("\n") == 1
@@ -55,7 +56,7 @@ def test_report_from_a_run_store(tmp_path, capsys):
     store = fill_store(tmp_path / "runs")
     out = tmp_path / "report"
     tables = "panda-table2,panda-table3,panda-fit,panda-supp-table3,panda-table4"
-    assert main(["report", "--out", str(out), "--runs", str(store), "--tables", tables,
+    assert main(["report", "--out", str(out), "--runs-root", str(store), "--tables", tables,
                  "--figures", "fig3,per-class"]) == 0
     text = capsys.readouterr().out
     for name in ("panda-table2.csv", "panda-table3.md", "panda-fit.csv", "panda-fig3.png", "panda-fig3.svg",

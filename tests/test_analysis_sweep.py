@@ -8,8 +8,7 @@ import pytest
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.launch.sweep import plan_sweep, run_sweep
-from harness.tracking.run_store import RunStore, run_id
-from harness.train.recipes import to_dict
+from harness.tracking.run_store import RunStore
 
 RECIPE = """
 base: base
@@ -34,14 +33,13 @@ class FakeTrainer:
         self.calls = []
         self.fail_n = set(fail_n)
 
-    def __call__(self, cfg, runs_root="results/runs"):
-        config = to_dict(cfg)
+    def __call__(self, spec, runs_root="results/runs"):
         store = RunStore(runs_root)
-        rid = run_id(config)
+        rid = spec.run_id
         self.calls.append(rid)
-        store.start(config)
-        if config["data"]["n"] in self.fail_n:
-            exc = RuntimeError(f"out of memory at n={config['data']['n']}")
+        store.start(spec)
+        if spec.n_requested in self.fail_n:
+            exc = RuntimeError(f"out of memory at n={spec.n_requested}")
             store.fail(rid, exc, 0.1)
             raise exc
         store.finish(rid, {"pq": 1.0}, 0.1)
@@ -100,6 +98,7 @@ def test_cli_dry_run_and_unimplemented_executor(recipe, tmp_path, capsys, monkey
     assert main(["sweep", recipe, "--dry-run", "data.n=10", "--runs-root", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert out.count("to do") == 2 and "data.n=10" in out
+    assert "panda-1x" in out  # the run spec's canonical variant, as run.json will write it
     assert main(["sweep", recipe, "--executor", "slurm", "--runs-root", str(tmp_path / "runs")]) == 2
     assert "not implemented yet" in capsys.readouterr().err
 

@@ -80,7 +80,7 @@ def test_evaluate_panoptic_missing_prediction(blocks_dataset, tmp_path, capsys):
     (pred / "panoptic/img_001.png").unlink()
     one_line_error(capsys, ["evaluate", "panoptic", *gt, "--pred-json", str(pred / "panoptic.json"),
                             "--pred-dir", str(pred / "panoptic"), "--workers", "1"],
-                   "pred/panoptic/img_001.png: panoptic PNG is missing")
+                   "pred/panoptic/img_001.png: label file is missing")
 
 
 def test_evaluate_fid_names_a_missing_folder_before_the_weights(tmp_path, capsys):
@@ -120,7 +120,7 @@ def test_instances_of_an_unknown_category(blocks_dataset, tmp_path, capsys):
     (tmp_path / "preds.json").write_text(json.dumps(
         [{"image_id": 0, "category_id": 7, "score": 0.5, "bbox": [0, 0, 4, 4]}]))  # 7 = road, stuff
     one_line_error(capsys, ["evaluate", "instances", "--gt", str(blocks_dataset),
-                            "--pred", str(tmp_path / "preds.json")],
+                            "--pred-json", str(tmp_path / "preds.json")],
                    "preds.json: prediction for image 0 has category_id 7, not a thing category")
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from harness.cli import main as panbench
 from harness.data.cityscapes import convert_cityscapes
-from harness.data.dataset import PanopticDataset
+from harness.data.validate import load_valid
 from harness.errors import DatasetError
 
 H, W = 24, 40
@@ -47,7 +47,7 @@ def write_cityscapes_tree(root, split="train",
 
 def test_conversion_matches_hand_known_segments(tmp_path):
     root = write_cityscapes_tree(tmp_path / "cityscapes")
-    ds = PanopticDataset.load(convert_cityscapes(root, tmp_path / "out", split="train", workers=2, progress=False))
+    ds = load_valid(convert_cityscapes(root, tmp_path / "out", split="train", workers=2, progress=False))
     # one city per process, merged in the converter's own order (sorted paths)
     assert [e["id"] for e in ds.images] == ["aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"]
     assert ds.images[0]["file_name"] == "aachen_000000_000019_leftImg8bit.png"
@@ -70,7 +70,7 @@ def test_cli_converts_and_reports_bad_trees(tmp_path, capsys):
     root = write_cityscapes_tree(tmp_path / "cs", split="val")
     assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "val"), "--split", "val",
                      "--workers", "1"]) == 0
-    assert len(PanopticDataset.load(tmp_path / "val")) == 3
+    assert len(load_valid(tmp_path / "val")) == 3
     capsys.readouterr()
     assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(tmp_path / "tr")]) == 2  # no train split
     assert "gtFine/train: folder is missing" in capsys.readouterr().err
@@ -86,3 +86,4 @@ def test_converter_exit_and_missing_images_become_dataset_errors(tmp_path):
     (root / "leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png").unlink()
     with pytest.raises(DatasetError, match=r"aachen_000001_000019_leftImg8bit\.png: image file is missing"):
         convert_cityscapes(root, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cs"]  # a failed conversion leaves no output, no work folder

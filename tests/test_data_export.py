@@ -15,8 +15,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from harness.cli import main
-from harness.data.dataset import read_ids
-from harness.data.export import export_dataset, panoptic_fpn_labels, semantic_map
+from harness.data.export import export_dataset, panoptic_fpn_labels
+from harness.data.images import read_ids
+from harness.data.panoptic_format import semantic_map
 from harness.errors import DatasetError
 
 # Cityscapes' category list (harness.data.categories) is road(7), sidewalk, building, wall, fence,
@@ -56,7 +57,7 @@ def test_semantic_map_of_a_hand_written_id_map():
     expected = np.array([[1, 1, 2, 2],
                          [0, 0, 2, 255],
                          [0, 255, 2, 255]], dtype=np.uint8)
-    np.testing.assert_array_equal(semantic_map(ids, segments, labels, "x.png"), expected)
+    np.testing.assert_array_equal(semantic_map(ids, segments, labels, source="x.png"), expected)
 
 
 def test_semantic_pngs_equal_the_hand_mapped_panoptic_maps(crowd_blocks, tmp_path):
@@ -131,7 +132,7 @@ def test_missing_panoptic_png_is_one_error_naming_the_file(tmp_path, capsys):
 
 def test_unknown_category_names_the_source():
     with pytest.raises(DatasetError, match=r"^x\.png: .*category_id 99"):
-        semantic_map(np.zeros((2, 2), np.uint32), [{"id": 5, "category_id": 99}], {7: 1}, "x.png")
+        semantic_map(np.zeros((2, 2), np.uint32), [{"id": 5, "category_id": 99}], {7: 1}, source="x.png")
 
 
 def test_a_process_pool_writes_the_same_files(tmp_path):

@@ -3,8 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from harness.data.dataset import PanopticDataset, read_rgb, write_panoptic_json, write_sample
+from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
+from harness.data.images import read_rgb
 from harness.data.panoptic_format import id2rgb, rgb2id, segment_stats
+from harness.data.validate import load_valid
 from harness.errors import DatasetError
 
 
@@ -34,7 +36,7 @@ def test_dataset_roundtrip_preserves_pixels_and_json(tmp_path):
                               {23000: 23, 2**20 + 5: 26}, {2**20 + 5: 1})
     write_panoptic_json(tmp_path, [entry], [ann], [{"id": 23, "name": "sky", "isthing": 0, "color": [1, 2, 3]},
                                                     {"id": 26, "name": "car", "isthing": 1, "color": [0, 0, 142]}])
-    ds = PanopticDataset.load(tmp_path, validate=False)
+    ds = PanopticDataset.load(tmp_path)
     assert ds.images[0]["id"] == "frankfurt_000000_000294"  # string image ids survive
     np.testing.assert_array_equal(ds.read_image(0), image)
     np.testing.assert_array_equal(ds.read_ids(0), ids)
@@ -75,7 +77,7 @@ def test_jpeg_images_and_24_bit_ids_roundtrip_through_files(tmp_path):
     ids[:8], ids[8:, :10] = 26000 + 999, big
     entry, ann = write_sample(tmp_path, "a", image, ids, {26999: 26, big: 26}, image_format="jpg", image_id=5)
     write_panoptic_json(tmp_path, [entry], [ann], categories_json())
-    ds = PanopticDataset.load(tmp_path)  # validates: ids, areas, boxes, sizes
+    ds = load_valid(tmp_path)  # validates: ids, areas, boxes, sizes
     assert entry["file_name"] == "a.jpg" and ds.images[0]["id"] == 5
     np.testing.assert_array_equal(ds.read_ids(0), ids)
     assert np.abs(ds.read_image(0).astype(int) - 120).max() <= 2  # JPEG is lossy, flat colour nearly exact

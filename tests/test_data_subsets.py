@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness.cli import main as panbench
-from harness.data.dataset import PanopticDataset
 from harness.data.subsets import every_kth, nested_subsets, write_subset
+from harness.data.validate import load_valid
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -36,7 +36,7 @@ def test_every_4th_gives_the_papers_coco_30k():
 
 def test_write_subset_is_a_valid_linked_dataset(blocks_dataset, tmp_path):
     out = write_subset(blocks_dataset, tmp_path / "sub", [2, 0])
-    sub, src = PanopticDataset.load(out), PanopticDataset.load(blocks_dataset)
+    sub, src = load_valid(out), load_valid(blocks_dataset)
     assert [e["id"] for e in sub.images] == [2, 0]
     assert sub.annotation_for(2) == src.annotation_for(2)
     np.testing.assert_array_equal(sub.read_ids(0), src.read_ids(2))
@@ -48,10 +48,10 @@ def test_write_subset_is_a_valid_linked_dataset(blocks_dataset, tmp_path):
 def test_cli_subset_sizes_and_every(blocks_dataset, tmp_path, capsys):
     assert panbench(["data", "subset", "--src", str(blocks_dataset), "--out", str(tmp_path / "nested"),
                      "--sizes", "1,2", "--seed", "3"]) == 0
-    n1, n2 = (PanopticDataset.load(tmp_path / "nested" / f"n{s}") for s in (1, 2))
+    n1, n2 = (load_valid(tmp_path / "nested" / f"n{s}") for s in (1, 2))
     assert {e["id"] for e in n1.images} < {e["id"] for e in n2.images}
     assert panbench(["data", "subset", "--src", str(blocks_dataset), "--out", str(tmp_path / "k2"), "--every", "2"]) == 0
-    assert [e["id"] for e in PanopticDataset.load(tmp_path / "k2").images] == [0, 2]
+    assert [e["id"] for e in load_valid(tmp_path / "k2").images] == [0, 2]
     capsys.readouterr()
     assert panbench(["data", "subset", "--src", str(blocks_dataset), "--out", str(tmp_path / "x"), "--sizes", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

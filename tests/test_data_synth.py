@@ -5,9 +5,9 @@ import pytest
 
 from harness.cli import main as panbench
 from harness.data.categories import CITYSCAPES_CATEGORIES
-from harness.data.dataset import PanopticDataset
-from harness.data.synth import make_scene, scene_rng, synthesize_dataset
-from harness.data.validate import find_problems
+from harness.data.synth import make_scene, synthesize_dataset
+from harness.data.validate import find_problems, load_valid
+from harness.seeding import keyed_rng
 
 NAME = {c.id: c.name for c in CITYSCAPES_CATEGORIES}
 THING = {c.id: c.isthing for c in CITYSCAPES_CATEGORIES}
@@ -18,7 +18,7 @@ def files(root):
 
 
 def test_same_seed_same_scene_other_seed_other_scene():
-    a, b, c = (make_scene(scene_rng(seed, 3), 48, 96) for seed in (7, 7, 8))
+    a, b, c = (make_scene(keyed_rng(seed, 3), 48, 96) for seed in (7, 7, 8))
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert a[2] == b[2] and a[3] == b[3]
@@ -36,7 +36,7 @@ def test_output_bytes_independent_of_workers_and_n(tmp_path):
 def test_dataset_passes_full_validation_and_follows_cityscapes_ids(tmp_path):
     assert panbench(["data", "synth", "--out", str(tmp_path / "s"), "--n", "6", "--seed", "1",
                      "--width", "101", "--height", "53", "--workers", "1"]) == 0  # odd sizes work
-    ds = PanopticDataset.load(tmp_path / "s")
+    ds = load_valid(tmp_path / "s")
     assert find_problems(ds, workers=1) == []
     assert {(e["height"], e["width"]) for e in ds.images} == {(53, 101)}
     assert [c["id"] for c in ds.categories] == [c.id for c in CITYSCAPES_CATEGORIES]
@@ -50,7 +50,7 @@ def test_dataset_passes_full_validation_and_follows_cityscapes_ids(tmp_path):
 
 @pytest.fixture(scope="module")
 def scenes():
-    return [make_scene(scene_rng(0, i), 64, 128) for i in range(120)]
+    return [make_scene(keyed_rng(0, i), 64, 128) for i in range(120)]
 
 
 def test_class_imbalance_like_cityscapes(scenes):

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from harness.cli import main as panbench
 from harness.data.dataset import PanopticDataset
-from harness.data.validate import _pixel_sample, find_problems
+from harness.data.validate import _pixel_sample, find_problems, load_valid
 from harness.errors import DatasetError
 
 
@@ -79,8 +80,8 @@ CASES = [
 
 
 def test_valid_dataset_loads_and_checks_clean(blocks_dataset, capsys):
-    assert len(PanopticDataset.load(blocks_dataset)) == 3
-    assert find_problems(PanopticDataset.load(blocks_dataset, validate=False), workers=1) == []
+    assert len(load_valid(blocks_dataset)) == 3
+    assert find_problems(PanopticDataset.load(blocks_dataset), workers=1) == []
     assert panbench(["data", "check", str(blocks_dataset)]) == 0
     assert "ok:" in capsys.readouterr().out
 
@@ -89,7 +90,7 @@ def test_valid_dataset_loads_and_checks_clean(blocks_dataset, capsys):
 def test_load_reports_first_problem_with_file_name(blocks_dataset, name, corrupt, expected):
     corrupt(blocks_dataset)
     with pytest.raises(DatasetError) as info:
-        PanopticDataset.load(blocks_dataset)
+        load_valid(blocks_dataset)
     assert re.search(expected, str(info.value)), str(info.value)
     assert str(info.value).startswith(str(blocks_dataset))  # the full path of the file, not just its name
 
@@ -117,8 +118,29 @@ def test_cli_check_missing_dataset_is_one_line(tmp_path, capsys):
 
 
 def test_load_pixel_checks_an_even_sample_of_big_datasets(blocks_dataset):
-    ds = PanopticDataset.load(blocks_dataset, validate=False)
+    ds = PanopticDataset.load(blocks_dataset)
     ds.images = [dict(ds.images[0], id=i) for i in range(101)]  # 101 images of 32x48
     assert _pixel_sample(ds, None) == list(range(101))
     assert _pixel_sample(ds, 11 * 32 * 48) == list(range(0, 101, 10))  # first, last and evenly between
     np.testing.assert_array_equal(_pixel_sample(ds, 10**9), np.arange(101))
+
+
+def test_load_only_parses_and_validation_is_its_own_step(blocks_dataset):
+    (blocks_dataset / "images/img_001.png").unlink()
+    edit_json(blocks_dataset, lambda d: segment(d, 2, 26001).update(area=5))
+    ds = PanopticDataset.load(blocks_dataset)  # no file but the JSON is read, nothing is checked
+    assert len(ds) == 3 and ds.annotation_for(2)["file_name"] == "img_002.png"
+    with pytest.raises(DatasetError, match=r"images/img_001\.png: image file is missing"):
+        load_valid(blocks_dataset)
+
+
+def test_check_all_lists_left_over_files_last(blocks_dataset, capsys):
+    (blocks_dataset / "panoptic/old_run.png").write_bytes(b"x")
+    (blocks_dataset / "images/.img_000.png.tmp").write_bytes(b"x")
+    edit_json(blocks_dataset, lambda d: segment(d, 0, 26001).update(area=7))
+    assert panbench(["data", "check", str(blocks_dataset), "--all", "--workers", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "segment 26001 has area 7" in err[0] and "3 problem(s)" in err[-1]
+    listed = sorted(Path(line.split(": ")[0]).relative_to(blocks_dataset).as_posix() for line in err[1:3])
+    assert listed == ["images/.img_000.png.tmp", "panoptic/old_run.png"]
+    assert all("no entry of panoptic.json names this file" in line for line in err[1:3])

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from harness.atomic import write_json
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
+from references.pq_pairs import write_pq_pair
+from references.reference_pq import reference_pq
 from harness.cli import main
 from harness.metrics.panoptic import pq_compute
 
@@ -86,17 +86,29 @@ def test_evaluate_instances_writes_the_library_result(pair, tmp_path):
     write_json(preds, predictions)
     out = tmp_path / "inst.json"
     assert main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
-                 "--pred", str(preds), "--out", str(out)]) == 0
+                 "--pred-json", str(preds), "--out", str(out)]) == 0
     expected = json.loads(json.dumps(evaluate_instances(pair["gt_json"], pair["gt_dir"], predictions)))
     assert json.loads(out.read_text()) == expected
     assert {"ap_box", "ap_box50", "ap_box75", "per_class"} <= set(expected)
+    # the old spelling --pred still works for one release, and is no longer shown
+    old = tmp_path / "old.json"
+    assert main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
+                 "--pred", str(preds), "--out", str(old)]) == 0
+    assert json.loads(old.read_text()) == expected
+
+
+def test_instances_help_names_pred_json_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "instances", "--help"])
+    text = capsys.readouterr().out
+    assert "--pred-json" in text and "--pred " not in text and "--pred\n" not in text
 
 
 def test_bad_input_is_one_line_and_exit_2(pair, tmp_path, capsys):
     (pair["pred_dir"] / "city_011_000002.png").unlink()
     assert main(["evaluate", "panoptic", *args(pair), "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.endswith("pred/city_011_000002.png: panoptic PNG is missing")
+    assert err.count("\n") == 0 and err.endswith("pred/city_011_000002.png: label file is missing")
 
 
 def test_dataset_roots_are_accepted(tmp_path, blocks_dataset):

@@ -1,5 +1,7 @@
 """FID: closed form of the Fréchet distance, torchmetrics' FID against it on the same features,
-a set against itself, and the weights lookup that must never download."""
+a set against itself, the weights lookup that must never download, the resize protocol (panbench's
+features equal torch-fidelity's own extractor's; torchmetrics' antialiased default differs) and
+weights that are never unpickled."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def test_frechet_distance_closed_form_for_diagonal_gaussians():
     assert frechet_distance(mu1, cov, mu2, cov) == pytest.approx(((mu1 - mu2) ** 2).sum(), abs=1e-8)
 
 
-def test_torchmetrics_fid_equals_frechet_distance_of_the_features():
+def test_fid_equals_frechet_distance_of_the_features():
     extractor = TinyExtractor()
     real, fake = images(1), images(2, shift=40)
     value = compute_fid(real, fake, feature_extractor=extractor, batch_size=16, progress=False)
@@ -92,3 +94,94 @@ def test_inception_path_loads_a_local_weights_file(tmp_path, monkeypatch):
     same = images(4, n=3)
     assert compute_fid(same, same, weights_path=tmp_path / fid.INCEPTION_FILE, progress=False, dims=64) == \
         pytest.approx(0.0, abs=1e-3)
+
+
+def test_fid_equals_torchmetrics_fid_on_the_same_features():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    extractor = TinyExtractor()
+    real, fake = images(5), images(6, shift=30)
+    metric = FrechetInceptionDistance(feature=extractor)
+    metric.update(torch.from_numpy(np.stack(real)).permute(0, 3, 1, 2), real=True)
+    metric.update(torch.from_numpy(np.stack(fake)).permute(0, 3, 1, 2), real=False)
+    assert compute_fid(real, fake, feature_extractor=extractor, progress=False) == \
+        pytest.approx(float(metric.compute()), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def random_inception(tmp_path_factory):
+    """A torch-fidelity InceptionV3 state dict with random weights, saved as a plain weights file."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
+        m.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        torch.manual_seed(0)
+        model = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path_factory.mktemp("inception") / fid.INCEPTION_FILE
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.mark.slow
+def test_features_equal_torch_fidelitys_extractor_and_not_torchmetrics_antialiased_default(tmp_path, random_inception,
+                                                                                           monkeypatch):
+    """Images of 48x80 (not 299): the resize decides the features. panbench's path (PNG folder ->
+    batches -> extractor) equals torch-fidelity's extractor on the same uint8 tensor, and equals
+    torchmetrics' Inception with antialias=False; torchmetrics' default (antialias=True) differs."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
+                        lambda *a, **k: pytest.fail("tried to download"))
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (48, 80, 3), dtype=np.uint8) for _ in range(3)]
+    for k, picture in enumerate(pictures):
+        write_png(tmp_path / "imgs" / f"{k}.png", picture)
+    ours = fid.image_features(tmp_path / "imgs", fid.load_inception(random_inception), progress=False)
+    batch = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        reference = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                feature_extractor_weights_path=str(random_inception))(batch)[0]
+        plain = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(random_inception), antialias=False)(batch)
+        antialiased = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(random_inception), antialias=True)(batch)
+    scale = reference.abs().max().item()
+    assert ours.shape == (3, 2048) and scale > 0
+    np.testing.assert_allclose(ours, reference.double().numpy(), rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(plain.double().numpy(), reference.double().numpy(), rtol=0, atol=1e-5 * scale)
+    assert (antialiased - reference).abs().max().item() > 1e-3 * scale
+
+
+def crafted_pickle(path, marker):
+    """A 'weights' file whose unpickling creates `marker` (as a shell command would run)."""
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"Conv2d_1a_3x3.conv.weight": Payload()}, path)
+
+
+def test_crafted_weights_are_refused_and_nothing_runs(tmp_path, capsys):
+    from harness.cli import main
+
+    live, marker = tmp_path / "live-marker", tmp_path / "marker"
+    crafted_pickle(tmp_path / "probe.pth", live)
+    torch.load(tmp_path / "probe.pth", weights_only=False)  # the payload is live: unpickling runs it
+    assert live.exists()
+    crafted_pickle(tmp_path / "evil.pth", marker)
+    for k, picture in enumerate(images(7, n=2)):
+        write_png(tmp_path / "imgs" / f"{k}.png", picture)
+    with pytest.raises(fid.WeightsError, match=r"evil\.pth: refused"):
+        fid.load_inception(tmp_path / "evil.pth")
+    code = main(["evaluate", "fid", "--real", str(tmp_path / "imgs"), "--fake", str(tmp_path / "imgs"),
+                 "--weights", str(tmp_path / "evil.pth")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(tmp_path / "evil.pth") in err[0] and "refused" in err[0]
+    assert not marker.exists()
+
+
+def test_weights_of_another_layout_are_one_line_naming_the_file(tmp_path):
+    torch.save({"conv.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")
+    with pytest.raises(fid.WeightsError, match=r"other\.pth: not torch-fidelity's Inception weights"):
+        fid.load_inception(tmp_path / "other.pth")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from harness.atomic import write_json, write_png
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
+from references.pq_pairs import write_pq_pair
+from references.reference_pq import reference_pq
 from harness.data.panoptic_format import id2rgb
 from harness.errors import DatasetError
 from harness.metrics.panoptic import pq_compute
@@ -144,12 +144,12 @@ def _assert_equal_to_reference(ours, ref):
 def ignore_rule_cases(paths):
     """How many predicted segments lie more than half on GT void, and on a GT crowd region of their
     own category: the synthetic pairs must exercise both of panopticapi's ignore rules."""
-    from harness.metrics.panoptic import read_id_png
+    from harness.data.images import read_ids
 
     gt_json, pred_json = json.loads(paths["gt_json"].read_text()), json.loads(paths["pred_json"].read_text())
     on_void = on_crowd = 0
     for gt_ann, pred_ann in zip(gt_json["annotations"], pred_json["annotations"]):
-        gt, pred = read_id_png(paths["gt_dir"] / gt_ann["file_name"]), read_id_png(paths["pred_dir"] / pred_ann["file_name"])
+        gt, pred = read_ids(paths["gt_dir"] / gt_ann["file_name"]), read_ids(paths["pred_dir"] / pred_ann["file_name"])
         crowd = [s for s in gt_ann["segments_info"] if s["iscrowd"]]
         for seg in pred_ann["segments_info"]:
             mask = pred == seg["id"]
@@ -169,9 +169,10 @@ def test_equal_to_cityscapesscripts_on_random_pairs(tmp_path, seed):
     assert on_void > 0 and on_crowd > 0
 
 
-def test_multi_process_equals_single_process(tmp_path):
+def test_several_workers_equal_one(tmp_path):
     paths = write_pq_pair(tmp_path, n=6, height=48, width=64, seed=7)
     assert pq_compute(**paths, workers=2) == pq_compute(**paths, workers=1)
+    assert pq_compute(**paths, workers=3, decode_threads=0) == pq_compute(**paths, workers=1, decode_threads=0)
 
 
 def _broken(tmp_path, edit):
@@ -185,7 +186,7 @@ def _broken(tmp_path, edit):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_missing_prediction_png_names_the_file(tmp_path, workers):
     paths = _broken(tmp_path, lambda p, pred: (p["pred_dir"] / pred["annotations"][1]["file_name"]).unlink())
-    with pytest.raises(DatasetError, match=r"pred/city_003_000001\.png: panoptic PNG is missing"):
+    with pytest.raises(DatasetError, match=r"pred/city_003_000001\.png: label file is missing"):
         pq_compute(**paths, workers=workers)
 
 

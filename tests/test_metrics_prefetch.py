@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
+from references.pq_pairs import write_pq_pair
+from references.reference_pq import reference_pq
 from harness.errors import DatasetError
 from harness.metrics.panoptic import pq_compute
 from harness.metrics.prefetch import prefetched

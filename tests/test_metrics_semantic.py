@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from harness.atomic import write_png
-from harness.bench.pq_pairs import write_pq_pair
+from references.pq_pairs import write_pq_pair
 from harness.errors import DatasetError
-from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+from harness.data.panoptic_format import semantic_map
+from harness.metrics.semantic import ConfusionMatrix
 from harness.metrics.semantic_files import evaluate_label_dirs, evaluate_panoptic_semantic
 
 GT = np.array([[0, 0, 0, 1], [1, 2, 255, 2]])
@@ -53,10 +54,10 @@ def test_ground_truth_outside_the_classes_is_rejected():
         ConfusionMatrix(3).update(np.array([7]), np.array([0]))
 
 
-def test_panoptic_to_semantic():
+def test_semantic_map_of_panoptic_ids():
     ids = np.array([[0, 1000, 1000], [26001, 26001, 99]])
     segments = [{"id": 1000, "category_id": 23}, {"id": 26001, "category_id": 26}, {"id": 99, "category_id": 5}]
-    sem = panoptic_to_semantic(ids, segments, {23: 10, 26: 13})
+    sem = semantic_map(ids, segments, {23: 10, 26: 13}, unknown_category="fill")
     np.testing.assert_array_equal(sem, [[255, 10, 10], [13, 13, 255]])
     assert sem.dtype == np.uint8
 
@@ -67,7 +68,7 @@ def test_label_dirs_and_panoptic_datasets(tmp_path):
     r = evaluate_label_dirs(tmp_path / "gt", tmp_path / "pred", num_classes=4)
     assert r["miou"] == pytest.approx((50 + 100 / 3 + 50) / 3) and r["per_class"][3] is None
     (tmp_path / "pred" / "a.png").unlink()
-    with pytest.raises(DatasetError, match=r"pred/a\.png: label PNG is missing"):
+    with pytest.raises(DatasetError, match=r"pred/a\.png: label PNG file is missing"):
         evaluate_label_dirs(tmp_path / "gt", tmp_path / "pred", num_classes=4)
 
     paths = write_pq_pair(tmp_path / "pan", n=2, height=24, width=40, seed=5)

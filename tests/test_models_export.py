@@ -6,9 +6,10 @@ import torch
 
 from harness.atomic import encode_png, write_bytes
 from harness.data.categories import categories_json
-from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
+from harness.data.dataset import write_panoptic_json, write_sample
 from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.synth import make_scene
+from harness.data.validate import load_valid
 from harness.metrics.instances import evaluate_instances
 from harness.metrics.panoptic import pq_compute
 from harness.models.export import prediction_to_coco
@@ -52,7 +53,7 @@ def test_ground_truth_as_prediction_scores_100(tmp_path):
         results.extend(instances)
     write_panoptic_json(tmp_path / "gt", gt_images, gt_anns, CATS)
     write_panoptic_json(tmp_path / "pred", gt_images, pred_anns, CATS)
-    PanopticDataset.load(tmp_path / "gt")
+    load_valid(tmp_path / "gt")
     pq = pq_compute(tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
                     tmp_path / "pred" / "panoptic.json", tmp_path / "pred" / "panoptic", workers=1)
     assert pq["pq"] == 100.0 and pq["sq"] == 100.0 and pq["rq"] == 100.0

@@ -70,16 +70,16 @@ def test_unknown_category_is_an_error():
 
 def test_training_semantic_target_is_the_evaluated_ground_truth():
     """The semantic map a model learns equals the one `evaluate semantic` and the run evaluation score
-    it against (harness.metrics.semantic.panoptic_to_semantic with the dataset's train ids), crowd
+    it against (harness.data.panoptic_format.semantic_map with the dataset's train ids), crowd
     and void included, on procedural street scenes."""
     from harness.data.categories import train_ids
     from harness.data.synth import make_scene
-    from harness.metrics.semantic import panoptic_to_semantic
+    from harness.data.panoptic_format import semantic_map
 
     rng = np.random.default_rng(0)
     for _ in range(3):
         _, ids, category_of, iscrowd_of = make_scene(rng, 64, 128)
         segments = [{"id": i, "category_id": c, "iscrowd": iscrowd_of.get(i, 0)} for i, c in category_of.items()]
         learned = panoptic_to_targets(ids, segments, CATS)["semantic"].numpy()
-        evaluated = panoptic_to_semantic(ids, segments, train_ids(CATS))
+        evaluated = semantic_map(ids, segments, train_ids(CATS), unknown_category="fill")
         np.testing.assert_array_equal(learned, evaluated)

@@ -11,8 +11,8 @@ from PIL import Image
 
 from conftest import write_blocks_dataset
 from harness.cli import main as panbench
-from harness.data.dataset import PanopticDataset
 from harness.data.synth import synthesize_dataset
+from harness.data.validate import load_valid
 from harness.errors import DatasetError
 from harness.panda.config import PandaConfig
 from harness.panda.generate import MANIFEST, generate_panda
@@ -41,8 +41,8 @@ def test_output_bytes_do_not_depend_on_the_number_of_workers(scenes, tmp_path):
 
 def test_output_is_a_valid_dataset_with_sources_and_a_manifest(scenes, tmp_path):
     out = generate_panda(scenes, tmp_path / "p", copies=2, seed=1, workers=1, progress=False)
-    ds = PanopticDataset.load(out)  # runs the validator: PNGs, ids, areas and bboxes agree with the JSON
-    src = PanopticDataset.load(scenes)
+    ds = load_valid(out)  # runs the validator: PNGs, ids, areas and bboxes agree with the JSON
+    src = load_valid(scenes)
     assert [(im["source_image_id"], im["copy_index"]) for im in ds.images] == \
         [(im["id"], c) for im in src.images for c in (0, 1)]
     assert ds.categories == src.categories
@@ -61,9 +61,9 @@ def test_output_is_a_valid_dataset_with_sources_and_a_manifest(scenes, tmp_path)
 
 
 def test_no_ops_and_dropout_only_keep_segments_where_they_were(tmp_path):
-    src = PanopticDataset.load(write_blocks_dataset(tmp_path / "blocks", n=3, height=40, width=64))
+    src = load_valid(write_blocks_dataset(tmp_path / "blocks", n=3, height=40, width=64))
     for ops, name in (((), "none"), (("dropout",), "dropout")):
-        ds = PanopticDataset.load(generate_panda(src.root, tmp_path / name, copies=1, seed=0,
+        ds = load_valid(generate_panda(src.root, tmp_path / name, copies=1, seed=0,
                                                  config=PandaConfig(ops=ops), workers=1, progress=False))
         for i in range(len(ds)):
             ids, src_ids = ds.read_ids(i), src.read_ids(i)
@@ -79,9 +79,9 @@ def test_no_ops_and_dropout_only_keep_segments_where_they_were(tmp_path):
 
 
 def test_shift_alone_translates_without_resizing(tmp_path):
-    src = PanopticDataset.load(write_blocks_dataset(tmp_path / "blocks", n=4, height=60, width=90))
+    src = load_valid(write_blocks_dataset(tmp_path / "blocks", n=4, height=60, width=90))
     config = PandaConfig(ops=("shift",), shift_range=0.1)
-    ds = PanopticDataset.load(generate_panda(src.root, tmp_path / "shift", copies=1, seed=2, config=config,
+    ds = load_valid(generate_panda(src.root, tmp_path / "shift", copies=1, seed=2, config=config,
                                              workers=1, progress=False))
     moved = 0
     for i in range(len(ds)):
@@ -96,9 +96,9 @@ def test_shift_alone_translates_without_resizing(tmp_path):
 
 
 def test_resize_alone_keeps_segment_centres(tmp_path):
-    src = PanopticDataset.load(write_blocks_dataset(tmp_path / "blocks", n=3, height=60, width=90))
+    src = load_valid(write_blocks_dataset(tmp_path / "blocks", n=3, height=60, width=90))
     config = PandaConfig(ops=("resize",), scale_min=0.5, scale_max=0.5)
-    ds = PanopticDataset.load(generate_panda(src.root, tmp_path / "resize", copies=1, seed=2, config=config,
+    ds = load_valid(generate_panda(src.root, tmp_path / "resize", copies=1, seed=2, config=config,
                                              workers=1, progress=False))
     for i in range(len(ds)):
         before = {s["id"]: s["bbox"] for s in src.annotations[i]["segments_info"]}
@@ -112,9 +112,9 @@ def test_resize_alone_keeps_segment_centres(tmp_path):
 
 def test_hybrid_images_pool_segments_from_several_sources(scenes, tmp_path):
     config = PandaConfig(hybrid=True, hybrid_sources=3)
-    ds = PanopticDataset.load(generate_panda(scenes, tmp_path / "h", copies=1, seed=4, config=config, workers=1,
+    ds = load_valid(generate_panda(scenes, tmp_path / "h", copies=1, seed=4, config=config, workers=1,
                                              progress=False))
-    src = PanopticDataset.load(scenes)
+    src = load_valid(scenes)
     for image, annotation in ds.samples():
         sources = image["source_image_id"]
         assert isinstance(sources, list) and len(set(sources)) == 3
@@ -136,7 +136,7 @@ def test_cli_runs_panda_with_ops_and_overrides(tmp_path, capsys):
                      "--examples", str(tmp_path / "examples.png")]) == 0
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["ops"] == ["dropout", "shift"] and manifest["config"]["shift_range"] == 0.05
-    assert len(PanopticDataset.load(out)) == 4
+    assert len(load_valid(out)) == 4
     with Image.open(tmp_path / "examples.png") as im:  # originals beside PanDA images, 2 rows x 4 panels
         assert im.size[0] > im.size[1] > 100
     assert panbench(["panda", "--src", str(src), "--out", str(out), "--set", "scal_max=2"]) == 2
@@ -152,3 +152,23 @@ def test_a_label_that_disagrees_with_its_json_is_named(tmp_path):
     (src / "panoptic.json").write_text(json.dumps(data))
     with pytest.raises(DatasetError, match="img_001.png: segment"):
         generate_panda(src, tmp_path / "out", copies=1, seed=0, workers=1, progress=False)
+
+
+def test_resize_drawn_from_a_normal_distribution(tmp_path, capsys):
+    """The Discussion's variant from the command line: segment sizes change by factors drawn from a
+    truncated normal in [0.5, 2.0]; the output is a valid dataset and its manifest says how it was made."""
+    src = write_blocks_dataset(tmp_path / "blocks", n=3, height=60, width=90)
+    out = tmp_path / "normal"
+    assert panbench(["panda", "--src", str(src), "--out", str(out), "--ops", "resize", "--set", "scale_max=2.0",
+                     "--set", "scale_distribution=normal", "--set", "scale_mean=1.3", "--set", "scale_std=0.2",
+                     "--workers", "1", "--no-progress"]) == 0
+    config = json.loads((out / MANIFEST).read_text())["config"]
+    assert (config["scale_distribution"], config["scale_mean"], config["scale_std"], config["scale_max"]) == \
+        ("normal", 1.3, 0.2, 2.0)
+    ds, source = load_valid(out), load_valid(src)
+    grown = []  # the car's area after / before: resize about its centre by s ~ N(1.3, 0.2) keeps s² on average
+    for image, annotation in ds.samples():
+        before = {s["id"]: s["area"] for s in source.annotation_for(image["source_image_id"])["segments_info"]}
+        grown += [s["area"] / before[s["id"]] for s in annotation["segments_info"] if s["id"] == 26001]
+    assert grown and all(0.25 <= g <= 4.5 for g in grown) and np.mean(grown) > 1.0
+    assert "wrote PanDA dataset" in capsys.readouterr().out

@@ -6,11 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
+from scipy import stats
 
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 from harness.panda.dropout import dropout_probability, sample_keep
-from harness.panda.resize import resize_segment
+from harness.panda.resize import resize_segment, sample_scales
 from harness.panda.shift import sample_translations, zoom_centers
 
 
@@ -95,3 +97,53 @@ def test_resize_keeps_aspect_and_never_bleeds_neighbour_colours(scale, interpola
     assert abs(m.mean() - mask.mean()) < 0.05
     assert (out[m, 0] == 200).all()  # no colour from outside the segment
     assert out[m, 1].min() >= 50 and out[m, 1].max() < 100  # a convex combination of segment pixels
+
+
+def test_from_config_sets_every_field_and_checks_each_value():
+    values = {"ops": ["dropout", "shift"], "dropout_min_area": 0.2, "dropout_max_area": 0.6, "scale_min": 1,
+              "scale_max": 2.0, "scale_distribution": "normal", "scale_mean": 1.5, "scale_std": 0.1,
+              "couple_shift_with_resize": False, "shift_range": 0.5, "image_interpolation": "area", "hybrid": True,
+              "hybrid_sources": 2, "image_format": "jpg"}
+    assert set(values) == {f.name for f in dataclasses.fields(PandaConfig)}  # every parameter is reachable
+    config = PandaConfig.from_config(values)
+    for key, value in values.items():
+        assert getattr(config, key) == (tuple(value) if key == "ops" else value), key
+    assert isinstance(config.scale_min, float)
+    block = OmegaConf.create({"panda": {"scale_max": 2.0, "ops": ["resize"]}}).panda  # a recipe's block
+    assert PandaConfig.from_config(block, prefix="panda.") == PandaConfig(scale_max=2.0, ops=("resize",))
+    for bad, message in (({"scal_max": 2}, "unknown PanDA parameter 'panda.scal_max'; nearest valid keys: "
+                                           "panda.scale_max"),
+                         ({"scale_max": "abc"}, "PanDA parameter 'panda.scale_max' must be a number, got 'abc'"),
+                         ({"hybrid": 1}, "'panda.hybrid' must be true or false, got 1"),
+                         ({"hybrid_sources": 2.5}, "'panda.hybrid_sources' must be an integer, got 2.5"),
+                         ({"ops": [1]}, "'panda.ops' must be a list of op names"),
+                         ({"scale_distribution": "cauchy"}, "scale_distribution must be one of ['uniform', 'normal']"),
+                         ({"scale_distribution": "normal", "scale_mean": 3.0}, "scale_min <= scale_mean <= scale_max")):
+        with pytest.raises(ConfigError) as caught:
+            PandaConfig.from_config(bad, prefix="panda.")
+        assert message in str(caught.value), str(caught.value)
+    # `--set` goes through the same path
+    assert PandaConfig().with_overrides(["scale_distribution=normal", "scale_std=0.2"]) == \
+        PandaConfig.from_config({"scale_distribution": "normal", "scale_std": 0.2})
+
+
+def test_to_dict_round_trips_and_keeps_the_papers_keys():
+    paper = PandaConfig().to_dict()
+    assert list(paper) == ["ops", "dropout_min_area", "dropout_max_area", "scale_min", "scale_max",
+                           "couple_shift_with_resize", "shift_range", "image_interpolation", "hybrid",
+                           "hybrid_sources", "image_format"]  # manifests and cache keys read as before
+    assert PandaConfig.from_config(paper) == PandaConfig()
+    normal = PandaConfig(scale_distribution="normal", scale_std=0.3)
+    assert normal.to_dict()["scale_std"] == 0.3 and PandaConfig.from_config(normal.to_dict()) == normal
+
+
+def test_normal_scales_follow_scipys_truncated_normal():
+    config = PandaConfig(scale_distribution="normal", scale_mean=1.2, scale_std=0.3, scale_min=0.5, scale_max=1.5)
+    s = sample_scales(np.random.default_rng(0), 50_000, config)
+    assert 0.5 <= s.min() and s.max() <= 1.5
+    reference = stats.truncnorm((0.5 - 1.2) / 0.3, (1.5 - 1.2) / 0.3, loc=1.2, scale=0.3)
+    assert stats.kstest(s, reference.cdf).pvalue > 1e-3
+    assert abs(s.mean() - reference.mean()) < 4 * reference.std() / np.sqrt(len(s))
+    # the paper's uniform draws are what they always were
+    np.testing.assert_array_equal(sample_scales(np.random.default_rng(1), 10, PandaConfig()),
+                                  np.random.default_rng(1).uniform(0.5, 1.5, 10))

@@ -9,15 +9,15 @@ from PIL import Image
 
 from conftest import write_blocks_dataset
 from harness.cli import main as panbench
-from harness.data.dataset import PanopticDataset
 from harness.data.stats import class_pixel_share, compare_shares, plot_shares
 from harness.data.synth import synthesize_dataset
+from harness.data.validate import load_valid
 from harness.panda.generate import generate_panda
 
 
 def test_shares_equal_pixel_counts_from_the_pngs(tmp_path):
     root = write_blocks_dataset(tmp_path / "blocks", n=4, height=30, width=40)
-    ds = PanopticDataset.load(root)
+    ds = load_valid(root)
     category_of = {1000: 23, 2000: 7, 26001: 26, 24001: 24}
     counts = np.zeros(34)
     for i in range(len(ds)):

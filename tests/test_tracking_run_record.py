@@ -1,6 +1,6 @@
 """One tiny end-to-end run (mini UPSNet-style model, 2 synthetic scenes + their PanDA 1x copies,
 2 iterations, evaluation on 2 scenes) and its record: run.json / metrics.json / history.jsonl as in
-DESIGN.md, the W&B offline run read back with `wandb leet inspect`, and a finished run skipped."""
+ARCHITECTURE.md, the W&B offline run read back with `wandb leet inspect`, and a finished run skipped."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from harness.tracking.run_store import METRIC_KEYS, RunStore
-from harness.train.recipes import load_recipe, select_cell
+from harness.train.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 
 RUN_KEYS = {"run_id", "recipe", "config", "git_commit", "seed", "model", "dataset", "n", "variant", "status",
-            "error", "started_at", "finished_at", "duration_s", "wandb_dir"}
+            "error", "started_at", "finished_at", "duration_s", "wandb_dir", "cell", "n_requested", "panda"}
 
 
 def tiny_overrides(cache: Path) -> list[str]:
@@ -31,8 +31,8 @@ def finished_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("record")
     overrides = tiny_overrides(tmp / "cache")
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
-    run_dir = run_training(cfg, tmp / "runs", progress=False)
+    cfg = RunSpec.from_recipe("panda-table2-mini", overrides)
+    run_dir = run_training(cfg, tmp / "runs", progress=False).run_dir
     return cfg, run_dir
 
 
@@ -42,7 +42,10 @@ def test_run_json_follows_the_contract(finished_run):
     assert RUN_KEYS <= set(record)
     assert record["status"] == "finished" and record["error"] is None
     assert record["run_id"] == run_dir.name and record["recipe"] == "panda-table2-mini"
-    assert (record["model"], record["dataset"], record["n"], record["variant"]) == ("upsnet-mini", "synth", 2, "1x")
+    assert (record["model"], record["dataset"], record["n"], record["variant"]) == ("upsnet-mini", "synth", 2,
+                                                                                    "panda-1x")
+    assert record["n_requested"] == 2 and record["cell"] == {"data.n": 2, "data.panda": "1x"}
+    assert record["panda"] == {"name": "panda-1x", "copies": 1, "ops": ["dropout", "resize", "shift"], "params": {}}
     assert record["n_train"] == 4 and record["iterations"] == 2 and record["duration_s"] > 0
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 
@@ -65,7 +68,7 @@ def test_metrics_json_has_flat_percentages_and_per_class(finished_run):
 
 def test_metrics_json_equals_cityscapesscripts_on_the_run_predictions(finished_run):
     """The recorded PQ counts (and averages) are cityscapesscripts' own on the files the run wrote."""
-    from harness.bench.reference_pq import reference_pq
+    from references.reference_pq import reference_pq
 
     _, run_dir = finished_run
     val_root = Path(json.loads((run_dir / "run.json").read_text())["data"]["val_root"])
@@ -92,7 +95,7 @@ def test_wandb_offline_run_holds_the_final_metrics(finished_run):
     run = json.loads(out.stdout)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert run["run_id"] == record["run_id"] and run["state"] == "finished"
-    assert set(run["tags"]) == {"synth", "n=2", "panda=1x"}
+    assert set(run["tags"]) == {"synth", "n=2", "panda=panda-1x"}
     assert run["summary"]["pq"] == pytest.approx(metrics["pq"])
     assert run["summary"]["miou"] == pytest.approx(metrics["miou"])
     assert "per_class" in run["summary"] and "train/loss" in run["summary"]
@@ -104,7 +107,8 @@ def test_finished_run_is_skipped(finished_run, monkeypatch):
     cfg, run_dir = finished_run
     monkeypatch.setattr(run_module, "Trainer", None)  # training again would fail
     before = (run_dir / "run.json").read_bytes()
-    assert run_module.run_training(cfg, run_dir.parent, progress=False) == run_dir
+    result = run_module.run_training(cfg, run_dir.parent, progress=False)
+    assert result.run_dir == run_dir and result.skipped
     assert (run_dir / "run.json").read_bytes() == before
     assert RunStore(run_dir.parent).is_finished(run_dir.name)
 

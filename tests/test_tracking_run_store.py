@@ -8,32 +8,33 @@ import os
 
 import pytest
 
-from harness.tracking.run_store import RunStore, run_id, variant_of
-from harness.train.recipes import load_recipe, select_cell, to_dict
+from harness.tracking.run_store import RunStore
+from harness.train.run_spec import RunSpec, run_id
 
 
-def _config(*overrides):
-    return to_dict(select_cell(load_recipe("panda-table2-mini", list(overrides))))
+def _spec(*overrides):
+    return RunSpec.from_recipe("panda-table2-mini", list(overrides))
 
 
 def test_run_id_is_stable_and_ignores_reporting_keys():
-    base = _config()
+    base = _spec().config
     assert run_id(base) == run_id(json.loads(json.dumps(base, sort_keys=True)))  # key order
-    assert run_id(base) == run_id(_config("wandb.mode=disabled", "train.checkpoint_every=7", "data.cache=/x"))
-    assert run_id(base) != run_id(_config("seed=1"))
-    assert run_id(base) != run_id(_config("data.panda=1x"))
+    assert run_id(base) == run_id(_spec("wandb.mode=disabled", "train.checkpoint_every=7", "data.cache=/x").config)
+    assert run_id(base) != run_id(_spec("seed=1").config)
+    assert run_id(base) != run_id(_spec("data.panda=1x").config)
     assert len(run_id(base)) == 12 and int(run_id(base), 16) >= 0
+    assert _spec().run_id == run_id(base)
 
 
 def test_variant_names_ablations():
-    assert variant_of(_config()) == "none"
-    assert variant_of(_config("data.panda=2x")) == "2x"
-    assert variant_of(_config("data.panda=1x", "data.panda_ops=[dropout,shift]")) == "1x-dropout-shift"
+    assert _spec().variant.name == "none"
+    assert _spec("data.panda=2x").variant.name == "panda-2x"
+    assert _spec("data.panda=1x", "panda.ops=[dropout,shift]").variant.name == "dropout+shift"
 
 
 def test_crash_mid_write_leaves_the_previous_record(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
-    record = store.start(_config())
+    record = store.start(_spec())
     rid = record["run_id"]
     before = (store.run_dir(rid) / "run.json").read_bytes()
 
@@ -51,7 +52,7 @@ def test_crash_mid_write_leaves_the_previous_record(tmp_path, monkeypatch):
 
 def test_failed_record_holds_error_and_traceback(tmp_path):
     store = RunStore(tmp_path)
-    rid = store.start(_config())["run_id"]
+    rid = store.start(_spec())["run_id"]
     try:
         raise ValueError("loss is nan at iteration 3")
     except ValueError as exc:
@@ -63,19 +64,21 @@ def test_failed_record_holds_error_and_traceback(tmp_path):
         store.write_metrics(rid, {"pq": 1.0, "PQ_typo": 2.0})
 
 
-def test_run_training_records_a_failure_and_retries_it(tmp_path):
+def test_run_training_records_a_failure_and_retries_it(tmp_path, blocks_dataset):
+    """A failure inside the run (here: a dataset smaller than data.n, found only once it is read)
+    is recorded; a bad recipe value never gets that far (tests/test_hostile_config.py)."""
     from harness.errors import ConfigError
     from harness.train.run import run_training
 
-    overrides = ["model.name=no-such-model", "data.n=2", "data.synth.count=2", "data.synth.val_count=1",
-                 "data.synth.width=64", "data.synth.height=32", f"data.cache={tmp_path / 'cache'}"]
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
+    overrides = ["data.dataset=coco_panoptic", f"data.root={blocks_dataset}", f"data.val_root={blocks_dataset}",
+                 "data.n=5", f"data.cache={tmp_path / 'cache'}"]
+    spec = RunSpec.from_recipe("mini", overrides)
     with pytest.raises(ConfigError):
-        run_training(cfg, tmp_path / "runs", progress=False)
+        run_training(spec, tmp_path / "runs", progress=False)
     store = RunStore(tmp_path / "runs")
-    record = store.read_run(run_id(to_dict(cfg)))
-    assert record["status"] == "failed" and "no-such-model" in record["error"]
+    record = store.read_run(spec.run_id)
+    assert record["status"] == "failed" and "data.n=5 is larger than the training pool" in record["error"]
     assert os.path.isfile(record["traceback"])
     with pytest.raises(ConfigError):  # not finished: the next call tries again
-        run_training(cfg, tmp_path / "runs", progress=False)
+        run_training(spec, tmp_path / "runs", progress=False)
     assert store.read_run(record["run_id"])["attempts"] == 2

@@ -8,8 +8,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from conftest import write_blocks_dataset
+from cityscapesscripts.helpers.labels import labels as cityscapes_labels
+
 from harness.data.categories import categories_json
+from harness.data.dataset import write_panoptic_json, write_sample
 from harness.data.panoptic_format import rgb2id
 from harness.train.loader import PanopticTrainSet, ResumableBatchSampler, augment, flip, rescale_fixed_size
 
@@ -69,12 +71,45 @@ def test_ranks_split_each_epoch_and_order_depends_only_on_the_iteration():
     assert list(other_seed) != list(single)[:5]
 
 
-def test_dataset_concatenates_folders_into_targets(blocks_dataset, tmp_path):
-    second = write_blocks_dataset(tmp_path / "second", n=2, seed=1)
-    ds = PanopticTrainSet([blocks_dataset, second], categories_json(), seed=0, hflip=0.0)
-    assert len(ds) == 5
-    image, targets = ds[(4, 0)]
-    assert image.shape == (3, 32, 48) and 0.0 <= float(image.min()) and float(image.max()) <= 1.0
-    # one car (thing label 3 of Cityscapes' 8 things) and one person (label 1), as in conftest's scene
-    assert sorted(targets["labels"].tolist()) == [1, 3]
-    assert targets["semantic"].shape == (32, 48)
+# Different classes in every image (Cityscapes ids): a wrong folder-to-index mapping or a wrong
+# category -> label table gives another image's classes, which these fixtures make visible.
+FOLDERS = {
+    "first": [(7, [26, 24]), (8, [27, 33]), (23, [25])],  # (stuff category, thing categories) per image
+    "second": [(21, [28, 32]), (11, [31])],
+}
+CS_THINGS = sorted((l for l in cityscapes_labels if l.hasInstances and not l.ignoreInEval), key=lambda l: l.trainId)
+CS_TRAIN_ID = {l.id: l.trainId for l in cityscapes_labels if l.trainId not in (255, -1)}
+
+
+def write_varied_dataset(root, images, seed):
+    """One image per (stuff, things) entry: the stuff class fills the frame, each thing is a block."""
+    rng = np.random.default_rng(seed)
+    entries, annotations = [], []
+    for i, (stuff, things) in enumerate(images):
+        ids = np.full((32, 48), stuff * 1000, np.uint32)
+        category_of = {stuff * 1000: stuff}
+        for k, thing in enumerate(things):
+            ids[4:14, 2 + 14 * k:12 + 14 * k] = thing * 1000 + k + 1
+            category_of[thing * 1000 + k + 1] = thing
+        ids[:, -2:] = 0  # void
+        image = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        entry, ann = write_sample(root, f"img_{i:03d}", image, ids, category_of, image_id=i)
+        entries.append(entry)
+        annotations.append(ann)
+    write_panoptic_json(root, entries, annotations, categories_json())
+    return root
+
+
+def test_dataset_concatenates_folders_into_targets(tmp_path):
+    roots = [write_varied_dataset(tmp_path / name, images, seed=k) for k, (name, images) in enumerate(FOLDERS.items())]
+    ds = PanopticTrainSet(roots, categories_json(), seed=0, hflip=0.0)
+    expected = [entry for images in FOLDERS.values() for entry in images]  # the first folder's images, then the second's
+    assert len(ds) == len(expected) == 5
+    for index, (stuff, things) in enumerate(expected):
+        image, targets = ds[(index, 0)]
+        assert image.shape == (3, 32, 48) and 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+        # thing labels 1..8 in Cityscapes' thing order, from cityscapesscripts' own table
+        want = sorted(1 + [l.id for l in CS_THINGS].index(t) for t in things)
+        assert sorted(targets["labels"].tolist()) == want, index
+        assert targets["semantic"].shape == (32, 48)
+        assert set(targets["semantic"].unique().tolist()) == {CS_TRAIN_ID[c] for c in [stuff, *things]} | {255}, index

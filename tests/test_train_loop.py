@@ -8,10 +8,10 @@ import torch
 
 from harness.data.dataset import PanopticDataset
 from harness.data.synth import synthesize_dataset
-from harness.models.registry import create_model
 from harness.train.distributed import DistContext
-from harness.train.loader import PanopticTrainSet
 from harness.train.loop import Trainer, TrainSettings
+from harness.train.panoptic_task import PanopticTask, SgdSettings
+from harness.train.recipes import load_recipe, select_cell, typed_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -20,22 +20,30 @@ pytestmark = pytest.mark.slow
 def scenes(tmp_path_factory):
     root = synthesize_dataset(tmp_path_factory.mktemp("scenes") / "train", 4, seed=0, width=256, height=128,
                               workers=1, progress=False)
-    return root, PanopticDataset.load(root, validate=False).categories
+    return root, PanopticDataset.load(root).categories
+
+
+def settings(*overrides):
+    """The loop's and the optimiser's settings as a recipe gives them (recipes/base.yaml + overrides)."""
+    recipe = typed_recipe(select_cell(load_recipe("base", ["seed=0", "data.workers=0", *overrides])))
+    return TrainSettings.from_config(recipe), SgdSettings.from_config(recipe.train)
 
 
 def _trainer(scenes, checkpoint_dir, settings, augment=True, log=None):
     root, categories = scenes
+    loop, sgd = settings
     torch.manual_seed(0)
-    model = create_model("upsnet-mini", categories=categories)
-    dataset = PanopticTrainSet([root], categories, seed=0, hflip=0.5 if augment else 0.0,
-                               scale_jitter=(0.8, 1.2) if augment else (1.0, 1.0))
-    return Trainer(model, dataset, settings, DistContext(), checkpoint_dir, log=log, progress=False)
+    task = PanopticTask(model_name="upsnet-mini", model_options={}, categories=categories, train_roots=[root],
+                        seed=0, sgd=sgd, hflip=0.5 if augment else 0.0,
+                        scale_jitter=(0.8, 1.2) if augment else (1.0, 1.0))
+    return Trainer(task, loop, DistContext(), checkpoint_dir, log=log, progress=False)
 
 
 def test_loss_falls_on_a_fixed_batch(scenes, tmp_path):
-    settings = TrainSettings(epochs=3, ims_per_gpu=4, base_lr=0.02, base_batch=4, checkpoint_every=0, log_every=1)
+    loop = settings("train.epochs=3", "train.ims_per_gpu=4", "train.base_lr=0.02", "train.base_batch=4",
+                    "train.checkpoint_every=0", "train.log_every=1", "train.warmup=0.0")
     logs = []
-    result = _trainer(scenes, tmp_path, settings, augment=False, log=logs.append).fit()
+    result = _trainer(scenes, tmp_path, loop, augment=False, log=logs.append).fit()
     losses = [r["loss"] for r in logs]
     assert result.iterations == 3 and len(losses) == 3 and [r["step"] for r in logs] == [1, 2, 3]
     assert losses[-1] < 0.9 * losses[0], losses
@@ -43,16 +51,16 @@ def test_loss_falls_on_a_fixed_batch(scenes, tmp_path):
 
 
 def test_resume_reproduces_the_straight_run(scenes, tmp_path):
-    settings = TrainSettings(epochs=1, ims_per_gpu=1, base_lr=0.02, base_batch=1, warmup=0.25, steps=(0.5,),
-                             checkpoint_every=1)
-    straight = _trainer(scenes, tmp_path / "straight", settings)
+    loop = settings("train.epochs=1", "train.ims_per_gpu=1", "train.base_lr=0.02", "train.base_batch=1",
+                    "train.warmup=0.25", "train.steps=[0.5]", "train.checkpoint_every=1")
+    straight = _trainer(scenes, tmp_path / "straight", loop)
     straight.fit()
-    first = _trainer(scenes, tmp_path / "resumed", settings)
+    first = _trainer(scenes, tmp_path / "resumed", loop)
     first.fit(stop_at=2)
     torch.manual_seed(1234)  # a fresh process would start from another RNG state
-    second = _trainer(scenes, tmp_path / "resumed", settings)
-    assert second.iteration == 2 and second.scheduler.last_epoch == 2
+    second = _trainer(scenes, tmp_path / "resumed", loop)
+    assert second.iteration == 2 and second.optims["model"].scheduler.last_epoch == 2
     second.fit()
     assert second.iteration == straight.iteration == 4
-    for (name, a), b in zip(straight.model.state_dict().items(), second.model.state_dict().values()):
+    for (name, a), b in zip(straight.modules["model"].state_dict().items(), second.modules["model"].state_dict().values()):
         assert torch.equal(a, b), name

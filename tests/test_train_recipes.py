@@ -43,8 +43,8 @@ def test_unknown_key_in_a_recipe_file_is_an_error(tmp_path):
 
 
 def test_overrides_are_typed_and_open_sections_accept_new_keys():
-    cfg = load_recipe("panda-table2-mini", ["train.epochs=3", "data.panda_ops=[dropout]", "model.options.fpn_channels=16"])
-    assert cfg.train.epochs == 3 and list(cfg.data.panda_ops) == ["dropout"]
+    cfg = load_recipe("panda-table2-mini", ["train.epochs=3", "panda.ops=[dropout]", "model.options.fpn_channels=16"])
+    assert cfg.train.epochs == 3 and list(cfg.panda.ops) == ["dropout"]
     assert cfg.model.options.fpn_channels == 16
 
 
@@ -59,7 +59,7 @@ def test_expand_grid_gives_one_config_per_cell_without_grid():
 
 
 def test_table4_cases_hold_the_ablation_rows():
-    rows = [(c.data.panda, tuple(c.data.panda_ops), c.train.epochs) for c in expand_grid(load_recipe("panda-table4"))]
+    rows = [(c.data.panda, tuple(c.panda.ops), c.train.epochs) for c in expand_grid(load_recipe("panda-table4"))]
     assert rows[0] == ("none", ("dropout", "resize", "shift"), 64.54)
     assert rows[1] == ("none", ("dropout", "resize", "shift"), 129.08)  # extra iterations, no PanDA
     assert [r[1] for r in rows[2:]] == [("dropout",), ("dropout", "resize"), ("dropout", "shift"),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness.train.loop import Trainer
-from harness.train.recipes import load_recipe, select_cell
+from harness.train.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +18,13 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
     overrides = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "train.max_iters=4", "train.log_every=1",
                  "train.checkpoint_every=2", "eval.images_logged=0", f"data.cache={tmp_path / 'cache'}"]
-    cfg = select_cell(load_recipe("panda-table2-mini", overrides))
+    cfg = RunSpec.from_recipe("panda-table2-mini", overrides)
     real_step = Trainer.step
 
-    def interrupted_step(self, images, targets):
+    def interrupted_step(self, batch):
         if self.iteration == 3:  # killed during the 4th iteration, after the checkpoint at 2
             raise KeyboardInterrupt
-        return real_step(self, images, targets)
+        return real_step(self, batch)
 
     monkeypatch.setattr(Trainer, "step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):

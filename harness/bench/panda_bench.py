@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, read_ids, read_rgb
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
+from harness.data.images import read_ids, read_rgb
 from harness.data.panoptic_format import id2rgb
 from harness.data.synth import synthesize_dataset
 from harness.panda.compose import panda_image
@@ -59,7 +60,7 @@ def run(n: int = 4, repeats: int = 3, width: int = 2048, height: int = 1024, see
     with tempfile.TemporaryDirectory(prefix="panda_bench_") as tmp:
         tmp = Path(tmp)
         src = synthesize_dataset(tmp / "src", n, seed, width=width, height=height, workers=1, progress=False)
-        ds = PanopticDataset.load(src, validate=False)
+        ds = PanopticDataset.load(src)
         jobs = plan_jobs(ds, tmp / "panda", copies=1, seed=seed, config=config)
         base_s, panda_s, base_cpu, panda_cpu, stages = [], [], [], [], []
         for _ in range(repeats):

@@ -7,13 +7,15 @@ Writes results/bench/pq.json: ms per image single-process, single-thread (both) 
 panbench in one process with its PNGs decoded ahead on 2 threads (`decode_threads=2`, its default
 for one worker) against the same single-thread cityscapesscripts; both with PNG decoding replaced
 by a lookup of the already decoded arrays; Pillow's decoding of the two PNGs alone (a floor both
-share, timed one image at a time as the evaluators stream them); and multi-process (panbench's
-pool vs cityscapesscripts' `cpu_count()` pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
+share, timed one image at a time as the evaluators stream them); and parallel (panbench's
+`workers` threads vs cityscapesscripts' `cpu_count()` process pool). Each timing is the best of `--repeat` rounds in which the evaluators take turns, since the machine may be shared."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import sys
 import tempfile
 import time
 from unittest import mock
@@ -27,12 +29,22 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
 from harness.data.parallel import usable_cpus
+from harness.errors import PanbenchError
 from harness.metrics.panoptic import pq_compute
 
 KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
+TESTS = Path(__file__).resolve().parents[2] / "tests"  # the references live with the tests, not in the package
+
+
+def reference_module(name: str):
+    """`tests/references/<name>.py` of this source checkout (the cityscapesscripts wrapper, the pair
+    generator): the bench compares against the tests' own reference rather than a copy of it."""
+    if not (TESTS / "references" / f"{name}.py").is_file():
+        raise PanbenchError(f"{TESTS / 'references'}: missing; the PQ bench runs from a source checkout")
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    return importlib.import_module(f"references.{name}")
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, Any]]:
@@ -63,6 +75,8 @@ def max_difference(ours: dict, ref: dict) -> float:
 
 
 def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> dict[str, Any]:
+    write_pq_pair = reference_module("pq_pairs").write_pq_pair
+    reference_pq = reference_module("reference_pq").reference_pq
     workers = usable_cpus()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_pq_pair(tmp, n, height, width, seed=seed, n_things=40)
@@ -80,7 +94,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
                 return reference_pq(**paths)
 
         def ours_from_memory() -> dict:  # panbench with its PNG reader replaced by a lookup
-            with mock.patch("harness.metrics.panoptic.read_rgbx_words", lambda path: words[str(path)]):
+            with mock.patch("harness.metrics.panoptic.read_id_words", lambda path: words[str(path)]):
                 return pq_compute(**paths, workers=1, decode_threads=0)
 
         t = interleaved({
@@ -97,7 +111,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         if diff > 1e-9:
             raise AssertionError(f"panbench and cityscapesscripts differ by {diff}")
         if any(t[k][1] != ours for k in ("ours_n", "ours_mem", "ours_threads")):
-            raise AssertionError("multi-process, threaded or in-memory result differs from single-process")
+            raise AssertionError("parallel, threaded or in-memory result differs from single-process")
         decode_s, ours_1, ref_1, ours_threads, ours_mem, ref_mem, ours_n, ref_n = (
             t[k][0] for k in ("decode", "ours_1", "ref_1", "ours_threads", "ours_mem", "ref_mem", "ours_n", "ref_n"))
 
@@ -116,10 +130,10 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         "single_process_png_decoding_excluded": {
             "panbench_ms_per_image": ms(ours_mem), "cityscapesscripts_ms_per_image": ms(ref_mem),
             "speedup": round(ref_mem / ours_mem, 2)},
-        "multi_process": {"panbench_ms_per_image": ms(ours_n), "cityscapesscripts_ms_per_image": ms(ref_n),
+        "parallel": {"panbench_ms_per_image": ms(ours_n), "cityscapesscripts_ms_per_image": ms(ref_n),
                           "speedup": round(ref_n / ours_n, 2),
                           "panbench_scaling_vs_1_worker": round(ours_1 / ours_n, 2)},
-        "note": f"best of {repeat} interleaved rounds; synthetic {height}x{width} pairs (harness.bench.pq_pairs); "
+        "note": f"best of {repeat} interleaved rounds; synthetic {height}x{width} pairs (tests/references/pq_pairs.py); "
                 "single_process is one thread in both; single_process_decode_threads is panbench in one process "
                 "with 2 threads decoding PNGs ahead; timings on a possibly shared machine",
     }
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in (("single_process", "1 process, 1 thread"),
                        ("single_process_decode_threads", "1 process, PNGs decoded ahead on 2 threads"),
                        ("single_process_png_decoding_excluded", "1 process, PNG decoding excluded"),
-                       ("multi_process", f"{r['workers']} workers / cpu_count() pool")):
+                       ("parallel", f"{r['workers']} threads / cpu_count() processes")):
         row = r[key]
         table.add_row(label, f"{row['panbench_ms_per_image']:.1f}", f"{row['cityscapesscripts_ms_per_image']:.1f}",
                       f"{row['speedup']:.2f}x")

@@ -25,9 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from rich.progress import Progress
-
 from harness.atomic import write_json
+from harness.progress import progress_bar
 
 TARGET_S = 0.5
 BASELINE = "maskrcnn-branch"
@@ -119,7 +118,7 @@ def run(steps: int = 12, threads: tuple[int, ...] = (1, 2), out_json: Path = Pat
     names = (BASELINE,) + MODELS
     load_before = os.getloadavg()
     timings, memory = {}, {}
-    with Progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("timing train steps", total=len(threads) + len(names))
         for t in threads:
             timings[t] = in_subprocess("--worker-time", "--threads", str(t), "--steps", str(steps))

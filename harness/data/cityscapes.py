@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
 from pathlib import Path
 
+from harness.atomic import link_or_copy, naming_failures, output_folder
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
 from harness.data.parallel import parallel_map
-from harness.data.subsets import link_or_copy
+from harness.data.schema import read_json
+from harness.data.validate import validate_dataset
 from harness.errors import DatasetError
 
 CONVERTER = "cityscapesscripts.preparation.createPanopticImgs.convert2panoptic"
@@ -38,7 +39,7 @@ def _run_converter(gt_fine: Path, work: Path, split: str, blame: Path) -> dict:
         raise DatasetError(blame, f"cityscapesscripts refused it: {message[-1] if message else 'exit'}") from None
     except (OSError, KeyError, ValueError, IndexError) as exc:
         raise DatasetError(blame, f"cityscapesscripts could not convert it ({type(exc).__name__}: {exc})") from None
-    return json.loads((work / f"cityscapes_panoptic_{split}.json").read_text())
+    return read_json(work / f"cityscapes_panoptic_{split}.json")
 
 
 def _convert_city(job: tuple[str, str, str]) -> dict:
@@ -56,8 +57,9 @@ def _convert_city(job: tuple[str, str, str]) -> dict:
 def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", workers: int | None = None,
                        progress: bool = True) -> Path:
     """Convert one split of the Cityscapes tree at `root` (holding gtFine/ and leftImg8bit/) into a
-    COCO-panoptic dataset at `out`, one city per process; return `out`. Images keep the
-    converter's order (sorted paths: city, then frame)."""
+    COCO-panoptic dataset at `out` (built beside it and renamed into place, so a failed conversion
+    leaves nothing there), one city per process; return `out`. Images keep the converter's order
+    (sorted paths: city, then frame)."""
     root, out = Path(root), Path(out)
     gt_fine, left = root / "gtFine", root / "leftImg8bit"
     for folder in (gt_fine / split, left / split):
@@ -67,30 +69,32 @@ def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", 
     cities = sorted(p for p in (gt_fine / split).iterdir() if p.is_dir())
     if not cities:
         raise DatasetError(gt_fine / split, "holds no <city>/ folders")
-    work = out / ".cityscapes_work"
-    shutil.rmtree(work, ignore_errors=True)
-    jobs = [(str(city), str(work / city.name), split) for city in cities]
-    per_city = parallel_map(_convert_city, jobs, workers=workers, description=f"Cityscapes {split}", progress=progress)
-
-    (out / IMAGES_DIR).mkdir(exist_ok=True)
-    (out / PANOPTIC_DIR).mkdir(exist_ok=True)
-    images, annotations = [], []
-    for converted in per_city:
-        for image, ann in zip(converted["images"], converted["annotations"]):
-            # The converter names the image "<id>_gtFine_leftImg8bit.png", a file Cityscapes does not
-            # have; the real one is "<id>_leftImg8bit.png" in leftImg8bit/<split>/<city>/.
-            image["file_name"] = f"{image['id']}_leftImg8bit.png"
-            city = image["id"].rsplit("_", 2)[0]  # <city>_<sequence>_<frame>
-            source = left / split / city / image["file_name"]
-            if not source.is_file():
-                raise DatasetError(source, "image file is missing (every gtFine annotation needs its leftImg8bit image)")
-            link_or_copy(source, out / IMAGES_DIR / image["file_name"])
-            os.replace(Path(converted["png_dir"]) / ann["file_name"], out / PANOPTIC_DIR / ann["file_name"])
-            images.append(image)
-            annotations.append(ann)
-    write_panoptic_json(out, images, annotations, per_city[0]["categories"],
-                        info={"description": f"Cityscapes {split} (gtFine) in COCO panoptic format",
-                              "converted_with": CONVERTER})
-    shutil.rmtree(work)
-    PanopticDataset.load(out)
+    with output_folder(out) as staging:
+        work = staging / ".cityscapes_work"
+        jobs = [(str(city), str(work / city.name), split) for city in cities]
+        per_city = parallel_map(_convert_city, jobs, workers=workers, description=f"Cityscapes {split}",
+                                progress=progress)
+        images, annotations = [], []
+        for converted in per_city:
+            for image, ann in zip(converted["images"], converted["annotations"]):
+                # The converter names the image "<id>_gtFine_leftImg8bit.png", a file Cityscapes does not
+                # have; the real one is "<id>_leftImg8bit.png" in leftImg8bit/<split>/<city>/.
+                image["file_name"] = f"{image['id']}_leftImg8bit.png"
+                city = image["id"].rsplit("_", 2)[0]  # <city>_<sequence>_<frame>
+                source = left / split / city / image["file_name"]
+                if not source.is_file():
+                    raise DatasetError(source, "image file is missing (every gtFine annotation needs its "
+                                               "leftImg8bit image)")
+                link_or_copy(source, staging / IMAGES_DIR / image["file_name"])
+                label = staging / PANOPTIC_DIR / ann["file_name"]
+                with naming_failures(label):
+                    label.parent.mkdir(exist_ok=True)
+                    os.replace(Path(converted["png_dir"]) / ann["file_name"], label)
+                images.append(image)
+                annotations.append(ann)
+        shutil.rmtree(work)
+        write_panoptic_json(staging, images, annotations, per_city[0]["categories"],
+                            info={"description": f"Cityscapes {split} (gtFine) in COCO panoptic format",
+                                  "converted_with": CONVERTER})
+        validate_dataset(PanopticDataset.load(staging))
     return out

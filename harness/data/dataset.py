@@ -1,58 +1,35 @@
-"""A COCO-panoptic dataset on disk (DESIGN.md contract):
+"""A COCO-panoptic dataset on disk (ARCHITECTURE.md, "Dataset layout"):
 
     <root>/images/<name>.{jpg,png}     RGB image
     <root>/panoptic/<name>.png         segment id = R + 256·G + 256²·B, 0 = void
     <root>/panoptic.json               images, annotations, categories
 
-Reading, writing and per-sample access; `load` runs the validator unless told not to."""
+Reading (pure: `load` parses the JSON and nothing else; `harness.data.validate` checks a dataset),
+per-sample access with every file name confined to its folder (`harness.data.paths`), and
+writing one sample at a time with the JSON last."""
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.panoptic_format import id2rgb, make_segments_info, rgb2id
+from harness.data.images import encode_image, read_ids, read_rgb
+from harness.data.panoptic_format import id2rgb, make_segments_info
+from harness.data.paths import confined
+from harness.data.schema import dataset_top_problems, raise_first, read_json
 from harness.errors import DatasetError
 
 IMAGES_DIR = "images"
 PANOPTIC_DIR = "panoptic"
 PANOPTIC_JSON = "panoptic.json"
-
-
-def read_rgb(path: str | Path, kind: str = "image") -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8, or raise DatasetError naming the file (and `kind`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(path, f"{kind} file is missing")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(path, f"unreadable or corrupt {kind} ({exc})") from None
-
-
-def read_ids(path: str | Path) -> np.ndarray:
-    """Decode a panoptic PNG to (H, W) uint32 segment ids."""
-    return rgb2id(read_rgb(path, kind="label"))
-
-
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, or raise DatasetError naming it (missing, undecodable or invalid)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(path, "file is missing")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(path, f"invalid JSON ({exc})") from None
+# side files `panbench data export` adds for detectron2 / mmdetection (harness.data.export)
+INSTANCES_JSON = "instances.json"
+SEMANTIC_DIR = "semantic"
+THINGS_FIRST_JSON = "panoptic_things_first.json"
 
 
 @dataclass
@@ -62,24 +39,20 @@ class PanopticDataset:
     annotations: list[dict]
     categories: list[dict]
     extra: dict[str, Any] = field(default_factory=dict)
+    allow_outside_links: bool = False  # follow symlinks in images/ and panoptic/ that lead out of them
 
     @classmethod
-    def load(cls, root: str | Path, validate: bool = True) -> "PanopticDataset":
+    def load(cls, root: str | Path, allow_outside_links: bool = False) -> "PanopticDataset":
+        """Parse `<root>/panoptic.json` (an object holding the lists images, annotations and
+        categories); no other file is opened and no entry is checked."""
         root = Path(root)
         json_path = root / PANOPTIC_JSON
         if not json_path.is_file():
             raise DatasetError(json_path, "file is missing (is this a COCO-panoptic dataset root?)")
         data = read_json(json_path)
-        for key in ("images", "annotations", "categories"):
-            if key not in data:
-                raise DatasetError(json_path, f"missing top-level key '{key}'")
+        raise_first(dataset_top_problems(data, json_path))
         extra = {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
-        ds = cls(root, data["images"], data["annotations"], data["categories"], extra)
-        if validate:
-            from harness.data.validate import validate_dataset
-
-            validate_dataset(ds)
-        return ds
+        return cls(root, data["images"], data["annotations"], data["categories"], extra, allow_outside_links)
 
     # --- lookup -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -101,10 +74,15 @@ class PanopticDataset:
         return {int(c["id"]): c for c in self.categories}
 
     def image_path(self, image: dict) -> Path:
-        return self.root / IMAGES_DIR / image["file_name"]
+        """`images/<file_name>`, confined to images/ (a DatasetError naming the JSON otherwise)."""
+        return confined(self.root / IMAGES_DIR, image.get("file_name"), source=self.json_path,
+                        entry=f"image {image.get('id')!r}", allow_outside_links=self.allow_outside_links)
 
     def label_path(self, annotation: dict) -> Path:
-        return self.root / PANOPTIC_DIR / annotation["file_name"]
+        """`panoptic/<file_name>`, confined to panoptic/."""
+        return confined(self.root / PANOPTIC_DIR, annotation.get("file_name"), source=self.json_path,
+                        entry=f"annotation of image {annotation.get('image_id')!r}",
+                        allow_outside_links=self.allow_outside_links)
 
     def read_image(self, index: int) -> np.ndarray:
         return read_rgb(self.image_path(self.images[index]))
@@ -124,20 +102,11 @@ class PanopticDataset:
         write_json(self.json_path, self.to_json(), indent=None)
 
 
-def encode_image(image: np.ndarray, image_format: str = "png") -> bytes:
-    """(H, W, 3) uint8 -> file bytes: lossless PNG, or JPEG at quality 95 (`jpg`)."""
-    if image_format == "png":
-        return encode_png(image)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
-
-
 def write_sample(root: str | Path, name: str, image: np.ndarray, ids: np.ndarray, category_of: dict[int, int],
                  iscrowd_of: dict[int, int] | None = None, image_id: Any = None,
                  image_format: str = "png", **image_fields: Any) -> tuple[dict, dict]:
-    """Write one image + panoptic PNG atomically; return its `images` entry and its annotation
-    (segments_info with area and bbox recomputed from `ids`)."""
+    """Write one image + panoptic PNG atomically under `root` (names derived from `name`); return
+    its `images` entry and its annotation (segments_info with area and bbox recomputed from `ids`)."""
     root = Path(root)
     image_id = name if image_id is None else image_id
     image_file = f"{name}.{image_format}"

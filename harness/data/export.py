@@ -17,25 +17,23 @@ user trains those frameworks on panbench data through their own COCO-panoptic re
 
 from __future__ import annotations
 
-import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from harness.atomic import write_json, write_png
+from harness.atomic import output_folder, write_json, write_png
 from harness.data.coco_instances import thing_annotations
-from harness.data.dataset import PanopticDataset, read_ids
+from harness.data.dataset import INSTANCES_JSON, SEMANTIC_DIR, THINGS_FIRST_JSON
+from harness.data.images import read_ids
+from harness.data.panoptic_format import semantic_map
 from harness.data.parallel import parallel_map
+from harness.data.validate import load_valid
 from harness.errors import DatasetError
 
 THING_LABEL = 0
 VOID_LABEL = 255
 MAX_STUFF = 254  # labels 1..254: 0 is "thing", 255 is void
-INSTANCES_JSON = "instances.json"
-SEMANTIC_DIR = "semantic"
-THINGS_FIRST_JSON = "panoptic_things_first.json"
 
 
 @dataclass(frozen=True)
@@ -57,45 +55,32 @@ def panoptic_fpn_labels(categories: list[dict], source: str | Path) -> dict[int,
     return labels
 
 
-def semantic_map(ids: np.ndarray, segments_info: list[dict], labels: dict[int, int],
-                 source: str | Path) -> np.ndarray:
-    """(H, W) uint8 PanopticFPN labels of a segment-id map: one lookup table over the ids present
-    (np.unique's inverse), so the cost is one sort of the pixels whatever the number of segments."""
-    seg_ids = np.array([int(s["id"]) for s in segments_info], dtype=np.int64)
-    try:
-        seg_labels = np.array([labels[int(s["category_id"])] for s in segments_info], dtype=np.uint8)
-    except KeyError as exc:
-        raise DatasetError(source, f"a segment has category_id {exc.args[0]}, which is not in categories") from None
-    present, inverse = np.unique(ids, return_inverse=True)
-    table = np.full(len(present), VOID_LABEL, dtype=np.uint8)
-    where = np.searchsorted(present, seg_ids)
-    listed = where < len(present)
-    listed[listed] = present[where[listed]] == seg_ids[listed]
-    table[where[listed]] = seg_labels[listed]
-    return table[inverse].reshape(ids.shape)
-
-
-def _export_image(job: tuple) -> list[dict] | tuple[str, str]:
-    """Write one semantic PNG, return the image's thing annotations; a DatasetError comes back as
-    (path, problem) because a process pool cannot rebuild its pickled form."""
+def _export_image(job: tuple) -> tuple[list[dict], tuple[int, int]]:
+    """Write one semantic PNG, return the image's thing annotations and its (height, width)."""
     label_path, semantic_path, image, segments_info, labels, thing_ids = job
-    try:
-        ids = read_ids(label_path)
-        if ids.shape != (int(image["height"]), int(image["width"])):
-            raise DatasetError(label_path, f"is {ids.shape[1]}x{ids.shape[0]} but its image entry says "
-                                           f"{image['width']}x{image['height']}")
-        write_png(semantic_path, semantic_map(ids, segments_info, labels, label_path))
-        return thing_annotations(ids, segments_info, thing_ids, image["id"])
-    except DatasetError as exc:
-        return exc.path, exc.problem
+    ids = read_ids(label_path)
+    if "height" in image and ids.shape != (int(image["height"]), int(image["width"])):
+        raise DatasetError(label_path, f"is {ids.shape[1]}x{ids.shape[0]} but its image entry says "
+                                       f"{image['width']}x{image['height']}")
+    write_png(semantic_path, semantic_map(ids, segments_info, labels, fill=VOID_LABEL, source=label_path))
+    return thing_annotations(ids, segments_info, thing_ids, image["id"]), ids.shape
+
+
+def previous_export(folder: Path) -> bool:
+    """True when `folder` holds PNGs only, as an earlier export left it (so a re-export may replace it)."""
+    return all(name.endswith(".png") for _, _, names in os.walk(folder) for name in names)
 
 
 def export_dataset(src: str | Path, instances_json: str | Path | None = None, semantic_dir: str | Path | None = None,
                    things_first_json: str | Path | None = None, workers: int | None = None,
-                   progress: bool = True) -> ExportedFiles:
+                   progress: bool = True, allow_outside_links: bool = False) -> ExportedFiles:
     """Write the instances JSON, the semantic PNGs and the things-first panoptic JSON of the dataset
-    at `src` (defaults: `src/instances.json`, `src/semantic/`, `src/panoptic_things_first.json`)."""
-    ds = PanopticDataset.load(src)
+    at `src` (defaults: `src/instances.json`, `src/semantic/`, `src/panoptic_things_first.json`).
+
+    The semantic PNGs are built in a folder beside `semantic_dir` and renamed into place (an
+    earlier export's folder of PNGs is replaced, any other non-empty folder refused); the JSONs,
+    computed first, are written atomically after it, so a failed export changes nothing."""
+    ds = load_valid(src, allow_outside_links=allow_outside_links)
     root = ds.root
     instances_json = Path(instances_json) if instances_json else root / INSTANCES_JSON
     semantic_dir = Path(semantic_dir) if semantic_dir else root / SEMANTIC_DIR
@@ -106,44 +91,19 @@ def export_dataset(src: str | Path, instances_json: str | Path | None = None, se
     thing_ids = {int(c["id"]) for c in things}
 
     pairs = list(ds.samples())
-    jobs = [(str(ds.label_path(ann)), str(semantic_dir / ann["file_name"]), image, ann["segments_info"], labels,
-             thing_ids) for image, ann in pairs]
-    results = parallel_map(_export_image, jobs, workers=workers, description="export", progress=progress)
     annotations: list[dict[str, Any]] = []
-    for result in results:
-        if isinstance(result, tuple):
-            raise DatasetError(*result)
-        first_id = len(annotations) + 1
-        annotations.extend({"id": first_id + k, **a} for k, a in enumerate(result))
-
-    images = [{"id": image["id"], "file_name": image["file_name"], "height": int(image["height"]),
-               "width": int(image["width"])} for image, _ in pairs]
+    images = []
+    with output_folder(semantic_dir, replace=previous_export) as staging:
+        jobs = [(str(ds.label_path(ann)), str(staging / ann["file_name"]), image, ann["segments_info"], labels,
+                 thing_ids) for image, ann in pairs]
+        results = parallel_map(_export_image, jobs, workers=workers, description="export", progress=progress)
+        for (image, _), (instances, (height, width)) in zip(pairs, results):
+            first_id = len(annotations) + 1
+            annotations.extend({"id": first_id + k, **a} for k, a in enumerate(instances))
+            images.append({"id": image["id"], "file_name": image["file_name"], "height": int(height),
+                           "width": int(width)})
     write_json(instances_json, {"images": images, "annotations": annotations, "categories": things}, indent=None)
     write_json(things_first_json, {**ds.extra, "images": [image for image, _ in pairs],
                                    "annotations": [ann for _, ann in pairs], "categories": things + stuff},
                indent=None)
     return ExportedFiles(instances_json, semantic_dir, things_first_json, len(pairs), len(annotations))
-
-
-def register(data_subparsers: argparse._SubParsersAction) -> None:
-    p = data_subparsers.add_parser(
-        "export", help="instances JSON + PanopticFPN semantic PNGs for detectron2 / mmdetection")
-    p.add_argument("--src", required=True, type=Path, help="COCO-panoptic dataset root (holds panoptic.json)")
-    p.add_argument("--instances-json", type=Path, default=None,
-                   help=f"COCO instances JSON to write (default: SRC/{INSTANCES_JSON})")
-    p.add_argument("--semantic-dir", type=Path, default=None,
-                   help=f"folder of semantic PNGs to write (default: SRC/{SEMANTIC_DIR}/)")
-    p.add_argument("--things-first-json", type=Path, default=None,
-                   help=f"panoptic JSON with thing categories first, for mmdetection (default: SRC/{THINGS_FIRST_JSON})")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.set_defaults(func=export_command)
-
-
-def export_command(args: argparse.Namespace) -> int:
-    out = export_dataset(args.src, args.instances_json, args.semantic_dir, args.things_first_json,
-                         workers=args.workers)
-    print(f"{out.n_images} images, {out.n_instances} thing instances\n"
-          f"  instances JSON     {out.instances_json}\n"
-          f"  semantic PNGs      {out.semantic_dir}/\n"
-          f"  things-first JSON  {out.things_first_json}")
-    return 0

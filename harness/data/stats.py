@@ -4,33 +4,26 @@
 the sum of those averages over all non-void classes, in percent. `frame_share` divides the same
 average by the average frame size instead (Supplementary Fig 1's treemap, where void/background is
 a class of its own). Areas come from `segments_info`, which the validator ties to the PNGs, so no
-image is decoded. `panbench data stats DIR [--compare DIR2] [--plot FILE.png]` prints the table and
-draws the bar chart."""
+image is decoded. `panbench data stats DIR [--compare DIR2] [--plot FILE.png]` (harness.data.commands)
+prints the table and draws the bar chart."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.data.dataset import PanopticDataset
-from harness.data.validate import validate_dataset
-from harness.errors import DatasetError
+from harness.data.validate import load_valid
 
 
-def class_pixel_share(root: str | Path) -> pd.DataFrame:
+def class_pixel_share(root: str | Path, allow_outside_links: bool = False) -> pd.DataFrame:
     """One row per category: category_id, name, isthing, mean_pixels (per image), share and
     frame_share (percent). attrs: n_images, void_frame_share."""
-    ds = PanopticDataset.load(root, validate=False)
-    validate_dataset(ds, pixel_budget=0)  # areas only: the structure is checked, no PNG decoded
-    path = ds.json_path
+    ds = load_valid(root, pixel_budget=0, allow_outside_links=allow_outside_links)  # the structure; no PNG decoded
     categories = sorted(ds.categories, key=lambda c: int(c["id"]))
     index = {int(c["id"]): k for k, c in enumerate(categories)}
-    n_images = len(ds.annotations)
-    if n_images == 0:
-        raise DatasetError(path, "the dataset holds no annotations")
+    n_images = len(ds.annotations)  # >= 1: the validator refuses an empty dataset
     totals = np.zeros(len(categories))
     for annotation in ds.annotations:
         for info in annotation["segments_info"]:
@@ -118,29 +111,3 @@ def plot_shares(path: str | Path, frames: list[tuple[str, pd.DataFrame]]) -> Pat
     from harness.atomic import write_figure
 
     return write_figure(path, share_bars(frames), dpi=120)
-
-
-# --- `panbench data stats` ----------------------------------------------------------------------
-def register(data_subparsers: argparse._SubParsersAction) -> None:
-    p = data_subparsers.add_parser("stats", help="per-class pixel share per image (class balance)")
-    p.add_argument("root", type=Path, help="dataset root")
-    p.add_argument("--compare", type=Path, default=None, metavar="DIR2", help="a second dataset shown beside the first")
-    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="write a bar chart")
-    p.set_defaults(func=stats_command)
-
-
-def stats_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console()
-    first = class_pixel_share(args.root)
-    frames = [(str(args.root), first)]
-    if args.compare is None:
-        console.print(share_table(first, str(args.root)))
-    else:
-        second = class_pixel_share(args.compare)
-        frames.append((str(args.compare), second))
-        console.print(comparison_table(compare_shares(first, second), str(args.root), str(args.compare)))
-    if args.plot is not None:
-        console.print(f"wrote {plot_shares(args.plot, frames)}")
-    return 0

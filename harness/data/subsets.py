@@ -8,14 +8,15 @@ starting with the first)."""
 
 from __future__ import annotations
 
-import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from harness.atomic import link_or_copy, output_folder
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
+from harness.data.validate import load_valid, validate_dataset
 from harness.errors import DatasetError
 from harness.progress import progress_bar
 
@@ -37,59 +38,60 @@ def every_kth(image_ids: Sequence[Any], k: int = 4) -> list:
     return list(image_ids[::k])
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link (no extra disk; panbench never edits a file in place, it replaces it) or copy
-    across file systems; via a temp name so `dst` is never half-written."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
-
-
 def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: Sequence[Any], progress: bool = False,
                  **provenance: Any) -> Path:
-    """Write the images `image_ids` of the dataset `src` (a root or a loaded dataset) as a valid dataset at `out` (files
-    hard-linked or copied, panoptic.json written last and atomically); return `out`."""
-    ds = src if isinstance(src, PanopticDataset) else PanopticDataset.load(src)
-    out = Path(out)
+    """Write the images `image_ids` of the dataset `src` (a root, validated here, or a loaded
+    dataset) as a valid dataset at `out` (files hard-linked or copied under the names the JSON
+    gives, which stay inside `out`; built beside `out` and renamed into place); return `out`."""
+    ds = src if isinstance(src, PanopticDataset) else load_valid(src)
     by_id = {image["id"]: image for image in ds.images}
     missing = [i for i in image_ids if i not in by_id]
     if missing:
         raise DatasetError(ds.json_path, f"image {missing[0]!r} requested for a subset is not in images")
     images = [by_id[i] for i in image_ids]
     annotations = [ds.annotation_for(i) for i in image_ids]
-    (out / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    (out / PANOPTIC_DIR).mkdir(parents=True, exist_ok=True)
-    with progress_bar(disable=not progress) as bar:
-        task = bar.add_task(f"subset of {len(images)} -> {out}", total=len(images))
-        for image, ann in zip(images, annotations):
-            link_or_copy(ds.image_path(image), out / IMAGES_DIR / image["file_name"])
-            link_or_copy(ds.label_path(ann), out / PANOPTIC_DIR / ann["file_name"])
-            bar.advance(task)
-    extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
-    write_panoptic_json(out, images, annotations, ds.categories, **extra)
-    PanopticDataset.load(out)  # the result must validate like any dataset
-    return out
+    sources = [(ds.image_path(image), ds.label_path(ann)) for image, ann in zip(images, annotations)]
+    with output_folder(out) as staging:
+        with progress_bar(disable=not progress) as bar:
+            task = bar.add_task(f"subset of {len(images)} -> {out}", total=len(images))
+            for (image_src, label_src), image, ann in zip(sources, images, annotations):
+                link_or_copy(image_src, staging / IMAGES_DIR / image["file_name"])
+                link_or_copy(label_src, staging / PANOPTIC_DIR / ann["file_name"])
+                bar.advance(task)
+        extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
+        write_panoptic_json(staging, images, annotations, ds.categories, **extra)
+        validate_dataset(PanopticDataset.load(staging))  # the result must validate like any dataset
+    return Path(out)
 
 
-def subset_command(src: Path, out: Path, sizes: list[int] | None, every: int | None, seed: int) -> int:
-    """`panbench data subset`: one dataset per size at OUT/n<size>, or one at OUT for --every."""
-    ds = PanopticDataset.load(src)
+@dataclass(frozen=True)
+class Subset:
+    root: Path
+    n: int  # images in the subset
+    of: int  # images in the source
+    rule: str
+
+
+def make_subsets(src: str | Path, out: str | Path, sizes: Sequence[int] | None = None, every: int | None = None,
+                 seed: int = 0, allow_outside_links: bool = False, progress: bool = True) -> list[Subset]:
+    """`panbench data subset`: one dataset per size at OUT/n<size> (nested, seeded), or one at OUT
+    holding every `every`-th image."""
+    ds = load_valid(src, allow_outside_links=allow_outside_links)
     ids = [image["id"] for image in ds.images]
+    out = Path(out)
     if every is not None:
         if every < 1:
             raise DatasetError(src, f"--every must be at least 1, got {every}")
         chosen = every_kth(ids, every)
-        write_subset(ds, out, chosen, progress=True, rule=f"every {every}-th image of the list")
-        print(f"wrote {len(chosen)} of {len(ids)} images (every {every}-th) to {out}")
-        return 0
-    too_big = [s for s in sizes if not 0 < s <= len(ids)]
+        rule = f"every {every}-th image of the list"
+        write_subset(ds, out, chosen, progress=progress, rule=rule)
+        return [Subset(out, len(chosen), len(ids), rule)]
+    too_big = [s for s in sizes or () if not 0 < s <= len(ids)]
     if too_big:
         raise DatasetError(ds.json_path, f"has {len(ids)} images; cannot make a subset of {too_big[0]}")
-    for size, chosen in nested_subsets(ids, sizes, seed).items():
-        write_subset(ds, out / f"n{size}", chosen, progress=True, rule="nested seeded permutation prefix", seed=seed)
-        print(f"wrote {size} images to {out / f'n{size}'}")
-    return 0
+    written = []
+    for size, chosen in nested_subsets(ids, list(sizes or ()), seed).items():
+        rule = "nested seeded permutation prefix"
+        written.append(Subset(write_subset(ds, out / f"n{size}", chosen, progress=progress, rule=rule, seed=seed),
+                              size, len(ids), rule))
+    return written

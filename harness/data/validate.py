@@ -1,36 +1,42 @@
 """Dataset validator: every way a COCO-panoptic dataset can disagree with itself, each reported as
-`<file>: <problem>` (a DatasetError), first problem first.
+`<file>: <problem>` (a DatasetError), first problem first. Validation is a step of its own:
+`PanopticDataset.load` only parses; `load_valid` loads and validates.
 
 Two levels, because decoding every PNG of Cityscapes (2,975 images of 2 Mpx) takes minutes:
 
-- structure (always, cheap): the JSON (duplicate image / annotation / segment / category ids,
-  unknown category_id, annotation of an unknown image, image without annotation, zero sizes,
-  malformed area / bbox) and, per image, the files (present, non-empty, a PNG/JPEG header that
-  opens, image and label of the same size as each other and as the JSON says, an RGB label);
+- structure (always, cheap): the JSON's schema (`harness.data.schema`), then what ties it together
+  (duplicate image / annotation / segment / category ids, unknown category_id, annotation of an
+  unknown image, image without annotation, no image at all, zero sizes, area / bbox that cannot
+  be) and, per image, the files: named inside their folder (`harness.data.paths`), present,
+  non-empty, a header that opens within the pixel limit, image and label of one size and of the
+  size the JSON says, an RGB label, bboxes inside the frame;
 - pixels (decode every label, one vectorised `segment_stats` pass per image): the ids in the PNG
   equal the ids in `segments_info`, and each segment's area and bbox match its pixels.
 
-`PanopticDataset.load` checks the structure of every image and the pixels of an evenly spread
-sample worth `LOAD_PIXEL_BUDGET` pixels (all images of a small dataset; a few seconds at most);
-`panbench data check` checks the pixels of every image, over several processes."""
+`load_valid` checks the structure of every image and the pixels of an evenly spread sample worth
+`LOAD_PIXEL_BUDGET` pixels (all images of a small dataset; a few seconds at most). `check_dataset`
+(`panbench data check`) checks the pixels of every image, over several processes, one image per
+process at a time (memory bounded by the largest image, itself bounded by the pixel limit), and
+flags files in images/ and panoptic/ that no JSON entry names."""
 
 from __future__ import annotations
 
-import sys
+import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, read_ids, read_rgb
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
+from harness.data.images import image_size, label_mode_problem, read_ids, read_rgb
 from harness.data.panoptic_format import segment_stats
+from harness.data.parallel import parallel_map
+from harness.data.schema import Problem, dataset_problems
 from harness.errors import DatasetError
 
-LOAD_PIXEL_BUDGET = 16 * 2**20  # label pixels decoded by `load` (about 128 images of 256x512)
-
-Problem = tuple[str, str]  # (path, problem): `data check --all` collects every one, not just the first
+LOAD_PIXEL_BUDGET = 16 * 2**20  # label pixels decoded by `load_valid` (about 128 images of 256x512)
 
 
 def validate_dataset(ds: PanopticDataset, pixel_budget: int | None = LOAD_PIXEL_BUDGET) -> None:
@@ -40,138 +46,140 @@ def validate_dataset(ds: PanopticDataset, pixel_budget: int | None = LOAD_PIXEL_
         raise DatasetError(path, problem)
 
 
-def find_problems(ds: PanopticDataset, workers: int | None = None, progress: bool = False) -> list[Problem]:
-    """Every problem of `ds`, with the pixels of every image checked (`workers` processes)."""
-    problems = list(iter_problems(ds, pixel_images=[]))
-    structurally_sound = _structurally_sound(ds, problems)
-    from harness.data.parallel import parallel_map
+def load_valid(root: str | Path, pixel_budget: int | None = LOAD_PIXEL_BUDGET,
+               allow_outside_links: bool = False) -> PanopticDataset:
+    """`PanopticDataset.load(root)` followed by `validate_dataset`."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+    validate_dataset(ds, pixel_budget)
+    return ds
 
-    jobs = [(str(ds.root), image, ann) for image, ann in structurally_sound]
+
+def find_problems(ds: PanopticDataset, workers: int | None = None, progress: bool = False) -> list[Problem]:
+    """Every problem of `ds`: schema, structure, the pixels of every image (`workers` processes),
+    and files no entry names."""
+    problems = list(dataset_problems(ds.to_json(), ds.json_path))
+    if problems:  # the entries cannot be trusted to name files
+        return problems
+    problems = list(structure_problems(ds))
+    jobs = _pixel_jobs(ds, problems)
     if workers is None and len(jobs) < 64:
         workers = 1  # starting processes costs more than checking a few images
     for found in parallel_map(_pixel_job, jobs, workers=workers, description="checking pixels", progress=progress):
         problems.extend(found)
+    problems.extend(unnamed_files(ds))
     return problems
 
 
-def check_dataset_cli(root: str | Path, list_all: bool = False, workers: int | None = None) -> int:
-    """`panbench data check`: full check with a progress bar; exit 2 on a problem."""
-    ds = PanopticDataset.load(root, validate=False)
-    problems = find_problems(ds, workers=workers, progress=True)
-    if problems and not list_all:
-        raise DatasetError(*problems[0])
-    for path, problem in problems:
-        print(f"{path}: {problem}", file=sys.stderr)
-    if problems:
-        print(f"panbench: error: {len(problems)} problem(s) in {ds.root}", file=sys.stderr)
-        return 2
-    n_segments = sum(len(a.get("segments_info", [])) for a in ds.annotations)
-    print(f"ok: {ds.root}: {len(ds.images)} images, {n_segments} segments, every PNG checked")
-    return 0
+@dataclass(frozen=True)
+class CheckReport:
+    root: Path
+    n_images: int
+    n_segments: int
+    problems: list[Problem]
+
+
+def check_dataset(root: str | Path, workers: int | None = None, progress: bool = True,
+                  allow_outside_links: bool = False) -> CheckReport:
+    """`panbench data check`: the full check of the dataset at `root`."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+    problems = find_problems(ds, workers=workers, progress=progress)
+    n_segments = sum(len(a.get("segments_info", [])) for a in ds.annotations if isinstance(a, dict))
+    return CheckReport(ds.root, len(ds.images), n_segments, problems)
 
 
 # --- structure ----------------------------------------------------------------------------------
 def iter_problems(ds: PanopticDataset, pixel_images: list[Any]) -> Iterator[Problem]:
-    """Problems in the order a reader meets them: JSON, then per image its files and (for the
-    image ids in `pixel_images`) its pixels."""
-    json_path = str(ds.json_path)
-    yield from _json_problems(ds, json_path)
-    pixel_ids = set(pixel_images)
+    """Problems in the order a reader meets them: the JSON's schema, then (when it holds) the
+    structure and, for the image ids in `pixel_images`, the pixels."""
+    schema = list(dataset_problems(ds.to_json(), ds.json_path))
+    if schema:  # what follows reads the keys the schema requires
+        yield from schema
+        return
+    yield from structure_problems(ds, set(pixel_images))
+
+
+def structure_problems(ds: PanopticDataset, pixel_ids: set = frozenset()) -> Iterator[Problem]:
+    """The JSON's consistency, then per image its files and (for `pixel_ids`) its pixels; the
+    schema is assumed to hold."""
+    yield from _json_problems(ds, str(ds.json_path))
     annotations = _annotations_by_image(ds)
     for image in ds.images:
-        ann = annotations.get(image.get("id"))
-        if ann is None or "file_name" not in image or "file_name" not in ann:
+        ann = annotations.get(image["id"])
+        if ann is None:
             continue
         file_problems = list(_file_problems(ds, image, ann))
         yield from file_problems
         if not file_problems and image["id"] in pixel_ids:
-            yield from _pixel_problems(ds.root, image, ann)
+            yield from _pixel_problems(ds.image_path(image), ds.label_path(ann), ann)
 
 
 def _annotations_by_image(ds: PanopticDataset) -> dict[Any, dict]:
     by_image: dict[Any, dict] = {}
     for ann in ds.annotations:
-        by_image.setdefault(ann.get("image_id"), ann)
+        by_image.setdefault(ann["image_id"], ann)
     return by_image
 
 
 def _json_problems(ds: PanopticDataset, json_path: str) -> Iterator[Problem]:
-    categories = Counter(c.get("id") for c in ds.categories)
+    if not ds.images:
+        yield json_path, "the dataset holds no images"
+    categories = Counter(c["id"] for c in ds.categories)
     for cat_id, count in categories.items():
         if count > 1:
             yield json_path, f"category id {cat_id!r} appears {count} times in categories"
     for entry in ds.images:
-        for field in ("id", "file_name"):
-            if field not in entry:
-                yield json_path, f"an images entry has no '{field}': {entry!r}"
         if "height" in entry or "width" in entry:
             h, w = entry.get("height", 0), entry.get("width", 0)
             if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
-                yield json_path, f"image {entry.get('id')!r} has zero or invalid size (height {h!r}, width {w!r})"
-    image_ids = Counter(e.get("id") for e in ds.images)
+                yield json_path, f"image {entry['id']!r} has zero or invalid size (height {h!r}, width {w!r})"
+    image_ids = Counter(e["id"] for e in ds.images)
     for image_id, count in image_ids.items():
         if count > 1:
             yield json_path, f"image id {image_id!r} appears {count} times in images"
-    annotated = Counter(a.get("image_id") for a in ds.annotations)
+    annotated = Counter(a["image_id"] for a in ds.annotations)
     for ann in ds.annotations:
-        for field in ("image_id", "file_name", "segments_info"):
-            if field not in ann:
-                yield json_path, f"an annotation has no '{field}': {ann.get('file_name', ann.get('image_id'))!r}"
-        image_id = ann.get("image_id")
-        if image_id not in image_ids:
-            yield json_path, f"annotation {ann.get('file_name')!r} refers to image {image_id!r}, which is not in images"
+        if ann["image_id"] not in image_ids:
+            yield json_path, (f"annotation {ann['file_name']!r} refers to image {ann['image_id']!r}, "
+                              "which is not in images")
     for image_id, count in annotated.items():
         if count > 1:
             yield json_path, f"image {image_id!r} has {count} annotations"
     for entry in ds.images:
-        if entry.get("id") not in annotated:
-            yield json_path, f"image {entry.get('id')!r} ({entry.get('file_name')}) has no annotation"
+        if entry["id"] not in annotated:
+            yield json_path, f"image {entry['id']!r} ({entry['file_name']}) has no annotation"
     for ann in ds.annotations:
         yield from _segments_info_problems(ds, ann, set(categories))
 
 
 def _segments_info_problems(ds: PanopticDataset, ann: dict, category_ids: set) -> Iterator[Problem]:
-    label = str(ds.root / PANOPTIC_DIR / str(ann.get("file_name")))
-    counts = Counter(s.get("id") for s in ann.get("segments_info", []))
+    label = str(ds.root / PANOPTIC_DIR / ann["file_name"])
+    counts = Counter(s["id"] for s in ann["segments_info"])
     for sid, count in counts.items():
         if count > 1:
             yield label, f"segment {sid} is listed {count} times in panoptic.json"
-    for seg in ann.get("segments_info", []):
-        sid = seg.get("id")
-        if not isinstance(sid, int) or not 0 < sid < 2**24:
+    for seg in ann["segments_info"]:
+        sid, bbox = seg["id"], seg["bbox"]
+        if not 0 < sid < 2**24:
             yield label, f"segment id {sid!r} in panoptic.json is not an integer in 1..2^24-1 (0 is void)"
-        if seg.get("category_id") not in category_ids:
-            yield label, f"segment {sid} has category_id {seg.get('category_id')!r}, which is not in categories"
-        bbox = seg.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            yield label, f"segment {sid} has a malformed bbox {bbox!r} (expected [x, y, w, h])"
-        elif not (isinstance(seg.get("area"), (int, float)) and 0 < seg["area"] <= bbox[2] * bbox[3]):
-            yield label, f"segment {sid} has area {seg.get('area')!r}, inconsistent with its bbox {bbox}"
-        if seg.get("iscrowd", 0) not in (0, 1):
-            yield label, f"segment {sid} has iscrowd {seg.get('iscrowd')!r} (expected 0 or 1)"
+        if seg["category_id"] not in category_ids:
+            yield label, f"segment {sid} has category_id {seg['category_id']!r}, which is not in categories"
+        if not 0 < seg["area"] <= bbox[2] * bbox[3]:
+            yield label, f"segment {sid} has area {seg['area']!r}, inconsistent with its bbox {bbox}"
 
 
 def _file_problems(ds: PanopticDataset, image: dict, ann: dict) -> Iterator[Problem]:
-    """Files present, headers readable, sizes consistent; no pixel is decoded."""
-    image_path = ds.root / IMAGES_DIR / image["file_name"]
-    label_path = ds.root / PANOPTIC_DIR / ann["file_name"]
+    """Files named inside their folders, present, headers readable, sizes consistent; no pixel is decoded."""
     sizes = {}
-    for path, kind in ((image_path, "image"), (label_path, "label")):
-        if not path.is_file():
-            yield str(path), f"{kind} file is missing"
-            return
-        if path.stat().st_size == 0:
-            yield str(path), f"{kind} file is empty (0 bytes)"
-            return
-        try:
-            with Image.open(path) as im:
-                sizes[kind] = im.size
-                mode = im.mode
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            yield str(path), f"unreadable or corrupt {kind} ({exc})"
-            return
-        if kind == "label" and mode != "RGB":
-            yield str(path), f"label PNG has mode {mode}, expected RGB (segment id = R + 256·G + 256²·B)"
+    try:
+        image_path, label_path = ds.image_path(image), ds.label_path(ann)
+        for path, kind in ((image_path, "image"), (label_path, "label")):
+            sizes[kind], mode = image_size(path, kind)
+            if kind == "label" and label_mode_problem(mode):
+                yield str(path), label_mode_problem(mode)
+                return
+    except DatasetError as exc:
+        yield exc.path, exc.problem
+        return
     (iw, ih), (lw, lh) = sizes["image"], sizes["label"]
     if (iw, ih) != (lw, lh):
         yield str(label_path), f"label is {lw}x{lh} (WxH) but image {image_path.name} is {iw}x{ih}"
@@ -179,68 +187,85 @@ def _file_problems(ds: PanopticDataset, image: dict, ann: dict) -> Iterator[Prob
         yield str(image_path), (f"image is {iw}x{ih} (WxH) but panoptic.json says "
                                 f"width {image['width']}, height {image['height']}")
     else:
-        for seg in ann.get("segments_info", []):
-            bbox = seg.get("bbox")
-            if not (isinstance(bbox, list) and len(bbox) == 4):
-                continue  # reported by the JSON check
-            x, y, w, h = bbox
+        for seg in ann["segments_info"]:
+            x, y, w, h = seg["bbox"]
             if x < 0 or y < 0 or x + w > iw or y + h > ih:
-                yield str(label_path), f"segment {seg.get('id')} has bbox {seg.get('bbox')} outside the {iw}x{ih} image"
+                yield str(label_path), f"segment {seg['id']} has bbox {seg['bbox']} outside the {iw}x{ih} image"
 
 
-def _structurally_sound(ds: PanopticDataset, problems: list[Problem]) -> list[tuple[dict, dict]]:
-    """(image, annotation) pairs whose files raised no problem: only these get a pixel check."""
+def _pixel_jobs(ds: PanopticDataset, problems: list[Problem]) -> list[tuple[str, str, dict]]:
+    """(image path, label path, annotation) of every image whose files raised no problem."""
     bad_paths = {path for path, _ in problems}
     annotations = _annotations_by_image(ds)
-    pairs = []
+    jobs = []
     for image in ds.images:
-        ann = annotations.get(image.get("id"))
-        if ann is None or "file_name" not in image or "file_name" not in ann:
+        ann = annotations.get(image["id"])
+        try:
+            paths = (str(ds.image_path(image)), str(ds.label_path(ann))) if ann is not None else None
+        except DatasetError:  # a file name that leaves its folder: reported by the structure check
             continue
-        paths = {str(ds.root / IMAGES_DIR / image["file_name"]), str(ds.root / PANOPTIC_DIR / ann["file_name"])}
-        if not paths & bad_paths:
-            pairs.append((image, ann))
-    return pairs
+        if paths and not set(paths) & bad_paths:
+            jobs.append((*paths, ann))
+    return jobs
 
 
 def _pixel_sample(ds: PanopticDataset, pixel_budget: int | None) -> list[Any]:
-    """Image ids whose pixels `load` checks: all within budget, else evenly spread (first and last included)."""
-    ids = [e.get("id") for e in ds.images]
+    """Image ids whose pixels `load_valid` checks: all within budget, else evenly spread (first and last included)."""
+    ids = [e.get("id") for e in ds.images if isinstance(e, dict)]
     if pixel_budget is None or not ids:
         return ids
     if pixel_budget <= 0:
         return []
-    pixels = [int(e.get("height", 1024)) * int(e.get("width", 2048)) for e in ds.images]
+    pixels = [_int(e.get("height"), 1024) * _int(e.get("width"), 2048) for e in ds.images]
     if sum(pixels) <= pixel_budget:
         return ids
     k = max(1, int(pixel_budget // max(np.mean(pixels), 1)))
     return [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, k).round().astype(int))]
 
 
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and value > 0 else default
+
+
 # --- pixels -------------------------------------------------------------------------------------
-def _pixel_job(job: tuple[str, dict, dict]) -> list[Problem]:
-    root, image, ann = job
-    return list(_pixel_problems(Path(root), image, ann))
+def _pixel_job(job: tuple[str, str, dict]) -> list[Problem]:
+    image_path, label_path, ann = job
+    return list(_pixel_problems(Path(image_path), Path(label_path), ann))
 
 
-def _pixel_problems(root: Path, image: dict, ann: dict) -> Iterator[Problem]:
+def _pixel_problems(image_path: Path, label_path: Path, ann: dict) -> Iterator[Problem]:
     """Decode image and label; the label's ids, areas and boxes must equal segments_info."""
-    label_path = root / PANOPTIC_DIR / ann["file_name"]
     try:
-        read_rgb(root / IMAGES_DIR / image["file_name"])
+        read_rgb(image_path)
         stats = segment_stats(read_ids(label_path))
     except DatasetError as exc:
         yield exc.path, exc.problem
         return
-    listed = {seg.get("id"): seg for seg in ann.get("segments_info", [])}
+    listed = {seg["id"]: seg for seg in ann["segments_info"]}
     for sid, seg in listed.items():
         if sid not in stats:
             yield str(label_path), f"segment {sid} is in panoptic.json but not in the PNG"
             continue
         area, bbox = stats[sid]
-        if seg.get("area") != area:
-            yield str(label_path), f"segment {sid} has area {seg.get('area')} in panoptic.json but {area} pixels in the PNG"
-        if [round(v) for v in seg.get("bbox", [])] != bbox:
-            yield str(label_path), f"segment {sid} has bbox {seg.get('bbox')} in panoptic.json but {bbox} in the PNG"
+        if seg["area"] != area:
+            yield str(label_path), f"segment {sid} has area {seg['area']} in panoptic.json but {area} pixels in the PNG"
+        if [round(v) for v in seg["bbox"]] != bbox:
+            yield str(label_path), f"segment {sid} has bbox {seg['bbox']} in panoptic.json but {bbox} in the PNG"
     for sid in sorted(set(stats) - set(listed)):
         yield str(label_path), f"id {sid} is in the PNG ({stats[sid][0]} pixels) but not in panoptic.json"
+
+
+# --- left-over files ------------------------------------------------------------------------------
+def unnamed_files(ds: PanopticDataset) -> Iterator[Problem]:
+    """Files in images/ and panoptic/ that no entry of panoptic.json names (an earlier run's
+    left-overs would otherwise pass for part of the dataset)."""
+    named = {IMAGES_DIR: {os.path.normpath(e["file_name"]) for e in ds.images},
+             PANOPTIC_DIR: {os.path.normpath(a["file_name"]) for a in ds.annotations}}
+    for folder, names in named.items():
+        top = ds.root / folder
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                path = Path(dirpath) / filename
+                if os.path.normpath(path.relative_to(top)) not in names:
+                    yield str(path), f"no entry of {ds.json_path.name} names this file (left over from an earlier run?)"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness.launch.sweep import EXECUTORS
+from harness.tracking.commands import add_runs_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local (sequential); torchrun, slurm: later")
     p.add_argument("--seeds", default=None, metavar="S,S,...", help="repeat every cell with each training seed")
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    add_runs_root(p)
     p.set_defaults(func=sweep_command)
     _accept_options_between_overrides(p)
 
@@ -52,11 +52,11 @@ def sweep_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
     plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds)
     table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
-    for column in ("run id", "status", "cell"):
+    for column in ("run id", "status", "variant", "cell"):
         table.add_column(column)
     for planned in plan:
         table.add_row(planned.run_id, "done" if planned.done else f"to do ({planned.status or 'new'})",
-                      describe_cell(planned.cell))
+                      planned.spec.variant.name, describe_cell(planned.cell))
     console.print(table)
     if args.dry_run:
         return 0

@@ -1,8 +1,9 @@
 """`panbench sweep RECIPE`: a recipe's `grid:` expanded into runs, each run once.
 
-The run id is the hash of the resolved config (harness.tracking.run_store), so the plan knows which
-runs are finished before anything starts; finished runs are skipped, a failed run is reported and
-the sweep goes on, and the summary says which runs failed, why, and where their log is."""
+Each cell becomes a run spec (harness.train.run_spec: its id, cell and canonical variant, computed
+once), so the plan knows which runs are finished before anything starts; finished runs are skipped,
+a failed run is reported and the sweep goes on, and the summary says which runs failed, why, and
+where their log is. The spec itself is what each run is given."""
 
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
-
 from harness.errors import ConfigError
-from harness.tracking.run_store import ERROR_LOG, RunStore, run_id
-from harness.train.recipes import CASES_KEY, expand_grid, load_recipe, to_dict
+from harness.tracking.run_store import ERROR_LOG, RunStore
+from harness.train.recipes import load_recipe
+from harness.train.run_spec import RunSpec, run_specs
 
 EXECUTORS = ("local", "torchrun", "slurm")
 
 
 @dataclass
 class PlannedRun:
-    run_id: str
-    config: DictConfig
-    cell: dict                 # the grid values that distinguish this run
+    spec: RunSpec
     status: str | None         # status in the run store before the sweep (None: never started)
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def cell(self) -> dict:
+        """The grid values that distinguish this run."""
+        return self.spec.cell
 
     @property
     def done(self) -> bool:
@@ -43,42 +50,14 @@ class SweepSummary:
         return not self.failed
 
 
-def grid_keys(cfg: DictConfig) -> list[str]:
-    grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
-    keys = [k for k in grid if k != CASES_KEY]
-    for case in grid.get(CASES_KEY) or []:
-        keys += [k for k in case if k not in keys]
-    return keys
-
-
 def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs",
                seeds: Iterable[int] | None = None) -> list[PlannedRun]:
-    """Every cell of the recipe's grid with its run id and current status. An override of a grid key
+    """Every cell of the recipe's grid with its run spec and current status. An override of a grid key
     pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`
     repeats every cell with each training seed (mean ± std over seeds in the tables)."""
-    cfg = load_recipe(recipe, list(overrides))
-    keys = grid_keys(cfg)
-    cells = expand_grid(cfg)
-    if seeds is not None:
-        cells = [_with_seed(c, seed) for c in cells for seed in seeds]
-        keys = [*keys, "seed"] if "seed" not in keys else keys
     store = RunStore(runs_root)
-    plan = []
-    for cell in cells:
-        rid = run_id(to_dict(cell))
-        values = {k: _plain(OmegaConf.select(cell, k)) for k in keys}
-        plan.append(PlannedRun(rid, cell, values, store.status(rid)))
-    return plan
-
-
-def _with_seed(cell: DictConfig, seed: int) -> DictConfig:
-    cell = cell.copy()
-    cell.seed = int(seed)
-    return cell
-
-
-def _plain(value: object) -> object:
-    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+    specs = run_specs(load_recipe(recipe, list(overrides)), seeds=seeds)
+    return [PlannedRun(spec, store.status(spec.run_id)) for spec in specs]
 
 
 def describe_cell(cell: dict) -> str:
@@ -94,7 +73,7 @@ def check_executor(executor: str) -> None:
 
 
 def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *, executor: str = "local",
-              train: Callable[..., Path] | None = None, echo: Callable[[str], None] = print) -> SweepSummary:
+              train: Callable[..., object] | None = None, echo: Callable[[str], None] = print) -> SweepSummary:
     """Run every unfinished run of `plan` in turn; never twice, never stopping at a failure."""
     check_executor(executor)
     if train is None:
@@ -107,7 +86,7 @@ def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *,
         echo(f"[{k}/{len(todo)}] run {planned.run_id}: {describe_cell(planned.cell)}")
         started = time.perf_counter()
         try:
-            train(planned.config, runs_root=runs_root)
+            train(planned.spec, runs_root=runs_root)
         except Exception as exc:  # a failing run is recorded and the sweep goes on
             log = store.run_dir(planned.run_id) / ERROR_LOG
             summary.failed.append((planned.run_id, f"{type(exc).__name__}: {exc}",

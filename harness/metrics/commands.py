@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
-from harness.data.dataset import read_json
-from harness.errors import DatasetError
-from harness.progress import interactive
+from harness.data.paths import ALLOW_FLAG
+from harness.data.schema import read_json
+from harness.errors import DatasetError, PanbenchError
 
 
 def _fmt(value: float | None) -> str:
@@ -32,6 +32,10 @@ def _prediction_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", type=Path, help="prediction root (= --pred-json ROOT/panoptic.json --pred-dir ROOT/panoptic)")
 
 
+def _allow_outside_links(p: argparse.ArgumentParser) -> None:
+    p.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks among the PNGs that lead out of their folder")
+
+
 def _resolve(args: argparse.Namespace, side: str) -> tuple[Path, Path]:
     root, json_path, folder = getattr(args, side), getattr(args, f"{side}_json"), getattr(args, f"{side}_dir")
     json_path = json_path or (root / "panoptic.json" if root else None)
@@ -42,7 +46,8 @@ def _resolve(args: argparse.Namespace, side: str) -> tuple[Path, Path]:
 
 
 def _categories(gt_json: Path) -> dict[int, dict]:
-    return {int(c["id"]): c for c in read_json(gt_json).get("categories", [])}
+    """{category id: category} of a ground truth the evaluation has read (and schema-checked) already."""
+    return {int(c["id"]): c for c in read_json(gt_json)["categories"]}
 
 
 def _finish(result: dict[str, Any], table: Table, out: Path | None) -> int:
@@ -58,7 +63,8 @@ def _panoptic(args: argparse.Namespace) -> int:
 
     gt_json, gt_dir = _resolve(args, "gt")
     pred_json, pred_dir = _resolve(args, "pred")
-    result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=interactive())
+    result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=True,
+                        allow_outside_links=args.allow_outside_links)
     categories = _categories(gt_json)
     table = Table(title=f"Panoptic quality of {pred_json}")
     for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
@@ -82,12 +88,13 @@ def _semantic(args: argparse.Namespace) -> int:
         if not (args.gt_labels and args.pred_labels and args.num_classes):
             raise DatasetError("--gt-labels", "label-folder mode needs --gt-labels, --pred-labels and --num-classes")
         result = evaluate_label_dirs(args.gt_labels, args.pred_labels, args.num_classes, args.ignore_index,
-                                     progress=interactive())
+                                     progress=True)
         names = {k: str(k) for k in result["per_class"]}
     else:
         gt_json, gt_dir = _resolve(args, "gt")
         pred_json, pred_dir = _resolve(args, "pred")
-        result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=interactive())
+        result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=True,
+                                            allow_outside_links=args.allow_outside_links)
         names = {k: c["name"] for k, c in _categories(gt_json).items()}
     table = Table(title="Semantic segmentation")
     table.add_column("class")
@@ -100,26 +107,17 @@ def _semantic(args: argparse.Namespace) -> int:
     return _finish(result, table, args.out)
 
 
-def load_predictions(path: Path) -> list[dict]:
-    """A COCO results file: a list of predictions, or an object holding them under `annotations`."""
-    data = read_json(path)
-    data = data.get("annotations") if isinstance(data, dict) else data
-    if not isinstance(data, list):
-        raise DatasetError(path, "expected a list of predictions (or {'annotations': [...]})")
-    for key in ("image_id", "category_id", "score", "bbox"):
-        if data and key not in data[0]:
-            raise DatasetError(path, f"prediction 0 has no '{key}'")
-    return data
-
-
 def _instances(args: argparse.Namespace) -> int:
+    from harness.data.schema import read_instance_results
     from harness.metrics.instances import evaluate_instances
 
+    if args.pred_json is None:
+        raise PanbenchError("evaluate instances: give --pred-json FILE (a COCO results JSON)")
     gt_json, gt_dir = _resolve(args, "gt")
-    result = evaluate_instances(gt_json, gt_dir, load_predictions(args.pred_file), source=str(args.pred_file),
-                                progress=interactive())
+    result = evaluate_instances(gt_json, gt_dir, read_instance_results(args.pred_json), source=str(args.pred_json),
+                                progress=True, allow_outside_links=args.allow_outside_links)
     names = {k: c["name"] for k, c in _categories(gt_json).items()}
-    table = Table(title=f"Instances: {args.pred_file}")
+    table = Table(title=f"Instances: {args.pred_json}")
     for column in ("category", "AP", "APbox"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for cat, row in result["per_class"].items():
@@ -150,7 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("panoptic", help="PQ, SQ, RQ (all / things / stuff, per class), as panopticapi")
     _dataset_args(p)
     _prediction_args(p)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs this process may use)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads decoding and counting images (default: the CPUs this process may use)")
+    _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_panoptic)
 
@@ -161,13 +161,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pred-labels", type=Path, help="folder of predicted label PNGs, same file names")
     p.add_argument("--num-classes", type=int, help="number of classes in label-folder mode")
     p.add_argument("--ignore-index", type=int, default=255)
+    _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_semantic)
 
     p = kinds.add_parser("instances", help="COCO mask AP and box AP of scored instances")
     _dataset_args(p)
-    p.add_argument("--pred", dest="pred_file", type=Path, required=True,
+    p.add_argument("--pred-json", type=Path,
                    help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
+    p.add_argument("--pred", dest="pred_json", type=Path, help=argparse.SUPPRESS)  # the old spelling, for one release
+    _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_instances)
 
@@ -180,3 +183,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_fid)
+
+    p = kinds.add_parser("synthesis", help="detAP, mIoU, accuracy, FID, KID of synthesised images (synthesis paper Sec. 4)")
+    p.add_argument("--fake", type=Path, required=True,
+                   help="folder of generated images, one per ground-truth label map, named by its file-name stem")
+    p.add_argument("--gt-json", type=Path, required=True, help="ground-truth panoptic JSON")
+    p.add_argument("--gt-dir", type=Path, required=True, help="folder of ground-truth panoptic PNGs")
+    p.add_argument("--real", type=Path, default=None,
+                   help="folder of real images for FID / KID (default: images/ beside --gt-json)")
+    p.add_argument("--segmenter", default=None, help="segmenter weights FILE (DRN-D-105, DeepLabV2, mini): mIoU, accuracy")
+    p.add_argument("--detector", default=None, help="Faster R-CNN weights FILE: detAP")
+    p.add_argument("--fid-weights", type=Path, default=None,
+                   help="Inception weights file (default: torch hub's cache; never downloaded; without it no FID / KID)")
+    p.add_argument("--out", type=Path, help="JSON file to write")
+    p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    p.set_defaults(func=_synthesis)
+
+
+def _synthesis(args: argparse.Namespace) -> int:
+    from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
+
+    result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
+                                detector=args.detector, fid_weights=args.fid_weights, device=args.device,
+                                batch_size=args.batch_size, progress=True)
+    table = Table(title=f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in RESULT_KEYS:
+        value = result[key]
+        table.add_row(key, "-" if value is None else f"{value:.4f}" if key.startswith("kid") else f"{value:.2f}")
+    return _finish(result, table, args.out)

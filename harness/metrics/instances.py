@@ -18,20 +18,25 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from harness.data.coco_instances import encode_mask, thing_annotations
+from harness.data.images import read_ids
+from harness.data.paths import confined
+from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
-from harness.metrics.panoptic import load_json, read_id_png
 from harness.progress import track
 
 
-def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False) -> tuple[dict, dict]:
+def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False,
+                      allow_outside_links: bool = False) -> tuple[dict, dict]:
     """(COCO instance dataset dict, {panoptic image_id: integer COCO image id}) of the things."""
-    gt = load_json(gt_json)
-    things = [c for c in gt.get("categories", []) if int(c.get("isthing", 0)) == 1]
+    gt = read_panoptic_json(gt_json, ground_truth=True)
+    things = [c for c in gt["categories"] if int(c.get("isthing", 0)) == 1]
     thing_ids = {int(c["id"]) for c in things}
     images, annotations, id_map = [], [], {}
     for k, ann in enumerate(track(gt["annotations"], "instances", disable=not progress), start=1):
         id_map[ann["image_id"]] = k
-        ids = read_id_png(Path(gt_dir) / ann["file_name"])
+        label = confined(gt_dir, ann["file_name"], source=gt_json, entry=f"annotation of image {ann['image_id']!r}",
+                         allow_outside_links=allow_outside_links)
+        ids = read_ids(label)
         images.append({"id": k, "height": int(ids.shape[0]), "width": int(ids.shape[1])})
         for instance in thing_annotations(ids, ann["segments_info"], thing_ids, k):
             annotations.append({"id": len(annotations) + 1, **instance})
@@ -92,14 +97,15 @@ def coco_ap(coco_gt: COCO, results: list[dict], kind: str) -> dict[str, Any]:
 
 
 def evaluate_instances(gt_json: str | Path, gt_dir: str | Path, predictions: list[dict],
-                       source: str = "predictions", progress: bool = False) -> dict[str, Any]:
+                       source: str = "predictions", progress: bool = False,
+                       allow_outside_links: bool = False) -> dict[str, Any]:
     """Mask and box AP of scored instances `{"image_id", "category_id", "score", "bbox": [x, y, w, h],
     "segmentation": RLE}`: keys `ap ap50 ap75` (masks; None if no prediction has a mask),
     `ap_box ap_box50 ap_box75`, and `per_class {category_id: {ap, ap_box}}`, in percent.
 
     Box AP uses the predicted boxes, not boxes derived from the masks (COCO's `loadRes` would
     replace them), as detectron2 reports it."""
-    dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress)
+    dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress, allow_outside_links)
     coco_gt = _coco(dataset)
     box = coco_ap(coco_gt, _results(predictions, coco_gt, id_map, "bbox", source), "bbox")
     with_masks = [p for p in predictions if "segmentation" in p]

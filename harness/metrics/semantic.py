@@ -63,19 +63,3 @@ class ConfusionMatrix:
         """Overall pixel accuracy (percent) over labelled ground-truth pixels."""
         total = self.matrix.sum()
         return 100.0 * float(np.trace(self.matrix[:, : self.num_classes])) / total if total else float("nan")
-
-
-def panoptic_to_semantic(ids: np.ndarray, segments_info: list[dict], cat_to_train: dict[int, int],
-                         ignore_index: int = IGNORE_LABEL) -> np.ndarray:
-    """(H, W) panoptic ids -> (H, W) uint8/int train ids; void, ids missing from `segments_info` and
-    categories outside `cat_to_train` become `ignore_index`."""
-    seg_ids = np.array([int(s["id"]) for s in segments_info], np.int64)
-    train = np.array([cat_to_train.get(int(s["category_id"]), ignore_index) for s in segments_info], np.int64)
-    order = np.argsort(seg_ids)
-    seg_ids, train = seg_ids[order], train[order]
-    flat = ids.reshape(-1).astype(np.int64)
-    pos = np.clip(np.searchsorted(seg_ids, flat), 0, max(len(seg_ids) - 1, 0))
-    found = seg_ids[pos] == flat if len(seg_ids) else np.zeros(flat.shape, bool)
-    out = np.where(found, train[pos] if len(train) else ignore_index, ignore_index)
-    dtype = np.uint8 if max(ignore_index, int(train.max(initial=0))) < 256 else np.int32
-    return out.reshape(ids.shape).astype(dtype)

@@ -8,25 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from harness.data.categories import IGNORE_LABEL, train_ids
+from harness.data.images import read_class_ids, read_ids
+from harness.data.panoptic_format import semantic_map
+from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
-from harness.metrics.panoptic import match_images, load_json, read_id_png
-from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+from harness.metrics.panoptic import png_pairs
+from harness.metrics.semantic import ConfusionMatrix
 from harness.progress import track
-
-
-def read_label_png(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DatasetError(path, "label PNG is missing")
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("L", "P", "I", "I;16"):
-                raise DatasetError(path, f"image mode {im.mode}; a label PNG has one channel of class ids")
-            return np.asarray(im).astype(np.int64)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(path, f"unreadable or corrupt PNG ({exc})") from None
 
 
 def _summary(cm: ConfusionMatrix, class_ids: list) -> dict[str, Any]:
@@ -54,21 +44,22 @@ def evaluate_label_dirs(gt_dir: str | Path, pred_dir: str | Path, num_classes: i
     cm = ConfusionMatrix(num_classes, ignore_index)
     for gt_path in track(gt_files, "mIoU", disable=not progress):
         pred_path = Path(pred_dir) / gt_path.name
-        _add(cm, read_label_png(gt_path), read_label_png(pred_path), pred_path)
+        _add(cm, read_class_ids(gt_path), read_class_ids(pred_path), pred_path)
     return _summary(cm, list(range(num_classes)))
 
 
 def evaluate_panoptic_semantic(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path,
-                               pred_dir: str | Path, progress: bool = False) -> dict[str, Any]:
+                               pred_dir: str | Path, progress: bool = False,
+                               allow_outside_links: bool = False) -> dict[str, Any]:
     """mIoU and accuracy of a panoptic prediction, per_class keyed by category id."""
-    gt, pred = load_json(gt_json), load_json(pred_json)
-    categories = gt.get("categories") or []
+    gt = read_panoptic_json(gt_json, ground_truth=True)
+    pred = read_panoptic_json(pred_json, ground_truth=False)
+    categories = gt["categories"]
     cat_to_train = train_ids(categories)
     cm = ConfusionMatrix(len(categories))
-    for gt_ann, pred_ann in track(match_images(gt, pred, str(pred_json)), "mIoU", disable=not progress):
-        pred_path = Path(pred_dir) / pred_ann["file_name"]
-        gt_sem = panoptic_to_semantic(read_id_png(Path(gt_dir) / gt_ann["file_name"]), gt_ann["segments_info"],
-                                      cat_to_train)
-        pred_sem = panoptic_to_semantic(read_id_png(pred_path), pred_ann["segments_info"], cat_to_train)
-        _add(cm, gt_sem, pred_sem, pred_path)
+    pairs = png_pairs(gt, pred, gt_json, gt_dir, pred_json, pred_dir, allow_outside_links)
+    for gt_ann, pred_ann, gt_png, pred_png in track(pairs, "mIoU", disable=not progress):
+        gt_sem = semantic_map(read_ids(gt_png), gt_ann["segments_info"], cat_to_train, unknown_category="fill")
+        pred_sem = semantic_map(read_ids(pred_png), pred_ann["segments_info"], cat_to_train, unknown_category="fill")
+        _add(cm, gt_sem, pred_sem, pred_png)
     return _summary(cm, [int(c["id"]) for c in categories])

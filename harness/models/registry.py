@@ -4,17 +4,18 @@ door, `create_model`). Paper-scale entries follow UPSNet's and seamseg's Citysca
 (`min_size`/`max_size` pinned so torchvision does not rescale to 800 px), anchors scaled to the
 small images, few sampled regions, a two-layer 32-channel mask head and a one-layer deformable
 semantic subnet (torchvision's CPU `deform_conv2d` backward dominates a mini step; see
-results/bench/train_step.json; `semantic_layers=2` restores UPSNet's depth)."""
+results/bench/train_step.json; `semantic_layers=2` restores UPSNet's depth). The synthesis models
+(SPADE, panoptic SPADE) have their own table in `synthesis/entries.py`, behind the same door."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 
 from torch import nn
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, nearest
 from harness.models.builders import build_panoptic_model
+from harness.models.synthesis.entries import SYNTHESIS_MODELS, build_synthesis_model
 
 PAPER_SCALE = dict(
     fpn_channels=256, min_size=(800, 832, 864, 896, 928, 960, 992, 1024), max_size=2048,  # UPSNet's train scales
@@ -50,27 +51,45 @@ MODELS: dict[str, dict] = {
 
 
 def list_models() -> list[str]:
-    return sorted(MODELS)
+    return sorted({**MODELS, **SYNTHESIS_MODELS})
+
+
+def model_family(name: str) -> str:
+    """`panoptic` or `synthesis`: which task trains model `name` (harness/train/tasks.py)."""
+    if name in SYNTHESIS_MODELS:
+        return "synthesis"
+    if name in MODELS:
+        return "panoptic"
+    raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}" + _nearest(name, list_models()))
+
+
+def _table(name: str) -> tuple[dict, object]:
+    return (SYNTHESIS_MODELS, build_synthesis_model) if name in SYNTHESIS_MODELS else (MODELS, build_panoptic_model)
 
 
 def model_arguments(name: str, **overrides) -> dict:
     """The constructor arguments of model `name` with `overrides` applied (checked by name)."""
-    if name not in MODELS:
+    table, builder = _table(name)
+    if name not in table:
         raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}"
-                          + _nearest(name, MODELS))
-    valid = set(inspect.signature(build_panoptic_model).parameters) - {"categories"}
+                          + _nearest(name, list_models()))
+    valid = set(inspect.signature(builder).parameters) - {"categories"}
     for key in overrides:
         if key not in valid:
             raise ConfigError(f"model {name!r} has no argument {key!r}" + _nearest(key, valid))
-    return {**MODELS[name], **overrides}
+    return {**table[name], **overrides}
 
 
-def create_model(name: str, *, categories: list[dict], **overrides) -> nn.Module:
-    """Build model `name` for `categories` (COCO-panoptic category dicts, in train-id order).
-    `backbone_weights=PATH` loads an ImageNet ResNet state dict from local disk; nothing downloads."""
-    return build_panoptic_model(categories=categories, **model_arguments(name, **overrides))
+def create_model(name: str, *, categories: list[dict] | None = None, **overrides) -> nn.Module:
+    """Build model `name` for `categories` (COCO-panoptic category dicts, in train-id order; a
+    synthesis model may take `num_classes=K` instead). `backbone_weights=PATH` / `vgg_weights=PATH`
+    load ImageNet weights from local disk; nothing downloads."""
+    arguments = model_arguments(name, **overrides)
+    if categories is None and name not in SYNTHESIS_MODELS:
+        raise ConfigError(f"model {name!r} needs `categories`")
+    return _table(name)[1](categories=categories, **arguments)
 
 
 def _nearest(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3)
+    close = nearest(word, choices, n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""

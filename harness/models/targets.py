@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from harness.data.categories import IGNORE_LABEL
+from harness.data.panoptic_format import mask_stats, segment_rows
 from harness.errors import DatasetError
 from harness.models.label_space import LabelSpace
 
@@ -32,51 +33,35 @@ def panoptic_to_targets(ids: np.ndarray, segments_info: list[dict], categories: 
     if ids.ndim != 2:
         raise DatasetError(source, f"expected an (H, W) id map, got shape {ids.shape}")
     space = LabelSpace.from_categories(categories)
-    height, width = ids.shape
-    present, inverse = np.unique(ids.astype(np.int64), return_inverse=True)
-    inverse = inverse.reshape(height, width)
+    rows = segment_rows(ids, [int(seg["id"]) for seg in segments_info])  # pixel -> row of segments_info, -1 void
+    undescribed = np.unique(ids[(rows < 0) & (ids != 0)]).tolist()
+    if undescribed:
+        raise DatasetError(source, f"segment ids {undescribed[:5]} are in the map but not in segments_info")
+    present = np.bincount(rows[rows >= 0], minlength=len(segments_info)) > 0
 
-    semantic_of = np.full(len(present), IGNORE_LABEL, np.int64)
-    panoptic_of = np.full(len(present), IGNORE_LABEL, np.int64)
-    described = set()
-    instance_slots, labels = [], []
     stuff_index = {t: s for s, t in enumerate(space.stuff_train_ids)}
-    for seg in segments_info:  # one iteration per segment, never per pixel
+    semantic_of, panoptic_of, instance_rows, labels = [], [], [], []
+    for row, seg in enumerate(segments_info):  # one iteration per segment, never per pixel
         seg_id, category_id = int(seg["id"]), int(seg["category_id"])
         if category_id not in space.category_ids:
             raise DatasetError(source, f"segment {seg_id} has category {category_id}, which is not in categories")
-        described.add(seg_id)
-        slot = int(np.searchsorted(present, seg_id))
-        if slot == len(present) or present[slot] != seg_id:
-            continue  # described but absent from the map (zero area): nothing to learn from
         train_id = space.train_id_of(category_id)
-        semantic_of[slot] = train_id
+        semantic_of.append(train_id)
         if not space.isthing[train_id]:
-            panoptic_of[slot] = stuff_index[train_id]
-        elif not seg.get("iscrowd", 0):
-            panoptic_of[slot] = len(stuff_index) + len(instance_slots)
-            instance_slots.append(slot)
+            panoptic_of.append(stuff_index[train_id])
+        elif not seg.get("iscrowd", 0) and present[row]:  # absent (zero area): nothing to learn from
+            panoptic_of.append(len(stuff_index) + len(instance_rows))
+            instance_rows.append(row)
             labels.append(space.thing_label_of(category_id))
-    undescribed = sorted(set(present.tolist()) - described - {0})
-    if undescribed:
-        raise DatasetError(source, f"segment ids {undescribed[:5]} are in the map but not in segments_info")
+        else:
+            panoptic_of.append(IGNORE_LABEL)
 
-    masks = inverse[None] == np.asarray(instance_slots, np.int64).reshape(-1, 1, 1)
+    masks = rows[None] == np.asarray(instance_rows, np.int64).reshape(-1, 1, 1)
+    boxes = [mask_stats(mask)[1] for mask in masks]  # [x, y, w, h]
     return {
-        "boxes": _mask_boxes(masks),
+        "boxes": torch.tensor([[x, y, x + w, y + h] for x, y, w, h in boxes], dtype=torch.float32).reshape(-1, 4),
         "labels": torch.tensor(labels, dtype=torch.int64),
         "masks": torch.from_numpy(masks.astype(np.uint8)),
-        "semantic": torch.from_numpy(semantic_of[inverse]),
-        "panoptic_target": torch.from_numpy(panoptic_of[inverse]),
+        "semantic": torch.from_numpy(np.append(np.asarray(semantic_of, np.int64), IGNORE_LABEL)[rows]),
+        "panoptic_target": torch.from_numpy(np.append(np.asarray(panoptic_of, np.int64), IGNORE_LABEL)[rows]),
     }
-
-
-def _mask_boxes(masks: np.ndarray) -> torch.Tensor:
-    """(N, H, W) bool -> (N, 4) xyxy pixel-edge boxes (x1, y1 exclusive), vectorised over masks."""
-    if len(masks) == 0:
-        return torch.zeros((0, 4), dtype=torch.float32)
-    rows, cols = masks.any(axis=2), masks.any(axis=1)
-    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)
-    y1 = masks.shape[1] - rows[:, ::-1].argmax(axis=1)
-    x1 = masks.shape[2] - cols[:, ::-1].argmax(axis=1)
-    return torch.from_numpy(np.stack([x0, y0, x1, y1], axis=1).astype(np.float32))

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from harness.data.panoptic_format import id2rgb
+from harness.data.panoptic_format import id2rgb, segment_stats
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import Segment
 from harness.panda.dropout import sample_keep
-from harness.panda.resize import resize_segment, resized_shape
+from harness.panda.resize import resize_segment, resized_shape, sample_scales
 from harness.panda.shift import recentre, sample_translations, zoom_centers
 
 
@@ -55,7 +55,7 @@ def transform_segments(rng: np.random.Generator, segments: list[Segment], frame:
     fractions = np.array([s.area_fraction for s in segments])
     keep = (sample_keep(rng, fractions, config.dropout_min_area, config.dropout_max_area)
             if config.enabled("dropout") else np.ones(n, bool))
-    scales = (rng.uniform(config.scale_min, config.scale_max, n) if config.enabled("resize") else np.ones(n))
+    scales = sample_scales(rng, n, config) if config.enabled("resize") else np.ones(n)
     translate_alone = config.enabled("shift") and not config.zoom
     shifts = sample_translations(rng, n, frame, config.shift_range) if translate_alone else np.zeros((n, 2))
     placed = []
@@ -110,25 +110,12 @@ def _window(p: Placed, height: int, width: int):
 
 
 def visible_segments_info(placed: list[Placed], layer: np.ndarray) -> list[dict]:
-    """segments_info of what remains visible, area and bbox recomputed on each crop window."""
+    """segments_info of what remains visible, area and bbox measured on each crop's window."""
     height, width = layer.shape
-    infos = []
-    for k, p in enumerate(placed, start=1):
-        window = _window(p, height, width)
-        if window is None:
-            continue
-        ys, xs = window
-        visible = layer[ys, xs] == k
-        area = int(np.count_nonzero(visible))
-        if area == 0:
-            continue
-        rows = np.flatnonzero(visible.any(axis=1))
-        cols = np.flatnonzero(visible.any(axis=0))
-        bbox = [xs.start + int(cols[0]), ys.start + int(rows[0]),
-                int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
-        infos.append({"id": p.id, "category_id": p.segment.category_id, "area": area, "bbox": bbox,
-                      "iscrowd": p.segment.iscrowd})
-    return infos
+    windows = {k: window for k, p in enumerate(placed, start=1) if (window := _window(p, height, width))}
+    stats = segment_stats(layer, windows)
+    return [{"id": p.id, "category_id": p.segment.category_id, "area": stats[k][0], "bbox": stats[k][1],
+             "iscrowd": p.segment.iscrowd} for k, p in enumerate(placed, start=1) if k in stats]
 
 
 def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[int, int],

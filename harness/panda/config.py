@@ -1,20 +1,24 @@
 """PanDA's parameters in one frozen, typed config (paper section 4.3: "we froze PanDA's parameters
-and used it throughout the rest of the paper"). The defaults are those frozen values; every field can
-be overridden (`with_overrides(["scale_max=2.0"])`, CLI `--set`), and `ops` switches single operations
-off for the Table 4 ablation."""
+and used it throughout the rest of the paper"). The defaults are those frozen values. Every field
+can be set from a mapping (`PandaConfig.from_config`, a recipe's `panda:` block) or from
+`key=value` strings (`with_overrides`, CLI `--set`), both through one checked path; `ops` switches
+single operations off for the Table 4 ablation, and `scale_distribution: normal` draws the resize
+factor from a truncated normal, as the paper's Discussion suggests trying."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, nearest
 
 OPS = ("dropout", "resize", "shift")
 INTERPOLATIONS = ("bilinear", "area")
 IMAGE_FORMATS = ("png", "jpg")
+SCALE_DISTRIBUTIONS = ("uniform", "normal")
+NORMAL_ONLY = ("scale_mean", "scale_std")  # parameters of the normal distribution only
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,13 @@ class PandaConfig:
     # Dropout by area fraction a = area / (H·W): p = 0 below the min, 1 above the max, linear between.
     dropout_min_area: float = 0.10
     dropout_max_area: float = 0.50
-    # Resize by s ~ U(scale_min, scale_max), aspect ratio kept.
+    # Resize by s in [scale_min, scale_max], aspect ratio kept: s ~ U(scale_min, scale_max) (the
+    # paper), or a normal N(scale_mean, scale_std²) truncated to that range.
     scale_min: float = 0.5
     scale_max: float = 1.5
+    scale_distribution: str = "uniform"
+    scale_mean: float = 1.0
+    scale_std: float = 0.25
     # With resize on, shift is the zoom about the image centre (c -> C + s·(c - C)). With resize off
     # (or zoom decoupled) shift is a uniform translation by up to shift_range·(W, H) in each axis.
     couple_shift_with_resize: bool = True
@@ -49,6 +57,14 @@ class PandaConfig:
                               f"{self.dropout_min_area}, {self.dropout_max_area}")
         if not 0.0 < self.scale_min <= self.scale_max:
             raise ConfigError(f"need 0 < scale_min <= scale_max, got {self.scale_min}, {self.scale_max}")
+        if self.scale_distribution not in SCALE_DISTRIBUTIONS:
+            raise ConfigError(f"scale_distribution must be one of {list(SCALE_DISTRIBUTIONS)}, "
+                              f"got {self.scale_distribution!r}")
+        if self.scale_distribution == "normal" and not (self.scale_std > 0.0
+                                                        and self.scale_min <= self.scale_mean <= self.scale_max):
+            raise ConfigError(f"a normal scale_distribution needs scale_std > 0 and scale_min <= scale_mean <= "
+                              f"scale_max, got scale_mean {self.scale_mean}, scale_std {self.scale_std} in "
+                              f"[{self.scale_min}, {self.scale_max}]")
         if not 0.0 <= self.shift_range <= 1.0:
             raise ConfigError(f"shift_range must lie in [0, 1], got {self.shift_range}")
         if self.image_interpolation not in INTERPOLATIONS:
@@ -68,37 +84,95 @@ class PandaConfig:
         return self.enabled("resize") and self.enabled("shift") and self.couple_shift_with_resize
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "ops": list(self.ops)}
+        """Every parameter that shapes the output. With the paper's uniform scales the normal
+        distribution's keys (and the distribution's name) are left out, so the manifest and the
+        cache key of the paper's configuration read as they always have."""
+        out = {**dataclasses.asdict(self), "ops": list(self.ops)}
+        if self.scale_distribution == "uniform":
+            for name in ("scale_distribution", *NORMAL_ONLY):
+                del out[name]
+        return out
+
+    @classmethod
+    def from_config(cls, mapping: Mapping[str, Any], *, base: "PandaConfig | None" = None, prefix: str = "",
+                    from_text: bool = False) -> "PandaConfig":
+        """A config with the keys of `mapping` (e.g. a recipe's `panda:` block) set on `base` (default:
+        the paper's). An unknown key is a ConfigError naming it (as `prefix + key`) and the nearest
+        valid keys; a value of the wrong type is one naming the key and the type it needs.
+        `from_text` reads string values (`--set key=value`) into the field's type first."""
+        base = base or cls()
+        defaults = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
+        if not isinstance(mapping, Mapping):
+            where = prefix.rstrip(".") or "PanDA parameters"
+            raise ConfigError(f"{where}: must be a mapping of key: value, got {mapping!r}")
+        changes: dict[str, Any] = {}
+        for key, value in mapping.items():
+            key = str(key)
+            if key not in defaults:
+                near = nearest(key, defaults)
+                raise ConfigError(f"unknown PanDA parameter '{prefix}{key}'; nearest valid keys: "
+                                  f"{', '.join(prefix + k for k in near) or ', '.join(prefix + k for k in defaults)}")
+            changes[key] = (_from_text if from_text else _typed)(prefix + key, value, defaults[key])
+        try:
+            return dataclasses.replace(base, **changes)
+        except ConfigError as exc:  # a value check of __post_init__: name the section it came from
+            raise ConfigError(f"{prefix.rstrip('.')}: {exc}" if prefix else str(exc)) from None
 
     def with_overrides(self, items: Iterable[str] = ()) -> "PandaConfig":
-        """New config with `key=value` strings applied, each value parsed to the field's type."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        changes: dict[str, Any] = {}
+        """New config with `key=value` strings applied (`--set`), each value read as the field's type."""
+        raw: dict[str, str] = {}
         for item in items:
-            key, sep, raw = item.partition("=")
-            key = key.strip()
+            key, sep, value = item.partition("=")
             if not sep:
                 raise ConfigError(f"override {item!r} is not key=value")
-            if key not in fields:
-                near = difflib.get_close_matches(key, fields, n=3, cutoff=0.4)
-                raise ConfigError(f"unknown PanDA parameter {key!r}; nearest: {near or sorted(fields)}")
-            changes[key] = _parse(key, raw.strip(), getattr(self, key))
-        return dataclasses.replace(self, **changes)
+            raw[key.strip()] = value.strip()
+        return PandaConfig.from_config(raw, base=self, from_text=True)
 
 
-def _parse(key: str, raw: str, current: Any) -> Any:
+def _typed(key: str, value: Any, current: Any) -> Any:
+    """`value` checked against the type of the field's current value (ints are floats too)."""
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            return parse_ops(value)
+        if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        expected = "a list of op names (or 'none')"
+    elif isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        expected = "true or false"
+    elif isinstance(current, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        expected = "an integer"
+    elif isinstance(current, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        expected = "a number"
+    else:
+        if isinstance(value, str):
+            return value
+        expected = "a string"
+    raise ConfigError(f"PanDA parameter '{key}' must be {expected}, got {value!r}")
+
+
+def _from_text(key: str, raw: Any, current: Any) -> Any:
+    """A `--set` string read as the field's type, then checked like any value."""
     try:
         if isinstance(current, bool):
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if isinstance(current, tuple):
-            return parse_ops(raw)
-        return type(current)(raw)
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                value: Any = True
+            elif str(raw).lower() in ("0", "false", "no", "off"):
+                value = False
+            else:
+                raise ValueError(raw)
+        elif isinstance(current, tuple):
+            value = parse_ops(str(raw))
+        else:
+            value = type(current)(raw)
     except ValueError:
-        raise ConfigError(f"PanDA parameter {key!r}: cannot read {raw!r} as {type(current).__name__}") from None
+        raise ConfigError(f"PanDA parameter '{key}': cannot read {raw!r} as {type(current).__name__}") from None
+    return _typed(key, value, current)
 
 
 def parse_ops(raw: str) -> tuple[str, ...]:

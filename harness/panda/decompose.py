@@ -2,15 +2,19 @@
 AND every stuff region becomes one segment; void pixels (id 0) are background and are not kept.
 
 Each segment keeps only its bbox crop (mask + pixels), so later operations cost O(segment), not
-O(image). The JSON's area and bbox are checked against the crop on the way: a crop whose mask does
-not hold exactly `area` pixels means the bbox or area disagrees with the PNG."""
+O(image). The JSON is checked against the PNG on the way, by the rule `data check` applies, at the
+cost of the crops: each segment's pixels inside its bbox number `area` and touch all four sides of
+it, and those pixels plus void make up the whole frame (so no pixel of the segment lies outside its
+bbox and no id is unlisted)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
+from harness.data.panoptic_format import mask_stats
 from harness.errors import DatasetError
 
 
@@ -57,10 +61,14 @@ def decompose(image: np.ndarray, ids: np.ndarray, segments_info: list[dict],
             raise DatasetError(label_path, f"segment {sid}: bbox {info['bbox']} lies outside the "
                                            f"{width}x{height} frame")
         mask = ids[y:y + h, x:x + w] == sid
-        area = int(mask.sum())
+        found = mask_stats(mask, y, x)
+        area = found[0] if found else 0
         if area != int(info["area"]):
             raise DatasetError(label_path, f"segment {sid}: panoptic.json says area {info['area']} with bbox "
                                            f"{info['bbox']}, the PNG holds {area} pixels inside that bbox")
+        if found is not None and found[1] != [x, y, w, h]:
+            raise DatasetError(label_path, f"segment {sid} has bbox {info['bbox']} in panoptic.json but {found[1]} "
+                                           "in the PNG")
         covered += area
         segments.append(Segment(sid, int(info["category_id"]), int(info.get("iscrowd", 0)), y, x, mask,
                                 image[y:y + h, x:x + w], (height, width)))

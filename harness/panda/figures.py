@@ -33,8 +33,8 @@ def example_grid(panda_root: str | Path, src_root: str | Path, path: str | Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panda = PanopticDataset.load(panda_root, validate=False)
-    src = PanopticDataset.load(src_root, validate=False)
+    panda = PanopticDataset.load(panda_root)
+    src = PanopticDataset.load(src_root)
     src_index = {image["id"]: i for i, image in enumerate(src.images)}
     categories = panda.category_map()
     rows = min(rows, len(panda))

@@ -3,8 +3,9 @@
 seed and the source of every generated image.
 
 Images are rendered in parallel processes; each depends only on (seed, source image, copy index),
-and the JSON files are written last (atomically), in source order, so the output bytes are the same
-for any number of workers and a dataset with a panoptic.json is always complete."""
+and the JSON files are written last, in source order, so the output bytes are the same for any
+number of workers. The dataset is built in a folder beside `--out` and renamed into place at the
+end: a failed or killed run leaves nothing that looks like a dataset, and a re-run starts clean."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.dataset import (IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, encode_image,
-                                  read_ids, read_rgb, write_panoptic_json)
+from harness.atomic import encode_png, output_folder, write_bytes, write_json
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, write_panoptic_json
+from harness.data.images import encode_image, read_ids, read_rgb
 from harness.data.parallel import parallel_map
 from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
@@ -31,9 +32,9 @@ HYBRID_STREAM, PARTNER_STREAM = 1, 2
 @dataclass(frozen=True)
 class Job:
     """One generated image: its sources (primary first; more than one in hybrid mode) and copy."""
-    src_root: Path
     out_root: Path
     sources: tuple[tuple[dict, dict], ...]  # (images entry, annotation) per source
+    files: tuple[tuple[Path, Path], ...]  # (image, label) per source, confined to the source dataset
     copy_index: int
     seed: int
     config: PandaConfig
@@ -52,7 +53,8 @@ def render(job: Job) -> tuple[dict, dict]:
     """Render, write and describe one generated image; returns its `images` entry and annotation."""
     primary_id = job.primary["id"]
     rng = image_rng(job.seed, primary_id, job.copy_index)
-    decomposed = [_decompose_source(job.src_root, entry, annotation) for entry, annotation in job.sources]
+    decomposed = [_decompose_source(image_path, label_path, annotation)
+                  for (image_path, label_path), (_, annotation) in zip(job.files, job.sources)]
     frame = decomposed[0][0]
     segment_lists = [segments for _, segments in decomposed]
     if job.config.hybrid:
@@ -70,9 +72,8 @@ def render(job: Job) -> tuple[dict, dict]:
     return entry, {"image_id": image_id, "file_name": f"{job.name}.png", "segments_info": sample.segments_info}
 
 
-def _decompose_source(root: Path, image_entry: dict, annotation: dict):
-    label_path = root / PANOPTIC_DIR / annotation["file_name"]
-    image = read_rgb(root / IMAGES_DIR / image_entry["file_name"])
+def _decompose_source(image_path: Path, label_path: Path, annotation: dict):
+    image = read_rgb(image_path)
     segments = decompose(image, read_ids(label_path), annotation["segments_info"], label_path)
     return image.shape[:2], segments
 
@@ -93,12 +94,14 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
             if config.hybrid:
                 rng = image_rng(seed, image_id, copy_index, PARTNER_STREAM)
                 ids = choose_partners(rng, image_ids, image_id, config.hybrid_sources)
-            jobs.append(Job(ds.root, out, tuple(by_id[i] for i in ids), copy_index, seed, config))
+            sources = tuple(by_id[i] for i in ids)
+            files = tuple((ds.image_path(image), ds.label_path(ann)) for image, ann in sources)
+            jobs.append(Job(out, sources, files, copy_index, seed, config))
     return jobs
 
 
 def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
-                   workers: int | None = None, progress: bool = True) -> Path:
+                   workers: int | None = None, progress: bool = True, allow_outside_links: bool = False) -> Path:
     """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
     (an existing dataset there is an error, not overwritten)."""
     config = config or PandaConfig()
@@ -110,16 +113,15 @@ def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, con
     if (out / PANOPTIC_JSON).exists() or (out / MANIFEST).exists():
         raise ConfigError(f"{out} already holds a dataset; remove it or choose another --out "
                           "(stale images would otherwise mix with the new ones)")
-    ds = PanopticDataset.load(src, validate=False)
+    ds = PanopticDataset.load(src, allow_outside_links=allow_outside_links)
     validate_dataset(ds, pixel_budget=0)  # the structure; decompose() checks each label's pixels against its JSON
-    if not ds.images:
-        raise DatasetError(ds.json_path, "the dataset holds no images")
-    jobs = plan_jobs(ds, out, copies, seed, config)
-    results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
-    images = [entry for entry, _ in results]
-    annotations = [annotation for _, annotation in results]
-    write_json(out / MANIFEST, manifest(src, seed, copies, config, images))
-    write_panoptic_json(out, images, annotations, ds.categories)
+    with output_folder(out) as staging:
+        jobs = plan_jobs(ds, staging, copies, seed, config)
+        results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
+        images = [entry for entry, _ in results]
+        annotations = [annotation for _, annotation in results]
+        write_json(staging / MANIFEST, manifest(src, seed, copies, config, images))
+        write_panoptic_json(staging, images, annotations, ds.categories)
     return out
 
 

@@ -1,5 +1,7 @@
 """Resize one segment crop by a factor with its aspect ratio kept (paper section 3: "simulates object
-movement in depth"). The label (mask) is resampled nearest; the image bilinear (or area).
+movement in depth"). The label (mask) is resampled nearest; the image bilinear (or area). The
+factors are drawn uniformly in [scale_min, scale_max] (section 4.3), or from a normal truncated to
+that range (the Discussion's suggestion).
 
 Before the image is resampled, the crop's pixels outside the segment are set to the segment's mean
 colour, so an edge pixel mixes only colours of its own segment (a convex combination of them) and
@@ -10,7 +12,23 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from harness.panda.config import PandaConfig
+
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "area": Image.Resampling.BOX}
+
+
+def sample_scales(rng: np.random.Generator, n: int, config: PandaConfig) -> np.ndarray:
+    """`n` resize factors, one uniform draw each whatever the distribution (so the other ops' draws
+    do not move): U(scale_min, scale_max), or N(scale_mean, scale_std²) truncated to that range by
+    its inverse CDF, s = mean + std·Φ⁻¹(u) with u ~ U(Φ(a), Φ(b))."""
+    lo, hi = config.scale_min, config.scale_max
+    if config.scale_distribution == "uniform":
+        return rng.uniform(lo, hi, n)
+    from scipy.special import ndtr, ndtri
+
+    mean, std = config.scale_mean, config.scale_std
+    u = rng.uniform(ndtr((lo - mean) / std), ndtr((hi - mean) / std), n)
+    return np.clip(mean + std * ndtri(u), lo, hi)
 
 
 def resized_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:

@@ -1,5 +1,6 @@
-"""The local run store (DESIGN.md "Run record"): one folder per run, named by a stable hash of the
-resolved config, so a re-run sweep finds its finished runs and skips them.
+"""The local run store (ARCHITECTURE.md "Run record"): one folder per run, named by its run id (a
+stable hash of the resolved config, harness.train.run_spec), so a re-run sweep finds its finished runs
+and skips them.
 
     results/runs/<run_id>/run.json        identity, resolved config, status and timings
     results/runs/<run_id>/metrics.json    final metrics: flat keys in percent + per_class
@@ -11,17 +12,19 @@ Every JSON file is written atomically (temp file + rename, harness.atomic)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
 from harness.errors import PanbenchError
+
+if TYPE_CHECKING:
+    from harness.train.run_spec import RunSpec
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
@@ -29,47 +32,12 @@ HISTORY_JSONL = "history.jsonl"
 ERROR_LOG = "error.log"
 CHECKPOINTS = "checkpoints"
 
-# Keys that change where or how a run is reported, never its numbers: left out of the run id.
-NON_RESULT_KEYS = ("wandb", "grid", "train.checkpoint_every", "train.log_every", "eval.images_logged",
-                   "data.cache", "data.workers")
-METRIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st", "miou", "accuracy",
-               "ap", "ap_box", "det_ap", "fid")
-FULL_PANDA_OPS = ("dropout", "resize", "shift")
-
-
-def _drop(config: dict, dotted: str) -> None:
-    head, _, rest = dotted.partition(".")
-    if head not in config:
-        return
-    if rest:
-        if isinstance(config[head], dict):
-            _drop(config[head], rest)
-    else:
-        del config[head]
-
-
-def result_config(config: dict) -> dict:
-    """The part of a resolved config that determines a run's results."""
-    config = json.loads(json.dumps(config))
-    for key in NON_RESULT_KEYS:
-        _drop(config, key)
-    return config
-
-
-def run_id(config: dict) -> str:
-    """12 hex digits of the SHA-256 of the canonical JSON of `result_config(config)`."""
-    canonical = json.dumps(result_config(config), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-
-
-def variant_of(config: dict) -> str:
-    """`none`, `1x`, `2x`; an ablated operation set is appended (`1x-dropout-resize`)."""
-    data = config.get("data", {})
-    panda = str(data.get("panda", "none"))
-    ops = tuple(data.get("panda_ops") or ())
-    if panda != "none" and tuple(sorted(ops)) != tuple(sorted(FULL_PANDA_OPS)):
-        panda = "-".join((panda, *ops))
-    return panda
+# The flat keys of metrics.json (percent), by the evaluation that produces them.
+PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
+SEMANTIC_KEYS = ("miou", "accuracy")
+INSTANCE_KEYS = ("ap", "ap_box")
+SYNTHESIS_KEYS = ("det_ap", "fid")
+METRIC_KEYS = (*PANOPTIC_KEYS, *SEMANTIC_KEYS, *INSTANCE_KEYS, *SYNTHESIS_KEYS)
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
@@ -136,21 +104,15 @@ class RunStore:
             yield read_record(path)
 
     # --- writing --------------------------------------------------------------------------------
-    def start(self, config: dict, **extra: Any) -> dict:
-        """Write (or rewrite, when resuming) run.json with status `running`; return the record."""
-        rid = run_id(config)
-        previous = self.read_run(rid) or {}
-        data = config.get("data", {})
+    def start(self, spec: RunSpec, **extra: Any) -> dict:
+        """Write (or rewrite, when resuming) run.json with status `running`: the spec's identity and
+        resolved config, the code version, the attempt count; return the record. `n` (the images
+        actually prepared) is added once the data is ready."""
+        previous = self.read_run(spec.run_id) or {}
         record = {
-            "run_id": rid,
-            "recipe": config.get("name"),
-            "config": config,
+            **spec.identity(),
+            "config": spec.config,
             "git_commit": git_commit(),
-            "seed": config.get("seed"),
-            "model": config.get("model", {}).get("name"),
-            "dataset": data.get("dataset"),
-            "n": data.get("n"),
-            "variant": variant_of(config),
             "status": "running",
             "error": None,
             "traceback": None,
@@ -163,6 +125,11 @@ class RunStore:
         }
         self.write_run(record)
         return record
+
+    def record_data(self, rid: str, *, n: int, n_train: int, data: dict) -> dict:
+        """The training data a run got: `n` original images (beside the spec's `n_requested`),
+        `n_train` with its PanDA images, and the folders."""
+        return self.update(rid, n=n, n_train=n_train, data=data)
 
     def write_run(self, record: dict) -> None:
         write_json(self.run_dir(record["run_id"]) / RUN_JSON, record)

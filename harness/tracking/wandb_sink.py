@@ -1,55 +1,67 @@
-"""Weights & Biases mirror of a run record (DESIGN.md): same id as the run store (`resume="allow"`,
-so a resumed run continues its W&B run), `group` = recipe, `job_type` = model, tags for dataset /
-n / PanDA variant, the resolved config, step losses, final metrics in the summary, per-class
-tables and a few prediction images.
+"""Weights & Biases mirror of a run record (ARCHITECTURE.md "Run record"): same id as the run store
+(`resume="allow"`, so a resumed run continues its W&B run), `group` = recipe, `job_type` = model,
+tags for dataset / n / PanDA variant (the run spec's canonical name), the resolved config, step
+losses, final metrics in the summary, per-class tables and a few prediction images.
 
 Offline by default: the mode comes from `WANDB_MODE`, else the recipe's `wandb.mode`, else
 `offline` (wandb.init without a mode and without an API key raises). Offline runs are written to
-`<run_dir>/wandb/offline-run-*/` and pushed later with `panbench sync`."""
+`<run_dir>/wandb/offline-run-*/` and pushed later with `panbench sync`. An online start-up is
+bounded by `wandb.init_timeout` (W&B's own setting): a failure to reach the server is a
+TrackingError naming the reason, and the run is recorded as failed, never left `running`."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-MODES = ("offline", "online", "disabled")
+from harness.errors import ConfigError, PanbenchError
+from harness.train.recipe_schema import WANDB_MODES
+
+if TYPE_CHECKING:
+    from harness.train.recipe_schema import WandbConfig
+    from harness.train.run_spec import RunSpec
+
+
+class TrackingError(PanbenchError):
+    """W&B could not start (no network, a wrong key or server); the message says why and what to do."""
 
 
 def wandb_mode(recipe_mode: str | None) -> str:
     mode = os.environ.get("WANDB_MODE") or recipe_mode or "offline"
     if mode == "dryrun":  # wandb's old name for offline
         mode = "offline"
-    if mode not in MODES:
-        from harness.errors import ConfigError
-
-        raise ConfigError(f"wandb mode must be one of {MODES}, not {mode!r} (from WANDB_MODE or wandb.mode)")
+    if mode not in WANDB_MODES:
+        raise ConfigError(f"wandb mode must be one of {WANDB_MODES}, not {mode!r} (from WANDB_MODE or wandb.mode)")
     return mode
 
 
-def run_tags(record: dict) -> list[str]:
-    return [str(record.get("dataset")), f"n={record.get('n')}", f"panda={record.get('variant')}"]
-
-
 class WandbSink:
-    """One W&B run per run record; every method is a no-op when the mode is `disabled`."""
+    """One W&B run per run spec; every method is a no-op when the mode is `disabled`. `n` is the
+    number of original training images actually prepared (run.json's `n`)."""
 
-    def __init__(self, record: dict, run_dir: Path, mode: str | None = None, project: str = "panbench",
-                 entity: str | None = None):
-        self.mode = wandb_mode(mode)
+    def __init__(self, spec: RunSpec, run_dir: Path, settings: WandbConfig, n: int):
+        self.mode = wandb_mode(settings.mode)
         self.run = None
         if self.mode == "disabled":
             return
         import wandb
 
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(
-            project=project, entity=entity, id=record["run_id"], resume="allow", mode=self.mode,
-            group=record.get("recipe"), job_type=record.get("model"), tags=run_tags(record),
-            name=f"{record.get('recipe')}/{record.get('model')}/n={record.get('n')}/{record.get('variant')}",
-            config=record["config"], dir=str(run_dir), settings=wandb.Settings(console="off", silent=True))
+        try:
+            self.run = wandb.init(
+                project=settings.project, entity=settings.entity, id=spec.run_id, resume="allow", mode=self.mode,
+                group=spec.recipe, job_type=spec.model,
+                tags=[spec.dataset, f"n={n}", f"panda={spec.variant.name}"], name=spec.label(n),
+                config=spec.config, dir=str(run_dir),
+                settings=wandb.Settings(console="off", silent=True, init_timeout=settings.init_timeout))
+        except Exception as exc:  # wandb raises CommError, UsageError, AuthenticationError, ...
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # W&B's hint lines dropped
+            raise TrackingError(f"W&B {self.mode} start-up failed (wandb.init_timeout={settings.init_timeout:g} s): "
+                                f"{reason}; check the network / WANDB_API_KEY / WANDB_BASE_URL, or train with "
+                                "wandb.mode=offline and upload later with `panbench sync`") from None
 
     @property
     def directory(self) -> str | None:

@@ -9,7 +9,6 @@ and renamed into place, so a killed build never leaves a half dataset that looks
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from omegaconf import DictConfig
-
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset
+from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
+from harness.seeding import stable_digest
+from harness.train.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 
 VAL_SEED_OFFSET = 1_000_003  # the synthetic val set never shares a seed with a training pool
-PANDA_COPIES = {"1x": 1, "2x": 2}
-DATASETS = ("synth", "coco_panoptic", "cityscapes")
 KEY_FILE = "cache_key.json"
 
 
@@ -37,13 +35,9 @@ class PreparedData:
     categories: list[dict]
 
 
-def _digest(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any]) -> Path:
     """`cache_root/<kind>-<digest(key)>`, built by `build(tmp_dir)` when missing, then renamed."""
-    out = cache_root / f"{kind}-{_digest(key)}"
+    out = cache_root / f"{kind}-{stable_digest(key)}"
     if (out / PANOPTIC_JSON).is_file():
         return out
     tmp = cache_root / f".{out.name}.tmp-{os.getpid()}"
@@ -70,65 +64,57 @@ def source_identity(root: Path) -> dict:
     return {"root": str(root.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _synth_pool(cache: Path, synth: DictConfig, count: int, seed: int, workers: int,
+def _synth_pool(cache: Path, synth: SynthConfig, count: int, seed: int, workers: int,
                 progress: bool) -> tuple[Path, dict]:
     from harness.data.synth import synthesize_dataset
 
-    key = {"kind": "synth", "count": int(count), "seed": int(seed), "width": int(synth.width),
-           "height": int(synth.height)}
+    key = {"kind": "synth", "count": count, "seed": seed, "width": synth.width, "height": synth.height}
     root = cached(cache, "synth", key, lambda out: synthesize_dataset(
-        out, int(count), int(seed), width=int(synth.width), height=int(synth.height), workers=workers,
-        progress=progress))
+        out, count, seed, width=synth.width, height=synth.height, workers=workers, progress=progress))
     return root, key
 
 
-def _user_root(path: Any, what: str) -> tuple[Path, dict]:
-    if not path:
-        raise ConfigError(f"data.{what} is not set: a real dataset needs a COCO-panoptic folder")
-    root = Path(str(path))
+def _user_root(path: str) -> tuple[Path, dict]:
+    root = Path(path)
     return root, {"kind": "folder", **source_identity(root)}
 
 
-def choose_subset(image_ids: list, data: DictConfig) -> list:
-    """The `n` training images: nested random subsets (Table 2's Cityscapes sizes) or every k-th
-    image (the COCO 30k subset: every 4th image of train2017), capped at `n`."""
+def choose_subset(image_ids: list, data: DataConfig, source: Path) -> list:
+    """The `n` training images of the pool `source`: nested random subsets (Table 2's Cityscapes
+    sizes) or the first `n` of every k-th image (the COCO 30k subset: every 4th image of train2017).
+    An `n` larger than the pool is an error naming both numbers, never a silent smaller run."""
     from harness.data.subsets import every_kth, nested_subsets
 
-    n = data.n
+    pool = every_kth(image_ids, k=data.every_k) if data.subset == "every_kth" else list(image_ids)
+    if data.n is None:
+        return pool
+    if data.n > len(pool):
+        rule = f"images (1 in {data.every_k} of {len(image_ids)})" if data.subset == "every_kth" else "images"
+        raise ConfigError(f"data.n={data.n} is larger than the training pool: {source} holds {len(pool)} {rule}")
     if data.subset == "every_kth":
-        chosen = every_kth(image_ids, k=int(data.every_k))
-        return chosen if n is None else chosen[: int(n)]
-    if data.subset != "random":
-        raise ConfigError(f"data.subset must be 'random' or 'every_kth', not {data.subset!r}")
-    if n is None or int(n) >= len(image_ids):
-        return list(image_ids)
-    return list(nested_subsets(image_ids, [int(n)], seed=int(data.seed))[int(n)])
+        return pool[: data.n]
+    return list(nested_subsets(image_ids, [data.n], seed=data.seed)[data.n])
 
 
-def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
+def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
     """Build (or find in the cache) every folder the run trains and evaluates on."""
     from harness.data.subsets import write_subset
-    from harness.panda.config import PandaConfig
     from harness.panda.generate import generate_panda
 
-    data = cfg.data
-    if data.dataset not in DATASETS:
-        raise ConfigError(f"data.dataset must be one of {DATASETS}, not {data.dataset!r}")
-    if data.panda not in ("none", *PANDA_COPIES):
-        raise ConfigError(f"data.panda must be none, 1x or 2x, not {data.panda!r}")
-    cache = Path(str(data.cache))
-    workers = max(1, int(data.workers))  # 0 DataLoader workers = generate in this process too
+    data = recipe.data
+    cache = Path(data.cache)
+    workers = max(1, data.workers)  # 0 DataLoader workers = generate in this process too
     if data.dataset == "synth":
         pool, pool_key = _synth_pool(cache, data.synth, data.synth.count, data.seed, workers, progress)
-        val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, int(data.seed) + VAL_SEED_OFFSET,
+        val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, data.seed + VAL_SEED_OFFSET,
                                   workers, progress)
     else:
-        pool, pool_key = _user_root(data.root, "root")
-        val_root, _ = _user_root(data.val_root, "val_root")
+        pool, pool_key = _user_root(data.root)
+        val_root, _ = _user_root(data.val_root)
 
-    pool_ds = PanopticDataset.load(pool)  # validated: a broken user dataset fails here, naming the file
+    pool_ds = load_valid(pool)  # a broken user dataset fails here, naming the file
     all_ids = [image["id"] for image in pool_ds.images]
-    chosen = choose_subset(all_ids, data)
+    chosen = choose_subset(all_ids, data, pool_ds.json_path)
     if len(chosen) == len(all_ids):
         subset, subset_key = pool, pool_key
     else:
@@ -136,19 +122,17 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
         subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
 
     roots = [subset]
-    if data.panda != "none":
-        panda_config = PandaConfig(ops=tuple(data.panda_ops), hybrid=bool(data.hybrid))
-        copies = PANDA_COPIES[data.panda]
-        panda_key = {"kind": "panda", "source": subset_key, "copies": copies, "seed": int(data.seed),
-                     "config": panda_config.to_dict()}
+    if data.copies:
+        panda_key = {"kind": "panda", "source": subset_key, "copies": data.copies, "seed": data.seed,
+                     "config": recipe.panda.to_dict()}
         roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
-            subset, out, copies, int(data.seed), config=panda_config, workers=workers, progress=progress)))
+            subset, out, data.copies, data.seed, config=recipe.panda, workers=workers, progress=progress)))
 
     categories = pool_ds.categories
-    val_ds = PanopticDataset.load(val_root)
+    val_ds = load_valid(val_root)
     if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
-    n_train = sum(len(PanopticDataset.load(r, validate=False)) for r in roots)
+    n_train = sum(len(PanopticDataset.load(r)) for r in roots)
     return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories)
 
 

@@ -5,7 +5,6 @@ mIoU and pixel accuracy from a confusion matrix over train ids, and mask / box A
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,14 @@ import torch
 from harness.atomic import write_json, write_png
 from harness.data.categories import train_ids
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
-from harness.data.panoptic_format import id2rgb
+from harness.data.panoptic_format import id2rgb, semantic_map
+from harness.data.tensors import image_tensor
 from harness.models.export import prediction_to_coco
 from harness.progress import progress_bar
+from harness.tracking.run_store import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
+from harness.train.task import Evaluation
 
 PREDICTIONS = "predictions"
-PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
-INSTANCE_KEYS = ("ap", "ap_box")
-
-
-@dataclass
-class Evaluation:
-    metrics: dict[str, Any]
-    samples: list[dict] = field(default_factory=list)  # a few images with predicted / true semantics
 
 
 def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
@@ -48,9 +42,9 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     """Run `model` over the validation set, write predictions under `out_dir`, score them."""
     from harness.metrics.instances import evaluate_instances
     from harness.metrics.panoptic import pq_compute
-    from harness.metrics.semantic import ConfusionMatrix, panoptic_to_semantic
+    from harness.metrics.semantic import ConfusionMatrix
 
-    ds = PanopticDataset.load(val_root, validate=False)
+    ds = PanopticDataset.load(val_root)
     out_dir = Path(out_dir)
     pred_dir = out_dir / PANOPTIC_DIR
     images = ds.images[:max_images] if max_images else ds.images
@@ -64,15 +58,15 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             entry = images[index]
             annotation = ds.annotation_for(entry["id"])
             rgb = ds.read_image(index)  # `images` is a prefix of ds.images
-            tensor = torch.from_numpy(np.require(rgb, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0).to(device)
+            tensor = image_tensor(rgb).to(device)
             with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
                 output = model([tensor])[0]
             ids, pred_annotation, pred_instances = prediction_to_coco(output, entry["id"], annotation["file_name"])
             write_png(pred_dir / pred_annotation["file_name"], id2rgb(ids))
             annotations.append(pred_annotation)
             instances.extend(pred_instances)
-            gt_semantic = panoptic_to_semantic(ds.read_ids(index), annotation["segments_info"],
-                                               cat_to_train)
+            gt_semantic = semantic_map(ds.read_ids(index), annotation["segments_info"], cat_to_train,
+                                       unknown_category="fill")
             pred_semantic = output["semantic"].detach().cpu().numpy()
             confusion.update(gt_semantic, pred_semantic)
             if len(samples) < n_samples:
@@ -101,7 +95,8 @@ def _measured(value: Any) -> float | None:
 def merge_metrics(categories: list[dict], pq: dict, confusion: Any, ap: dict) -> dict[str, Any]:
     """Flat metrics.json keys (absent when not measured) + `per_class: {category_id: {name, pq, sq,
     rq, tp, fp, fn, iou, ap, ap_box}}`."""
-    flat = {**{k: pq.get(k) for k in PANOPTIC_KEYS}, "miou": confusion.miou(), "accuracy": confusion.accuracy(),
+    semantic = {"miou": confusion.miou(), "accuracy": confusion.accuracy()}
+    flat = {**{k: pq.get(k) for k in PANOPTIC_KEYS}, **{k: semantic[k] for k in SEMANTIC_KEYS},
             **{k: ap.get(k) for k in INSTANCE_KEYS}}
     metrics: dict[str, Any] = {k: _measured(v) for k, v in flat.items() if _measured(v) is not None}
     iou = np.asarray(confusion.per_class_iou(), dtype=float)

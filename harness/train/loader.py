@@ -5,7 +5,7 @@ that is a pure function of (seed, iteration).
 Determinism is what makes resume exact: batch `it` on rank `r` takes positions
 `it * total_batch + r * ims_per_gpu + [0, ims_per_gpu)` of an endless stream of seeded epoch
 permutations (a DistributedSampler without padding), and each sample's augmentation draws come
-from `default_rng([seed, epoch, index])`, independent of DataLoader workers. Restarting at
+from `keyed_rng(seed, epoch, index)`, independent of DataLoader workers. Restarting at
 iteration `it` therefore reproduces the remaining batches bit for bit."""
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from harness.data.dataset import PanopticDataset
+from harness.data.tensors import image_tensor
 from harness.errors import DatasetError
 from harness.models.targets import panoptic_to_targets
+from harness.seeding import keyed_rng
 
 
 def flip(image: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +70,7 @@ class PanopticTrainSet(Dataset):
 
     def __init__(self, roots: Sequence[str | Path], categories: list[dict], seed: int, hflip: float = 0.5,
                  scale_jitter: Sequence[float] = (1.0, 1.0)):
-        self.datasets = [PanopticDataset.load(root, validate=False) for root in roots]
+        self.datasets = [PanopticDataset.load(root) for root in roots]
         for ds in self.datasets:
             if [c["id"] for c in ds.categories] != [c["id"] for c in categories]:
                 raise DatasetError(ds.json_path, "categories differ from the other training folders'")
@@ -85,16 +87,11 @@ class PanopticTrainSet(Dataset):
         ds = self.datasets[d]
         image, ids = ds.read_image(i), ds.read_ids(i)
         annotation = ds.annotation_for(ds.images[i]["id"])
-        rng = np.random.default_rng([self.seed, epoch, index])
+        rng = keyed_rng(self.seed, epoch, index)
         image, ids = augment(rng, image, ids, self.hflip, self.scale_jitter)
         targets = panoptic_to_targets(ids, annotation["segments_info"], self.categories,
                                       source=str(ds.label_path(annotation)))
-        return torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1).float().div_(255.0), targets
-
-
-def collate(batch: list) -> tuple[list[torch.Tensor], list[dict]]:
-    images, targets = zip(*batch)
-    return list(images), list(targets)
+        return image_tensor(image), targets
 
 
 class ResumableBatchSampler:
@@ -112,7 +109,7 @@ class ResumableBatchSampler:
 
     @lru_cache(maxsize=4)
     def permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return keyed_rng(self.seed, epoch).permutation(self.n)
 
     def positions(self, it: int) -> np.ndarray:
         return it * self.total_batch + self.rank * self.ims_per_gpu + np.arange(self.ims_per_gpu)

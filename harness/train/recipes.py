@@ -1,33 +1,44 @@
 """Recipes: OmegaConf YAML files in `recipes/`, one per paper table plus `-mini` CPU variants.
 
-A recipe names its parent with `base:` (a chain is allowed; `base.yaml` is the root). The root
-defines every valid key with its default, so a recipe or a `key=value` override that names a key
-the root does not have is a typo, reported as a ConfigError with the nearest valid keys.
-Two sub-trees are open (free keys): `model.options` (passed to the model constructor) and `grid`.
+A recipe names its parent with `base:` (a chain is allowed; `base.yaml` is the root and holds every
+default). Every key is typed by `harness.train.recipe_schema`: a key the schema does not have is a
+typo, reported with the nearest valid keys; a wrong-typed value is reported with the file or override
+that set it. Two sub-trees are open (free keys): `model.options` (checked by the model registry) and
+`grid`.
 
 `grid: {dotted.key: [values...]}` declares the cells of a sweep (their cartesian product). Rows
 that are not a product (PanDA Table 4: "extra iterations" without PanDA, then dropout / resize /
 shift ablations with PanDA) are listed under the reserved grid key `cases`: a list of
-`{dotted.key: value}` mappings, crossed with the other grid keys."""
+`{dotted.key: value}` mappings, crossed with the other grid keys.
+
+Interpolation: a recipe may refer to its own keys (`${data.root}/val`), resolved before the run id
+is taken. Resolvers (`${oc.env:HOME}`, ...) are refused: their values come from the machine, so they
+would copy environment values (user names, paths, tokens) into run.json and the W&B config and give
+one recipe different run ids on different machines."""
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
+import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, nearest
+from harness.panda.config import PandaConfig
+from harness.train.recipe_schema import RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 ROOT_RECIPE = "base"
-OPEN_SECTIONS = ("model.options", "grid")
 CASES_KEY = "cases"
+SCHEMA_KEYS = schema_keys()
+OPEN_SECTIONS = tuple(open_sections())
+RESOLVER_CALL = re.compile(r"\$\{\s*[A-Za-z_][\w.\-]*\s*:")  # `${name:` starts a resolver call
 
 
 def recipe_path(name_or_path: str | Path) -> Path:
@@ -39,7 +50,7 @@ def recipe_path(name_or_path: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     known = list_recipes()
-    near = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.4)
+    near = nearest(str(name_or_path), known, n=3)
     hint = f"; nearest: {', '.join(near)}" if near else f"; known: {', '.join(known)}"
     raise ConfigError(f"{name_or_path}: no such recipe in {RECIPES_DIR}{hint}")
 
@@ -73,55 +84,70 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConf
 
 
 def _is_open(key: str) -> bool:
-    return any(key == s or key.startswith(s + ".") for s in OPEN_SECTIONS)
+    return any(key.startswith(s + ".") for s in OPEN_SECTIONS)
 
 
-def valid_keys(schema: DictConfig, prefix: str = "") -> list[str]:
-    """Every dotted key of `schema` (sections and leaves)."""
-    keys = []
-    for k, v in schema.items_ex(resolve=False):
-        dotted = f"{prefix}{k}"
-        keys.append(dotted)
-        if isinstance(v, DictConfig) and not _is_open(dotted):
-            keys.extend(valid_keys(v, dotted + "."))
-    return keys
-
-
-def _unknown_key_error(key: str, schema_keys: list[str], where: str) -> ConfigError:
-    near = difflib.get_close_matches(key, schema_keys, n=4, cutoff=0.5)
-    if not near:  # a typo in the last part only: compare with the keys of the same section
-        section = key.rpartition(".")[0]
-        siblings = [k for k in schema_keys if k.rpartition(".")[0] == section]
-        near = difflib.get_close_matches(key, siblings, n=4, cutoff=0.0)
+def _unknown_key_error(key: str, where: str) -> ConfigError:
+    near = nearest(key, SCHEMA_KEYS)
     return ConfigError(f"{where}: unknown key '{key}'; nearest valid keys: {', '.join(near) or '(none)'}")
 
 
-def check_keys(cfg: DictConfig, schema_keys: list[str], where: str, prefix: str = "") -> None:
+def check_keys(cfg: DictConfig, where: str, prefix: str = "") -> None:
     for k, v in cfg.items_ex(resolve=False):
         dotted = f"{prefix}{k}"
         if _is_open(dotted):
             continue
-        if dotted not in schema_keys:
-            raise _unknown_key_error(dotted, schema_keys, where)
-        if isinstance(v, DictConfig):
-            check_keys(v, schema_keys, where, dotted + ".")
+        if dotted not in SCHEMA_KEYS:
+            raise _unknown_key_error(dotted, where)
+        if isinstance(v, DictConfig) and dotted not in OPEN_SECTIONS:
+            check_keys(v, where, dotted + ".")
 
 
-def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], schema_keys: list[str]) -> list[str]:
-    """Set each `key=value`; return the keys set."""
+def _forbid_resolvers(node: Any, where: str, key: str = "") -> None:
+    """A recipe value may interpolate other keys, never call a resolver (see the module docstring)."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            _forbid_resolvers(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            _forbid_resolvers(v, where, f"{key}[{i}]")
+    elif isinstance(node, str) and RESOLVER_CALL.search(node):
+        raise ConfigError(f"{where}: {key}: {node!r} calls a resolver; recipes may interpolate their own keys "
+                          "only (${section.key}), so no environment value enters run.json or the run id")
+
+
+@contextmanager
+def _typed(where: str) -> Iterator[None]:
+    """OmegaConf's type errors as one ConfigError naming the file or override and the key."""
+    try:
+        yield
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        problem = str(getattr(exc, "msg", None) or exc).splitlines()[0]
+        raise ConfigError(f"{where}: {key + ': ' if key else ''}{problem}") from None
+
+
+def _structured(cls: type) -> DictConfig:
+    """An empty, writable structured config of `cls` (PandaConfig is frozen; a recipe sets it)."""
+    cfg = OmegaConf.structured(cls)
+    OmegaConf.set_readonly(cfg.panda, False)
+    return cfg
+
+
+def _apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> list[str]:
+    """Set each `key=value` (the value parsed as YAML, then typed by the schema); return the keys set."""
     keys = []
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
-        if not _is_open(key) and key not in schema_keys:
-            raise _unknown_key_error(key, schema_keys, "override")
-        try:
-            value = OmegaConf.from_dotlist([f"{key}={raw}"])
-            OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False, force_add=_is_open(key))
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"override '{item}': {exc}") from None
+        if not _is_open(key) and key not in SCHEMA_KEYS:
+            raise _unknown_key_error(key, "override")
+        _forbid_resolvers(raw, f"override '{item}'", key)
+        with _typed(f"override '{item}'"):
+            value = OmegaConf.select(OmegaConf.from_dotlist([f"{key}={raw}"]), key)
+            OmegaConf.update(cfg, key, value, merge=False, force_add=_is_open(key))
         keys.append(key)
     return keys
 
@@ -149,39 +175,53 @@ def _pin_grid(cfg: DictConfig, keys: list[str]) -> None:
                     case.pop(key, None)
 
 
-def _check_grid(cfg: DictConfig, schema_keys: list[str], where: str) -> None:
+def _check_grid(cfg: DictConfig, where: str) -> None:
     grid = cfg.get("grid") or {}
     for key, values in grid.items():
         if key == CASES_KEY:
             for case in values:
                 for case_key in case:
-                    if case_key not in schema_keys:
-                        raise _unknown_key_error(case_key, schema_keys, f"{where} grid.cases")
+                    if case_key not in SCHEMA_KEYS:
+                        raise _unknown_key_error(case_key, f"{where} grid.cases")
             continue
-        if key not in schema_keys:
-            raise _unknown_key_error(key, schema_keys, f"{where} grid")
+        if key not in SCHEMA_KEYS:
+            raise _unknown_key_error(key, f"{where} grid")
         if not isinstance(values, ListConfig) or len(values) == 0:
             raise ConfigError(f"{where}: grid key '{key}' must list at least one value")
 
 
 def load_recipe(name_or_path: str | Path, overrides: Iterable[str] = ()) -> DictConfig:
-    """Resolve a recipe: root defaults <- ancestors <- recipe <- `key=value` overrides.
+    """Resolve a recipe: schema <- root defaults <- ancestors <- recipe <- `key=value` overrides.
 
-    Keys are checked against the root recipe so a typo is an error, never a silent default."""
+    Keys are checked against the schema so a typo is an error, never a silent default; values are
+    typed by it; every key of the schema must have a value once the root recipe is merged."""
     path = recipe_path(name_or_path)
-    chain = _chain(path)
-    schema = chain[0][1]
-    schema_keys = valid_keys(schema)
-    merged = schema
-    for part_path, part in chain[1:]:
-        check_keys(part, schema_keys, str(part_path))
-        merged = OmegaConf.merge(merged, part)
-    if "name" not in chain[-1][1] or chain[-1][1].get("name") is None:
+    merged = _structured(RecipeFile)
+    for part_path, part in _chain(path):
+        check_keys(part, str(part_path))
+        _forbid_resolvers(OmegaConf.to_container(part, resolve=False), str(part_path))
+        with _typed(str(part_path)):
+            merged = OmegaConf.merge(merged, part)
+    missing = sorted(OmegaConf.missing_keys(merged))
+    if missing:
+        raise ConfigError(f"{RECIPES_DIR / (ROOT_RECIPE + '.yaml')}: no value for {', '.join(missing)} "
+                          "(the root recipe holds every default)")
+    if merged.name is None:
         merged.name = path.stem
-    _check_grid(merged, schema_keys, str(path))
-    _pin_grid(merged, _apply_overrides(merged, list(overrides), schema_keys))
-    OmegaConf.resolve(merged)
+    _check_grid(merged, str(path))
+    _pin_grid(merged, _apply_overrides(merged, list(overrides)))
+    with _typed(str(path)):
+        OmegaConf.resolve(merged)
     return merged
+
+
+def grid_keys(cfg: DictConfig) -> list[str]:
+    """The keys a recipe's grid varies (plain grid keys, then the keys its cases set)."""
+    grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
+    keys = [k for k in grid if k != CASES_KEY]
+    for case in grid.get(CASES_KEY) or []:
+        keys += [k for k in case if k not in keys]
+    return keys
 
 
 def grid_cells(grid: dict) -> list[dict[str, Any]]:
@@ -197,15 +237,17 @@ def grid_cells(grid: dict) -> list[dict[str, Any]]:
 
 
 def expand_grid(cfg: DictConfig) -> list[DictConfig]:
-    """One resolved config per distinct grid cell: the cell's values set, the `grid` key removed."""
+    """One resolved config (typed RecipeConfig, no `grid`) per distinct grid cell."""
     grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
-    base = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "grid"])
+    with _typed(f"recipe {cfg.name}"):
+        base = OmegaConf.merge(_structured(RecipeConfig), OmegaConf.masked_copy(cfg, [k for k in cfg if k != "grid"]))
     out, seen = [], set()
     for cell in grid_cells(grid):
         c = base.copy()
         for key, value in cell.items():
-            OmegaConf.update(c, key, value, merge=False)
-        canonical = json.dumps(OmegaConf.to_container(c, resolve=True), sort_keys=True)
+            with _typed(f"recipe {cfg.name} grid {key}={value!r}"):
+                OmegaConf.update(c, key, value, merge=False)
+        canonical = json.dumps(to_dict(c), sort_keys=True)
         if canonical not in seen:
             seen.add(canonical)
             out.append(c)
@@ -219,4 +261,22 @@ def select_cell(cfg: DictConfig) -> DictConfig:
 
 
 def to_dict(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
+    """Plain JSON containers (lists, not tuples), as run.json and W&B store them."""
+    return json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def panda_config(section: Mapping[str, Any]) -> PandaConfig:
+    """A recipe's `panda:` section as PanDA's config: the one place a recipe becomes a PandaConfig."""
+    return PandaConfig.from_config(section, prefix="panda.")
+
+
+def typed_recipe(cell: DictConfig) -> RecipeConfig:
+    """One cell as the schema's objects, every enumeration and range checked (ConfigError otherwise)."""
+    panda = panda_config(OmegaConf.to_container(cell.panda, resolve=True))
+    with _typed(f"recipe {cell.name}"):
+        recipe = OmegaConf.to_object(cell)
+    if not isinstance(recipe, RecipeConfig):
+        raise ConfigError(f"recipe {cell.name}: not one cell of a recipe (expand its grid first)")
+    recipe.panda = panda
+    check_recipe(recipe)
+    return recipe

@@ -1,5 +1,6 @@
 """One run of one recipe cell, end to end: prepare the data (synthetic pool / subset / PanDA sets,
-cached), build the model, train under the PanDA protocol, evaluate, record.
+cached), build the task, train it with the one loop (harness/train/loop.py), evaluate, record in
+the run store and W&B.
 
 Launch (one process, CPU or one GPU):
     panbench train panda-table2-mini data.n=10 data.panda=1x
@@ -10,31 +11,47 @@ DDP (one process per GPU with NCCL, or CPU processes with gloo):
 Iterations and lr follow harness/train/schedule.py: iterations = epochs * n_train / (GPUs x
 ims_per_gpu), lr = base_lr * (GPUs x ims_per_gpu) / base_batch.
 
-The run id is a hash of the resolved config (harness/tracking/run_store.py): a finished run is
-skipped, a killed one resumes from its last checkpoint, a failed one records its error and
-traceback and is retried on the next call."""
+The run id comes from the run spec (harness/train/run_spec.py): a finished run is skipped, a killed
+one resumes from its last checkpoint, a failed one records its error and traceback and is retried
+on the next call."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
-from harness.tracking.run_store import RunStore, run_id
+from harness.errors import PanbenchError
+from harness.tracking.run_store import RunStore
 from harness.tracking.wandb_sink import WandbSink
-from harness.train.data_sources import describe, prepare_data
+from harness.train.data_sources import PreparedData, describe, prepare_data
 from harness.train.distributed import DistContext, barrier, init_distributed, shutdown
-from harness.train.evaluate import PREDICTIONS, evaluate_model
-from harness.train.loader import PanopticTrainSet
+from harness.train.evaluate import PREDICTIONS
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.recipes import load_recipe, select_cell, to_dict
+from harness.train.recipe_schema import RecipeConfig
+from harness.train.run_spec import RunSpec
+from harness.train.tasks import build_task
+
+
+class RunFailed(PanbenchError):
+    """A run launched in other processes (torchrun) ended without finishing; the record says why."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    run_dir: Path
+    metrics: dict  # metrics.json
+    skipped: bool  # it was finished before this call
 
 
 def seed_everything(seed: int) -> None:
@@ -49,45 +66,36 @@ def _rounded(value: float, digits: int) -> float | None:
     return None if math.isnan(value) else round(value, digits)
 
 
-def _prepare(cfg: DictConfig, ctx: DistContext, progress: bool):
+def _prepare(recipe: RecipeConfig, ctx: DistContext, progress: bool) -> PreparedData:
     """Rank 0 builds the cached folders; the other ranks then find them in the cache."""
-    prepared = prepare_data(cfg, progress=progress) if ctx.is_main else None
+    prepared = prepare_data(recipe, progress=progress) if ctx.is_main else None
     barrier(ctx)
-    return prepared if ctx.is_main else prepare_data(cfg, progress=False)
+    return prepared if ctx.is_main else prepare_data(recipe, progress=False)
 
 
-def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progress: bool = True) -> Path:
-    """Train and evaluate one config (the first grid cell if it still has a grid); return its run dir."""
-    from harness.models.registry import create_model
-
-    if cfg.get("grid"):
-        cfg = select_cell(cfg)
-    config = to_dict(cfg)
-    rid = run_id(config)
+def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress: bool = True) -> RunResult:
+    """Train and evaluate the run `spec` names, recording it under `runs_root`."""
+    recipe = spec.settings
     store = RunStore(runs_root)
-    run_dir = store.run_dir(rid)
+    rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
     ctx = init_distributed()
     show = progress and ctx.is_main
     if store.is_finished(rid):
-        if ctx.is_main:
-            print(f"run {rid} is finished: {run_dir}")
-        return run_dir
+        return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
     barrier(ctx)  # every rank has read the status before rank 0 rewrites run.json
-    record = store.start(config, world_size=ctx.world_size) if ctx.is_main else {}
+    if ctx.is_main:
+        store.start(spec, world_size=ctx.world_size)
     sink: WandbSink | None = None
     started = time.perf_counter()
+    metrics: dict = {}
     try:
-        prepared = _prepare(cfg, ctx, show)
+        prepared = _prepare(recipe, ctx, show)
         if ctx.is_main:
-            record = store.update(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
-            sink = WandbSink(record, run_dir, mode=cfg.wandb.mode, project=cfg.wandb.project, entity=cfg.wandb.entity)
+            store.record_data(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
+            sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original)
             store.update(rid, wandb_dir=sink.directory)
-        seed_everything(int(cfg.seed))
-        model = create_model(cfg.model.name, categories=prepared.categories, **dict(cfg.model.options))
-        dataset = PanopticTrainSet(prepared.train_roots, prepared.categories, seed=int(cfg.seed),
-                                   hflip=float(cfg.train.hflip), scale_jitter=tuple(cfg.train.scale_jitter))
-        settings = TrainSettings.from_config(cfg)
-        amp = bool(cfg.train.amp)
+        seed_everything(recipe.seed)
+        task = build_task(recipe, prepared)
 
         def log_step(step_record: dict) -> None:
             store.append_history(rid, step_record)
@@ -95,29 +103,31 @@ def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progre
 
         def evaluate_at(step: int) -> None:
             if ctx.is_main:
-                result = evaluate_model(trainer.model, prepared.val_root, run_dir / PREDICTIONS / f"step_{step:07d}",
-                                        ctx.device, cfg.data.val_max, 0, amp, show)
+                result = task.evaluate(trainer.modules, run_dir / PREDICTIONS / f"step_{step:07d}", ctx.device, 0,
+                                       show)
                 flat = {k: v for k, v in result.metrics.items() if k != "per_class"}
                 store.append_history(rid, {"step": step, "eval": flat})
                 sink.log_metrics(flat, step)
             barrier(ctx)
 
-        trainer = Trainer(model, dataset, settings, ctx, store.checkpoint_dir(rid), log=log_step,
+        trainer = Trainer(task, TrainSettings.from_config(recipe), ctx, store.checkpoint_dir(rid), log=log_step,
                           evaluate=evaluate_at, progress=show)
         if trainer.iteration and ctx.is_main:
             print(f"run {rid}: resuming at iteration {trainer.iteration} of {trainer.total}")
             store.truncate_history(rid, trainer.iteration)
         result = trainer.fit()
         if ctx.is_main:
-            evaluation = evaluate_model(trainer.model, prepared.val_root, run_dir / PREDICTIONS, ctx.device,
-                                        cfg.data.val_max, int(cfg.eval.images_logged), amp, show)
+            evaluation = task.evaluate(trainer.modules, run_dir / PREDICTIONS, ctx.device, recipe.eval.images_logged,
+                                       show)
             sink.log_final(evaluation.metrics, prepared.categories, evaluation.samples)
-            store.update(rid, iterations=result.iterations, lr=result.lr,
+            lrs = result.lrs
+            store.update(rid, iterations=result.iterations, lr=next(iter(lrs.values())) if len(lrs) == 1 else lrs,
                          seconds_per_iter=_rounded(result.seconds_per_iter, 4),
                          cpu_seconds_per_iter=_rounded(result.cpu_seconds_per_iter, 4),
                          peak_rss_mb=_rounded(result.peak_rss_mb, 1))
             store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             sink.finish(0)
+            metrics = evaluation.metrics
         barrier(ctx)
     except BaseException as exc:
         if ctx.is_main:
@@ -125,7 +135,24 @@ def run_training(cfg: DictConfig, runs_root: str | Path = "results/runs", progre
             if sink is not None:
                 sink.finish(1)
         raise
-    return run_dir
+    return RunResult(rid, run_dir, metrics, skipped=False)
+
+
+def run_distributed(spec: RunSpec, recipe: str, overrides: list[str], runs_root: str | Path, nproc: int,
+                    progress: bool = True) -> RunResult:
+    """The run `spec` (= `recipe` + `overrides`) as `nproc` DDP processes through torchrun; its
+    outcome is read from the run store the processes wrote."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "harness.train.run", recipe, *overrides, "--runs-root", str(runs_root)]
+    if not progress:
+        cmd.append("--no-progress")
+    code = subprocess.call(cmd)
+    store = RunStore(runs_root)
+    record = store.read_run(spec.run_id) or {}
+    if code == 0 and record.get("status") == "finished":
+        return RunResult(spec.run_id, store.run_dir(spec.run_id), store.read_metrics(spec.run_id) or {}, skipped=False)
+    raise RunFailed(f"run {spec.run_id} {record.get('status', 'not started')} (torchrun exit code {code}): "
+                    f"{record.get('error')} (log: {record.get('traceback') or store.run_dir(spec.run_id)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-root", default="results/runs")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    cfg = select_cell(load_recipe(args.recipe, args.overrides))
     try:
-        run_training(cfg, args.runs_root, progress=not args.no_progress)
+        run_training(RunSpec.from_recipe(args.recipe, args.overrides), args.runs_root, progress=not args.no_progress)
+    except PanbenchError as exc:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"panbench: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         shutdown(init_distributed())
     return 0

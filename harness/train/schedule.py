@@ -41,12 +41,12 @@ class LrSchedule:
     """Multiplicative factor on the scaled lr at iteration `it` (for `LambdaLR`)."""
 
     total: int
-    warmup: float = 0.0
-    warmup_factor: float = 1.0 / 3.0
-    kind: str = "step"
-    steps: Sequence[float] = (0.75,)
-    gamma: float = 0.1
-    power: float = 0.9
+    warmup: float
+    warmup_factor: float
+    kind: str
+    steps: Sequence[float]
+    gamma: float
+    power: float
 
     def __post_init__(self) -> None:
         if self.kind not in ("step", "poly"):

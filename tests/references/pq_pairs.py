@@ -4,7 +4,7 @@ The ground truth has stuff bands, overlapping thing instances with random 24-bit
 regions and void; the prediction is the ground truth with jittered boundaries, relabelled, merged,
 dropped and hallucinated segments, blobs on void and on crowd (to exercise panopticapi's ignore
 rule), string image ids and `area` left out of some predicted segments. Both PNG sets are written
-with the lead's atomic writers so the files are what any evaluator reads."""
+with panbench's atomic writers so the files are what any evaluator reads."""
 
 from __future__ import annotations
 

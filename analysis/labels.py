@@ -1,0 +1,57 @@
+"""Human names for what tables, figures and the dashboard print: column headers (the papers'
+notation: PQ, AP box, N orig., DE), PanDA variants ("original", "PanDA 1x") and datasets on disk.
+
+Machine keys stay the keys of CSV files and run records; only what a reader sees is renamed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.panda.config import OPS
+
+METRIC_LABELS = {"pq": "PQ", "sq": "SQ", "rq": "RQ", "pq_th": "PQ Th", "sq_th": "SQ Th", "rq_th": "RQ Th",
+                 "pq_st": "PQ St", "sq_st": "SQ St", "rq_st": "RQ St", "miou": "mIoU", "accuracy": "accuracy",
+                 "ap": "AP", "ap_box": "AP box", "det_ap": "detAP", "fid": "FID", "kid": "KID",
+                 "iou": "IoU"}
+# PanDA Table 3's notation: N = effective training-set size, orig. / aug = without / with PanDA
+COLUMN_LABELS = {"images": "# orig. images", "n_orig": "N orig.", "n_aug": "N aug", "de": "DE (%)",
+                 "slope": "slope a", "intercept": "intercept b", "r2": "r²"}
+
+
+def column_label(key: str) -> str:
+    """The header a reader sees for a table column or metric key (unknown keys, e.g. class names,
+    print as they are)."""
+    return COLUMN_LABELS.get(key) or METRIC_LABELS.get(key) or key
+
+
+def variant_label(copies: int, ops: list[str] | tuple[str, ...] | None = None, hybrid: bool = False) -> str:
+    """`PanDA 1x`, `PanDA 2x`; an ablated operation set is named (`PanDA 1x (dropout+resize)`), hybrid
+    images (paper Sec. 5) too."""
+    label = f"PanDA {copies}x" + (" hybrid" if hybrid else "")
+    if ops is not None and set(ops) != set(OPS):
+        label += f" ({'+'.join(str(op) for op in ops)})"
+    return label
+
+
+def dataset_label(root: str | Path) -> str:
+    """What a dataset folder is, for a legend: its PanDA variant when `panbench panda` wrote it (from its
+    manifest), else `original`."""
+    from harness.data.schema import read_json
+    from harness.panda.generate import MANIFEST
+
+    manifest_path = Path(root) / MANIFEST
+    if not manifest_path.is_file():
+        return "original"
+    manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("copies"), int):
+        return "original"
+    ops = manifest.get("ops")
+    return variant_label(manifest["copies"], ops if isinstance(ops, list) else None, manifest.get("hybrid") is True)
+
+
+def dataset_labels(roots: list[str | Path]) -> list[str]:
+    """`dataset_label` of each folder; equal labels (two originals) get the folder name to tell them apart."""
+    labels = [dataset_label(root) for root in roots]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({Path(root).name})" for label, root in zip(labels, roots)]
+    return labels

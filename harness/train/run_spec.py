@@ -1,0 +1,128 @@
+"""One run's identity, made once from its resolved config and handed to the run store, W&B, the
+sweep and (through run.json) the analysis: nothing downstream recomputes or re-parses it.
+
+The run id is 12 hex digits of the SHA-256 of the canonical JSON (sorted keys, no spaces, ASCII) of
+the result-affecting part of the resolved config (`recipe_schema.result_config`: which keys are left
+out and why is written there). JSON of plain containers is the same on every process and Python
+version, so one recipe cell has one id everywhere.
+
+The PanDA variant has one spelling everywhere (run.json, W&B tags, the analysis tables): the
+reference tables' names `none`, `panda-1x`, `panda-2x`, `panda-Kx`; a Table 4 ablation (1x with a
+subset of the operations) is named by its operations, `dropout+resize`; other copies with a subset
+are `panda-2x:dropout+resize`; PanDA parameters that differ from the paper's frozen values follow in
+brackets, `panda-1x[scale_max=2.0]`. run.json also keeps the structured form (copies, ops, params)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.panda.config import OPS, PandaConfig
+from harness.seeding import stable_digest
+from harness.train.recipe_schema import RecipeConfig, result_config
+from harness.train.recipes import expand_grid, grid_keys, load_recipe, to_dict, typed_recipe
+
+
+def run_id(config: dict) -> str:
+    """12 hex digits of the SHA-256 of the canonical JSON of the result-affecting config."""
+    return stable_digest(result_config(config), 12)
+
+
+@dataclass(frozen=True)
+class PandaVariant:
+    """How a run's training set was augmented: `copies` PanDA images per original (0: none), the
+    operations in PanDA's order, and the parameters that differ from the paper's frozen values."""
+
+    copies: int
+    ops: tuple[str, ...] = OPS
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, copies: int, config: PandaConfig) -> "PandaVariant":
+        if copies == 0:
+            return cls(0, (), {})
+        defaults = PandaConfig().to_dict()
+        params = {k: v for k, v in config.to_dict().items() if k != "ops" and v != defaults[k]}
+        return cls(copies, tuple(op for op in OPS if config.enabled(op)), params)
+
+    @property
+    def name(self) -> str:
+        """The display name shared by run.json, W&B and the tables (see the module docstring)."""
+        if self.copies == 0:
+            return "none"
+        ops = "+".join(self.ops) or "no-ops"
+        full = self.ops == OPS
+        head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
+        if self.params:
+            head += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in self.params.items()) + "]"
+        return head
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "copies": self.copies, "ops": list(self.ops), "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that names a run, computed once (RunSpec.from_config) from one recipe cell."""
+
+    run_id: str
+    recipe: str
+    cell: dict[str, Any]  # the grid values that distinguish this run among its recipe's cells
+    seed: int
+    model: str
+    dataset: str
+    n_requested: int | None  # data.n (None: all images); run.json's `n` is the count actually prepared
+    variant: PandaVariant
+    config: dict  # the resolved config as plain JSON (run.json, the W&B config, the run id)
+    settings: RecipeConfig  # the same config as the schema's typed objects (what the code reads)
+
+    @classmethod
+    def from_config(cls, cell: DictConfig, cell_keys: Sequence[str] = ()) -> "RunSpec":
+        """The spec of one expanded cell; every value is checked first (ConfigError naming the key)."""
+        settings = typed_recipe(cell)
+        variant = PandaVariant.of(settings.data.copies, settings.panda)
+        config = to_dict(cell)
+        config["panda"]["ops"] = [op for op in OPS if op in config["panda"]["ops"]]  # order-free: one id
+        return cls(run_id=run_id(config), recipe=str(settings.name),
+                   cell={k: _plain(OmegaConf.select(cell, k)) for k in cell_keys}, seed=settings.seed,
+                   model=settings.model.name, dataset=settings.data.dataset, n_requested=settings.data.n,
+                   variant=variant, config=config, settings=settings)
+
+    @classmethod
+    def from_recipe(cls, recipe: str, overrides: Iterable[str] = ()) -> "RunSpec":
+        """The run `panbench train RECIPE key=value ...` means: the first cell of the pinned grid."""
+        return run_specs(load_recipe(recipe, list(overrides)))[0]
+
+    def identity(self) -> dict[str, Any]:
+        """The identity fields of run.json."""
+        return {"run_id": self.run_id, "recipe": self.recipe, "cell": dict(self.cell), "seed": self.seed,
+                "model": self.model, "dataset": self.dataset, "n_requested": self.n_requested,
+                "variant": self.variant.name, "panda": self.variant.to_dict()}
+
+    def label(self, n: int | None) -> str:
+        """`recipe/model/n=N/variant`: the W&B run name and the sweep's log line."""
+        return f"{self.recipe}/{self.model}/n={n}/{self.variant.name}"
+
+
+def run_specs(cfg: DictConfig, seeds: Iterable[int] | None = None) -> list[RunSpec]:
+    """One spec per distinct cell of a loaded recipe; `seeds` repeats every cell with each training seed."""
+    keys = grid_keys(cfg)
+    cells = expand_grid(cfg)
+    if seeds is not None:
+        cells = [_with_seed(c, seed) for c in cells for seed in seeds]
+        keys = keys if "seed" in keys else [*keys, "seed"]
+    return [RunSpec.from_config(cell, keys) for cell in cells]
+
+
+def _with_seed(cell: DictConfig, seed: int) -> DictConfig:
+    cell = cell.copy()
+    cell.seed = int(seed)
+    return cell
+
+
+def _plain(value: object) -> object:
+    """A grid value as plain JSON (lists, not OmegaConf nodes or tuples)."""
+    return json.loads(json.dumps(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value))
