@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import test_metrics_panoptic as panoptic_tests
 from rerun_tests import module_tests
+from references.pq_pairs import write_pq_pair
+from references.reference_pq import reference_pq
 from test_metrics_panoptic import CAR, PERSON, ROAD, SKY, _assert_equal_to_reference, _broken, write_case
 
 from harness.atomic import write_json, write_png
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
 from harness.data.panoptic_format import id2rgb
 from harness.errors import DatasetError
 from harness.metrics.engines import hotcoco_pq
@@ -70,8 +70,8 @@ def test_every_panoptic_test_passes_with_the_engine(tmp_path, monkeypatch, name,
         raise AssertionError(f"hotcoco or its checks rejected input panbench accepts: {result}")
 
     monkeypatch.setattr(hotcoco_pq.reference, "pq_compute", reference_must_reject)
-    monkeypatch.setattr(panoptic_tests, "pq_compute", lambda *a, workers=None, **kw: hotcoco_pq.pq_compute(
-        *a, cache_dir=tmp_path / "cache", **kw))
+    monkeypatch.setattr(panoptic_tests, "pq_compute", lambda *a, workers=None, decode_threads=None, progress=None,
+                        **kw: hotcoco_pq.pq_compute(*a, cache_dir=tmp_path / "cache", **kw))
     getattr(panoptic_tests, name)(tmp_path=tmp_path / "case", **kwargs)
 
 

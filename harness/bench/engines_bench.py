@@ -1,7 +1,7 @@
 """Evaluation engines against their references, same files, same numbers asserted: PQ by hotcoco
 (`harness.metrics.engines.hotcoco_pq`) against panbench's `pq_compute` and cityscapesscripts (the
-panopticapi algorithm); COCO AP by hotcoco (`harness.metrics.engines.coco_eval`) against
-pycocotools through panbench's `evaluate_instances`.
+panopticapi algorithm, tests/references/reference_pq.py); COCO AP by hotcoco
+(`harness.metrics.engines.coco_eval`) against pycocotools through panbench's `evaluate_instances`.
 
     .venv/bin/python -m harness.bench.engines_bench [--pq-n 20] [--ap-n 50] [--repeat 3]
 
@@ -27,9 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.atomic import write_json
-from harness.bench.pq_bench import interleaved, max_difference
-from harness.bench.pq_pairs import write_pq_pair
-from harness.bench.reference_pq import reference_pq
+from harness.bench.pq_bench import interleaved, max_difference, reference_module
 from harness.data.coco_instances import thing_annotations
 from harness.data.parallel import usable_cpus
 
@@ -37,13 +35,13 @@ from harness.data.parallel import usable_cpus
 def instance_predictions(paths: dict[str, Path], seed: int) -> list[dict]:
     """Scored instances from the predicted panoptic PNGs' things (masks as RLE, mask boxes)."""
     from harness.data.categories import categories_json
-    from harness.metrics.panoptic import read_id_png
+    from harness.data.images import read_ids
 
     rng = np.random.default_rng(seed)
     things = {c["id"] for c in categories_json() if c["isthing"]}
     out = []
     for ann in json.loads(paths["pred_json"].read_text())["annotations"]:
-        ids = read_id_png(paths["pred_dir"] / ann["file_name"])
+        ids = read_ids(paths["pred_dir"] / ann["file_name"])
         for inst in thing_annotations(ids, ann["segments_info"], things, ann["image_id"]):
             out.append({"image_id": inst["image_id"], "category_id": inst["category_id"], "score": float(rng.random()),
                         "bbox": inst["bbox"], "segmentation": inst["segmentation"]})
@@ -54,6 +52,7 @@ def pq_timings(paths: dict, repeat: int, single_thread: bool, cache: Path) -> di
     from harness.metrics.engines import hotcoco_pq
     from harness.metrics.panoptic import pq_compute
 
+    reference_pq = reference_module("reference_pq").reference_pq
     start = time.perf_counter()
     ours = hotcoco_pq.pq_compute(**paths, cache_dir=cache)
     cold = time.perf_counter() - start
@@ -105,6 +104,7 @@ def ap_timings(paths: dict, predictions: list[dict], repeat: int, cache: Path) -
 def worker(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="engines_bench_") as tmp:
         tmp = Path(tmp)
+        write_pq_pair = reference_module("pq_pairs").write_pq_pair
         pq_paths = write_pq_pair(tmp / "pq", args.pq_n, args.pq_height, args.pq_width, seed=args.seed, n_things=40)
         ap_paths = write_pq_pair(tmp / "ap", args.ap_n, args.ap_height, args.ap_width, seed=args.seed + 1, n_things=24)
         predictions = instance_predictions(ap_paths, args.seed)
@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                    "load_average_before": [round(x, 2) for x in load_before],
                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
                    "note": f"best of {args.repeat} interleaved rounds per process on a possibly shared machine; "
-                           "synthetic pairs (harness.bench.pq_pairs); AP predictions are the predicted PNGs' things with "
-                           "random scores; hotcoco timed with the ground-truth cache warm"})
+                           "synthetic pairs (tests/references/pq_pairs.py); AP predictions are the predicted PNGs' "
+                           "things with random scores; hotcoco timed with the ground-truth cache warm"})
     write_json(args.out, report)
     for mode in ("single_thread", "default_threads"):
         pq, ap = report["pq"][mode], report["ap"][mode]

@@ -19,10 +19,11 @@ import hotcoco
 import numpy as np
 from pycocotools.cocoeval import COCOeval
 
+from harness.data.paths import confined
+from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
 from harness.metrics.engines.gt_cache import cached_ground_truth
 from harness.metrics.instances import _coco, _results, coco_ground_truth
-from harness.metrics.panoptic import load_json
 
 NO_MASKS = {"ap": None, "ap50": None, "ap75": None, "per_class": {}}
 
@@ -40,14 +41,25 @@ def engine_parts(engine: str) -> tuple[Callable[[dict], Any], type]:
 
 
 def cached_coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False,
-                             cache_dir: str | Path | None = None) -> tuple[dict, dict]:
+                             allow_outside_links: bool = False, cache_dir: str | Path | None = None
+                             ) -> tuple[dict, dict]:
     """`instances.coco_ground_truth`'s (COCO instance dataset, {image_id: integer id}), built once per
-    ground truth (the id map is stored as pairs: JSON keeps string and integer ids apart that way)."""
-    file_names = [a["file_name"] for a in load_json(gt_json)["annotations"]]
+    ground truth (the id map is stored as pairs: JSON keeps string and integer ids apart that way).
+    Every PNG's confinement to its folder is checked on every call, cached or not."""
+    annotations = read_panoptic_json(gt_json, ground_truth=True)["annotations"]
+    try:
+        for a in annotations:
+            confined(gt_dir, a["file_name"], source=gt_json, entry=f"annotation of image {a['image_id']!r}",
+                     allow_outside_links=allow_outside_links)
+    except DatasetError:
+        coco_ground_truth(gt_json, gt_dir, progress, allow_outside_links)  # raises panbench's first error
+        raise
 
     def build() -> dict:
-        dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress)
+        dataset, id_map = coco_ground_truth(gt_json, gt_dir, progress, allow_outside_links)
         return {"dataset": dataset, "id_map": list(id_map.items())}
+
+    file_names = [a["file_name"] for a in annotations]
 
     value = cached_ground_truth("coco-instances", gt_json, gt_dir, file_names, build, cache_dir)
     return value["dataset"], {image_id: k for image_id, k in value["id_map"]}
@@ -84,11 +96,11 @@ def coco_ap(coco_gt: Any, dataset: dict, results: list[dict], kind: str, engine:
 
 
 def evaluate_instances(gt_json: str | Path, gt_dir: str | Path, predictions: list[dict], source: str = "predictions",
-                       progress: bool = False, *, engine: str = "hotcoco",
+                       progress: bool = False, allow_outside_links: bool = False, *, engine: str = "hotcoco",
                        cache_dir: str | Path | None = None) -> dict[str, Any]:
     """`instances.evaluate_instances` (mask AP `ap ap50 ap75`, box AP `ap_box ap_box50 ap_box75`,
     `per_class {category_id: {ap, ap_box}}`, percent) by `engine`, the ground truth from the cache."""
-    dataset, id_map = cached_coco_ground_truth(gt_json, gt_dir, progress, cache_dir)
+    dataset, id_map = cached_coco_ground_truth(gt_json, gt_dir, progress, allow_outside_links, cache_dir)
     coco_gt = engine_parts(engine)[0](dataset)
     box = coco_ap(coco_gt, dataset, _results(predictions, coco_gt, id_map, "bbox", source), "bbox", engine)
     with_masks = [p for p in predictions if "segmentation" in p]
