@@ -26,6 +26,7 @@ import torch
 import torchvision
 
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 from harness.models.deform_conv import deform_conv2d
 
 IMPLEMENTATIONS = {"torchvision": torchvision.ops.deform_conv2d, "panbench": deform_conv2d}
@@ -93,7 +94,7 @@ def peak_memory(name: str) -> dict:
 
 
 def run(repeat: int, threads: tuple[int, ...], out: Path) -> dict:
-    load_before = os.getloadavg()
+    load_before = load_average()
     report: dict = {"what": "deform_conv2d forward + backward (input, offset, weight gradients), float32, CPU",
                     "repeat": repeat, "cpu_count": os.cpu_count(), "torch": torch.__version__,
                     "torchvision": torchvision.__version__,
@@ -117,8 +118,7 @@ def run(repeat: int, threads: tuple[int, ...], out: Path) -> dict:
         cols = columns_bytes(SHAPES[MEMORY_SHAPE])
         report["memory"] = {"shape": MEMORY_SHAPE, "columns_mb": round(cols / 2 ** 20, 1), **{
             f"{name}_peak_in_columns": round(m["peak_above_inputs_bytes"] / cols, 2) for name, m in memory.items()}}
-    report["load_average_before"] = [round(x, 2) for x in load_before]
-    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["load_average_before"], report["load_average_after"] = load_before, load_average()
     report["note"] = ("medians of interleaved repeats on a possibly shared machine (see the load averages); "
                       "speedup = torchvision / panbench")
     write_json(out, report)
@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if m:
         print(f"peak memory at {m['shape']} ({m['columns_mb']} MB of columns): torchvision "
               f"{m['torchvision_peak_in_columns']}x, panbench {m['panbench_peak_in_columns']}x the columns")
-    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}; "
-          f"wrote {args.out}")
+    print(f"{load_line(report)}; wrote {args.out}")
     return 0
 
 

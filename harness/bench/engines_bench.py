@@ -27,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 from harness.bench.pq_bench import interleaved, max_difference, reference_module
 from harness.data.coco_instances import thing_annotations
 from harness.data.parallel import usable_cpus
@@ -163,12 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args)))
         return 0
     passed = list(argv if argv is not None else sys.argv[1:])
-    load_before = os.getloadavg()
+    load_before = load_average()
     raw = {"single_thread": in_subprocess(passed, True), "default_threads": in_subprocess(passed, False)}
     report = summarise(raw, args)
     report.update({"cpu_count": os.cpu_count(), "usable_cpus": usable_cpus(),
-                   "load_average_before": [round(x, 2) for x in load_before],
-                   "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                   "load_average_before": load_before, "load_average_after": load_average(),
                    "note": f"best of {args.repeat} interleaved rounds per process on a possibly shared machine; "
                            "synthetic pairs (tests/references/pq_pairs.py); AP predictions are the predicted PNGs' "
                            "things with random scores; hotcoco timed with the ground-truth cache warm"})
@@ -182,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{ap['hotcoco_cached_gt_ms']:.0f}"
               f" ms (x{ap['speedup_evaluate_instances']}); COCOeval segm x{ap['speedup_cocoeval_segm']}, "
               f"bbox x{ap['speedup_cocoeval_bbox']}")
-    print(f"identical results; load average before {report['load_average_before']}, after "
-          f"{report['load_average_after']}; wrote {args.out}")
+    print(f"identical results; {load_line(report)}; wrote {args.out}")
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ from PIL import Image
 from harness import codecs
 from harness.atomic import encode_png as pillow_level1
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 from harness.data.panoptic_format import make_segments_info
 from harness.data.synth import make_scene
 from harness.panda.compose import panda_image
@@ -69,7 +69,7 @@ def timed(fn: Callable, items: list) -> tuple[float, list]:
 
 
 def run(n: int, repeat: int, height: int, width: int, seed: int, out: Path) -> dict:
-    load_before = os.getloadavg()
+    load_before = load_average()
     arrays = panda_outputs(n, height, width, seed)
     report: dict = {"images": n, "height": height, "width": width, "encode": {}, "decode": {}}
     for kind, items in arrays.items():
@@ -99,8 +99,7 @@ def run(n: int, repeat: int, height: int, width: int, seed: int, out: Path) -> d
         report["decode"][kind] = {name: {"ms": round(1000 * statistics.median(s), 1),
                                          "speedup": round(pillow_ms / statistics.median(s), 2)}
                                   for name, s in decode_seconds.items()}
-    report["load_average_before"] = [round(x, 2) for x in load_before]
-    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["load_average_before"], report["load_average_after"] = load_before, load_average()
     report["note"] = (f"medians of {repeat} interleaved repeats, one core, on a possibly shared machine; speedup "
                       "against Pillow level 1 (encode) or Pillow (decode); every file read back identical")
     write_json(out, report)
@@ -123,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(size x{row['size_vs_pillow_level1']:.3f}, largest file x{row['largest_file_ratio']:.3f})")
         for name, row in r["decode"][kind].items():
             print(f"decode {kind:5s} {name:20s} {row['ms']:7.1f} ms  x{row['speedup']:.2f}")
-    print(f"pixels identical; load average before {r['load_average_before']}, after {r['load_average_after']}; "
-          f"wrote {args.out}")
+    print(f"pixels identical; {load_line(r)}; wrote {args.out}")
     return 0
 
 
