@@ -2,9 +2,11 @@
 
 At a terminal it is a rich bar. When standard output is not a terminal (logs, CI, a cluster job,
 a caller reading stdout) a bar cannot be drawn, and going silent for minutes looks like a hang: a
-task then prints one plain line to standard output at most every `PANBENCH_PROGRESS_SECONDS`
-(default 10 s) and a last line when it ends, so short work prints nothing. Progress never goes to
-standard error, where a failed command prints its one error line and nothing else."""
+task then prints one plain line to standard output each time it has advanced another
+`STEP_PERCENT` (5 %) of its total, at most every `PANBENCH_PROGRESS_SECONDS` (default 10 s) and at
+least every `QUIET_LIMIT` such intervals while it advances, and a last line when it ends; work
+shorter than the interval prints nothing. Progress never goes to standard error, where a failed
+command prints its one error line and nothing else."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from harness.errors import ConfigError
 
 T = TypeVar("T")
 DEFAULT_LINE_SECONDS = 10.0
+STEP_PERCENT = 5.0  # a log line per 5 % of a task...
+QUIET_LIMIT = 30  # ...but never more than 30 intervals (5 minutes by default) without one while it advances
 
 
 def interactive() -> bool:
@@ -55,12 +59,14 @@ class _Task:
     fields: dict[str, Any]
     start: float = field(default_factory=time.monotonic)
     printed: float | None = None  # when the last line was printed
+    printed_percent: float = 0.0  # how far the task was then
 
 
 class LineProgress:
     """The bar's stand-in off a terminal, with the part of rich's Progress API panbench uses
     (add_task, update, advance, track, context manager): `PQ: 120/500 (24%), 0:00:31 elapsed,
-    ~0:01:38 left` at most every `interval` seconds per task."""
+    ~0:01:38 left` every `STEP_PERCENT` of a task, at most every `interval` seconds (a task without
+    a total: every `interval` seconds)."""
 
     def __init__(self, interval: float | None = None, stream=None):
         self.interval = line_seconds() if interval is None else interval
@@ -109,9 +115,25 @@ class LineProgress:
         if done and task.printed is not None:
             self._print(task, now, done=True)
             task.printed = None  # the last line
-        elif not done and now - (task.printed if task.printed is not None else task.start) >= self.interval:
+        elif not done and self._due(task, now):
             self._print(task, now, done=False)
             task.printed = now
+            task.printed_percent = self._percent(task)
+
+    @staticmethod
+    def _percent(task: _Task) -> float:
+        return 100.0 * task.completed / task.total if task.total else 0.0
+
+    def _due(self, task: _Task, now: float) -> bool:
+        """A line is due once `interval` has passed since the last one (or the start), and the task
+        has advanced another STEP_PERCENT since then, or QUIET_LIMIT intervals have passed."""
+        since = now - (task.printed if task.printed is not None else task.start)
+        if since < self.interval:
+            return False
+        if not task.total:
+            return True
+        return (self._percent(task) - task.printed_percent >= STEP_PERCENT
+                or 0 < QUIET_LIMIT * self.interval <= since)
 
     def _print(self, task: _Task, now: float, done: bool) -> None:
         elapsed = now - task.start

@@ -1,5 +1,5 @@
-"""Progress off a terminal: a line at most every N seconds per task and a last line, on stdout;
-nothing for short work; the same calls as rich's Progress."""
+"""Progress off a terminal: a line every few percent (at most every N seconds) per task and a last
+line, on stdout; nothing for short work; the same calls as rich's Progress."""
 
 from __future__ import annotations
 
@@ -21,6 +21,28 @@ def test_lines_are_printed_every_interval_and_once_at_the_end():
     assert len(lines) == 4
     assert lines[0].startswith("PQ: 1/4 (25%), 0:00:00 elapsed, ~0:00:00 left, loss 0.5")
     assert lines[-1].startswith("PQ: 4/4 (100%), done in 0:00:00, loss 0.125")
+
+
+def test_a_long_task_prints_a_line_every_five_percent():
+    out = io.StringIO()
+    with LineProgress(interval=0.0, stream=out) as bar:
+        task = bar.add_task("train", total=1000)
+        for _ in range(1000):
+            bar.advance(task)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 20  # 5 %, 10 %, ..., 95 %, then the last line
+    assert lines[0].startswith("train: 50/1000 (5%)") and lines[-2].startswith("train: 950/1000 (95%)")
+    assert lines[-1].startswith("train: 1000/1000 (100%), done in")
+
+
+def test_without_a_total_lines_follow_the_interval():
+    out = io.StringIO()
+    with LineProgress(interval=0.0, stream=out) as bar:
+        task = bar.add_task("reading")
+        for _ in range(3):
+            bar.advance(task)
+    assert out.getvalue().splitlines() == ["reading: 1, 0:00:00 elapsed", "reading: 2, 0:00:00 elapsed",
+                                           "reading: 3, 0:00:00 elapsed"]
 
 
 def test_short_work_prints_nothing():
