@@ -62,7 +62,10 @@ def _synth(args: argparse.Namespace) -> int:
 # --- check ------------------------------------------------------------------------------------
 def _register_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="validate a dataset (every PNG decoded); exit 2 on the first problem")
-    p.add_argument("root", type=Path, help="dataset root (holds panoptic.json)")
+    p.add_argument("root", type=Path, help="dataset root (holds panoptic.json), or a COCO root with --split")
+    p.add_argument("--split", default=None, metavar="NAME",
+                   help="check ROOT in COCO's official layout: annotations/panoptic_NAME.json, "
+                        "annotations/panoptic_NAME/, NAME/ (e.g. val2017)")
     p.add_argument("--all", action="store_true", help="list every problem found instead of stopping at the first")
     p.add_argument("--workers", type=int, default=None, help="processes for the pixel checks")
     _allow_outside_links(p)
@@ -73,7 +76,8 @@ def _check(args: argparse.Namespace) -> int:
     from harness.data.validate import check_dataset
     from harness.errors import DatasetError
 
-    report = check_dataset(args.root, workers=args.workers, allow_outside_links=args.allow_outside_links)
+    report = check_dataset(args.root, workers=args.workers, allow_outside_links=args.allow_outside_links,
+                           split=args.split)
     if report.problems and not args.all:
         raise DatasetError(*report.problems[0])
     for path, problem in report.problems:

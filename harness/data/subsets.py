@@ -58,7 +58,7 @@ def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: 
                 link_or_copy(image_src, staging / IMAGES_DIR / image["file_name"])
                 link_or_copy(label_src, staging / PANOPTIC_DIR / ann["file_name"])
                 bar.advance(task)
-        extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
+        extra = {**ds.extra, "subset": {"source": str(ds.location.resolve()), "n": len(images), **provenance}}
         write_panoptic_json(staging, images, annotations, ds.categories, **extra)
         validate_dataset(PanopticDataset.load(staging))  # the result must validate like any dataset
     return Path(out)

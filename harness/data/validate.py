@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
+from harness.data.dataset import PanopticDataset
 from harness.data.images import image_size, label_mode_problem, read_ids, read_rgb
 from harness.data.panoptic_format import segment_stats
 from harness.data.parallel import parallel_map
@@ -47,9 +47,10 @@ def validate_dataset(ds: PanopticDataset, pixel_budget: int | None = LOAD_PIXEL_
 
 
 def load_valid(root: str | Path, pixel_budget: int | None = LOAD_PIXEL_BUDGET,
-               allow_outside_links: bool = False) -> PanopticDataset:
-    """`PanopticDataset.load(root)` followed by `validate_dataset`."""
-    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+               allow_outside_links: bool = False, split: str | None = None) -> PanopticDataset:
+    """`PanopticDataset.load(root)` (a dataset location, or a COCO root with `split`) followed by
+    `validate_dataset`."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links, split=split)
     validate_dataset(ds, pixel_budget)
     return ds
 
@@ -79,9 +80,10 @@ class CheckReport:
 
 
 def check_dataset(root: str | Path, workers: int | None = None, progress: bool = True,
-                  allow_outside_links: bool = False) -> CheckReport:
-    """`panbench data check`: the full check of the dataset at `root`."""
-    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+                  allow_outside_links: bool = False, split: str | None = None) -> CheckReport:
+    """`panbench data check`: the full check of the dataset at `root` (with `split`: one split of a
+    COCO root in COCO's official layout)."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links, split=split)
     problems = find_problems(ds, workers=workers, progress=progress)
     n_segments = sum(len(a.get("segments_info", [])) for a in ds.annotations if isinstance(a, dict))
     return CheckReport(ds.root, len(ds.images), n_segments, problems)
@@ -152,7 +154,7 @@ def _json_problems(ds: PanopticDataset, json_path: str) -> Iterator[Problem]:
 
 
 def _segments_info_problems(ds: PanopticDataset, ann: dict, category_ids: set) -> Iterator[Problem]:
-    label = str(ds.root / PANOPTIC_DIR / ann["file_name"])
+    label = str(ds.panoptic_dir / ann["file_name"])
     counts = Counter(s["id"] for s in ann["segments_info"])
     for sid, count in counts.items():
         if count > 1:
@@ -259,10 +261,9 @@ def _pixel_problems(image_path: Path, label_path: Path, ann: dict) -> Iterator[P
 def unnamed_files(ds: PanopticDataset) -> Iterator[Problem]:
     """Files in images/ and panoptic/ that no entry of panoptic.json names (an earlier run's
     left-overs would otherwise pass for part of the dataset)."""
-    named = {IMAGES_DIR: {os.path.normpath(e["file_name"]) for e in ds.images},
-             PANOPTIC_DIR: {os.path.normpath(a["file_name"]) for a in ds.annotations}}
-    for folder, names in named.items():
-        top = ds.root / folder
+    named = {ds.images_dir: {os.path.normpath(e["file_name"]) for e in ds.images},
+             ds.panoptic_dir: {os.path.normpath(a["file_name"]) for a in ds.annotations}}
+    for top, names in named.items():
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             for filename in sorted(filenames):
