@@ -120,6 +120,9 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=Path, help="Cityscapes root holding gtFine/ and leftImg8bit/")
     _output_root(p)
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--label-ids", action="store_true",
+                   help="also keep every frame's gtFine labelIds map (35 label ids, the synthesis models' input) "
+                        "under OUT/label_ids/")
     p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
 
@@ -127,7 +130,7 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
 def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
-    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers)
+    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids)
     print(f"wrote {root}")
     return 0
 

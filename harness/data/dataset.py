@@ -27,6 +27,7 @@ import numpy as np
 
 from harness.atomic import encode_png, write_bytes, write_json
 from harness.data.images import encode_image, read_ids, read_rgb
+from harness.data.label_maps import LABEL_MAPS_KEY, LabelMaps, label_map_path, label_maps_of, read_label_map
 from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.paths import confined, name_problem
 from harness.data.schema import dataset_top_problems, raise_first, read_json
@@ -152,6 +153,22 @@ class PanopticDataset:
         return confined(self.panoptic_dir, annotation.get("file_name"), source=self.json_path,
                         entry=f"annotation of image {annotation.get('image_id')!r}",
                         allow_outside_links=self.allow_outside_links)
+
+    @property
+    def label_maps(self) -> LabelMaps | None:
+        """The class-id maps kept beside the panoptic PNGs (`label_maps` in the JSON), if any."""
+        return label_maps_of(self.extra, self.json_path)
+
+    def label_map_path(self, annotation: dict) -> Path:
+        """`<root>/<label_maps.dir>/<file_name>`, confined to the root (harness.data.label_maps)."""
+        maps = self.label_maps
+        if maps is None:
+            raise DatasetError(self.json_path, f"has no {LABEL_MAPS_KEY} (e.g. `panbench data cityscapes --label-ids`)")
+        return label_map_path(self.root, maps, annotation, self.json_path, self.allow_outside_links)
+
+    def read_label_map(self, index: int) -> np.ndarray:
+        """(H, W) int64 class ids of image `index`'s label map (e.g. Cityscapes' 35 label ids)."""
+        return read_label_map(self.label_map_path(self.annotation_for(self.images[index]["id"])))
 
     def read_image(self, index: int) -> np.ndarray:
         return read_rgb(self.image_path(self.images[index]))
