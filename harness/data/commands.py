@@ -16,8 +16,8 @@ from harness.data.paths import ALLOW_FLAG
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="make, check, subset, convert and export COCO-panoptic datasets")
     data_subparsers = data.add_subparsers(dest="data_command", required=True)
-    for add in (_register_synth, _register_check, _register_subset, _register_cityscapes, _register_stats,
-                _register_export):
+    for add in (_register_synth, _register_check, _register_subset, _register_cityscapes, _register_coco_stuff,
+                _register_stats, _register_export):
         add(data_subparsers)
 
 
@@ -131,6 +131,28 @@ def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
     root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids)
+    print(f"wrote {root}")
+    return 0
+
+
+# --- coco-stuff -------------------------------------------------------------------------------
+def _register_coco_stuff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("coco-stuff", help="convert COCO-Stuff (stuffthingmaps + COCO instances) to COCO panoptic, "
+                                          "182 classes")
+    p.add_argument("--images", required=True, type=Path, help="the split's images, e.g. coco/train2017")
+    p.add_argument("--stuffthingmaps", required=True, type=Path,
+                   help="the split's COCO-Stuff label maps, e.g. stuffthingmaps_trainval2017/train2017")
+    p.add_argument("--instances", required=True, type=Path, help="COCO's instances JSON of the split, e.g. "
+                                                                  "annotations/instances_train2017.json")
+    _output_root(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_coco_stuff)
+
+
+def _coco_stuff(args: argparse.Namespace) -> int:
+    from harness.data.coco_stuff import convert_coco_stuff
+
+    root = convert_coco_stuff(args.images, args.stuffthingmaps, args.instances, args.out, workers=args.workers)
     print(f"wrote {root}")
     return 0
 
