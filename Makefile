@@ -81,8 +81,10 @@ SEEDS ?=
 SWEEP_FLAGS := $(if $(SEEDS),--seeds $(SEEDS),)
 
 # $(call sweep_then,RECIPE,render commands): render even when some runs failed, then report the failure.
+# Exit 2 is a refusal before any run started (a bad recipe, a missing weights file): nothing to render.
 define sweep_then
 	@status=0; $(PANBENCH) sweep $(1) $(SWEEP_FLAGS) || status=$$?; \
+	[ $$status -ne 2 ] || exit 2; \
 	$(2) || exit $$?; \
 	exit $$status
 endef

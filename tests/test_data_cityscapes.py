@@ -1,48 +1,18 @@
 """Cityscapes -> COCO panoptic on a tiny Cityscapes-layout tree with hand-known segments."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from cityscapes_fixtures import H, W, label_and_instance_maps, write_cityscapes_tree
 from PIL import Image
 
 from harness.cli import main as panbench
 from harness.data.cityscapes import convert_cityscapes
-from harness.data.validate import load_valid
+from harness.data.subsets import write_subset
+from harness.data.validate import check_dataset, load_valid
 from harness.errors import DatasetError
-
-H, W = 24, 40
-
-
-def label_and_instance_maps(variant: int):
-    """labelIds and instanceIds of one frame, as Cityscapes writes them: stuff pixels carry their
-    label id in both; thing instances label_id * 1000 + k; a crowd group just the label id."""
-    labels = np.full((H, W), 11, np.uint8)  # building
-    labels[:6] = 23  # sky
-    labels[14:] = 7  # road
-    labels[-3:] = 1  # ego vehicle: ignoreInEval -> void
-    instances = labels.astype(np.uint16)
-    labels[10:16, 4:14] = 26  # car 26000
-    instances[10:16, 4:14] = 26000
-    labels[9:17, 20 + variant:23 + variant] = 24  # person 24000
-    instances[9:17, 20 + variant:23 + variant] = 24000
-    labels[12:15, 30:38] = 26  # a car group: crowd
-    instances[12:15, 30:38] = 26
-    return labels, instances
-
-
-def write_cityscapes_tree(root, split="train",
-                          frames=("bochum_000000_000313", "aachen_000000_000019", "aachen_000001_000019")):
-    rng = np.random.default_rng(0)
-    for i, frame in enumerate(frames):
-        city = frame.split("_")[0]
-        labels, instances = label_and_instance_maps(i)
-        gt = root / "gtFine" / split / city
-        gt.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(labels).save(gt / f"{frame}_gtFine_labelIds.png")
-        Image.fromarray(instances).save(gt / f"{frame}_gtFine_instanceIds.png")  # 16-bit PNG
-        img = root / "leftImg8bit" / split / city
-        img.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(img / f"{frame}_leftImg8bit.png")
-    return root
 
 
 def test_conversion_matches_hand_known_segments(tmp_path):
@@ -87,3 +57,64 @@ def test_converter_exit_and_missing_images_become_dataset_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"aachen_000001_000019_leftImg8bit\.png: image file is missing"):
         convert_cityscapes(root, tmp_path / "out", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cs"]  # a failed conversion leaves no output, no work folder
+
+
+def test_label_ids_are_kept_beside_the_panoptic_pngs(tmp_path, capsys):
+    root = write_cityscapes_tree(tmp_path / "cs")
+    labels_path = root / "gtFine/train/aachen/aachen_000000_000019_gtFine_labelIds.png"
+    labels = np.asarray(Image.open(labels_path)).copy()
+    labels[0, :3] = 255  # "no label" pixels stay 255
+    Image.fromarray(labels).save(labels_path)
+    out = tmp_path / "out"
+    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(out), "--label-ids",
+                     "--workers", "1"]) == 0
+    data = json.loads((out / "panoptic.json").read_text())
+    assert data["label_maps"] == {"dir": "label_ids", "num_classes": 35}
+    for image, ann in zip(data["images"], data["annotations"]):
+        # one stem for image and label: mmdetection derives the label's name from the image's
+        assert ann["file_name"] == image["file_name"] == f"{image['id']}_leftImg8bit.png"
+        city = image["id"].split("_")[0]
+        source = root / "gtFine/train" / city / f"{image['id']}_gtFine_labelIds.png"
+        with Image.open(out / "label_ids" / ann["file_name"]) as kept, Image.open(source) as original:
+            assert kept.mode == "L" and kept.size == (W, H)
+            np.testing.assert_array_equal(np.asarray(kept), np.asarray(original))
+    ds = load_valid(out)
+    np.testing.assert_array_equal(ds.read_label_map(0), labels)  # aachen_000000_000019 is the first image
+    capsys.readouterr()
+    assert panbench(["data", "check", str(out)]) == 0
+    # a subset carries the maps along and stays valid
+    write_subset(ds, tmp_path / "sub", [ds.images[2]["id"]])
+    assert check_dataset(tmp_path / "sub", progress=False, workers=1).problems == []
+
+
+def test_data_check_validates_the_label_maps(tmp_path, capsys):
+    root = write_cityscapes_tree(tmp_path / "cs")
+    out = convert_cityscapes(root, tmp_path / "out", workers=1, progress=False, label_ids=True)
+    maps = sorted((out / "label_ids").iterdir())
+    bad = np.asarray(Image.open(maps[0])).copy()
+    bad[5, 5] = 40  # not a Cityscapes label id, not 255
+    Image.fromarray(bad).save(maps[0])
+    Image.fromarray(np.zeros((H, W + 1), np.uint8)).save(maps[1])  # wrong size
+    maps[2].unlink()
+    problems = {Path(path).name: problem for path, problem in check_dataset(out, progress=False, workers=1).problems}
+    assert problems[maps[0].name] == "label map holds id(s) 40, not below num_classes 35 nor 255 (no label)"
+    assert problems[maps[1].name] == f"label map is {W + 1}x{H} (WxH) but its image is {W}x{H}"
+    assert problems[maps[2].name] == "label map file is missing"
+    capsys.readouterr()
+    assert panbench(["data", "check", str(out)]) == 2
+    assert "label map" in capsys.readouterr().err
+    data = json.loads((out / "panoptic.json").read_text())
+    data["label_maps"]["dir"] = "../cs"
+    (out / "panoptic.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"label_maps.dir '../cs' climbs out of its folder"):
+        load_valid(out)
+
+
+def test_label_ids_need_every_labelids_file(tmp_path):
+    root = write_cityscapes_tree(tmp_path / "cs")
+    (root / "gtFine/train/bochum/bochum_000000_000313_gtFine_labelIds.png").unlink()
+    # cityscapesscripts itself reads instanceIds only, so the panoptic conversion alone still works
+    assert len(load_valid(convert_cityscapes(root, tmp_path / "plain", workers=1, progress=False))) == 3
+    with pytest.raises(DatasetError, match=r"bochum_000000_000313_gtFine_labelIds\.png: labelIds file is missing"):
+        convert_cityscapes(root, tmp_path / "out", workers=1, progress=False, label_ids=True)
+    assert not (tmp_path / "out").exists()

@@ -5,7 +5,17 @@ benchmark and UPSNet use): it reads `gtFine/<split>/<city>/*_gtFine_instanceIds.
 evaluation categories (label ids as category ids; `ignoreInEval` classes become void), writes ids
 as in the instance PNG (stuff: its label id; things: label id * 1000 + k; crowd groups: the label
 id with iscrowd 1). panbench only moves its output into the dataset layout (images from
-`leftImg8bit/`, PNGs under `panoptic/`, `panoptic.json`) and validates the result."""
+`leftImg8bit/`, PNGs under `panoptic/`, `panoptic.json`) and validates the result.
+
+Each label PNG takes its image's name (`<frame>_leftImg8bit.png` in both images/ and panoptic/, not
+the converter's `<frame>_gtFine_panoptic.png`): mmdetection derives a label's path from its image's
+file name and detectron2's `load_sem_seg` pairs files by stem, so one stem serves both. Image ids
+stay Cityscapes' frame names (cityscapesscripts' own evaluation matches on them);
+`panbench data export` gives the frameworks integer ids.
+
+`label_ids=True` also keeps every frame's `*_gtFine_labelIds.png` (Cityscapes' 34 label ids, the
+35-class input of SPADE and the synthesis paper) under `label_ids/`, declared in panoptic.json as
+`label_maps` (harness.data.label_maps)."""
 
 from __future__ import annotations
 
@@ -17,12 +27,16 @@ from pathlib import Path
 
 from harness.atomic import link_or_copy, naming_failures, output_folder
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
+from harness.data.label_maps import LABEL_MAPS_KEY, LabelMaps
 from harness.data.parallel import parallel_map
 from harness.data.schema import read_json
 from harness.data.validate import validate_dataset
 from harness.errors import DatasetError
 
 CONVERTER = "cityscapesscripts.preparation.createPanopticImgs.convert2panoptic"
+LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
+LABEL_IDS_DIR = "label_ids"
+LABEL_NC = 35  # SPADE's label_nc for Cityscapes: label ids 0..33 (cityscapesscripts' labels.py) and one spare
 
 
 def _run_converter(gt_fine: Path, work: Path, split: str, blame: Path) -> dict:
@@ -55,11 +69,11 @@ def _convert_city(job: tuple[str, str, str]) -> dict:
 
 
 def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", workers: int | None = None,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, label_ids: bool = False) -> Path:
     """Convert one split of the Cityscapes tree at `root` (holding gtFine/ and leftImg8bit/) into a
     COCO-panoptic dataset at `out` (built beside it and renamed into place, so a failed conversion
     leaves nothing there), one city per process; return `out`. Images keep the converter's order
-    (sorted paths: city, then frame)."""
+    (sorted paths: city, then frame). `label_ids`: keep the `*_gtFine_labelIds.png` maps too."""
     root, out = Path(root), Path(out)
     gt_fine, left = root / "gtFine", root / "leftImg8bit"
     for folder in (gt_fine / split, left / split):
@@ -86,15 +100,23 @@ def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", 
                     raise DatasetError(source, "image file is missing (every gtFine annotation needs its "
                                                "leftImg8bit image)")
                 link_or_copy(source, staging / IMAGES_DIR / image["file_name"])
+                converted_label, ann["file_name"] = ann["file_name"], image["file_name"]  # one stem (see above)
                 label = staging / PANOPTIC_DIR / ann["file_name"]
                 with naming_failures(label):
                     label.parent.mkdir(exist_ok=True)
-                    os.replace(Path(converted["png_dir"]) / ann["file_name"], label)
+                    os.replace(Path(converted["png_dir"]) / converted_label, label)
+                if label_ids:
+                    ids_source = gt_fine / split / city / f"{image['id']}{LABEL_IDS_SUFFIX}"
+                    if not ids_source.is_file():
+                        raise DatasetError(ids_source, "labelIds file is missing (--label-ids keeps every frame's "
+                                                       "gtFine labelIds map)")
+                    link_or_copy(ids_source, staging / LABEL_IDS_DIR / ann["file_name"])
                 images.append(image)
                 annotations.append(ann)
         shutil.rmtree(work)
+        extra = {LABEL_MAPS_KEY: LabelMaps(LABEL_IDS_DIR, LABEL_NC).to_json()} if label_ids else {}
         write_panoptic_json(staging, images, annotations, per_city[0]["categories"],
                             info={"description": f"Cityscapes {split} (gtFine) in COCO panoptic format",
-                                  "converted_with": CONVERTER})
+                                  "converted_with": CONVERTER}, **extra)
         validate_dataset(PanopticDataset.load(staging))
     return out

@@ -16,8 +16,8 @@ from harness.data.paths import ALLOW_FLAG
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="make, check, subset, convert and export COCO-panoptic datasets")
     data_subparsers = data.add_subparsers(dest="data_command", required=True)
-    for add in (_register_synth, _register_check, _register_subset, _register_cityscapes, _register_stats,
-                _register_export):
+    for add in (_register_synth, _register_check, _register_subset, _register_cityscapes, _register_coco_stuff,
+                _register_stats, _register_export):
         add(data_subparsers)
 
 
@@ -62,7 +62,10 @@ def _synth(args: argparse.Namespace) -> int:
 # --- check ------------------------------------------------------------------------------------
 def _register_check(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="validate a dataset (every PNG decoded); exit 2 on the first problem")
-    p.add_argument("root", type=Path, help="dataset root (holds panoptic.json)")
+    p.add_argument("root", type=Path, help="dataset root (holds panoptic.json), or a COCO root with --split")
+    p.add_argument("--split", default=None, metavar="NAME",
+                   help="check ROOT in COCO's official layout: annotations/panoptic_NAME.json, "
+                        "annotations/panoptic_NAME/, NAME/ (e.g. val2017)")
     p.add_argument("--all", action="store_true", help="list every problem found instead of stopping at the first")
     p.add_argument("--workers", type=int, default=None, help="processes for the pixel checks")
     _allow_outside_links(p)
@@ -73,7 +76,8 @@ def _check(args: argparse.Namespace) -> int:
     from harness.data.validate import check_dataset
     from harness.errors import DatasetError
 
-    report = check_dataset(args.root, workers=args.workers, allow_outside_links=args.allow_outside_links)
+    report = check_dataset(args.root, workers=args.workers, allow_outside_links=args.allow_outside_links,
+                           split=args.split)
     if report.problems and not args.all:
         raise DatasetError(*report.problems[0])
     for path, problem in report.problems:
@@ -116,6 +120,9 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=Path, help="Cityscapes root holding gtFine/ and leftImg8bit/")
     _output_root(p)
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--label-ids", action="store_true",
+                   help="also keep every frame's gtFine labelIds map (35 label ids, the synthesis models' input) "
+                        "under OUT/label_ids/")
     p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
 
@@ -123,7 +130,29 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
 def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
-    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers)
+    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids)
+    print(f"wrote {root}")
+    return 0
+
+
+# --- coco-stuff -------------------------------------------------------------------------------
+def _register_coco_stuff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("coco-stuff", help="convert COCO-Stuff (stuffthingmaps + COCO instances) to COCO panoptic, "
+                                          "182 classes")
+    p.add_argument("--images", required=True, type=Path, help="the split's images, e.g. coco/train2017")
+    p.add_argument("--stuffthingmaps", required=True, type=Path,
+                   help="the split's COCO-Stuff label maps, e.g. stuffthingmaps_trainval2017/train2017")
+    p.add_argument("--instances", required=True, type=Path, help="COCO's instances JSON of the split, e.g. "
+                                                                  "annotations/instances_train2017.json")
+    _output_root(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_coco_stuff)
+
+
+def _coco_stuff(args: argparse.Namespace) -> int:
+    from harness.data.coco_stuff import convert_coco_stuff
+
+    root = convert_coco_stuff(args.images, args.stuffthingmaps, args.instances, args.out, workers=args.workers)
     print(f"wrote {root}")
     return 0
 

@@ -1,8 +1,17 @@
-"""A COCO-panoptic dataset on disk (ARCHITECTURE.md, "Dataset layout"):
+"""A COCO-panoptic dataset on disk (ARCHITECTURE.md, "Dataset layout"), in panbench's layout:
 
     <root>/images/<name>.{jpg,png}     RGB image
     <root>/panoptic/<name>.png         segment id = R + 256·G + 256²·B, 0 = void
     <root>/panoptic.json               images, annotations, categories
+
+or read in place in COCO's official panoptic layout, one split of a COCO root (no 118k links):
+
+    <root>/<split>/                    images (train2017/000000000009.jpg)
+    <root>/annotations/panoptic_<split>/        label PNGs
+    <root>/annotations/panoptic_<split>.json    images, annotations, categories
+
+A dataset is named by one path, its *location*: the root folder (panbench's layout) or the split's
+JSON (COCO's layout), so the run store, caches and loaders pass one path whichever the layout.
 
 Reading (pure: `load` parses the JSON and nothing else; `harness.data.validate` checks a dataset),
 per-sample access with every file name confined to its folder (`harness.data.paths`), and
@@ -18,8 +27,9 @@ import numpy as np
 
 from harness.atomic import encode_png, write_bytes, write_json
 from harness.data.images import encode_image, read_ids, read_rgb
+from harness.data.label_maps import LABEL_MAPS_KEY, LabelMaps, label_map_path, label_maps_of, read_label_map
 from harness.data.panoptic_format import id2rgb, make_segments_info
-from harness.data.paths import confined
+from harness.data.paths import confined, name_problem
 from harness.data.schema import dataset_top_problems, raise_first, read_json
 from harness.errors import DatasetError
 
@@ -32,6 +42,48 @@ SEMANTIC_DIR = "semantic"
 THINGS_FIRST_JSON = "panoptic_things_first.json"
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a dataset's JSON, images and label PNGs lie, relative to its root."""
+
+    json: str
+    images: str
+    panoptic: str
+
+
+PANBENCH_LAYOUT = Layout(PANOPTIC_JSON, IMAGES_DIR, PANOPTIC_DIR)
+COCO_ANNOTATIONS = "annotations"
+COCO_JSON_PREFIX = "panoptic_"
+COCO_LAYOUT_HELP = ("COCO's official panoptic layout: annotations/panoptic_<split>.json, "
+                    "annotations/panoptic_<split>/ and <split>/ under the COCO root")
+
+
+def coco_layout(split: str) -> Layout:
+    """COCO's official layout of one split (`train2017`, `val2017`)."""
+    problem = name_problem(split)
+    if problem is not None or "/" in split or "\\" in split:
+        raise DatasetError(split, f"is not a split name such as train2017 ({problem or 'contains a folder separator'})")
+    return Layout(f"{COCO_ANNOTATIONS}/{COCO_JSON_PREFIX}{split}.json", split, f"{COCO_ANNOTATIONS}/{COCO_JSON_PREFIX}{split}")
+
+
+def dataset_location(root: str | Path, split: str | None = None) -> Path:
+    """The one path naming a dataset: `root` (panbench's layout), or with a `split` the split's
+    JSON in COCO's official layout."""
+    return Path(root) if split is None else Path(root) / coco_layout(split).json
+
+
+def resolve_location(location: str | Path) -> tuple[Path, Layout]:
+    """(root, layout) of a dataset location: a folder is a root in panbench's layout; a JSON file
+    must be `<root>/annotations/panoptic_<split>.json` of COCO's official layout."""
+    location = Path(location)
+    if location.suffix.lower() != ".json":
+        return location, PANBENCH_LAYOUT
+    stem, parent = location.stem, location.parent
+    if parent.name != COCO_ANNOTATIONS or not stem.startswith(COCO_JSON_PREFIX) or stem == COCO_JSON_PREFIX:
+        raise DatasetError(location, f"a dataset named by its JSON must be in {COCO_LAYOUT_HELP}")
+    return parent.parent, coco_layout(stem[len(COCO_JSON_PREFIX):])
+
+
 @dataclass
 class PanopticDataset:
     root: Path
@@ -40,19 +92,23 @@ class PanopticDataset:
     categories: list[dict]
     extra: dict[str, Any] = field(default_factory=dict)
     allow_outside_links: bool = False  # follow symlinks in images/ and panoptic/ that lead out of them
+    layout: Layout = PANBENCH_LAYOUT
 
     @classmethod
-    def load(cls, root: str | Path, allow_outside_links: bool = False) -> "PanopticDataset":
-        """Parse `<root>/panoptic.json` (an object holding the lists images, annotations and
-        categories); no other file is opened and no entry is checked."""
-        root = Path(root)
-        json_path = root / PANOPTIC_JSON
+    def load(cls, location: str | Path, allow_outside_links: bool = False, split: str | None = None
+             ) -> "PanopticDataset":
+        """Parse the dataset's JSON (an object holding the lists images, annotations and
+        categories); no other file is opened and no entry is checked. `location`: a root in
+        panbench's layout, a split JSON in COCO's, or a COCO root with `split`."""
+        root, layout = resolve_location(dataset_location(location, split))
+        json_path = root / layout.json
         if not json_path.is_file():
-            raise DatasetError(json_path, "file is missing (is this a COCO-panoptic dataset root?)")
+            hint = "is this a COCO-panoptic dataset root?" if layout == PANBENCH_LAYOUT else f"expected {COCO_LAYOUT_HELP}"
+            raise DatasetError(json_path, f"file is missing ({hint})")
         data = read_json(json_path)
         raise_first(dataset_top_problems(data, json_path))
         extra = {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
-        return cls(root, data["images"], data["annotations"], data["categories"], extra, allow_outside_links)
+        return cls(root, data["images"], data["annotations"], data["categories"], extra, allow_outside_links, layout)
 
     # --- lookup -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -60,7 +116,20 @@ class PanopticDataset:
 
     @property
     def json_path(self) -> Path:
-        return self.root / PANOPTIC_JSON
+        return self.root / self.layout.json
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / self.layout.images
+
+    @property
+    def panoptic_dir(self) -> Path:
+        return self.root / self.layout.panoptic
+
+    @property
+    def location(self) -> Path:
+        """The path `load` takes back: the root, or the split JSON of COCO's layout."""
+        return self.root if self.layout == PANBENCH_LAYOUT else self.json_path
 
     def annotation_for(self, image_id: Any) -> dict:
         if not hasattr(self, "_ann_by_id"):
@@ -74,15 +143,32 @@ class PanopticDataset:
         return {int(c["id"]): c for c in self.categories}
 
     def image_path(self, image: dict) -> Path:
-        """`images/<file_name>`, confined to images/ (a DatasetError naming the JSON otherwise)."""
-        return confined(self.root / IMAGES_DIR, image.get("file_name"), source=self.json_path,
+        """`images/<file_name>` (COCO: `<split>/<file_name>`), confined to that folder (a
+        DatasetError naming the JSON otherwise)."""
+        return confined(self.images_dir, image.get("file_name"), source=self.json_path,
                         entry=f"image {image.get('id')!r}", allow_outside_links=self.allow_outside_links)
 
     def label_path(self, annotation: dict) -> Path:
-        """`panoptic/<file_name>`, confined to panoptic/."""
-        return confined(self.root / PANOPTIC_DIR, annotation.get("file_name"), source=self.json_path,
+        """`panoptic/<file_name>` (COCO: `annotations/panoptic_<split>/<file_name>`), confined to it."""
+        return confined(self.panoptic_dir, annotation.get("file_name"), source=self.json_path,
                         entry=f"annotation of image {annotation.get('image_id')!r}",
                         allow_outside_links=self.allow_outside_links)
+
+    @property
+    def label_maps(self) -> LabelMaps | None:
+        """The class-id maps kept beside the panoptic PNGs (`label_maps` in the JSON), if any."""
+        return label_maps_of(self.extra, self.json_path)
+
+    def label_map_path(self, annotation: dict) -> Path:
+        """`<root>/<label_maps.dir>/<file_name>`, confined to the root (harness.data.label_maps)."""
+        maps = self.label_maps
+        if maps is None:
+            raise DatasetError(self.json_path, f"has no {LABEL_MAPS_KEY} (e.g. `panbench data cityscapes --label-ids`)")
+        return label_map_path(self.root, maps, annotation, self.json_path, self.allow_outside_links)
+
+    def read_label_map(self, index: int) -> np.ndarray:
+        """(H, W) int64 class ids of image `index`'s label map (e.g. Cityscapes' 35 label ids)."""
+        return read_label_map(self.label_map_path(self.annotation_for(self.images[index]["id"])))
 
     def read_image(self, index: int) -> np.ndarray:
         return read_rgb(self.image_path(self.images[index]))

@@ -11,9 +11,18 @@ user trains those frameworks on panbench data through their own COCO-panoptic re
   order of the category list, and every pixel no listed segment covers (void) is 255; uint8, one
   per image, named like the panoptic PNG (detectron2's `load_sem_seg` pairs them by name);
 - the panoptic JSON with thing categories listed first and annotations in image order: mmdetection
-  3.x numbers labels in the JSON's category order (`CocoDataset.load_data_list`), its PanopticFPN
-  head treats labels below `num_things_classes` as things, and its `COCOPanoptic` index pairs
-  `annotations[i]` with `images[i]`; panbench's Cityscapes categories list stuff first (ids 7-23)."""
+  3.x numbers labels in the JSON's category order (`CocoDataset.load_data_list`: pycocotools'
+  `getCatIds(catNms=classes)` keeps the JSON's order), its PanopticFPN head treats labels below
+  `num_things_classes` as things; panbench's Cityscapes categories list stuff first (ids 7-23).
+
+Both JSONs give the frameworks integer image ids: detectron2's `load_coco_panoptic_json` passes
+every id to `int()`, and its `COCOPanopticEvaluator` matches the ground truth's ids with the
+instances JSON's. A dataset whose ids are all integers keeps them; otherwise (Cityscapes' frame
+names, PanDA's and the synthetic sets' names) images are numbered 1..N in the dataset's order and
+each image entry keeps its own id as `original_id` (its file name is unchanged). Every label must be
+named like its image (mmdetection reads `<seg_prefix>/<image file_name with jpg -> png>`,
+detectron2's `load_sem_seg` pairs files by stem): a dataset that breaks this is refused, naming the
+pair."""
 
 from __future__ import annotations
 
@@ -56,14 +65,48 @@ def panoptic_fpn_labels(categories: list[dict], source: str | Path) -> dict[int,
 
 
 def _export_image(job: tuple) -> tuple[list[dict], tuple[int, int]]:
-    """Write one semantic PNG, return the image's thing annotations and its (height, width)."""
-    label_path, semantic_path, image, segments_info, labels, thing_ids = job
+    """Write one semantic PNG, return the image's thing annotations (under its exported id) and its
+    (height, width)."""
+    label_path, semantic_path, image, segments_info, labels, thing_ids, image_id = job
     ids = read_ids(label_path)
     if "height" in image and ids.shape != (int(image["height"]), int(image["width"])):
         raise DatasetError(label_path, f"is {ids.shape[1]}x{ids.shape[0]} but its image entry says "
                                        f"{image['width']}x{image['height']}")
     write_png(semantic_path, semantic_map(ids, segments_info, labels, fill=VOID_LABEL, source=label_path))
-    return thing_annotations(ids, segments_info, thing_ids, image["id"]), ids.shape
+    return thing_annotations(ids, segments_info, thing_ids, image_id), ids.shape
+
+
+def export_image_ids(images: list[dict]) -> list[int]:
+    """The integer id each image gets in the exported JSONs: its own when every id is an integer,
+    else 1..N in image order."""
+    ids = [image["id"] for image in images]
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return ids
+    return list(range(1, len(ids) + 1))
+
+
+def mmdet_label_name(image_file_name: str) -> str:
+    """The label file mmdetection 3.x reads for an image (`COCOPanoptic.createIndex` and
+    `CocoPanopticDataset.parse_data_info`: the image's file name with 'jpg' replaced by 'png')."""
+    return image_file_name.replace("jpg", "png")
+
+
+def stem_problem(image: dict, ann: dict) -> str | None:
+    """Why the frameworks would not find this image's label from its name (None when they would)."""
+    image_name, label_name = image["file_name"], ann["file_name"]
+    if Path(image_name).with_suffix("") != Path(label_name).with_suffix("") or mmdet_label_name(image_name) != label_name:
+        return (f"image {image['id']!r}: label {label_name!r} is not named like its image {image_name!r} "
+                f"(mmdetection reads the label {mmdet_label_name(image_name)!r}, detectron2 pairs files by stem); "
+                f"give each label its image's name (Cityscapes: convert again with `panbench data cityscapes`)")
+    return None
+
+
+def _exported(entry: dict, key: str, new_id: int) -> dict:
+    """`entry` with its image id (under `key`) replaced by the exported one; the old one kept."""
+    renamed = {**entry, key: new_id}
+    if entry[key] != new_id:
+        renamed["original_id"] = entry[key]
+    return renamed
 
 
 def previous_export(folder: Path) -> bool:
@@ -91,19 +134,26 @@ def export_dataset(src: str | Path, instances_json: str | Path | None = None, se
     thing_ids = {int(c["id"]) for c in things}
 
     pairs = list(ds.samples())
+    for image, ann in pairs:
+        problem = stem_problem(image, ann)
+        if problem is not None:
+            raise DatasetError(ds.json_path, problem)
+    new_ids = export_image_ids([image for image, _ in pairs])
     annotations: list[dict[str, Any]] = []
     images = []
     with output_folder(semantic_dir, replace=previous_export) as staging:
         jobs = [(str(ds.label_path(ann)), str(staging / ann["file_name"]), image, ann["segments_info"], labels,
-                 thing_ids) for image, ann in pairs]
+                 thing_ids, new_id) for (image, ann), new_id in zip(pairs, new_ids)]
         results = parallel_map(_export_image, jobs, workers=workers, description="export", progress=progress)
-        for (image, _), (instances, (height, width)) in zip(pairs, results):
+        for (image, _), new_id, (instances, (height, width)) in zip(pairs, new_ids, results):
             first_id = len(annotations) + 1
             annotations.extend({"id": first_id + k, **a} for k, a in enumerate(instances))
-            images.append({"id": image["id"], "file_name": image["file_name"], "height": int(height),
-                           "width": int(width)})
+            images.append(_exported({"id": image["id"], "file_name": image["file_name"], "height": int(height),
+                                     "width": int(width)}, "id", new_id))
     write_json(instances_json, {"images": images, "annotations": annotations, "categories": things}, indent=None)
-    write_json(things_first_json, {**ds.extra, "images": [image for image, _ in pairs],
-                                   "annotations": [ann for _, ann in pairs], "categories": things + stuff},
+    write_json(things_first_json, {**ds.extra,
+                                   "images": [_exported(image, "id", i) for (image, _), i in zip(pairs, new_ids)],
+                                   "annotations": [_exported(ann, "image_id", i) for (_, ann), i in zip(pairs, new_ids)],
+                                   "categories": things + stuff},
                indent=None)
     return ExportedFiles(instances_json, semantic_dir, things_first_json, len(pairs), len(annotations))

@@ -51,14 +51,17 @@ def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: 
     images = [by_id[i] for i in image_ids]
     annotations = [ds.annotation_for(i) for i in image_ids]
     sources = [(ds.image_path(image), ds.label_path(ann)) for image, ann in zip(images, annotations)]
+    maps = ds.label_maps  # class-id maps kept beside the labels (Cityscapes --label-ids) travel with them
     with output_folder(out) as staging:
         with progress_bar(disable=not progress) as bar:
             task = bar.add_task(f"subset of {len(images)} -> {out}", total=len(images))
             for (image_src, label_src), image, ann in zip(sources, images, annotations):
                 link_or_copy(image_src, staging / IMAGES_DIR / image["file_name"])
                 link_or_copy(label_src, staging / PANOPTIC_DIR / ann["file_name"])
+                if maps is not None:
+                    link_or_copy(ds.label_map_path(ann), staging / maps.dir / ann["file_name"])
                 bar.advance(task)
-        extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
+        extra = {**ds.extra, "subset": {"source": str(ds.location.resolve()), "n": len(images), **provenance}}
         write_panoptic_json(staging, images, annotations, ds.categories, **extra)
         validate_dataset(PanopticDataset.load(staging))  # the result must validate like any dataset
     return Path(out)

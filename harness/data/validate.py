@@ -9,9 +9,11 @@ Two levels, because decoding every PNG of Cityscapes (2,975 images of 2 Mpx) tak
   unknown image, image without annotation, no image at all, zero sizes, area / bbox that cannot
   be) and, per image, the files: named inside their folder (`harness.data.paths`), present,
   non-empty, a header that opens within the pixel limit, image and label of one size and of the
-  size the JSON says, an RGB label, bboxes inside the frame;
+  size the JSON says, an RGB label, bboxes inside the frame, and the class-id label map when the
+  dataset keeps them (`label_maps`: one 8-bit channel, the image's size; `harness.data.label_maps`);
 - pixels (decode every label, one vectorised `segment_stats` pass per image): the ids in the PNG
-  equal the ids in `segments_info`, and each segment's area and bbox match its pixels.
+  equal the ids in `segments_info`, and each segment's area and bbox match its pixels; every label
+  map value is below `num_classes` or 255.
 
 `load_valid` checks the structure of every image and the pixels of an evenly spread sample worth
 `LOAD_PIXEL_BUDGET` pixels (all images of a small dataset; a few seconds at most). `check_dataset`
@@ -29,7 +31,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
+from harness.data import label_maps
+from harness.data.dataset import PanopticDataset
 from harness.data.images import image_size, label_mode_problem, read_ids, read_rgb
 from harness.data.panoptic_format import segment_stats
 from harness.data.parallel import parallel_map
@@ -47,9 +50,10 @@ def validate_dataset(ds: PanopticDataset, pixel_budget: int | None = LOAD_PIXEL_
 
 
 def load_valid(root: str | Path, pixel_budget: int | None = LOAD_PIXEL_BUDGET,
-               allow_outside_links: bool = False) -> PanopticDataset:
-    """`PanopticDataset.load(root)` followed by `validate_dataset`."""
-    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+               allow_outside_links: bool = False, split: str | None = None) -> PanopticDataset:
+    """`PanopticDataset.load(root)` (a dataset location, or a COCO root with `split`) followed by
+    `validate_dataset`."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links, split=split)
     validate_dataset(ds, pixel_budget)
     return ds
 
@@ -79,9 +83,10 @@ class CheckReport:
 
 
 def check_dataset(root: str | Path, workers: int | None = None, progress: bool = True,
-                  allow_outside_links: bool = False) -> CheckReport:
-    """`panbench data check`: the full check of the dataset at `root`."""
-    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links)
+                  allow_outside_links: bool = False, split: str | None = None) -> CheckReport:
+    """`panbench data check`: the full check of the dataset at `root` (with `split`: one split of a
+    COCO root in COCO's official layout)."""
+    ds = PanopticDataset.load(root, allow_outside_links=allow_outside_links, split=split)
     problems = find_problems(ds, workers=workers, progress=progress)
     n_segments = sum(len(a.get("segments_info", [])) for a in ds.annotations if isinstance(a, dict))
     return CheckReport(ds.root, len(ds.images), n_segments, problems)
@@ -102,6 +107,11 @@ def structure_problems(ds: PanopticDataset, pixel_ids: set = frozenset()) -> Ite
     """The JSON's consistency, then per image its files and (for `pixel_ids`) its pixels; the
     schema is assumed to hold."""
     yield from _json_problems(ds, str(ds.json_path))
+    try:
+        maps = ds.label_maps
+    except DatasetError as exc:
+        yield exc.path, exc.problem
+        return
     annotations = _annotations_by_image(ds)
     for image in ds.images:
         ann = annotations.get(image["id"])
@@ -109,8 +119,25 @@ def structure_problems(ds: PanopticDataset, pixel_ids: set = frozenset()) -> Ite
             continue
         file_problems = list(_file_problems(ds, image, ann))
         yield from file_problems
-        if not file_problems and image["id"] in pixel_ids:
+        if file_problems:
+            continue
+        map_problems = list(_label_map_problems(ds, image, ann)) if maps is not None else []
+        yield from map_problems
+        if image["id"] in pixel_ids:
             yield from _pixel_problems(ds.image_path(image), ds.label_path(ann), ann)
+            if maps is not None and not map_problems:
+                yield from label_maps.value_problems(ds.label_map_path(ann), maps.num_classes)
+
+
+def _label_map_problems(ds: PanopticDataset, image: dict, ann: dict) -> Iterator[Problem]:
+    """The image's label map: named inside its folder, present, one 8-bit channel, the image's size."""
+    try:
+        path = ds.label_map_path(ann)
+        size, _ = image_size(ds.image_path(image))
+    except DatasetError as exc:
+        yield exc.path, exc.problem
+        return
+    yield from label_maps.header_problems(path, size)
 
 
 def _annotations_by_image(ds: PanopticDataset) -> dict[Any, dict]:
@@ -152,7 +179,7 @@ def _json_problems(ds: PanopticDataset, json_path: str) -> Iterator[Problem]:
 
 
 def _segments_info_problems(ds: PanopticDataset, ann: dict, category_ids: set) -> Iterator[Problem]:
-    label = str(ds.root / PANOPTIC_DIR / ann["file_name"])
+    label = str(ds.panoptic_dir / ann["file_name"])
     counts = Counter(s["id"] for s in ann["segments_info"])
     for sid, count in counts.items():
         if count > 1:
@@ -193,19 +220,27 @@ def _file_problems(ds: PanopticDataset, image: dict, ann: dict) -> Iterator[Prob
                 yield str(label_path), f"segment {seg['id']} has bbox {seg['bbox']} outside the {iw}x{ih} image"
 
 
-def _pixel_jobs(ds: PanopticDataset, problems: list[Problem]) -> list[tuple[str, str, dict]]:
-    """(image path, label path, annotation) of every image whose files raised no problem."""
+def _pixel_jobs(ds: PanopticDataset, problems: list[Problem]) -> list[tuple]:
+    """(image path, label path, annotation, label map path or None, num_classes) of every image
+    whose files raised no problem (a label map with a problem of its own is not decoded)."""
     bad_paths = {path for path, _ in problems}
     annotations = _annotations_by_image(ds)
+    try:
+        maps = ds.label_maps
+    except DatasetError:  # reported by the structure check
+        return []
     jobs = []
     for image in ds.images:
         ann = annotations.get(image["id"])
+        if ann is None:
+            continue
         try:
-            paths = (str(ds.image_path(image)), str(ds.label_path(ann))) if ann is not None else None
+            paths = (str(ds.image_path(image)), str(ds.label_path(ann)))
+            map_path = str(ds.label_map_path(ann)) if maps is not None else None
         except DatasetError:  # a file name that leaves its folder: reported by the structure check
             continue
-        if paths and not set(paths) & bad_paths:
-            jobs.append((*paths, ann))
+        if not set(paths) & bad_paths:
+            jobs.append((*paths, ann, None if map_path in bad_paths else map_path, maps.num_classes if maps else 0))
     return jobs
 
 
@@ -228,9 +263,12 @@ def _int(value: Any, default: int) -> int:
 
 
 # --- pixels -------------------------------------------------------------------------------------
-def _pixel_job(job: tuple[str, str, dict]) -> list[Problem]:
-    image_path, label_path, ann = job
-    return list(_pixel_problems(Path(image_path), Path(label_path), ann))
+def _pixel_job(job: tuple) -> list[Problem]:
+    image_path, label_path, ann, map_path, num_classes = job
+    found = list(_pixel_problems(Path(image_path), Path(label_path), ann))
+    if map_path is not None:
+        found.extend(label_maps.value_problems(Path(map_path), num_classes))
+    return found
 
 
 def _pixel_problems(image_path: Path, label_path: Path, ann: dict) -> Iterator[Problem]:
@@ -257,12 +295,17 @@ def _pixel_problems(image_path: Path, label_path: Path, ann: dict) -> Iterator[P
 
 # --- left-over files ------------------------------------------------------------------------------
 def unnamed_files(ds: PanopticDataset) -> Iterator[Problem]:
-    """Files in images/ and panoptic/ that no entry of panoptic.json names (an earlier run's
-    left-overs would otherwise pass for part of the dataset)."""
-    named = {IMAGES_DIR: {os.path.normpath(e["file_name"]) for e in ds.images},
-             PANOPTIC_DIR: {os.path.normpath(a["file_name"]) for a in ds.annotations}}
-    for folder, names in named.items():
-        top = ds.root / folder
+    """Files in images/, panoptic/ (and the label maps' folder) that no entry of panoptic.json names
+    (an earlier run's left-overs would otherwise pass for part of the dataset)."""
+    labels = {os.path.normpath(a["file_name"]) for a in ds.annotations}
+    named = {ds.images_dir: {os.path.normpath(e["file_name"]) for e in ds.images}, ds.panoptic_dir: labels}
+    try:
+        maps = ds.label_maps
+    except DatasetError:  # reported by the structure check
+        maps = None
+    if maps is not None:
+        named[ds.root / maps.dir] = labels
+    for top, names in named.items():
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames.sort()
             for filename in sorted(filenames):

@@ -41,6 +41,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     from harness.errors import ConfigError
     from harness.launch.sweep import check_executor, describe_cell, plan_sweep, run_sweep
+    from harness.models.pretrained import required_weight_files
 
     check_executor(args.executor)
     console = Console(highlight=False, soft_wrap=True)
@@ -51,6 +52,9 @@ def sweep_command(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
     plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds)
+    for planned in plan if not args.dry_run else ():  # every weights file the runs to do need, up front
+        if not planned.done:
+            required_weight_files(planned.spec.model, planned.spec.settings.model.options)
     table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
     for column in ("run id", "status", "variant", "cell"):
         table.add_column(column)

@@ -29,10 +29,9 @@ from torch import nn
 from harness.data.images import read_rgb
 from harness.errors import DatasetError, PanbenchError
 from harness.progress import progress_bar
+from harness.weight_files import INCEPTION_FILE, INCEPTION_URL, candidate_path, weights_folder
 from harness.weights import WeightsError, read_state_dict
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 INCEPTION_DIMS = (64, 192, 768, 2048)
 EXTRACTOR = "torch-fidelity FeatureExtractorInceptionV3 (inception-v3-compat)"
@@ -48,9 +47,15 @@ def cached_inception_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
 
 
+def default_inception_paths() -> list[Path]:
+    """Where the weights are looked for when no file is named: PANBENCH_WEIGHTS, then torch hub's cache."""
+    return list(dict.fromkeys([weights_folder() / INCEPTION_FILE, cached_inception_path()]))
+
+
 def find_inception_weights(weights_path: str | Path | None = None) -> Path:
-    """The weights file to load, or MissingWeightsError naming the file(s) looked for."""
-    candidates = [Path(weights_path)] if weights_path else [cached_inception_path()]
+    """The weights file to load (a bare name is looked up in PANBENCH_WEIGHTS; without one, the
+    default places), or MissingWeightsError naming the file(s) looked for."""
+    candidates = [candidate_path(weights_path)] if weights_path else default_inception_paths()
     for path in candidates:
         if path.is_file():
             return path
@@ -58,7 +63,7 @@ def find_inception_weights(weights_path: str | Path | None = None) -> Path:
     raise MissingWeightsError(
         f"Inception weights for FID not found (looked for {looked}). Download {INCEPTION_URL} once on a machine "
         f"with internet, then pass it with `panbench evaluate fid --weights FILE`, the recipe key "
-        f"`feature_extractor_weights_path`, or copy it to {cached_inception_path()}; or pass your own "
+        f"`feature_extractor_weights_path`, or copy it to {candidates[0] if not weights_path else default_inception_paths()[0]}; or pass your own "
         f"feature_extractor module.")
 
 

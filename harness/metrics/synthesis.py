@@ -163,9 +163,9 @@ def _feature_distances(real: str | Path | None, fake_paths: list[Path], fid_weig
     if real is None:
         return {}, {"skipped": "no real images (give --real DIR, or keep the dataset's images/ beside its JSON)"}
     if feature_extractor is None:
-        if fid_weights is None and not fid_metric.cached_inception_path().is_file():
+        if fid_weights is None and not any(p.is_file() for p in fid_metric.default_inception_paths()):
             return {}, {"skipped": f"no Inception weights (give --fid-weights FILE, or put "
-                                   f"{fid_metric.INCEPTION_FILE} in {fid_metric.cached_inception_path().parent})"}
+                                   f"{fid_metric.INCEPTION_FILE} in {fid_metric.default_inception_paths()[0].parent})"}
         feature_extractor = fid_metric.load_inception(fid_weights)
         about = {"extractor": fid_metric.EXTRACTOR, "dims": feature_extractor.dims,
                  "weights": Path(feature_extractor.source).name, "weights_sha256": feature_extractor.sha256,

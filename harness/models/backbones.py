@@ -15,8 +15,13 @@ from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from harness.errors import ConfigError
+from harness.weight_files import RESNET50_FILE, RESNET101_FILE, resolve_weight_file
+from harness.weights import COUNTER_SUFFIX, load_strict, read_state_dict
 
 RESNET_STAGES = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
+CLASSIFIER_PREFIX = "fc."
+BACKBONE_WEIGHTS_KEY = "model.options.backbone_weights"
+IMAGENET_FILES = {50: RESNET50_FILE, 101: RESNET101_FILE}  # torchvision's own file names
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -27,26 +32,34 @@ def group_norm(channels: int) -> nn.GroupNorm:
 
 def resnet_fpn(depth: int, *, fpn_channels: int = 256, weights_path: str | Path | None = None,
                trainable_layers: int = 3) -> BackboneWithFPN:
-    """ResNet-`depth` (50 or 101) + FPN. With ImageNet weights (`weights_path`, a torchvision
-    state dict on local disk) BatchNorm is frozen and only the last `trainable_layers` stages train,
-    as in torchvision's Mask R-CNN and UPSNet; without, everything trains with live BatchNorm.
-    Nothing is ever downloaded."""
+    """ResNet-`depth` (50 or 101) + FPN. With ImageNet weights (`weights_path`: a torchvision state
+    dict on local disk, a path or a bare file name in `PANBENCH_WEIGHTS`, see harness.weight_files)
+    BatchNorm is frozen and only the last `trainable_layers` stages train, as in torchvision's Mask
+    R-CNN and UPSNet; without (None or `none`), everything trains with live BatchNorm. Nothing is
+    ever downloaded."""
     builders = {50: resnet.resnet50, 101: resnet.resnet101}
     if depth not in builders:
         raise ConfigError(f"backbone depth {depth} is not supported; choose one of {sorted(builders)}")
-    pretrained = weights_path is not None
-    body = builders[depth](weights=None, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d)
-    if pretrained:
-        path = Path(weights_path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: backbone weights file is missing")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        body.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+    path = resolve_weight_file(weights_path, f"ImageNet ResNet-{depth} weights", BACKBONE_WEIGHTS_KEY)
+    body = builders[depth](weights=None, norm_layer=FrozenBatchNorm2d if path is not None else nn.BatchNorm2d)
+    if path is not None:
+        load_imagenet_resnet(body, path, depth)
         frozen = ["conv1", "layer1", "layer2", "layer3", "layer4"][: 5 - trainable_layers]
         for name, param in body.named_parameters():
             param.requires_grad_(not any(name.startswith(f) for f in frozen))
     in_channels = [body.inplanes // 8, body.inplanes // 4, body.inplanes // 2, body.inplanes]
     return BackboneWithFPN(body, RESNET_STAGES, in_channels, fpn_channels, extra_blocks=LastLevelMaxPool())
+
+
+def load_imagenet_resnet(body: resnet.ResNet, path: str | Path, depth: int) -> None:
+    """Load a torchvision ResNet state dict (read with weights_only=True) into `body` strictly:
+    every tensor of the convolutional trunk present with its shape, nothing else but the ImageNet
+    classifier `fc.*` (unused: FPN taps layer1..layer4) and BatchNorm step counters (frozen
+    BatchNorm has none). A file of another depth or layout is one WeightsError naming it."""
+    state = {k: v for k, v in read_state_dict(path, f"ImageNet ResNet-{depth} weights").items()
+             if not k.startswith(CLASSIFIER_PREFIX) and not k.endswith(COUNTER_SUFFIX)}
+    body.fc = nn.Identity()
+    load_strict(body, state, path, f"ImageNet ResNet-{depth} weights")
 
 
 class BasicBlock(nn.Module):

@@ -82,8 +82,9 @@ def model_arguments(name: str, **overrides) -> dict:
 
 def create_model(name: str, *, categories: list[dict] | None = None, **overrides) -> nn.Module:
     """Build model `name` for `categories` (COCO-panoptic category dicts, in train-id order; a
-    synthesis model may take `num_classes=K` instead). `backbone_weights=PATH` / `vgg_weights=PATH`
-    load ImageNet weights from local disk; nothing downloads."""
+    synthesis model may take `num_classes=K` instead). `backbone_weights=FILE` / `vgg_weights=FILE`
+    load ImageNet weights from local disk (a path, or torchvision's file name looked up in
+    PANBENCH_WEIGHTS: harness.weight_files; `none` = without); nothing downloads."""
     arguments = model_arguments(name, **overrides)
     if categories is None and name not in SYNTHESIS_MODELS:
         raise ConfigError(f"model {name!r} needs `categories`")

@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from harness.models.pretrained import required_weight_files
     from harness.train.run import run_distributed, run_training
     from harness.train.run_spec import RunSpec
 
@@ -31,6 +32,7 @@ def train_command(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps({"run_id": spec.run_id, "variant": spec.variant.name, "config": spec.config}, indent=2))
         return 0
+    required_weight_files(spec.model, spec.settings.model.options)  # a missing weights file: one line, now
     if args.nproc > 1:
         result = run_distributed(spec, args.recipe, args.overrides, args.runs_root, args.nproc,
                                  progress=not args.no_progress)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.data.dataset import PANOPTIC_JSON, PanopticDataset
+from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
 from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
 from harness.seeding import stable_digest
@@ -56,8 +56,10 @@ def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any])
 
 
 def source_identity(root: Path) -> dict:
-    """A user dataset is identified by its path and its panoptic.json's size and mtime."""
-    json_path = root / PANOPTIC_JSON
+    """A user dataset is identified by its location (a root, or a COCO split's JSON) and its JSON's
+    size and mtime."""
+    folder, layout = resolve_location(root)
+    json_path = folder / layout.json
     if not json_path.is_file():
         raise DatasetError(json_path, "file is missing (is this a COCO-panoptic dataset root?)")
     stat = json_path.stat()
@@ -74,8 +76,12 @@ def _synth_pool(cache: Path, synth: SynthConfig, count: int, seed: int, workers:
     return root, key
 
 
-def _user_root(path: str) -> tuple[Path, dict]:
-    root = Path(path)
+def _user_root(path: str, split: str | None) -> tuple[Path, dict]:
+    """The location of a user dataset: a root, or with `split` the split of a COCO root read in place."""
+    try:
+        root = dataset_location(path, split)
+    except DatasetError as exc:
+        raise ConfigError(f"data.split / data.val_split {exc.path!r} {exc.problem}") from None
     return root, {"kind": "folder", **source_identity(root)}
 
 
@@ -109,8 +115,8 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         val_root, _ = _synth_pool(cache, data.synth, data.synth.val_count, data.seed + VAL_SEED_OFFSET,
                                   workers, progress)
     else:
-        pool, pool_key = _user_root(data.root)
-        val_root, _ = _user_root(data.val_root)
+        pool, pool_key = _user_root(data.root, data.split)
+        val_root, _ = _user_root(data.val_root, data.val_split)
 
     pool_ds = load_valid(pool)  # a broken user dataset fails here, naming the file
     all_ids = [image["id"] for image in pool_ds.images]

@@ -78,7 +78,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories}, indent=None)
     write_json(out_dir / "instances.json", instances, indent=None)
     gt_json = _gt_json(ds, images, out_dir)
-    gt_dir = ds.root / PANOPTIC_DIR
+    gt_dir = ds.panoptic_dir
     pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir)
     ap = evaluate_instances(gt_json, gt_dir, instances)
     return Evaluation(merge_metrics(ds.categories, pq, confusion, ap), samples)

@@ -82,6 +82,8 @@ class DataConfig:
     dataset: str = MISSING
     root: Optional[str] = MISSING
     val_root: Optional[str] = MISSING
+    split: Optional[str] = MISSING  # COCO's official layout read in place: root/annotations/panoptic_<split>.json
+    val_split: Optional[str] = MISSING
     n: Optional[int] = MISSING
     subset: str = MISSING
     every_k: int = MISSING
@@ -117,6 +119,11 @@ class DataConfig:
             for key in ("root", "val_root"):
                 require(bool(getattr(self, key)), f"data.{key}", f"a COCO-panoptic folder for data.dataset="
                         f"{self.dataset} (e.g. from `panbench data cityscapes`)", getattr(self, key))
+        for key in ("split", "val_split"):
+            value = getattr(self, key)
+            require(value is None or self.dataset != "synth", f"data.{key}", "null for data.dataset=synth", value)
+            require(value is None or bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", value)), f"data.{key}",
+                    "a split name such as train2017 (COCO's layout: annotations/panoptic_<split>.json) or null", value)
 
 
 @dataclass

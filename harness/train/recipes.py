@@ -181,10 +181,10 @@ def _check_grid(cfg: DictConfig, where: str) -> None:
         if key == CASES_KEY:
             for case in values:
                 for case_key in case:
-                    if case_key not in SCHEMA_KEYS:
+                    if case_key not in SCHEMA_KEYS and not _is_open(case_key):
                         raise _unknown_key_error(case_key, f"{where} grid.cases")
             continue
-        if key not in SCHEMA_KEYS:
+        if key not in SCHEMA_KEYS and not _is_open(key):
             raise _unknown_key_error(key, f"{where} grid")
         if not isinstance(values, ListConfig) or len(values) == 0:
             raise ConfigError(f"{where}: grid key '{key}' must list at least one value")

@@ -23,6 +23,7 @@ from harness.models.evaluators.deeplabv2 import DeepLabV2Segmenter
 from harness.models.evaluators.detector import fasterrcnn_mini, fasterrcnn_r50_fpn
 from harness.models.evaluators.drn import DRN_D_105, DRNSegmenter
 from harness.weights import WeightsError, describe_mismatch, load_strict, mismatches, read_state_dict
+from harness.weight_files import candidate_path
 
 SEGMENTER, DETECTOR = "segmenter", "detector"
 
@@ -123,8 +124,9 @@ def infer_architecture(state: dict[str, torch.Tensor], source: str | Path, kind:
 
 def load_evaluator(path: str | Path, kind: str | None = None) -> LoadedEvaluator:
     """An evaluator from a local weights file: read with `weights_only=True`, its architecture
-    inferred from its keys (or named by the sidecar), loaded strictly, in eval mode."""
-    path = Path(path)
+    inferred from its keys (or named by the sidecar), loaded strictly, in eval mode. A bare file
+    name is looked up in PANBENCH_WEIGHTS (harness.weight_files)."""
+    path = candidate_path(path)
     state = read_state_dict(path, what=f"{kind or 'evaluator'} weights")
     sidecar = _read_sidecar(path)
     name = sidecar.get("architecture") or infer_architecture(state, path)

@@ -17,6 +17,7 @@ from harness.models.synthesis.gan import SynthesisGAN
 from harness.models.synthesis.generator import SPADEGenerator
 from harness.models.synthesis.label_maps import label_channels
 from harness.models.synthesis.vgg import VGGLoss, load_vgg19_features
+from harness.weight_files import candidate_path, is_none
 
 PAPER = dict(image_size=(256, 512), num_upsampling_layers="more", ngf=64, spade_hidden=128, ndf=64,
              dontcare_label=False)
@@ -56,7 +57,8 @@ def build_synthesis_model(
 ) -> SynthesisGAN:
     """A SynthesisGAN whose label input has one channel per class (len(categories), or `num_classes`),
     a dontcare channel with `dontcare_label`, and SPADE's boundary channel with `instance_edges`.
-    `vgg_weights=PATH` (torchvision's vgg19 layout, local) turns the perceptual loss on."""
+    `vgg_weights=PATH` (torchvision's vgg19 layout, local; a bare name such as vgg19-dcbb9e9d.pth is
+    looked up in PANBENCH_WEIGHTS, `none` = off) turns the perceptual loss on."""
     if (categories is None) == (num_classes is None):
         raise ConfigError("synthesis models need exactly one of `categories` and `num_classes`")
     classes = len(categories) if categories is not None else int(num_classes)
@@ -73,7 +75,7 @@ def build_synthesis_model(
                                             num_d=num_discriminators)
     init_spade_weights(generator)
     init_spade_weights(discriminator)
-    vgg = VGGLoss(load_vgg19_features(vgg_weights)) if vgg_weights is not None else None
+    vgg = None if is_none(vgg_weights) else VGGLoss(load_vgg19_features(candidate_path(vgg_weights)))
     return SynthesisGAN(generator=generator, discriminator=discriminator, num_classes=classes,
                         dontcare_label=dontcare_label, instance_edges=instance_edges, lambda_feat=lambda_feat,
                         lambda_vgg=lambda_vgg, vgg=vgg)

@@ -1,0 +1,94 @@
+"""Class-id label maps kept beside a dataset's panoptic PNGs: the source dataset's own label ids,
+which a COCO-panoptic label cannot hold (its categories are the evaluation classes only).
+
+On Cityscapes, SPADE and the synthesis paper feed the generator all 35 label ids of
+`*_gtFine_labelIds.png` (`label_nc` 35; Sec. 4), while panoptic.json keeps the 19 evaluation
+categories. `panbench data cityscapes --label-ids` therefore writes
+
+    <root>/label_ids/<the annotation's panoptic file_name>   one-channel uint8, Cityscapes label ids 0..33,
+                                                             255 = no label
+    panoptic.json: "label_maps": {"dir": "label_ids", "num_classes": 35}
+
+The folder is named inside a user file, so it is confined to the root like every file name; a map
+must be one-channel 8-bit, of its image's size, every value < num_classes or 255."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from harness.data.images import image_size, read_class_ids
+from harness.data.paths import confined, name_problem
+from harness.data.schema import Problem
+from harness.errors import DatasetError
+
+LABEL_MAPS_KEY = "label_maps"
+NO_LABEL = 255
+MAP_MODES = ("L", "P")  # one channel, 8 bits
+
+
+@dataclass(frozen=True)
+class LabelMaps:
+    dir: str
+    num_classes: int
+
+    def to_json(self) -> dict:
+        return {"dir": self.dir, "num_classes": self.num_classes}
+
+
+def label_maps_of(extra: dict[str, Any], json_path: str | Path) -> LabelMaps | None:
+    """The dataset's `label_maps` entry (None when it has none), or a DatasetError naming the JSON."""
+    entry = extra.get(LABEL_MAPS_KEY)
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or set(entry) != {"dir", "num_classes"}:
+        raise DatasetError(json_path, f"{LABEL_MAPS_KEY} must be {{\"dir\": FOLDER, \"num_classes\": K}}, got {entry!r}")
+    folder, classes = entry["dir"], entry["num_classes"]
+    problem = name_problem(folder)
+    if problem is not None:
+        raise DatasetError(json_path, f"{LABEL_MAPS_KEY}.dir {folder!r} {problem}")
+    if not isinstance(classes, int) or isinstance(classes, bool) or not 1 <= classes <= NO_LABEL:
+        raise DatasetError(json_path, f"{LABEL_MAPS_KEY}.num_classes must be an integer in 1..{NO_LABEL}, got {classes!r}")
+    return LabelMaps(folder, classes)
+
+
+def label_map_path(root: Path, maps: LabelMaps, annotation: dict, json_path: str | Path,
+                   allow_outside_links: bool = False) -> Path:
+    """`<root>/<dir>/<annotation file_name>`, the folder and the file confined to the root."""
+    folder = confined(root, maps.dir, source=json_path, entry=LABEL_MAPS_KEY, allow_outside_links=allow_outside_links)
+    return confined(folder, annotation.get("file_name"), source=json_path,
+                    entry=f"label map of image {annotation.get('image_id')!r}", allow_outside_links=allow_outside_links)
+
+
+def read_label_map(path: str | Path) -> np.ndarray:
+    """(H, W) int64 label ids of a one-channel 8-bit map."""
+    return read_class_ids(path, "label map")
+
+
+def header_problems(path: Path, image_wh: tuple[int, int]) -> Iterator[Problem]:
+    """Present, one-channel 8-bit, of the image's size; nothing decoded."""
+    try:
+        (width, height), mode = image_size(path, "label map")
+    except DatasetError as exc:
+        yield exc.path, exc.problem
+        return
+    if mode not in MAP_MODES:
+        yield str(path), f"label map has mode {mode}, expected one 8-bit channel ({', '.join(MAP_MODES)})"
+    elif (width, height) != tuple(image_wh):
+        yield str(path), f"label map is {width}x{height} (WxH) but its image is {image_wh[0]}x{image_wh[1]}"
+
+
+def value_problems(path: Path, num_classes: int) -> Iterator[Problem]:
+    """Every value < num_classes or NO_LABEL (the whole map decoded, one vectorised pass)."""
+    try:
+        values = np.unique(read_label_map(path))
+    except DatasetError as exc:
+        yield exc.path, exc.problem
+        return
+    bad = values[(values >= num_classes) & (values != NO_LABEL)]
+    if bad.size:
+        yield str(path), (f"label map holds id(s) {', '.join(map(str, bad[:5].tolist()))}, not below "
+                          f"num_classes {num_classes} nor {NO_LABEL} (no label)")
