@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.atomic import encode_png as pillow_level1
-from harness.bench.png_codec_bench import panda_outputs
+from harness.bench.png_codec_bench import panda_outputs, pillow_level1
 from harness.codecs import decode_png, encode_png
 
 LAYOUTS = {"gray8": ((6, 9), np.uint8), "rgb8": ((6, 9, 3), np.uint8), "rgba8": ((6, 9, 4), np.uint8),

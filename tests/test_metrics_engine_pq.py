@@ -1,7 +1,8 @@
-"""hotcoco's PQ behind panbench's API against both references, panbench's `pq_compute` and
-cityscapesscripts (the panopticapi algorithm): every test of test_metrics_panoptic.py run again with
-the engine in place of `pq_compute`, more hard cases (24-bit ids, empty images, two crowd regions
-of one category, integer ids), and every bad input (panbench's error, word for word)."""
+"""hotcoco's PQ behind panbench's API against both references, panbench's `pq_compute_reference` and
+cityscapesscripts (the panopticapi algorithm): every test of test_metrics_panoptic.py (which runs
+`pq_compute`, the hotcoco engine by default) run again with the engine alone (no fallback allowed)
+and with the reference alone, more hard cases (24-bit ids, empty images, two crowd regions of one
+category, integer ids), and every bad input (panbench's error, word for word)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from harness.atomic import write_json, write_png
 from harness.data.panoptic_format import id2rgb
 from harness.errors import DatasetError
 from harness.metrics.engines import hotcoco_pq
-from harness.metrics.panoptic import pq_compute
+from harness.metrics import panoptic
+from harness.metrics.panoptic import pq_compute_reference
 
 BIG = (1 << 24) - 1
 CASES = {  # name: (gt, gt segments, pred, pred segments, image id), as write_case takes them
@@ -52,7 +54,8 @@ def assert_same_result(ours: dict, ref: dict) -> None:
 
 def engine_only(paths: dict, cache_dir) -> dict:
     """hotcoco's result, failing if the input was handed to panbench's evaluator instead."""
-    with mock.patch.object(hotcoco_pq.reference, "pq_compute", side_effect=AssertionError("hotcoco was not used")):
+    with mock.patch.object(hotcoco_pq.reference, "pq_compute_reference",
+                           side_effect=AssertionError("hotcoco was not used")):
         return hotcoco_pq.pq_compute(**paths, cache_dir=cache_dir)
 
 
@@ -63,21 +66,30 @@ PANOPTIC_TESTS, PANOPTIC_IDS = module_tests(panoptic_tests)
 def test_every_panoptic_test_passes_with_the_engine(tmp_path, monkeypatch, name, kwargs):
     """The test's own assertions (hand-computed counts, cityscapesscripts, errors) with hotcoco as
     `pq_compute`; panbench's evaluator may only be reached for input it rejects."""
-    real = hotcoco_pq.reference.pq_compute
+    real = hotcoco_pq.reference.pq_compute_reference
 
     def reference_must_reject(*args, **kw):
         result = real(*args, **kw)
         raise AssertionError(f"hotcoco or its checks rejected input panbench accepts: {result}")
 
-    monkeypatch.setattr(hotcoco_pq.reference, "pq_compute", reference_must_reject)
+    monkeypatch.setattr(hotcoco_pq.reference, "pq_compute_reference", reference_must_reject)
     monkeypatch.setattr(panoptic_tests, "pq_compute", lambda *a, workers=None, decode_threads=None, progress=None,
                         **kw: hotcoco_pq.pq_compute(*a, cache_dir=tmp_path / "cache", **kw))
     getattr(panoptic_tests, name)(tmp_path=tmp_path / "case", **kwargs)
 
 
+@pytest.mark.parametrize("name, kwargs", PANOPTIC_TESTS, ids=PANOPTIC_IDS)
+def test_every_panoptic_test_passes_with_the_reference(tmp_path, monkeypatch, name, kwargs):
+    """The same assertions with panbench's own evaluator alone (`engine="panbench"`): hotcoco is
+    never reached."""
+    monkeypatch.setattr(hotcoco_pq, "PanopticEval", mock.Mock(side_effect=AssertionError("hotcoco was used")))
+    monkeypatch.setattr(panoptic_tests, "pq_compute", lambda *a, **kw: panoptic.pq_compute(*a, engine="panbench", **kw))
+    getattr(panoptic_tests, name)(tmp_path=tmp_path / "case", **kwargs)
+
+
 def check_engine(paths: dict, cache_dir) -> dict:
     ours = engine_only(paths, cache_dir)
-    assert_same_result(ours, pq_compute(**paths, workers=1))
+    assert_same_result(ours, pq_compute_reference(**paths, workers=1))
     ref = reference_pq(**paths)
     if "pq" in ref:  # cityscapesscripts divides by zero when a group is empty: counts only then
         _assert_equal_to_reference(ours, ref)
@@ -131,10 +143,11 @@ BAD_INPUTS = {
 def test_bad_input_raises_panbenchs_error(tmp_path, bad):
     paths = _broken(tmp_path, BAD_INPUTS[bad])
     with pytest.raises(DatasetError) as expected:
-        pq_compute(**paths, workers=1)
-    with pytest.raises(DatasetError) as raised:
-        hotcoco_pq.pq_compute(**paths, cache_dir=tmp_path / "cache")
-    assert str(raised.value) == str(expected.value)
+        pq_compute_reference(**paths, workers=1)
+    for engine in panoptic.PQ_ENGINES:
+        with pytest.raises(DatasetError) as raised:
+            panoptic.pq_compute(**paths, engine=engine, cache_dir=tmp_path / "cache")
+        assert str(raised.value) == str(expected.value), engine
 
 
 def test_ground_truth_png_ids_are_read_once_and_rebuilt_when_a_png_changes(tmp_path, monkeypatch):

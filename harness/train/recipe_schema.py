@@ -141,6 +141,7 @@ class TrainConfig:
     max_iters: Optional[int] = MISSING
     checkpoint_every: int = reporting()
     log_every: int = reporting()
+    threads: str = reporting()  # intra-op threads: auto | N (harness.threads; the environment wins)
 
     def check(self) -> None:
         require(self.epochs > 0, "train.epochs", "> 0", self.epochs)
@@ -164,6 +165,9 @@ class TrainConfig:
         require(self.grad_clip is None or self.grad_clip > 0, "train.grad_clip", "> 0 or null", self.grad_clip)
         require(self.max_iters is None or self.max_iters >= 1, "train.max_iters", ">= 1 or null", self.max_iters)
         require(self.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)", self.checkpoint_every)
+        from harness.threads import check_setting
+
+        check_setting(self.threads)
 
 
 @dataclass
