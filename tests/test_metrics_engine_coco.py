@@ -15,7 +15,7 @@ import test_metrics_instances as instance_tests
 from rerun_tests import module_tests
 from test_metrics_instances import H, SCENES, W, noisy_predictions, perfect, rect_mask, write_dataset
 
-from harness.atomic import write_png
+from harness.atomic import write_json, write_png
 from harness.data.categories import categories_json
 from harness.data.dataset import write_panoptic_json, write_sample
 from harness.data.panoptic_format import id2rgb
@@ -162,3 +162,23 @@ def test_ground_truth_rle_is_built_once_and_rebuilt_when_a_png_changes(tmp_path,
     assert rebuilt == [name]  # the other images' records were reused
     assert again == instances.evaluate_instances(gt_json, gt_dir, predictions, engine="pycocotools")
     assert again["ap"] < 100.0
+
+
+def test_a_json_of_some_images_reuses_the_records_of_the_whole_dataset(tmp_path, monkeypatch):
+    """As training's gt_subset.json (data.val_max) in each evaluation's own folder: no image is
+    converted again, and the numbers are the reference's on that subset."""
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=False)
+    cache = tmp_path / "cache"
+    predictions = with_image_ids(noisy_predictions(1), gt_json)
+    instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache)
+    data = json.loads(gt_json.read_text())
+    kept = data["annotations"][:2]
+    subset_json = tmp_path / "step_0000010" / "gt_subset.json"
+    write_json(subset_json, {**data, "annotations": kept,
+                             "images": [im for im in data["images"] if im["id"] in {a["image_id"] for a in kept}]})
+    subset_predictions = [p for p in predictions if p["image_id"] in {a["image_id"] for a in kept}]
+    monkeypatch.setattr(instances, "image_instances", mock.Mock(side_effect=AssertionError("converted again")))
+    ours = instances.evaluate_instances(subset_json, gt_dir, subset_predictions, cache_dir=cache)
+    monkeypatch.undo()
+    assert ours == instances.evaluate_instances(subset_json, gt_dir, subset_predictions, engine="pycocotools")
+    assert ours["ap"] is not None and len(list((cache / "ground_truth").glob("coco-instances-*.json"))) == 1

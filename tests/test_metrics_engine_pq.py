@@ -22,7 +22,7 @@ from harness.data.panoptic_format import id2rgb
 from harness.errors import DatasetError
 from harness.metrics.engines import hotcoco_pq
 from harness.metrics import panoptic
-from harness.metrics.panoptic import pq_compute_reference
+from harness.metrics.panoptic import pq_compute, pq_compute_reference
 
 BIG = (1 << 24) - 1
 CASES = {  # name: (gt, gt segments, pred, pred segments, image id), as write_case takes them
@@ -167,3 +167,72 @@ def test_ground_truth_png_ids_are_read_once_and_rebuilt_when_a_png_changes(tmp_p
     monkeypatch.undo()
     with pytest.raises(DatasetError, match=r"\[999999\] are in the PNG but not in"):
         hotcoco_pq.pq_compute(**paths, cache_dir=cache)
+
+
+def _restricted(paths: dict, out, keep: int) -> dict:
+    """The pair's two JSONs restricted to their first `keep` images, written in another folder (as
+    training writes gt_subset.json for data.val_max); the PNG folders stay where they are."""
+    out.mkdir()
+    restricted = dict(paths)
+    for key in ("gt_json", "pred_json"):
+        data = json.loads(paths[key].read_text())
+        kept = data["annotations"][:keep]
+        ids = {a["image_id"] for a in kept}
+        write_json(out / paths[key].name, {**data, "annotations": kept,
+                                           "images": [im for im in data["images"] if im["id"] in ids]})
+        restricted[key] = out / paths[key].name
+    return restricted
+
+
+def test_a_json_of_some_images_reuses_the_records_of_the_whole_dataset(tmp_path, monkeypatch):
+    paths = write_pq_pair(tmp_path, n=4, height=24, width=32, seed=6)
+    cache = tmp_path / "cache"
+    hotcoco_pq.pq_compute(**paths, cache_dir=cache)
+    subset = _restricted(paths, tmp_path / "subset", keep=2)
+    monkeypatch.setattr(hotcoco_pq, "png_segment_ids", mock.Mock(side_effect=AssertionError("decoded again")))
+    assert_same_result(engine_only(subset, cache), pq_compute_reference(**subset, workers=1))
+    assert len(list((cache / "ground_truth").glob("png-segment-ids-*.json"))) == 1
+
+
+def test_images_go_to_hotcoco_in_chunks_with_the_same_result(tmp_path, monkeypatch):
+    paths = write_pq_pair(tmp_path, n=7, height=24, width=32, seed=3)
+    chunks, real = [], hotcoco_pq.PanopticEval
+    monkeypatch.setattr(hotcoco_pq, "IMAGES_PER_THREAD", 1)
+    monkeypatch.setattr(hotcoco_pq, "usable_cpus", lambda: 3)
+    monkeypatch.setattr(hotcoco_pq, "PanopticEval",
+                        lambda gt, pred, **kw: chunks.append([im["id"] for im in gt["images"]]) or real(gt, pred, **kw))
+    ours = engine_only(paths, tmp_path / "cache")
+    assert chunks == [[1, 2, 3], [4, 5, 6], [7]]
+    assert_same_result(ours, pq_compute_reference(**paths, workers=1))
+
+
+def _evaluate_in_child(paths: dict, instance_case: tuple, queue) -> None:
+    from harness.metrics.engines.rayon_pool import pool_usable
+    from harness.metrics.instances import evaluate_instances
+
+    gt_json, gt_dir, predictions = instance_case
+    queue.put((pool_usable(), pq_compute(**paths)["pq"], evaluate_instances(gt_json, gt_dir, predictions)["ap"]))
+
+
+def test_a_forked_child_of_a_process_that_ran_hotcoco_gets_the_references(tmp_path):
+    """hotcoco's pool does not survive fork (its evaluation would wait forever): in a forked child
+    the references run, with the same numbers."""
+    import multiprocessing
+
+    from test_metrics_instances import noisy_predictions, write_dataset
+
+    from harness.metrics.instances import evaluate_instances
+
+    paths = write_pq_pair(tmp_path / "pq", n=3, height=24, width=32, seed=2)
+    gt_json, gt_dir = write_dataset(tmp_path / "instances")
+    predictions = noisy_predictions(0)
+    expected = (False, pq_compute(**paths)["pq"], evaluate_instances(gt_json, gt_dir, predictions)["ap"])
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_evaluate_in_child, args=(paths, (gt_json, gt_dir, predictions), queue))
+    child.start()
+    child.join(120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung")
+    assert queue.get(timeout=10) == expected

@@ -30,6 +30,7 @@ from PIL import Image
 
 from harness import codecs
 from harness.atomic import write_json
+from harness.codecs import pillow_png as pillow_level1  # the baseline: panbench's encoder before harness.codecs
 from harness.bench.machine_load import load_average, load_line
 from harness.data.images import read_id_words, read_rgb
 from harness.data.panoptic_format import make_segments_info
@@ -38,13 +39,6 @@ from harness.panda.compose import panda_image
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import decompose
 from harness.panda.seeding import image_rng
-
-
-def pillow_level1(array: np.ndarray) -> bytes:
-    """Pillow's PNG encoder at zlib level 1: panbench's encoder before harness.codecs, the baseline."""
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def pillow_zrle(array: np.ndarray) -> bytes:
