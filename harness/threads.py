@@ -2,12 +2,16 @@
 
 Why: a team of OpenMP threads splits every torch op evenly between its threads and waits for the
 last; on a machine where another process holds a core, that thread waits for the scheduler at
-every op, and the mini models run thousands of small ops per step. Measured on 2 cores
-(harness.bench.threads_bench, results/bench/threads.json; the issue's figures): upsnet-mini,
-batch 2, 0.335 s/step on 1 thread and 0.313 on 2 when idle, but 7.16 s/step on 2 threads beside
-one CPU-bound process, while 1 thread stayed at 0.347. A second thread buys ~7 % on an idle machine
-and risks a 20x collapse on a shared one; a passive OpenMP wait does not remove the collapse (the
-op still waits for the descheduled thread), so the policy keeps teams small.
+every op, and the mini models run thousands of small ops per step. On an idle 2-core machine
+(issue 15, harness.bench.train_step_bench) upsnet-mini, batch 2, took 0.335 s/step on 1 thread
+and 0.313 on 2, but 7.16 s/step on 2 threads beside one other training process, while 1 thread
+stayed at 0.347: a second thread buys ~7 % and risks a 20x collapse. harness.bench.threads_bench
+(results/bench/threads.json) measures 1 thread, 2 threads and 2 threads waiting passively, each
+idle and beside a busy process it starts itself; on the shared 2-core machine it was written on
+(load average ~10, so "idle" was not idle) 2 threads with OpenMP's default wait took 7-21x the
+1-thread step and waiting passively brought 2 threads back near 1 thread's time. One thread per
+process on small machines is the choice that cannot collapse; the passive wait keeps any larger
+team (a bigger machine, a user's `train.threads`) from spinning on cores others need.
 
 The policy, applied at process start (`panbench`'s entry, torchrun's workers) and when a run starts:
 - OpenMP waits passively (`OMP_WAIT_POLICY=PASSIVE`): threads that run out of work sleep instead
@@ -22,9 +26,11 @@ The policy, applied at process start (`panbench`'s entry, torchrun's workers) an
 - hotcoco's pool (`RAYON_NUM_THREADS`, read once per process, at hotcoco's first evaluation): the
   training processes give it their intra-op count; elsewhere (`panbench evaluate`) it is every
   usable CPU (rayon's default; `--workers` sets it): rayon's threads steal work rather than split
-  it evenly, so one descheduled thread does not hold up the others.
+  it evenly, so one descheduled thread does not hold up the others (threads.json: beside a busy
+  process hotcoco's PQ slows about as much on 2 threads as on 1, no collapse).
 - The environment always wins: `OMP_NUM_THREADS` (or `MKL_NUM_THREADS`, which torch also reads)
-  over `train.threads`, `RAYON_NUM_THREADS` over both, `OMP_WAIT_POLICY` / `GOMP_SPINCOUNT` as set.
+  over `train.threads`; `RAYON_NUM_THREADS` over the intra-op count for hotcoco's pool;
+  `OMP_WAIT_POLICY` / `GOMP_SPINCOUNT` as set.
 
 Forking beside running pools is avoided: panbench's process pools use `spawn`
 (harness.data.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to

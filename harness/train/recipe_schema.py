@@ -11,7 +11,7 @@ MISSING), except the `panda:` section, whose type and defaults are PanDA's own f
 
 Run identity: a run's id hashes its resolved config except the fields marked `reporting(...)`, which
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
-number of data workers), never its numbers. The `panda:` section is left out too while
+number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out too while
 `data.panda: none` (no PanDA set is generated, so its parameters cannot change the results). The
 recipe name stays in: a run belongs to one recipe's tables."""
 
