@@ -4,9 +4,10 @@ row) to encode, libspng to decode, both from imagecodecs' wheels; the one encode
 panbench writes (harness.atomic.write_png) and the fast path of its readers (harness.data.images).
 
 Why, at PanDA's 2048x1024 (results/bench/png_codec.json): Pillow's level-1 encoder, panbench's
-before, is ~3x slower on images and ~1.5x on labels and its files are larger (images by ~1-2 %,
-labels ~2x); decoding, libspng reads an image as RGB ~1.4x faster than Pillow and a label as
-segment ids faster too (decode_rgb_ids). On small images (up to SMALL_PIXELS, the mini recipes'
+before, is ~3x slower on images and ~1.5x on labels and its files are larger (images by ~1.4 %,
+labels ~2x); reading these files, libspng gives an image as RGB ~1.5x faster than Pillow and a
+label as segment ids ~1.3x faster (decode_rgb_ids; libspng's RGB made words through a padded copy
+would be slower than Pillow). On small images (up to SMALL_PIXELS, the mini recipes'
 128x256 scenes) libpng's file can come out a few per cent larger than Pillow's, so there both
 encoders run (well under a millisecond each) and the smaller file is kept: a file panbench writes
 is never larger than Pillow level 1's there, and measured no larger in total at Cityscapes size.

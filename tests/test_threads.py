@@ -94,6 +94,7 @@ def test_set_process_defaults_keeps_what_is_set():
     assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["harness.cli", "harness.train.run"])
 def test_entry_points_set_the_wait_policy_before_torch_loads(entry):
     """`panbench` and torchrun's worker module: OMP_WAIT_POLICY is in the environment by the time

@@ -1,6 +1,7 @@
-"""PQ through hotcoco (Rust, panopticapi's algorithm; ~2.4x faster than panbench's reference on one
-thread, ~3.4x with their default threads, results/bench/engines.json) behind panbench's API: the
-same inputs, the same result dict, the same errors.
+"""PQ through hotcoco (Rust, panopticapi's algorithm; ~4x faster than panbench's reference on one
+thread and ~5x with their default threads at 1024x2048, ground-truth cache warm; ~1.2x cold:
+results/bench/engines.json, contended) behind panbench's API: the same inputs, the same result
+dict, the same errors.
 
 hotcoco refuses string image ids, so the images are numbered 1..n in memory (its `PanopticEval`
 takes dicts; nothing is written). The checks panbench makes and hotcoco does not stay in front:
