@@ -182,3 +182,18 @@ def test_a_json_of_some_images_reuses_the_records_of_the_whole_dataset(tmp_path,
     monkeypatch.undo()
     assert ours == instances.evaluate_instances(subset_json, gt_dir, subset_predictions, engine="pycocotools")
     assert ours["ap"] is not None and len(list((cache / "ground_truth").glob("coco-instances-*.json"))) == 1
+
+
+def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path):
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=True)
+    cache = tmp_path / "cache"
+    predictions = with_image_ids(perfect(), gt_json)
+    first = instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache)
+    (path,) = (cache / "ground_truth").glob("coco-instances-*.json")
+    entry = json.loads(path.read_text())
+    name = next(iter(entry["records"]))
+    entry["records"][name]["value"] = {"height": "tall", "instances": None}
+    write_json(path, entry)
+    assert instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache) == first
+    path.write_text("{not json")
+    assert instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache) == first

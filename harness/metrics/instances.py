@@ -40,6 +40,14 @@ def image_instances(label: Path, segments_info: list[dict], thing_ids: set[int])
                           for a in thing_annotations(ids, segments_info, thing_ids, None)]}
 
 
+def valid_image_record(record: Any) -> bool:
+    """The shape `image_instances` gives (a cached record is data: checked before it is used)."""
+    return (isinstance(record, dict) and type(record.get("height")) is int and type(record.get("width")) is int
+            and isinstance(record.get("instances"), list)
+            and all(isinstance(i, dict) and {"category_id", "segmentation", "area", "bbox", "iscrowd"} <= i.keys()
+                    for i in record["instances"]))
+
+
 def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = False,
                       allow_outside_links: bool = False, *, cached: bool = False,
                       cache_dir: str | Path | None = None) -> tuple[dict, dict]:
@@ -57,8 +65,8 @@ def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = 
                              allow_outside_links=allow_outside_links)
             key = digest([[s.get("id"), s.get("category_id"), s.get("iscrowd", 0)] for s in ann["segments_info"]
                           if s.get("category_id") in thing_ids])
-            image = records.value(ann["file_name"], key,
-                                  lambda: image_instances(label, ann["segments_info"], thing_ids))
+            image = records.value(ann["file_name"], key, lambda: image_instances(label, ann["segments_info"], thing_ids),
+                                  valid=valid_image_record)
             images.append({"id": k, "height": image["height"], "width": image["width"]})
             for instance in image["instances"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": k, **instance})

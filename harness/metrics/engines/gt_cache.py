@@ -76,15 +76,18 @@ class PngRecords:
         self.records = _read_records(self.path, self.folder) if enabled else {}
         self.built = 0
 
-    def value(self, name: str, key: str, build: Callable[[], Any]) -> Any:
+    def value(self, name: str, key: str, build: Callable[[], Any],
+              valid: Callable[[Any], bool] = lambda value: True) -> Any:
         """The value for PNG `name` (in the folder) and `key`: the cached one while the PNG's size and
-        mtime and the key are unchanged, else `build()` (JSON-serialisable; its errors propagate), stored
-        unless the PNG cannot be found. Returned as JSON gives it back (lists, string keys), either way."""
+        mtime and the key are unchanged (and `valid` accepts its shape: a damaged file is rebuilt, not
+        trusted), else `build()` (JSON-serialisable; its errors propagate), stored unless the PNG
+        cannot be found. Returned as JSON gives it back (lists, string keys), either way."""
         if not self.enabled:
             return build()
         stat = _png_stat(self.gt_dir / name)
         record = self.records.get(name)
-        if stat is not None and isinstance(record, dict) and record.get("stat") == stat and record.get("key") == key:
+        if (stat is not None and isinstance(record, dict) and record.get("stat") == stat and record.get("key") == key
+                and valid(record.get("value"))):
             return record["value"]
         value = json.loads(json.dumps(build()))
         if stat is not None:

@@ -54,7 +54,8 @@ def hotcoco_inputs(gt: dict, pairs: list[tuple[dict, dict, Path, Path]], first_i
     for k, (g, p, gt_png, _) in enumerate(pairs, start=first_id):
         listed = SegmentTable.from_json(g["segments_info"], category_index, gt_json, g["image_id"]).ids
         SegmentTable.from_json(p["segments_info"], category_index, pred_json, p["image_id"])
-        png_ids = records.value(g["file_name"], "", lambda png=gt_png: png_segment_ids(png))
+        png_ids = records.value(g["file_name"], "", lambda png=gt_png: png_segment_ids(png),
+                                valid=lambda ids: isinstance(ids, list) and all(type(i) is int for i in ids))
         if np.setdiff1d(np.asarray(png_ids, np.int64), np.append(listed, VOID)).size:
             raise Rejected
         images.append({"id": k, "file_name": g["file_name"]})
