@@ -38,17 +38,30 @@ clean:
 DEMO_DIR ?= results/demo
 DEMO_N ?= 50
 
-.PHONY: bench demo
+.PHONY: bench bench-demo demo
 
-# Performance figures, each a ratio against a baseline timed in the same run (results/bench/*.json).
+# Performance figures, each a ratio against a baseline timed in the same run (results/bench/*.json), sized
+# to take a few minutes on 2 CPU cores; run any module alone for larger samples (`--help` lists its sizes).
+# threads: the thread policy's evidence (mini step idle and beside a busy process); panda: PanDA per image
+# against decode + encode; deform_conv: panbench's against torchvision's; engines: PQ (hotcoco vs panbench's
+# reference vs cityscapesscripts, 1 thread and default) and AP (hotcoco vs pycocotools); png_codec: encoders
+# and readers; pq: panbench's own PQ evaluator in detail; train_step and synthesis: the models' step times.
 bench: setup
-	$(PY) -m harness.bench.panda_bench
-	$(PY) -m harness.bench.train_step_bench
-	$(PY) -m harness.bench.pq_bench
-	$(PY) -m harness.bench.synthesis_bench
-	$(PY) -m harness.bench.deform_conv_bench
-	$(PY) -m harness.bench.engines_bench
-	$(PY) -m harness.bench.png_codec_bench
+	$(PY) -m harness.bench.threads_bench --steps 5 --max-seconds 12 --pq-repeat 3
+	$(PY) -m harness.bench.panda_bench --n 2 --repeats 2
+	$(PY) -m harness.bench.deform_conv_bench --repeat 3
+	$(PY) -m harness.bench.engines_bench --pq-n 8 --ap-n 20 --repeat 2
+	$(PY) -m harness.bench.png_codec_bench --n 2 --repeat 2
+	$(PY) -m harness.bench.pq_bench --n 10 --repeat 2
+	$(PY) -m harness.bench.train_step_bench --steps 5
+	$(PY) -m harness.bench.synthesis_bench --repeats 3 --steps 4
+
+# `make demo`'s commands timed on their own and beside one CPU-bound process (target <= 1.3x), in a
+# temporary folder (results/bench/demo.json); about twice `make demo`'s time. BENCH_DEMO_SCALE=short: a
+# 2-cell, 4-epoch sweep for a quick check.
+BENCH_DEMO_SCALE ?= full
+bench-demo: setup
+	$(PY) -m harness.bench.threads_bench --demo --demo-scale $(BENCH_DEMO_SCALE)
 
 # The PanDA study in miniature (~15 min on 2 CPU cores): synthetic street scenes -> PanDA 1x and the class
 # balance before / after (Supp. Figs 1-2), then the mini UPSNet-style model trained on nested subsets with

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from harness.codecs import encode_png  # the one PNG encoder of everything panbench writes
 from harness.errors import PanbenchError, WriteError
 
 STAGING_MARK = ".partial-"  # `.<target name>.partial-<host>-<pid>`: a multi-file output being built
@@ -97,12 +97,6 @@ def link_or_copy(src: str | Path, dst: str | Path) -> None:
             os.replace(tmp, dst)
         finally:
             tmp.unlink(missing_ok=True)
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def write_png(path: str | Path, array: np.ndarray) -> None:

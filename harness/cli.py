@@ -11,6 +11,7 @@ import importlib.metadata
 import sys
 
 from harness.errors import PanbenchError
+from harness.threads import set_process_defaults
 
 COMMAND_MODULES = (
     "harness.data.commands",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_process_defaults()  # before any command imports torch (harness.threads)
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)

@@ -1,4 +1,5 @@
-"""Shared fixtures: tests never touch the network (W&B offline) and build their own data."""
+"""Shared fixtures: tests never touch the network (W&B offline), build their own data and keep
+their caches to themselves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 from harness.data.categories import categories_json  # noqa: E402
 from harness.data.dataset import write_panoptic_json, write_sample  # noqa: E402
+from harness.metrics.engines.gt_cache import CACHE_ENV  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ground_truth_cache(tmp_path_factory):
+    """The evaluation engines' ground-truth cache in a folder of this session (subprocesses
+    inherit it), never the user's own cache."""
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("ground-truth-cache"))
+    yield os.environ[CACHE_ENV]
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 def write_blocks_dataset(root, n: int = 3, height: int = 32, width: int = 48, seed: int = 0):

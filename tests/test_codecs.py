@@ -1,17 +1,22 @@
 """panbench's PNG codec against Pillow (the reference): pixel-identical round trips in both
-directions for every layout panbench writes, and PanDA outputs no larger than Pillow level 1."""
+directions for every layout panbench writes, PanDA outputs no larger than Pillow level 1; the
+readers (libspng behind harness.data.images' one opener) equal to Pillow for every layout, the pixel
+limit and the error wording kept; the real writers' files (synth, PanDA, subset) decoding to the
+arrays they were given and no larger than Pillow level 1's."""
 
 from __future__ import annotations
 
 import io
+from unittest import mock
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from harness.atomic import encode_png as pillow_level1
-from harness.bench.png_codec_bench import panda_outputs
+from harness.bench.png_codec_bench import panda_outputs, pillow_level1
 from harness.codecs import decode_png, encode_png
+from harness.data.panoptic_format import id2rgb, rgb2id
+from harness.errors import DatasetError
 
 LAYOUTS = {"gray8": ((6, 9), np.uint8), "rgb8": ((6, 9, 3), np.uint8), "rgba8": ((6, 9, 4), np.uint8),
            "gray16": ((6, 9), np.uint16), "rgb16": ((6, 9, 3), np.uint16), "gray-alpha8": ((6, 9, 2), np.uint8)}
@@ -31,8 +36,6 @@ def test_round_trip_is_pixel_identical(layout):
 
 
 def test_panoptic_ids_survive_both_ways():
-    from harness.data.panoptic_format import id2rgb, rgb2id
-
     ids = np.random.default_rng(1).integers(0, 1 << 24, (17, 23), dtype=np.uint32)
     ids[:, :5] = (1 << 24) - 1
     assert np.array_equal(rgb2id(decode_png(encode_png(id2rgb(ids)))), ids)
@@ -52,3 +55,137 @@ def test_not_a_png():
         decode_png(b"\x89PNG\r\n\x1a\n but then nothing")
     with pytest.raises(ValueError):
         decode_png(b"GIF89a")
+
+
+# --- panbench's readers (harness.data.images) against Pillow, and the writers' files ---------------------
+def pillow_rgb(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def pillow_ids(path):
+    with Image.open(path) as im:
+        return rgb2id(np.asarray(im))
+
+
+def write_modes(folder):
+    """One small PNG per layout a reader meets, written by Pillow (and libpng for 16-bit RGB)."""
+    import imagecodecs
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    files = {}
+    for mode, array in (("RGB", rgb), ("RGBA", np.dstack([rgb, rng.integers(0, 256, (7, 11), dtype=np.uint8)])),
+                        ("L", rgb[..., 0]), ("I;16", rng.integers(0, 1 << 16, (7, 11), dtype=np.uint16))):
+        files[mode] = folder / f"{mode.replace(';', '')}.png"
+        Image.fromarray(array).save(files[mode])
+    files["P"] = folder / "P.png"
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(files["P"])
+    files["LA"] = folder / "LA.png"
+    Image.fromarray(rgb[..., :2].copy(), mode="LA").save(files["LA"])
+    files["RGB-tRNS"] = folder / "tRNS.png"
+    Image.fromarray(rgb).save(files["RGB-tRNS"], transparency=tuple(int(v) for v in rgb[0, 0]))
+    files["RGB16"] = folder / "RGB16.png"
+    files["RGB16"].write_bytes(imagecodecs.png_encode(rng.integers(0, 1 << 16, (7, 11, 3), dtype=np.uint16)))
+    files["RGB-by-panbench"] = folder / "ours.png"
+    files["RGB-by-panbench"].write_bytes(encode_png(rgb))
+    return files
+
+
+def test_read_rgb_equals_pillows_conversion_for_every_layout(tmp_path):
+    from harness.data.images import read_rgb
+
+    for mode, path in write_modes(tmp_path).items():
+        ours = read_rgb(path)
+        assert ours.dtype == np.uint8 and ours.flags.c_contiguous, mode
+        assert np.array_equal(ours, pillow_rgb(path)), mode
+
+
+def test_label_words_equal_pillows_ids(tmp_path):
+    from harness.data.images import read_id_words, read_ids
+
+    ids = np.random.default_rng(4).integers(0, 1 << 24, (13, 17), dtype=np.uint32)
+    for name, encode in (("ours", encode_png), ("pillow", pillow_level1)):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(encode(id2rgb(ids)))
+        assert np.array_equal(read_id_words(path) & np.uint32(0xFFFFFF), ids), name
+        assert np.array_equal(read_ids(path), pillow_ids(path)), name
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([id2rgb(ids), np.full(ids.shape, 255, np.uint8)])).save(rgba)
+    with pytest.raises(DatasetError, match="label PNG has mode RGBA, expected RGB"):
+        read_id_words(rgba)
+
+
+def test_libspng_decodes_only_below_the_pixel_limit_and_bad_files_keep_pillows_errors(tmp_path, monkeypatch):
+    from harness.data import images
+
+    path = tmp_path / "big.png"
+    path.write_bytes(encode_png(np.zeros((40, 50, 3), np.uint8)))
+    monkeypatch.setenv(images.MAX_PIXELS_ENV, "1000")
+    monkeypatch.setattr(images, "decode_rgb", mock.Mock(side_effect=AssertionError("decoded")))
+    monkeypatch.setattr(images, "decode_rgb_ids", mock.Mock(side_effect=AssertionError("decoded")))
+    for read in (images.read_rgb, images.read_id_words):
+        with pytest.raises(DatasetError, match="50x40 .WxH. = 2,000 pixels, over the limit of 1,000"):
+            read(path)
+    monkeypatch.undo()
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(path.read_bytes()[:60])
+    for read in (images.read_rgb, images.read_id_words):
+        with pytest.raises(DatasetError, match=r"truncated.png: unreadable or corrupt"):
+            read(truncated)
+
+
+def test_class_maps_beyond_8_bits_are_16_bit_pngs_as_pillow_wrote_them():
+    classes = np.arange(300, dtype=np.int64).reshape(15, 20)
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(classes))))
+    assert np.array_equal(decoded, classes)
+    with pytest.raises(ValueError, match="outside 0..65535"):
+        encode_png(np.array([[-1, 2]], np.int32))
+    with pytest.raises(ValueError, match="of another kind"):
+        encode_png(np.zeros((2, 2), np.float32))
+
+
+def recording(monkeypatch, module, names=("encode_png", "encode_image")) -> list[np.ndarray]:
+    """The arrays `module` hands to its encoders, in call order."""
+    arrays: list[np.ndarray] = []
+    for name in names:
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda array, *a, real=real: arrays.append(array.copy()) or real(array, *a))
+    return arrays
+
+
+def assert_files_hold(files, arrays) -> None:
+    """Each file decodes to its array (Pillow and panbench's readers) and is no larger than Pillow
+    level 1's file of the same pixels."""
+    from harness.data.images import read_ids, read_rgb
+    from harness.data.panoptic_format import rgb2id
+
+    assert len(files) == len(arrays) > 0
+    for path, array in zip(files, arrays):
+        assert np.array_equal(np.asarray(Image.open(path).convert("RGB")), array), path
+        ours = read_ids(path) if "panoptic" in path.parts else read_rgb(path)
+        assert np.array_equal(ours, rgb2id(array) if "panoptic" in path.parts else array), path
+        assert path.stat().st_size <= len(pillow_level1(array)), path
+
+
+def test_the_writers_files_round_trip_and_are_no_larger(tmp_path, monkeypatch):
+    """synth (data synth), PanDA (panbench panda) and a subset (links or copies of its source)."""
+    from harness.data import dataset as dataset_module
+    from harness.data.subsets import write_subset
+    from harness.data.synth import synthesize_dataset
+    from harness.panda import generate
+
+    synth_arrays = recording(monkeypatch, dataset_module)
+    src = synthesize_dataset(tmp_path / "synth", 3, seed=1, width=128, height=64, workers=1, progress=False)
+    names = sorted((src / "images").iterdir())
+    labels = sorted((src / "panoptic").iterdir())
+    # write_sample encodes the image, then the label
+    assert_files_hold([p for pair in zip(names, labels) for p in pair], synth_arrays)
+    panda_arrays = recording(monkeypatch, generate)
+    out = generate.generate_panda(src, tmp_path / "panda", copies=1, seed=0, workers=1, progress=False)
+    pairs = [(out / "images" / f"{p.stem}_panda0.png", out / "panoptic" / f"{p.stem}_panda0.png") for p in labels]
+    assert_files_hold([p for pair in pairs for p in pair], panda_arrays)
+    subset = write_subset(out, tmp_path / "subset", [f"{i}_panda0" for i in (0, 2)])
+    for kind in ("images", "panoptic"):
+        for path in (subset / kind).iterdir():
+            assert path.read_bytes() == (out / kind / path.name).read_bytes()

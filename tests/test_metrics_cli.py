@@ -128,3 +128,41 @@ def test_fid_without_weights_says_which_file_and_how(tmp_path, capsys):
                  "--weights", str(tmp_path / "inception.pth")]) == 2
     err = capsys.readouterr().err
     assert "inception.pth" in err and "--weights FILE" in err and err.count("\n") == 1
+
+
+def test_engine_flags_select_the_references_with_the_same_json(pair, tmp_path, monkeypatch, capsys):
+    """`--engine`: hotcoco by default, the references (panbench's PQ, pycocotools) on request; the
+    JSON is the same either way."""
+    from harness.metrics import panoptic_reference
+    from harness.metrics.engines import hotcoco_pq
+
+    written = {}
+    for engine in ("hotcoco", "panbench"):
+        out = tmp_path / f"pq-{engine}.json"
+        assert main(["evaluate", "panoptic", *args(pair), "--out", str(out), "--engine", engine]) == 0
+        written[engine] = json.loads(out.read_text())
+    assert written["hotcoco"].keys() == written["panbench"].keys()
+    for key in KEYS:
+        assert written["hotcoco"][key] == pytest.approx(written["panbench"][key], abs=1e-9)
+    assert {c: {k: r[k] for k in ("tp", "fp", "fn")} for c, r in written["hotcoco"]["per_class"].items()} == \
+        {c: {k: r[k] for k in ("tp", "fp", "fn")} for c, r in written["panbench"]["per_class"].items()}
+    never = pytest.fail
+    monkeypatch.setattr(hotcoco_pq, "PanopticEval", lambda *a, **k: never("hotcoco ran for --engine panbench"))
+    assert main(["evaluate", "panoptic", *args(pair), "--engine", "panbench"]) == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(panoptic_reference, "pq_compute_reference", lambda *a, **k: never("the reference ran"))
+    assert main(["evaluate", "panoptic", *args(pair)]) == 0
+
+    predictions = [{"image_id": "city_011_000000", "category_id": 26, "score": 0.5, "bbox": [0, 0, 10, 10]}]
+    write_json(tmp_path / "preds.json", predictions)
+    instance_json = {}
+    for engine in ("hotcoco", "pycocotools"):
+        out = tmp_path / f"inst-{engine}.json"
+        assert main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
+                     "--pred-json", str(tmp_path / "preds.json"), "--out", str(out), "--engine", engine]) == 0
+        instance_json[engine] = json.loads(out.read_text())
+    assert instance_json["hotcoco"] == instance_json["pycocotools"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["evaluate", "instances", "--gt", str(tmp_path), "--pred-json", "x.json", "--engine", "faster"])
+    assert "invalid choice: 'faster'" in capsys.readouterr().err

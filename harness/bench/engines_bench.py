@@ -1,7 +1,8 @@
 """Evaluation engines against their references, same files, same numbers asserted: PQ by hotcoco
-(`harness.metrics.engines.hotcoco_pq`) against panbench's `pq_compute` and cityscapesscripts (the
-panopticapi algorithm, tests/references/reference_pq.py); COCO AP by hotcoco
-(`harness.metrics.engines.coco_eval`) against pycocotools through panbench's `evaluate_instances`.
+(`pq_compute`'s default engine) against panbench's own evaluator (`pq_compute_reference`) and
+cityscapesscripts (the panopticapi algorithm, tests/references/reference_pq.py); COCO AP by
+hotcoco (`evaluate_instances`' default engine, ground truth cached) against pycocotools (its
+`engine="pycocotools"`, the reference, ground truth converted afresh), and COCOeval alone.
 
     .venv/bin/python -m harness.bench.engines_bench [--pq-n 20] [--ap-n 50] [--repeat 3]
 
@@ -50,19 +51,18 @@ def instance_predictions(paths: dict[str, Path], seed: int) -> list[dict]:
 
 
 def pq_timings(paths: dict, repeat: int, single_thread: bool, cache: Path) -> dict[str, Any]:
-    from harness.metrics.engines import hotcoco_pq
-    from harness.metrics.panoptic import pq_compute
+    from harness.metrics.panoptic import pq_compute, pq_compute_reference
 
     reference_pq = reference_module("reference_pq").reference_pq
     start = time.perf_counter()
-    ours = hotcoco_pq.pq_compute(**paths, cache_dir=cache)
+    ours = pq_compute(**paths, cache_dir=cache)
     cold = time.perf_counter() - start
-    contenders: dict[str, Callable[[], Any]] = {"hotcoco": lambda: hotcoco_pq.pq_compute(**paths, cache_dir=cache)}
+    contenders: dict[str, Callable[[], Any]] = {"hotcoco": lambda: pq_compute(**paths, cache_dir=cache)}
     if single_thread:
-        contenders["panbench"] = lambda: pq_compute(**paths, workers=1, decode_threads=0)
+        contenders["panbench"] = lambda: pq_compute_reference(**paths, workers=1, decode_threads=0)
         contenders["cityscapesscripts"] = lambda: reference_pq(**paths)
     else:
-        contenders["panbench"] = lambda: pq_compute(**paths)
+        contenders["panbench"] = lambda: pq_compute_reference(**paths)
         contenders["cityscapesscripts"] = lambda: reference_pq(**paths, multi_core=True)
     best = interleaved(contenders, repeat)
     diff = max(max_difference(ours, best["cityscapesscripts"][1]),
@@ -78,20 +78,18 @@ def ap_timings(paths: dict, predictions: list[dict], repeat: int, cache: Path) -
 
     gt = (paths["gt_json"], paths["gt_dir"])
     start = time.perf_counter()
-    ours = coco_eval.evaluate_instances(*gt, predictions, cache_dir=cache)
+    ours = instances.evaluate_instances(*gt, predictions, cache_dir=cache)
     cold = time.perf_counter() - start
-    dataset, id_map = coco_eval.cached_coco_ground_truth(*gt, cache_dir=cache)
+    dataset, id_map = instances.coco_ground_truth(*gt, cached=True, cache_dir=cache)
     contenders: dict[str, Callable[[], Any]] = {
-        "panbench_pycocotools": lambda: instances.evaluate_instances(*gt, predictions),
-        "hotcoco_cached_gt": lambda: coco_eval.evaluate_instances(*gt, predictions, cache_dir=cache),
-        "pycocotools_cached_gt": lambda: coco_eval.evaluate_instances(*gt, predictions, engine="pycocotools",
-                                                                      cache_dir=cache),
+        "panbench_pycocotools": lambda: instances.evaluate_instances(*gt, predictions, engine="pycocotools"),
+        "hotcoco_cached_gt": lambda: instances.evaluate_instances(*gt, predictions, cache_dir=cache),
     }
     for engine in coco_eval.ENGINES:  # COCOeval alone, as the engines' own benchmarks time it
         for kind in ("segm", "bbox"):
             def evaluate(engine=engine, kind=kind):
                 coco_gt = coco_eval.engine_parts(engine)[0](json.loads(json.dumps(dataset)))
-                results = instances._results(predictions, coco_gt, id_map, kind, "predictions")
+                results = instances.coco_results(predictions, coco_gt, id_map, kind, "predictions")
                 return coco_eval.coco_stats(coco_gt, results, kind, engine)[0].tolist()
             contenders[f"cocoeval_{kind}_{engine}"] = evaluate
     best = interleaved(contenders, repeat)

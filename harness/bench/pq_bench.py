@@ -1,5 +1,6 @@
-"""PQ evaluation speed: panbench's `pq_compute` against cityscapesscripts' PQ evaluation (the
-panopticapi algorithm) on the same files, same numbers asserted.
+"""PQ evaluation speed: panbench's own evaluator (`pq_compute_reference`, the `panbench` engine)
+against cityscapesscripts' PQ evaluation (the panopticapi algorithm) on the same files, same
+numbers asserted (hotcoco, the default engine, against both: engines_bench.py).
 
     .venv/bin/python -m harness.bench.pq_bench [--n 50] [--height 1024] [--width 2048]
 
@@ -31,7 +32,7 @@ from rich.table import Table
 from harness.atomic import write_json
 from harness.data.parallel import usable_cpus
 from harness.errors import PanbenchError
-from harness.metrics.panoptic import pq_compute
+from harness.metrics.panoptic import pq_compute_reference
 
 KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
 TESTS = Path(__file__).resolve().parents[2] / "tests"  # the references live with the tests, not in the package
@@ -94,16 +95,16 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
                 return reference_pq(**paths)
 
         def ours_from_memory() -> dict:  # panbench with its PNG reader replaced by a lookup
-            with mock.patch("harness.metrics.panoptic.read_id_words", lambda path: words[str(path)]):
-                return pq_compute(**paths, workers=1, decode_threads=0)
+            with mock.patch("harness.metrics.panoptic_reference.read_id_words", lambda path: words[str(path)]):
+                return pq_compute_reference(**paths, workers=1, decode_threads=0)
 
         t = interleaved({
             "decode": decode_one_at_a_time,
-            "ours_1": lambda: pq_compute(**paths, workers=1, decode_threads=0),
+            "ours_1": lambda: pq_compute_reference(**paths, workers=1, decode_threads=0),
             "ref_1": lambda: reference_pq(**paths),
-            "ours_threads": lambda: pq_compute(**paths, workers=1, decode_threads=2),
+            "ours_threads": lambda: pq_compute_reference(**paths, workers=1, decode_threads=2),
             "ours_mem": ours_from_memory, "ref_mem": ref_from_memory,
-            "ours_n": lambda: pq_compute(**paths, workers=workers),
+            "ours_n": lambda: pq_compute_reference(**paths, workers=workers),
             "ref_n": lambda: reference_pq(**paths, multi_core=True),
         }, repeat)
         ours, ref = t["ours_1"][1], t["ref_1"][1]

@@ -1,6 +1,6 @@
 """Panoptic things as COCO instance annotations (RLE mask, mask area, mask bbox, `iscrowd` kept).
 
-One converter shared by instance evaluation (harness.metrics.instances: pycocotools' COCOeval, where
+One converter shared by instance evaluation (harness.metrics.instances: COCOeval, where
 crowd regions are ignore regions) and the dataset export for detectron2 / mmdetection (their
 instance branches read a COCO *instances* JSON next to the panoptic one)."""
 

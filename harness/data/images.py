@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from harness.atomic import encode_png
+from harness.codecs import decode_rgb, decode_rgb_ids
 from harness.errors import ConfigError, DatasetError
 
 MAX_PIXELS_ENV = "PANBENCH_MAX_IMAGE_PIXELS"
@@ -91,8 +92,15 @@ def image_size(path: str | Path, kind: str = "image") -> tuple[tuple[int, int], 
 
 
 def read_rgb(path: str | Path, kind: str = "image") -> np.ndarray:
-    """(H, W, 3) uint8 of an image file, any mode converted to RGB."""
+    """(H, W, 3) uint8 of an image file, any mode converted to RGB. An 8-bit RGB or RGBA PNG (what
+    panbench writes) is decoded by libspng once its header has passed `opened_image`'s checks (the
+    same pixels, faster than Pillow: results/bench/png_codec.json "read"); any other file, or one
+    libspng cannot read, by Pillow, whose error then names the problem."""
     with opened_image(path, kind) as im:
+        if im.format == "PNG" and im.mode in ("RGB", "RGBA"):
+            pixels = decode_rgb(Path(path).read_bytes())
+            if pixels is not None and pixels.shape[:2] == (im.height, im.width):
+                return pixels
         im.load()
         return np.asarray(im.convert("RGB"))
 
@@ -105,14 +113,20 @@ def label_mode_problem(mode: str) -> str | None:
 
 
 def read_id_words(path: str | Path, kind: str = "label") -> np.ndarray:
-    """(H, W) uint32 words R + 256·G + 256²·B + 256³·X of an RGB panoptic PNG, X being Pillow's
-    padding byte: the segment id is the low 24 bits (`ID_MASK`), read without another pass over
-    the pixels. The fast route of PQ, whose counting reads the low 24 bits only."""
+    """(H, W) uint32 words R + 256·G + 256²·B + 256³·X of an RGB panoptic PNG: the segment id is the
+    low 24 bits (`ID_MASK`); X is 0 from libspng, Pillow's padding byte from Pillow (a file libspng
+    cannot read). The fast route of PQ, whose counting reads the low 24 bits only: libspng decodes
+    into words in one pass after decoding (harness.codecs.decode_rgb_ids; results/bench/png_codec.json
+    "read"), Pillow through its RGBX unpacking."""
     with opened_image(path, kind) as im:
         problem = label_mode_problem(im.mode)
         if problem:
             raise DatasetError(path, problem)
         width, height = im.size
+        if im.format == "PNG":
+            words = decode_rgb_ids(Path(path).read_bytes(), height, width)
+            if words is not None:
+                return words
         raw = im.tobytes("raw", "RGBX")
     return np.frombuffer(raw, "<u4").reshape(height, width)
 

@@ -14,6 +14,8 @@ from harness.atomic import write_json
 from harness.data.paths import ALLOW_FLAG
 from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError
+from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
+from harness.threads import rayon_threads
 
 
 def _fmt(value: float | None) -> str:
@@ -45,6 +47,11 @@ def _resolve(args: argparse.Namespace, side: str) -> tuple[Path, Path]:
     return json_path, folder
 
 
+def _engine_arg(p: argparse.ArgumentParser, engines: tuple[str, ...], reference: str) -> None:
+    p.add_argument("--engine", choices=engines, default=engines[0],
+                   help=f"evaluator: {engines[0]} (default, the fast one) or {reference} (the reference); same numbers")
+
+
 def _categories(gt_json: Path) -> dict[int, dict]:
     """{category id: category} of a ground truth the evaluation has read (and schema-checked) already."""
     return {int(c["id"]): c for c in read_json(gt_json)["categories"]}
@@ -63,8 +70,10 @@ def _panoptic(args: argparse.Namespace) -> int:
 
     gt_json, gt_dir = _resolve(args, "gt")
     pred_json, pred_dir = _resolve(args, "pred")
+    if args.workers is not None and args.engine == "hotcoco":
+        rayon_threads(args.workers)
     result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=True,
-                        allow_outside_links=args.allow_outside_links)
+                        allow_outside_links=args.allow_outside_links, engine=args.engine)
     categories = _categories(gt_json)
     table = Table(title=f"Panoptic quality of {pred_json}")
     for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
@@ -115,7 +124,7 @@ def _instances(args: argparse.Namespace) -> int:
         raise PanbenchError("evaluate instances: give --pred-json FILE (a COCO results JSON)")
     gt_json, gt_dir = _resolve(args, "gt")
     result = evaluate_instances(gt_json, gt_dir, read_instance_results(args.pred_json), source=str(args.pred_json),
-                                progress=True, allow_outside_links=args.allow_outside_links)
+                                progress=True, allow_outside_links=args.allow_outside_links, engine=args.engine)
     names = {k: c["name"] for k, c in _categories(gt_json).items()}
     table = Table(title=f"Instances: {args.pred_json}")
     for column in ("category", "AP", "APbox"):
@@ -149,7 +158,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _dataset_args(p)
     _prediction_args(p)
     p.add_argument("--workers", type=int, default=None,
-                   help="threads decoding and counting images (default: the CPUs this process may use)")
+                   help="threads (default: the CPUs this process may use): the panbench engine's decoding and "
+                        "counting threads; hotcoco's pool unless RAYON_NUM_THREADS is set")
+    _engine_arg(p, PQ_ENGINES, "panbench")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_panoptic)
@@ -170,6 +181,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pred-json", type=Path,
                    help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
     p.add_argument("--pred", dest="pred_json", type=Path, help=argparse.SUPPRESS)  # the old spelling, for one release
+    _engine_arg(p, COCO_ENGINES, "pycocotools")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_instances)

@@ -10,7 +10,7 @@ Protocol (each choice is written into the result under `protocol`):
   arg-maxed; labels are never resized. Evaluation classes: the ground-truth categories the segmenter
   predicts (Cityscapes' 19 for DRN, COCO-Stuff's 182 for DeepLab); other ground truth is ignored;
   mIoU averages the classes present (TP + FP + FN > 0), through `semantic.ConfusionMatrix`;
-- detAP: COCO box AP @[.5:.95] (pycocotools, `instances.det_ap`) of the detector's boxes, scaled from
+- detAP: COCO box AP @[.5:.95] (COCOeval, `instances.det_ap`: hotcoco, equal to pycocotools) of the detector's boxes, scaled from
   the generated image's size to the label's, against the ground-truth thing boxes; detections of
   classes that are not ground-truth things are dropped (COCOeval ignores them too);
 - FID and KID: Inception features (`fid.py`, torch-fidelity's extractor and resize) extracted once per
@@ -196,10 +196,12 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                        detector: str | Path | LoadedEvaluator | None = None,
                        fid_weights: str | Path | None = None, feature_extractor: nn.Module | None = None,
                        resolve_run: Resolver | None = None, device: str | torch.device = "cpu",
-                       batch_size: int = 32, progress: bool = False) -> dict[str, Any]:
+                       batch_size: int = 32, progress: bool = False,
+                       cache_dir: str | Path | None = None) -> dict[str, Any]:
     """`det_ap miou accuracy fid kid kid_std` (percent, except FID / KID), `per_class {category_id: {iou}}`
     and `protocol` of the generated images in `fake_dir` (see the module docstring). A metric whose
-    evaluator (or real images and Inception weights) is not given is None."""
+    evaluator (or real images and Inception weights) is not given is None. `cache_dir`: detAP's
+    ground-truth cache (harness.metrics.engines.gt_cache; training passes its recipe's data.cache)."""
     gt = read_panoptic_json(gt_json, ground_truth=True)
     gt_dir = Path(gt_dir)
     categories = gt["categories"]
@@ -227,9 +229,10 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                                  if scales else "single scale"}
     if det is not None:
         result["det_ap"] = det_ap(gt_json, gt_dir, _detections(det, pairs, categories, device, progress),
-                                  source=det.source)
+                                  source=det.source, cache_dir=cache_dir)
         protocol["detector"] = {"architecture": det.architecture, "source": det.source,
-                                "metric": "COCO box AP @[.5:.95] (pycocotools) against ground-truth thing boxes"}
+                                "metric": "COCO box AP @[.5:.95] (COCOeval by hotcoco, equal to pycocotools) "
+                                          "against ground-truth thing boxes"}
     real = real if real is not None else default_real_dir(gt_json)
     distances, protocol["fid"] = _feature_distances(real, [fake for _, _, fake in pairs], fid_weights, feature_extractor,
                                                     device, batch_size, progress)

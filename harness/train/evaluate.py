@@ -38,8 +38,9 @@ def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
 @torch.no_grad()
 def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | Path, device: torch.device,
                    max_images: int | None = None, n_samples: int = 4, amp: bool = False,
-                   progress: bool = True) -> Evaluation:
-    """Run `model` over the validation set, write predictions under `out_dir`, score them."""
+                   progress: bool = True, cache_dir: str | Path | None = None) -> Evaluation:
+    """Run `model` over the validation set, write predictions under `out_dir`, score them (PQ and AP
+    by the default engines; `cache_dir`: their ground-truth cache, harness.metrics.engines.gt_cache)."""
     from harness.metrics.instances import evaluate_instances
     from harness.metrics.panoptic import pq_compute
     from harness.metrics.semantic import ConfusionMatrix
@@ -79,8 +80,8 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     write_json(out_dir / "instances.json", instances, indent=None)
     gt_json = _gt_json(ds, images, out_dir)
     gt_dir = ds.panoptic_dir
-    pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir)
-    ap = evaluate_instances(gt_json, gt_dir, instances)
+    pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir, cache_dir=cache_dir)
+    ap = evaluate_instances(gt_json, gt_dir, instances, cache_dir=cache_dir)
     return Evaluation(merge_metrics(ds.categories, pq, confusion, ap), samples)
 
 

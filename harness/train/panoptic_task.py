@@ -59,19 +59,21 @@ class PanopticTask:
     def __init__(self, *, model_name: str, model_options: dict[str, Any], categories: list[dict],
                  train_roots: Sequence[str | Path], seed: int, sgd: SgdSettings, hflip: float,
                  scale_jitter: Sequence[float], val_root: str | Path | None = None, val_max: int | None = None,
-                 amp: bool = False, sync_batchnorm: bool = False):
+                 amp: bool = False, sync_batchnorm: bool = False, gt_cache: str | Path | None = None):
         self.model_name, self.model_options = model_name, dict(model_options)
         self.categories, self.train_roots, self.seed, self.sgd = categories, list(train_roots), seed, sgd
         self.hflip, self.scale_jitter = hflip, tuple(scale_jitter)
         self.val_root, self.val_max, self.amp = val_root, val_max, amp
         self.sync_batchnorm = sync_batchnorm
+        self.gt_cache = gt_cache  # the evaluation's ground-truth cache: the recipe's data.cache
 
     @classmethod
     def from_config(cls, recipe: RecipeConfig, prepared: PreparedData) -> "PanopticTask":
         t = recipe.train
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, categories=prepared.categories,
                    train_roots=prepared.train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(t), hflip=t.hflip,
-                   scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max, amp=t.amp)
+                   scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max, amp=t.amp,
+                   gt_cache=recipe.data.cache)
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model
@@ -110,4 +112,4 @@ class PanopticTask:
         from harness.train.evaluate import evaluate_model
 
         return evaluate_model(modules["model"], self.val_root, out_dir, device, self.val_max, n_samples,
-                              self.amp, progress)
+                              self.amp, progress, cache_dir=self.gt_cache)

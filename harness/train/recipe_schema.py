@@ -11,7 +11,7 @@ MISSING), except the `panda:` section, whose type and defaults are PanDA's own f
 
 Run identity: a run's id hashes its resolved config except the fields marked `reporting(...)`, which
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
-number of data workers), never its numbers. The `panda:` section is left out too while
+number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out too while
 `data.panda: none` (no PanDA set is generated, so its parameters cannot change the results). The
 recipe name stays in: a run belongs to one recipe's tables."""
 
@@ -148,6 +148,7 @@ class TrainConfig:
     max_iters: Optional[int] = MISSING
     checkpoint_every: int = reporting()
     log_every: int = reporting()
+    threads: str = reporting()  # intra-op threads: auto | N (harness.threads; the environment wins)
 
     def check(self) -> None:
         require(self.epochs > 0, "train.epochs", "> 0", self.epochs)
@@ -171,6 +172,9 @@ class TrainConfig:
         require(self.grad_clip is None or self.grad_clip > 0, "train.grad_clip", "> 0 or null", self.grad_clip)
         require(self.max_iters is None or self.max_iters >= 1, "train.max_iters", ">= 1 or null", self.max_iters)
         require(self.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)", self.checkpoint_every)
+        from harness.threads import check_setting
+
+        check_setting(self.threads)
 
 
 @dataclass

@@ -27,19 +27,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
+from harness.threads import apply_thread_policy, set_process_defaults
 
-from harness.errors import PanbenchError
-from harness.tracking.run_store import RunStore
-from harness.tracking.wandb_sink import WandbSink
-from harness.train.data_sources import PreparedData, describe, prepare_data
-from harness.train.distributed import DistContext, barrier, init_distributed, shutdown
-from harness.train.evaluate import PREDICTIONS
-from harness.train.loop import Trainer, TrainSettings
-from harness.train.recipe_schema import RecipeConfig
-from harness.train.run_spec import RunSpec
-from harness.train.tasks import build_task
+set_process_defaults()  # torchrun's workers start here: before torch loads OpenMP (harness.threads)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from harness.errors import PanbenchError  # noqa: E402
+from harness.tracking.run_store import RunStore  # noqa: E402
+from harness.tracking.wandb_sink import WandbSink  # noqa: E402
+from harness.train.data_sources import PreparedData, describe, prepare_data  # noqa: E402
+from harness.train.distributed import DistContext, barrier, init_distributed, shutdown  # noqa: E402
+from harness.train.evaluate import PREDICTIONS  # noqa: E402
+from harness.train.loop import Trainer, TrainSettings  # noqa: E402
+from harness.train.recipe_schema import RecipeConfig  # noqa: E402
+from harness.train.run_spec import RunSpec  # noqa: E402
+from harness.train.tasks import build_task  # noqa: E402
 
 
 class RunFailed(PanbenchError):
@@ -76,6 +80,7 @@ def _prepare(recipe: RecipeConfig, ctx: DistContext, progress: bool) -> Prepared
 def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress: bool = True) -> RunResult:
     """Train and evaluate the run `spec` names, recording it under `runs_root`."""
     recipe = spec.settings
+    apply_thread_policy(recipe.train.threads)
     store = RunStore(runs_root)
     rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
     ctx = init_distributed()

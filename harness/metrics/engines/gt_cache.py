@@ -1,25 +1,31 @@
 """Per-dataset cache of what evaluation derives from the ground-truth PNGs (the things' RLE masks
 for COCO AP, the segment ids each PNG holds for PQ's checks), so that repeated evaluations against
-the same ground truth (every evaluation of a training run) decode its PNGs once.
+the same ground truth (every evaluation of a training run, every sweep cell) decode its PNGs once.
 
-An entry is keyed on the ground truth's identity: the resolved JSON path, its size and mtime, and
-the size and mtime of every PNG it names; a change to any of them rebuilds the entry. Entries are
-JSON (never unpickled), written atomically, under `$PANBENCH_CACHE_DIR` or the user's cache
-folder (`$XDG_CACHE_HOME/panbench`, default `~/.cache/panbench`); a dataset whose PNGs cannot all
-be found is not cached (the builder then raises the evaluator's own error)."""
+One JSON file per (kind, ground-truth PNG folder), holding one record per PNG: the PNG's size and
+mtime, a key naming whatever else the value depends on (e.g. the image's `segments_info`), and the
+value. A record is reused while all three match, so a JSON restricted to some images (training's
+`val_max`, a subset in another folder's JSON) reuses the records of the full dataset, and a
+changed PNG rebuilds its record alone. Files are JSON (never unpickled) written atomically
+(harness.atomic); two processes filling one file at once only cost each other a rebuild.
+
+Where: `cache_dir` when the caller gives one (training passes its recipe's `data.cache`), else
+`$PANBENCH_CACHE_DIR`, else the user's cache folder (`$XDG_CACHE_HOME/panbench`, default
+`~/.cache/panbench`); entries live under `<that>/ground_truth/`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness.atomic import write_json
 
 CACHE_ENV = "PANBENCH_CACHE_DIR"
-VERSION = 1  # bump when what a builder stores changes
+VERSION = 2  # bump when what a builder stores changes
 
 
 def default_cache_dir() -> Path:
@@ -28,47 +34,78 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "panbench"
 
 
-def ground_truth_identity(gt_json: str | Path, gt_dir: str | Path, file_names: list[str]) -> dict | None:
-    """(path, size, mtime_ns) of the JSON and of every PNG; None when a file is missing."""
-    def stat(path: Path) -> list | None:
-        try:
-            s = path.stat()
-        except OSError:
-            return None
-        return [s.st_size, s.st_mtime_ns]
+def digest(value: Any) -> str:
+    """A short stable digest of a JSON-serialisable value (a record's key)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:24]
 
-    json_stat = stat(Path(gt_json))
-    pngs = [stat(Path(gt_dir) / name) for name in file_names]
-    if json_stat is None or any(p is None for p in pngs):
+
+def cache_path(kind: str, gt_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """The cache file of one kind of record for the PNGs of `gt_dir`."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    where = digest(str(Path(gt_dir).resolve()))[:20]
+    return root / "ground_truth" / f"{kind}-{where}.json"
+
+
+def _png_stat(path: Path) -> list[int] | None:
+    try:
+        s = path.stat()
+    except OSError:
         return None
-    return {"version": VERSION, "gt_json": str(Path(gt_json).resolve()), "gt_dir": str(Path(gt_dir).resolve()),
-            "json_stat": json_stat, "pngs": [[name, *p] for name, p in zip(file_names, pngs)]}
+    return [s.st_size, s.st_mtime_ns]
 
 
-def cache_path(kind: str, identity: dict, cache_dir: Path) -> Path:
-    """One file per (kind, ground-truth location); its content says which identity it was built for."""
-    where = hashlib.sha256(f"{identity['gt_json']}\0{identity['gt_dir']}".encode()).hexdigest()[:20]
-    return cache_dir / "ground_truth" / f"{kind}-{where}.json"
-
-
-def cached_ground_truth(kind: str, gt_json: str | Path, gt_dir: str | Path, file_names: list[str],
-                        build: Callable[[], Any], cache_dir: str | Path | None = None) -> Any:
-    """`build()`'s JSON-serialisable value for this ground truth, from the cache when its identity
-    is unchanged, else built and stored (a stale or unreadable entry is replaced). The value is
-    always returned as JSON gives it back (lists, string keys), cached or not."""
-    identity = ground_truth_identity(gt_json, gt_dir, file_names)
-    if identity is None:
-        return json.loads(json.dumps(build()))
-    path = cache_path(kind, identity, Path(cache_dir) if cache_dir is not None else default_cache_dir())
+def _read_records(path: Path, gt_dir: str) -> dict[str, Any]:
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
-        if entry.get("identity") == identity:
-            return entry["value"]
-    except (OSError, ValueError, AttributeError, KeyError):
-        pass  # missing, unreadable or from another version: rebuilt below
-    value = json.loads(json.dumps(build()))
-    try:
-        write_json(path, {"identity": identity, "value": value}, indent=None)
-    except OSError:
-        pass  # a read-only cache folder only costs the rebuild next time
-    return value
+        if entry.get("version") == VERSION and entry.get("gt_dir") == gt_dir and isinstance(entry["records"], dict):
+            return entry["records"]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        pass  # missing, unreadable or from another version: rebuilt
+    return {}
+
+
+class PngRecords:
+    """The cached records of one kind for the PNGs of one ground-truth folder; used as a context
+    manager, it writes the file back on exit (error or not) when a record was built. `enabled`
+    False: every value is built, nothing read or written (the reference path)."""
+
+    def __init__(self, kind: str, gt_dir: str | Path, cache_dir: str | Path | None = None, enabled: bool = True):
+        self.gt_dir, self.enabled = Path(gt_dir), enabled
+        self.folder = str(self.gt_dir.resolve())
+        self.path = cache_path(kind, gt_dir, cache_dir)
+        self.records = _read_records(self.path, self.folder) if enabled else {}
+        self.built = 0
+
+    def value(self, name: str, key: str, build: Callable[[], Any],
+              valid: Callable[[Any], bool] = lambda value: True) -> Any:
+        """The value for PNG `name` (in the folder) and `key`: the cached one while the PNG's size and
+        mtime and the key are unchanged (and `valid` accepts its shape: a damaged file is rebuilt, not
+        trusted), else `build()` (JSON-serialisable; its errors propagate), stored unless the PNG
+        cannot be found. Returned as JSON gives it back (lists, string keys), either way."""
+        if not self.enabled:
+            return build()
+        stat = _png_stat(self.gt_dir / name)
+        record = self.records.get(name)
+        if (stat is not None and isinstance(record, dict) and record.get("stat") == stat and record.get("key") == key
+                and valid(record.get("value"))):
+            return record["value"]
+        value = json.loads(json.dumps(build()))
+        if stat is not None:
+            self.records[name] = {"stat": stat, "key": key, "value": value}
+            self.built += 1
+        return value
+
+    def save(self) -> None:
+        if not self.built:
+            return
+        try:
+            write_json(self.path, {"version": VERSION, "gt_dir": self.folder, "records": self.records}, indent=None)
+        except OSError:  # harness.errors.WriteError is one
+            pass  # a read-only cache folder only costs the rebuild next time
+        self.built = 0
+
+    def __enter__(self) -> "PngRecords":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.save()

@@ -1,17 +1,18 @@
-"""PQ through hotcoco (Rust, panopticapi's algorithm; ~2.4x faster than panbench's `pq_compute`
-on one thread, ~3.4x with their default threads, results/bench/engines.json) behind panbench's
-API: the same inputs, the same result dict, the same errors.
+"""PQ through hotcoco (Rust, panopticapi's algorithm; ~4x faster than panbench's reference on one
+thread and ~5x with their default threads at 1024x2048, ground-truth cache warm; ~1.2x cold:
+results/bench/engines.json, contended) behind panbench's API: the same inputs, the same result
+dict, the same errors.
 
 hotcoco refuses string image ids, so the images are numbered 1..n in memory (its `PanopticEval`
 takes dicts; nothing is written). The checks panbench makes and hotcoco does not stay in front:
 `SegmentTable`'s JSON checks (void id, duplicate ids, unknown category), a prediction for every
 image, and every id of a ground-truth PNG listed in its `segments_info` (read from the
 ground-truth cache, so the PNGs are decoded once per dataset); the JSON schemas and the confinement
-of every PNG to its folder are panbench's own (`read_panoptic_json`, `png_pairs`). Input rejected by those checks or by
-hotcoco goes to panbench's own `pq_compute`, so the error raised is panbench's, word for word.
-The averages are panbench's `average_pq` over hotcoco's counts (TP, FP, FN, IoU sums). hotcoco
-runs on its own thread pool: `RAYON_NUM_THREADS` (read once per process) sets its size, default
-every CPU."""
+of every PNG to its folder are panbench's own (`read_panoptic_json`, `png_pairs`). Input rejected
+by those checks or by hotcoco goes to panbench's reference, so the error raised is panbench's,
+word for word. Images go to hotcoco in chunks (a few per thread), so the progress bar moves and
+only a chunk's PNGs are in memory at once; TP / FP / FN / IoU sums add up over chunks and the
+averages are panbench's `average_pq`. Threads: hotcoco's pool (harness.metrics.engines.rayon_pool)."""
 
 from __future__ import annotations
 
@@ -22,38 +23,39 @@ import numpy as np
 from hotcoco.panoptic import PanopticEval
 
 from harness.data.images import read_ids
+from harness.data.parallel import usable_cpus
 from harness.data.schema import read_panoptic_json
-from harness.metrics import panoptic as reference
-from harness.metrics.engines.gt_cache import cached_ground_truth
+from harness.metrics import panoptic_reference as reference
+from harness.metrics.engines.gt_cache import PngRecords
+from harness.metrics.engines.rayon_pool import mark_pool_started, pool_usable
 from harness.metrics.pq_image import VOID, PQCounts, SegmentTable, overlap_pairs
+from harness.progress import progress_bar
+
+IMAGES_PER_THREAD = 4  # per chunk: enough to keep every thread busy, few enough to show progress
 
 
 class Rejected(Exception):
     """The input fails a check of panbench's: its own evaluator must say how."""
 
 
-def png_segment_ids(pngs: list[Path]) -> list[list[int]]:
-    """The distinct segment ids (void included) of each ground-truth PNG."""
-    out = []
-    for png in pngs:
-        ids = read_ids(png)
-        out.append(overlap_pairs(ids, ids)[0].tolist())
-    return out
+def png_segment_ids(png: Path) -> list[int]:
+    """The distinct segment ids (void included) of a ground-truth PNG."""
+    ids = read_ids(png)
+    return overlap_pairs(ids, ids)[0].tolist()
 
 
-def hotcoco_inputs(gt: dict, pairs: list[tuple[dict, dict, Path, Path]], gt_json: str, gt_dir: str | Path,
-                   pred_json: str, cache_dir: str | Path | None) -> tuple[dict, dict]:
-    """hotcoco's ground-truth and prediction dicts for `reference.png_pairs`' pairs, images numbered
-    1..n in ground-truth order, after panbench's checks that hotcoco does not make (raising
-    panbench's DatasetError or Rejected)."""
+def hotcoco_inputs(gt: dict, pairs: list[tuple[dict, dict, Path, Path]], first_id: int, gt_json: str,
+                   pred_json: str, records: PngRecords) -> tuple[dict, dict]:
+    """hotcoco's ground-truth and prediction dicts for some of `reference.png_pairs`' pairs, images
+    numbered from `first_id` in ground-truth order, after panbench's checks that hotcoco does not
+    make (raising panbench's DatasetError or Rejected)."""
     category_index = {int(c["id"]): k for k, c in enumerate(gt["categories"])}
-    pngs = [gt_png for _, _, gt_png, _ in pairs]
-    in_png = cached_ground_truth("png-segment-ids", gt_json, gt_dir, [g["file_name"] for g, *_ in pairs],
-                                 lambda: png_segment_ids(pngs), cache_dir)
     images, gt_annotations, pred_annotations = [], [], []
-    for k, ((g, p, _, _), png_ids) in enumerate(zip(pairs, in_png), start=1):
+    for k, (g, p, gt_png, _) in enumerate(pairs, start=first_id):
         listed = SegmentTable.from_json(g["segments_info"], category_index, gt_json, g["image_id"]).ids
         SegmentTable.from_json(p["segments_info"], category_index, pred_json, p["image_id"])
+        png_ids = records.value(g["file_name"], "", lambda png=gt_png: png_segment_ids(png),
+                                valid=lambda ids: isinstance(ids, list) and all(type(i) is int for i in ids))
         if np.setdiff1d(np.asarray(png_ids, np.int64), np.append(listed, VOID)).size:
             raise Rejected
         images.append({"id": k, "file_name": g["file_name"]})
@@ -74,21 +76,45 @@ def pq_counts_of(per_class: dict, categories: list[dict]) -> PQCounts:
     return counts
 
 
+def _hotcoco_counts(gt: dict, pred: dict, gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path,
+                    pred_dir: str | Path, allow_outside_links: bool, cache_dir: str | Path | None,
+                    progress: bool) -> PQCounts:
+    """The summed counts of every image, chunk by chunk (raising Rejected, DatasetError or hotcoco's
+    ValueError / OSError)."""
+    pairs = reference.png_pairs(gt, pred, gt_json, gt_dir, pred_json, pred_dir, allow_outside_links)
+    chunk = IMAGES_PER_THREAD * usable_cpus()
+    total = PQCounts.zeros(len(gt["categories"]))
+    with PngRecords("png-segment-ids", gt_dir, cache_dir) as records, \
+            progress_bar(disable=not progress, transient=True) as bar:
+        task = bar.add_task("PQ", total=len(pairs))
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start:start + chunk]
+            gt_eval, pred_eval = hotcoco_inputs(gt, part, start + 1, str(gt_json), str(pred_json), records)
+            mark_pool_started()
+            evaluator = PanopticEval(gt_eval, pred_eval, gt_folder=str(gt_dir), pred_folder=str(pred_dir))
+            evaluator.evaluate()
+            total += pq_counts_of(evaluator.results()["per_class"], gt["categories"])
+            bar.advance(task, len(part))
+    return total
+
+
 def pq_compute(gt_json: str | Path, gt_dir: str | Path, pred_json: str | Path, pred_dir: str | Path,
-               allow_outside_links: bool = False, cache_dir: str | Path | None = None) -> dict[str, Any]:
+               allow_outside_links: bool = False, cache_dir: str | Path | None = None,
+               progress: bool = False) -> dict[str, Any]:
     """`harness.metrics.panoptic.pq_compute`'s result (PQ / SQ / RQ for all, `_th`, `_st`; `n*`;
     `per_class` {category_id: {pq, sq, rq, tp, fp, fn}}) computed by hotcoco; invalid input raises
     panbench's DatasetError. `cache_dir`: the ground-truth cache (default: gt_cache's)."""
+    def by_reference() -> dict[str, Any]:  # one worker: its first error, in its order
+        return reference.pq_compute_reference(gt_json, gt_dir, pred_json, pred_dir, workers=1, progress=progress,
+                                              allow_outside_links=allow_outside_links)
+
+    if not pool_usable():
+        return by_reference()
     try:
         gt = read_panoptic_json(gt_json, ground_truth=True)
         pred = read_panoptic_json(pred_json, ground_truth=False)
-        pairs = reference.png_pairs(gt, pred, gt_json, gt_dir, pred_json, pred_dir, allow_outside_links)
-        gt_eval, pred_eval = hotcoco_inputs(gt, pairs, str(gt_json), gt_dir, str(pred_json), cache_dir)
-        evaluator = PanopticEval(gt_eval, pred_eval, gt_folder=str(gt_dir), pred_folder=str(pred_dir))
-        evaluator.evaluate()
-        per_class = evaluator.results()["per_class"]
+        counts = _hotcoco_counts(gt, pred, gt_json, gt_dir, pred_json, pred_dir, allow_outside_links, cache_dir,
+                                 progress)
     except (Rejected, ValueError, OSError, KeyError, TypeError):  # hotcoco raises ValueError / OSError
-        # panbench's evaluator, one worker: its first error, in its order
-        return reference.pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=1,
-                                    allow_outside_links=allow_outside_links)
-    return reference.average_pq(pq_counts_of(per_class, gt["categories"]), gt["categories"])
+        return by_reference()
+    return reference.average_pq(counts, gt["categories"])
