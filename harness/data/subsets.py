@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.atomic import link_or_copy, output_folder
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
+from harness.data.label_id_maps import LabelMaps
 from harness.data.validate import load_valid, validate_dataset
 from harness.errors import DatasetError
 from harness.progress import progress_bar
@@ -51,12 +52,15 @@ def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: 
     images = [by_id[i] for i in image_ids]
     annotations = [ds.annotation_for(i) for i in image_ids]
     sources = [(ds.image_path(image), ds.label_path(ann)) for image, ann in zip(images, annotations)]
+    label_maps = LabelMaps.of(ds)  # declared class-id maps travel with their annotations
     with output_folder(out) as staging:
         with progress_bar(disable=not progress) as bar:
             task = bar.add_task(f"subset of {len(images)} -> {out}", total=len(images))
             for (image_src, label_src), image, ann in zip(sources, images, annotations):
                 link_or_copy(image_src, staging / IMAGES_DIR / image["file_name"])
                 link_or_copy(label_src, staging / PANOPTIC_DIR / ann["file_name"])
+                if label_maps is not None:
+                    link_or_copy(label_maps.path(ann), staging / label_maps.dir / ann["file_name"])
                 bar.advance(task)
         extra = {**ds.extra, "subset": {"source": str(ds.root.resolve()), "n": len(images), **provenance}}
         write_panoptic_json(staging, images, annotations, ds.categories, **extra)
