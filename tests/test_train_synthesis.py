@@ -23,8 +23,8 @@ from harness.metrics.synthesis import RESULT_KEYS
 from harness.models.evaluators import build_evaluator
 from harness.train.distributed import DistContext
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.synthesis_eval import GAP
-from harness.train.synthesis_task import EvaluatorSettings, GanSettings, GanSynthesisTask, LinearDecay
+from harness.train.synthesis_eval import GAP, EvaluatorSettings
+from harness.train.synthesis_task import GanSettings, GanSynthesisTask, LinearDecay
 from harness.weights import WeightsError
 
 TINY = {"image_size": [32, 64], "ngf": 8, "spade_hidden": 8, "ndf": 8}

@@ -15,8 +15,8 @@ missing resolution of a 256x512 generator against 1024x2048 photographs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,13 +30,29 @@ from harness.progress import track
 from harness.train.evaluate import _gt_json
 from harness.train.synthesis_data import SynthesisSet, collate
 from harness.train.task import Evaluation, to_device
-
-if TYPE_CHECKING:
-    from harness.train.synthesis_task import EvaluatorSettings
+from harness.weights import WeightsError
 
 GENERATED, REAL, SAMPLES = "generated", "real", "samples"
 GAP = 4  # white pixels between the panels of a sample grid
 REAL_IMAGES = "validation images resized to the generator's resolution (bicubic, as in training)"
+
+
+@dataclass(frozen=True)
+class EvaluatorSettings:
+    """The recipe's `eval.segmenter / detector / fid_weights`: weights files or evaluator run ids
+    (resolved through the task's `resolve_run`); None: that metric is not measured."""
+
+    segmenter: str | None = None
+    detector: str | None = None
+    fid_weights: str | None = None
+
+    def check(self, resolve_run: Resolver | None) -> None:
+        """Before training: a named weights file must exist (without a resolver nothing else can
+        name an evaluator), so a long run does not fail at its evaluation."""
+        for key in ("segmenter", "detector", "fid_weights"):
+            value = getattr(self, key)
+            if value is not None and not Path(value).is_file() and (resolve_run is None or key == "fid_weights"):
+                raise WeightsError(value, f"eval.{key}: no such weights file")
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -29,8 +29,8 @@ from harness.metrics.synthesis import Resolver
 from harness.train.data_sources import PreparedData
 from harness.train.recipe_schema import GanConfig, RecipeConfig
 from harness.train.synthesis_data import LabelSource, SynthesisSet, collate
+from harness.train.synthesis_eval import EvaluatorSettings, evaluate_generator
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
-from harness.weights import WeightsError
 
 GAN = "gan"  # the one module
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"  # its two optimisers
@@ -71,24 +71,6 @@ class GanSettings:
     def from_config(cls, gan: GanConfig) -> "GanSettings":
         return cls(gan.lr_generator, gan.lr_discriminator, gan.beta1, gan.beta2, gan.decay,
                    tuple(gan.load_size) if gan.load_size else None)
-
-
-@dataclass(frozen=True)
-class EvaluatorSettings:
-    """The recipe's `eval.segmenter / detector / fid_weights`: weights files or evaluator run ids
-    (resolved through the task's `resolve_run`); None: that metric is not measured."""
-
-    segmenter: str | None = None
-    detector: str | None = None
-    fid_weights: str | None = None
-
-    def check(self, resolve_run: Resolver | None) -> None:
-        """Before training: a named weights file must exist (without a resolver nothing else can
-        name an evaluator), so a long run does not fail at its evaluation."""
-        for key in ("segmenter", "detector", "fid_weights"):
-            value = getattr(self, key)
-            if value is not None and not Path(value).is_file() and (resolve_run is None or key == "fid_weights"):
-                raise WeightsError(value, f"eval.{key}: no such weights file")
 
 
 class GanSynthesisTask:
@@ -170,8 +152,6 @@ class GanSynthesisTask:
 
     def evaluate(self, modules: dict[str, nn.Module], out_dir: Path, device: torch.device, n_samples: int,
                  progress: bool) -> Evaluation:
-        from harness.train.synthesis_eval import evaluate_generator
-
         gan = modules[GAN]
         evaluation = evaluate_generator(gan, self.val_set(), Path(out_dir), device, val_max=self.val_max,
                                         batch_size=self.ims_per_gpu, n_samples=n_samples, amp=self.amp,
