@@ -26,6 +26,7 @@ from harness.train.loop import Trainer, TrainSettings
 from harness.train.synthesis_eval import GAP, EvaluatorSettings
 from harness.train.synthesis_task import GanSettings, GanSynthesisTask, LinearDecay
 from harness.weights import WeightsError
+from test_train_tasks import _assert_equal
 
 TINY = {"image_size": [32, 64], "ngf": 8, "spade_hidden": 8, "ndf": 8}
 TINY_OVERRIDES = [f"model.options.{k}={json.dumps(v)}" for k, v in TINY.items()]
@@ -33,12 +34,7 @@ SETTINGS = TrainSettings(epochs=2, ims_per_gpu=2, max_iters=None, amp=True, chec
                          eval_every=0, seed=0, workers=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +66,6 @@ def _state(trainer: Trainer) -> dict:
     return {"modules": {n: m.state_dict() for n, m in trainer.modules.items()},
             "optimizers": {n: o.state_dict() for n, o in trainer.optims.items()},
             "lrs": {n: o.lr for n, o in trainer.optims.items()}}
-
-
-def _assert_equal(a, b, where=""):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            _assert_equal(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for k, (x, y) in enumerate(zip(a, b)):
-            _assert_equal(x, y, f"{where}[{k}]")
-    else:
-        assert a == b, where
 
 
 def test_n_plus_n_steps_equal_2n_steps_for_generator_and_discriminator(scenes, tmp_path):
@@ -189,8 +170,8 @@ def test_sweep_trains_the_ablation_rows_and_records_samples_and_measurable_metri
     store = RunStore(runs)
     records = list(store.runs())
     assert len(records) == 3 and {r["status"] for r in records} == {"finished"}
-    rows = sorted((r["model"], r["config"]["model"]["options"].get("panoptic_upsample", True)) for r in records)
-    assert rows == [("panoptic-spade-mini", False), ("panoptic-spade-mini", True), ("spade-mini", True)]
+    rows = sorted((r["model"], r["cell"]["model.options.panoptic_upsample"]) for r in records)
+    assert rows == [("panoptic-spade-mini", False), ("panoptic-spade-mini", True), ("spade-mini", False)]
 
     assert main(["train", "synth-table4-mini", *_overrides(tmp_path), "--runs-root", str(runs)]) == 0
     out = capsys.readouterr().out

@@ -57,7 +57,7 @@ def test_table2_is_coco_stuff_at_256_with_spades_coco_options_batch_48_and_a_con
 
 @pytest.mark.parametrize("name,prefix", [("synth-table4", ""), ("synth-table4-mini", "-mini")])
 def test_table4_is_the_three_ablation_rows_over_three_seeds(name, prefix):
-    rows = [(f"spade{prefix}", None), (f"panoptic-spade{prefix}", False), (f"panoptic-spade{prefix}", None)]
+    rows = [(f"spade{prefix}", False), (f"panoptic-spade{prefix}", False), (f"panoptic-spade{prefix}", True)]
     want = [(model, upsample, seed) for model, upsample in rows for seed in (0, 1, 2)]
     got = [(model, options.get("panoptic_upsample"), seed) for model, options, seed in cells(name)]
     assert got == want
