@@ -54,3 +54,14 @@ def write_blocks_dataset(root, n: int = 3, height: int = 32, width: int = 48, se
 @pytest.fixture
 def blocks_dataset(tmp_path):
     return write_blocks_dataset(tmp_path / "blocks")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (2 shared cores: threads spin against each other)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -167,8 +167,10 @@ class PanopticDataset:
         return label_map_path(self.root, maps, annotation, self.json_path, self.allow_outside_links)
 
     def read_label_map(self, index: int) -> np.ndarray:
-        """(H, W) int64 class ids of image `index`'s label map (e.g. Cityscapes' 35 label ids)."""
-        return read_label_map(self.label_map_path(self.annotation_for(self.images[index]["id"])))
+        """(H, W) int64 class ids of image `index`'s label map (e.g. Cityscapes' 35 label ids), each
+        below the declared `num_classes` or 255 (no label)."""
+        annotation = self.annotation_for(self.images[index]["id"])
+        return read_label_map(self.label_map_path(annotation), self.label_maps.num_classes)
 
     def read_image(self, index: int) -> np.ndarray:
         return read_rgb(self.image_path(self.images[index]))

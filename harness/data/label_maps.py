@@ -63,9 +63,23 @@ def label_map_path(root: Path, maps: LabelMaps, annotation: dict, json_path: str
                     entry=f"label map of image {annotation.get('image_id')!r}", allow_outside_links=allow_outside_links)
 
 
-def read_label_map(path: str | Path) -> np.ndarray:
-    """(H, W) int64 label ids of a one-channel 8-bit map."""
-    return read_class_ids(path, "label map")
+def read_label_map(path: str | Path, num_classes: int | None = None) -> np.ndarray:
+    """(H, W) int64 label ids of a one-channel 8-bit map; with `num_classes`, an id neither below it
+    nor NO_LABEL is a DatasetError naming the file."""
+    ids = read_class_ids(path, "label map")
+    if num_classes is not None:
+        problem = _values_problem(np.unique(ids), num_classes)
+        if problem is not None:
+            raise DatasetError(path, problem)
+    return ids
+
+
+def _values_problem(values: np.ndarray, num_classes: int) -> str | None:
+    bad = values[(values >= num_classes) & (values != NO_LABEL)]
+    if not bad.size:
+        return None
+    return (f"label map holds id(s) {', '.join(map(str, bad[:5].tolist()))}, not below "
+            f"num_classes {num_classes} nor {NO_LABEL} (no label)")
 
 
 def header_problems(path: Path, image_wh: tuple[int, int]) -> Iterator[Problem]:
@@ -84,11 +98,6 @@ def header_problems(path: Path, image_wh: tuple[int, int]) -> Iterator[Problem]:
 def value_problems(path: Path, num_classes: int) -> Iterator[Problem]:
     """Every value < num_classes or NO_LABEL (the whole map decoded, one vectorised pass)."""
     try:
-        values = np.unique(read_label_map(path))
+        read_label_map(path, num_classes)
     except DatasetError as exc:
         yield exc.path, exc.problem
-        return
-    bad = values[(values >= num_classes) & (values != NO_LABEL)]
-    if bad.size:
-        yield str(path), (f"label map holds id(s) {', '.join(map(str, bad[:5].tolist()))}, not below "
-                          f"num_classes {num_classes} nor {NO_LABEL} (no label)")

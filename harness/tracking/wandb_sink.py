@@ -78,7 +78,8 @@ class WandbSink:
             self.run.log({f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
 
     def log_final(self, metrics: dict[str, Any], categories: list[dict], images: list[dict] | None = None) -> None:
-        """Summary = the flat metrics; `per_class` as a table; prediction images with their masks."""
+        """Summary = the flat metrics; `per_class` as a table; prediction images with their masks, or
+        a synthesis run's sample grids (items with a `grid`), each captioned with its file name."""
         if self.run is None:
             return
         import wandb
@@ -94,12 +95,18 @@ class WandbSink:
             rows.append([int(cid), name, isthing, *(row.get(k) for k in columns[3:])])
         payload: dict[str, Any] = {"per_class": wandb.Table(columns=columns, data=rows)}
         labels = {**{i: c["name"] for i, c in enumerate(categories)}, 255: "void"}
-        if images:
+        images = images or []
+        grids = [item for item in images if "grid" in item]  # synthesis: label | real | generated
+        if grids:
+            payload["samples"] = [wandb.Image(np.asarray(item["grid"]), caption=str(item.get("caption", "")))
+                                  for item in grids]
+        predictions = [item for item in images if "grid" not in item]
+        if predictions:
             payload["predictions"] = [
                 wandb.Image(np.asarray(item["image"]), caption=str(item.get("caption", "")), masks={
                     "prediction": {"mask_data": np.asarray(item["prediction"]), "class_labels": labels},
                     "ground_truth": {"mask_data": np.asarray(item["ground_truth"]), "class_labels": labels}})
-                for item in images]
+                for item in predictions]
         self.run.log(payload)
 
     def finish(self, exit_code: int = 0) -> None:

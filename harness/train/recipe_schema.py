@@ -11,9 +11,11 @@ MISSING), except the `panda:` section, whose type and defaults are PanDA's own f
 
 Run identity: a run's id hashes its resolved config except the fields marked `reporting(...)`, which
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
-number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out too while
-`data.panda: none` (no PanDA set is generated, so its parameters cannot change the results). The
-recipe name stays in: a run belongs to one recipe's tables."""
+number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out
+too while `data.panda: none` (no PanDA set is generated, so its parameters cannot change the
+results), and so are the GAN keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model
+is not a synthesis model (they neither train nor score it). The recipe name stays in: a run belongs
+to one recipe's tables."""
 
 from __future__ import annotations
 
@@ -29,10 +31,11 @@ from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
-DATASETS = ("synth", "coco_panoptic", "cityscapes")
+DATASETS = ("synth", "coco_panoptic", "cityscapes", "coco_stuff")
 SUBSETS = ("random", "every_kth")
 SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
+SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
 PANDA_COPIES = re.compile(r"^(none|[1-9][0-9]*x)$")  # `none` or `Kx`: K PanDA images per original
 
 
@@ -178,13 +181,41 @@ class TrainConfig:
 
 
 @dataclass
+class GanConfig:
+    """Synthesis runs' optimiser, schedule and preprocessing (harness/train/synthesis_task.py)."""
+
+    lr_generator: float = MISSING
+    lr_discriminator: float = MISSING
+    beta1: float = MISSING
+    beta2: float = MISSING
+    decay: float = MISSING  # fraction of the run, at its end, over which both lrs fall linearly to 0
+    load_size: Optional[List[int]] = MISSING  # [H, W] resize before a random crop to the image size
+
+    def check(self) -> None:
+        for key in ("lr_generator", "lr_discriminator"):
+            require(getattr(self, key) > 0, f"gan.{key}", "> 0", getattr(self, key))
+        for key in ("beta1", "beta2"):
+            require(0 <= getattr(self, key) < 1, f"gan.{key}", "in [0, 1)", getattr(self, key))
+        require(0 <= self.decay <= 1, "gan.decay", "a fraction of the run in [0, 1] (0: constant lr)", self.decay)
+        size = None if self.load_size is None else list(self.load_size)
+        require(size is None or (len(size) == 2 and min(size) >= 1), "gan.load_size", "[height, width] or null",
+                size)
+
+
+@dataclass
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
+    segmenter: Optional[str] = MISSING  # synthesis: a weights file or an evaluator run id (null: no mIoU)
+    detector: Optional[str] = MISSING  # synthesis: a weights file or an evaluator run id (null: no detAP)
+    fid_weights: Optional[str] = MISSING  # synthesis: the Inception weights file (null: torch hub's cache)
 
     def check(self) -> None:
         require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)
         require(self.images_logged >= 0, "eval.images_logged", ">= 0", self.images_logged)
+        for key in ("segmenter", "detector", "fid_weights"):
+            value = getattr(self, key)
+            require(value is None or bool(value.strip()), f"eval.{key}", "a weights file, a run id or null", value)
 
 
 @dataclass
@@ -210,6 +241,7 @@ class RecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     panda: PandaConfig = field(default_factory=PandaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig, metadata={REPORTING: True})
 
@@ -225,7 +257,7 @@ def check_recipe(recipe: RecipeConfig) -> None:
     """Every enumeration and range of `recipe`; a ConfigError names the key and the allowed values.
     PanDA's parameters are checked by PandaConfig itself when the section is built."""
     require(recipe.seed >= 0, "seed", ">= 0", recipe.seed)
-    for section in (recipe.model, recipe.data, recipe.train, recipe.eval, recipe.wandb):
+    for section in (recipe.model, recipe.data, recipe.train, recipe.gan, recipe.eval, recipe.wandb):
         section.check()
 
 
@@ -267,7 +299,16 @@ def result_config(config: dict) -> dict:
         _drop(out, dotted.split("."))
     if (config.get("data") or {}).get("panda") == "none":
         out.pop("panda", None)
+    if not _is_synthesis(config):
+        for dotted in SYNTHESIS_ONLY:
+            _drop(out, dotted.split("."))
     return out
+
+
+def _is_synthesis(config: dict) -> bool:
+    from harness.models.synthesis.entries import SYNTHESIS_MODELS
+
+    return (config.get("model") or {}).get("name") in SYNTHESIS_MODELS
 
 
 def _drop(node: dict, path: list[str]) -> None:

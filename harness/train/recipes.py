@@ -9,7 +9,8 @@ that set it. Two sub-trees are open (free keys): `model.options` (checked by the
 `grid: {dotted.key: [values...]}` declares the cells of a sweep (their cartesian product). Rows
 that are not a product (PanDA Table 4: "extra iterations" without PanDA, then dropout / resize /
 shift ablations with PanDA) are listed under the reserved grid key `cases`: a list of
-`{dotted.key: value}` mappings, crossed with the other grid keys.
+`{dotted.key: value}` mappings, crossed with the other grid keys. Keys of the open sections may be
+varied too (synthesis Table 4: `model.options.panoptic_upsample: false`).
 
 Interpolation: a recipe may refer to its own keys (`${data.root}/val`), resolved before the run id
 is taken. Resolvers (`${oc.env:HOME}`, ...) are refused: their values come from the machine, so they
@@ -246,7 +247,7 @@ def expand_grid(cfg: DictConfig) -> list[DictConfig]:
         c = base.copy()
         for key, value in cell.items():
             with _typed(f"recipe {cfg.name} grid {key}={value!r}"):
-                OmegaConf.update(c, key, value, merge=False)
+                OmegaConf.update(c, key, value, merge=False, force_add=_is_open(key))
         canonical = json.dumps(to_dict(c), sort_keys=True)
         if canonical not in seen:
             seen.add(canonical)

@@ -129,7 +129,7 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
             store.update(rid, iterations=result.iterations, lr=next(iter(lrs.values())) if len(lrs) == 1 else lrs,
                          seconds_per_iter=_rounded(result.seconds_per_iter, 4),
                          cpu_seconds_per_iter=_rounded(result.cpu_seconds_per_iter, 4),
-                         peak_rss_mb=_rounded(result.peak_rss_mb, 1))
+                         peak_rss_mb=_rounded(result.peak_rss_mb, 1), **evaluation.record_in(run_dir))
             store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             sink.finish(0)
             metrics = evaluation.metrics

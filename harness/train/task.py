@@ -45,6 +45,17 @@ class OptimizerSetup:
 class Evaluation:
     metrics: dict[str, Any]  # metrics.json: flat keys of run_store.METRIC_KEYS + per_class
     samples: list[dict] = field(default_factory=list)  # a few images for W&B
+    record: dict[str, Any] = field(default_factory=dict)  # more run.json fields (e.g. a synthesis protocol)
+
+    def record_in(self, run_dir: Path) -> dict[str, Any]:
+        """`record` for run.json: files written under the run folder (Paths, or lists of them) as
+        POSIX paths relative to it, as the dashboard reads them."""
+        def relative(value: Any) -> Any:
+            if isinstance(value, Path):
+                return value.resolve().relative_to(Path(run_dir).resolve()).as_posix()
+            return [relative(v) for v in value] if isinstance(value, list) else value
+
+        return {key: relative(value) for key, value in self.record.items()}
 
 
 class Optim:

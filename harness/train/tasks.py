@@ -8,10 +8,12 @@ from harness.models.registry import model_family
 from harness.train.data_sources import PreparedData
 from harness.train.panoptic_task import PanopticTask
 from harness.train.recipe_schema import RecipeConfig
+from harness.train.synthesis_task import GanSynthesisTask
 from harness.train.task import Task
 
 TASKS = {
     "panoptic": PanopticTask,
+    "synthesis": GanSynthesisTask,
 }
 
 
