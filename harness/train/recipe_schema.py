@@ -170,6 +170,10 @@ class TrainConfig:
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
+    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/evaluator_runs.py)
+    segmenter: Optional[str] = None
+    detector: Optional[str] = None
+    fid_weights: Optional[str] = None  # Inception weights file for FID / KID (default: harness/metrics/fid.py's search)
 
     def check(self) -> None:
         require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)

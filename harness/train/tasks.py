@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from harness.models.registry import model_family
 from harness.train.data_sources import PreparedData
+from harness.train.evaluator_task import EvaluatorTask
 from harness.train.panoptic_task import PanopticTask
 from harness.train.recipe_schema import RecipeConfig
 from harness.train.task import Task
 
 TASKS = {
     "panoptic": PanopticTask,
+    "segmenter": EvaluatorTask,
+    "detector": EvaluatorTask,
 }
 
 
