@@ -68,30 +68,31 @@ def evaluator_pairs(runs: pd.DataFrame, root: Path) -> tuple[list[dict[str, str 
     evaluator that has no run in the store (a weights file from elsewhere, an unknown reference)."""
     from harness.train.evaluator_runs import evaluator_run_id
 
-    pairs: list[dict[str, str | None]] = []
+    named = list(dict.fromkeys(tuple((config.get("eval") or {}).get(kind) for kind in EVALUATOR_KEYS)
+                               for config in runs.config))
+    ids: dict[tuple[str, str], str | None] = {}
     notes: list[str] = []
-    for config in runs.config:
-        pair: dict[str, str | None] = {}
-        for kind in EVALUATOR_KEYS:
-            value = (config.get("eval") or {}).get(kind)
-            try:
-                pair[kind] = evaluator_run_id(value, kind, root) if value else None
-            except PanbenchError as exc:
-                pair[kind] = None
-                notes.append(f"{kind} {value!r}: {exc}")
-                continue
-            if value and pair[kind] is None:
-                notes.append(f"{kind} {value!r}: a weights file from outside the run store (no ceiling)")
+    for kind, value in {(kind, value) for values in named for kind, value in zip(EVALUATOR_KEYS, values) if value}:
+        try:
+            ids[kind, value] = evaluator_run_id(value, kind, root)
+        except PanbenchError as exc:
+            notes.append(f"{kind} {value!r}: {exc}")
+            continue
+        if ids[kind, value] is None:
+            notes.append(f"{kind} {value!r}: a weights file from outside the run store (no ceiling)")
+    pairs = []
+    for values in named:
+        pair = {kind: ids.get((kind, value)) for kind, value in zip(EVALUATOR_KEYS, values)}
         if pair not in pairs:
             pairs.append(pair)
-    return pairs, sorted(set(notes))
+    return pairs, sorted(notes)
 
 
-def ceiling_rows(runs: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, list[str]]:
+def ceiling_rows(pairs: list[dict[str, str | None]], root: Path) -> tuple[pd.DataFrame, list[str]]:
     """One `real images` row per evaluator pair, with the evaluator runs' own scores of the real
     validation images; notes for evaluators whose run is missing or unfinished."""
     store = RunStore(root)
-    pairs, notes = evaluator_pairs(runs, root)
+    notes: list[str] = []
     rows = []
     for pair in pairs:
         row: dict[str, object] = {"method": REAL_IMAGES}
@@ -108,8 +109,7 @@ def ceiling_rows(runs: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, list[str
     return pd.DataFrame(rows), notes
 
 
-def _describe_evaluators(runs: pd.DataFrame, root: Path) -> str:
-    pairs, _ = evaluator_pairs(runs, root)
+def _describe_evaluators(pairs: list[dict[str, str | None]]) -> str:
     return "; ".join(f"segmenter run {p['segmenter'] or '-'}, detector run {p['detector'] or '-'}" for p in pairs)
 
 
@@ -146,7 +146,9 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
     chosen = synthesis_runs(runs, ablation)
     metrics = [m for m in SYNTH_METRICS if chosen[m].notna().any()]
     frame = aggregate_seeds(chosen, ["method"], metrics)
-    ceiling, notes = ceiling_rows(chosen, root)
+    pairs, notes = evaluator_pairs(chosen, root)
+    ceiling, missing = ceiling_rows(pairs, root)
+    notes += missing
     frame = _order(pd.concat([frame, ceiling], ignore_index=True), ablation)
     seeds = sorted(set(chosen.seed.dropna().astype(int)))
     what = {"synth-table1": "Table 1 (Cityscapes)", "synth-table2": "Table 2 (COCO-Stuff)",
@@ -154,7 +156,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
     caption = (f"Panoptic-based image synthesis {what} from the run store: scores of the images generated "
                f"from the validation label maps; runs: {len(chosen)}, seeds {seeds}, mean ± std over seeds. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
-               f"{_describe_evaluators(chosen, root)}). KID: unbiased MMD² (raw, not x1000).")
+               f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"
     caption += gap_caption(frame, best, "spade", ["miou", "det_ap"] if ablation else metrics)
     if notes:

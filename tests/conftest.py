@@ -57,6 +57,15 @@ def no_offline_inception(monkeypatch):
     monkeypatch.setenv("PANBENCH_CACHE", os.environ["PANBENCH_CACHE"] + "-empty")
 
 
+@pytest.fixture(scope="session")
+def tiny_evaluators(tmp_path_factory):
+    """(run store, data cache, {model: run id}) of the two tiny evaluator runs, trained once per session."""
+    from evaluator_fixtures import train_tiny_evaluators
+
+    root, cache = tmp_path_factory.mktemp("evaluator-runs"), tmp_path_factory.mktemp("evaluator-cache")
+    return root, cache, train_tiny_evaluators(root, cache)
+
+
 @pytest.fixture
 def blocks_dataset(tmp_path):
     return write_blocks_dataset(tmp_path / "blocks")

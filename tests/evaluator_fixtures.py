@@ -76,7 +76,11 @@ def train_tiny_evaluators(root, cache) -> dict[str, str]:
     from harness.train.run import run_training
     from harness.train.run_spec import RunSpec
 
-    torch.set_num_threads(1)
-    return {model: run_training(RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, f"model.name={model}")),
-                                root, progress=False).run_id
-            for model in ("drn-d-mini", "fasterrcnn-mini")}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: a second thread only spin-waits on a busy machine
+    try:
+        return {model: run_training(RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, f"model.name={model}")),
+                                    root, progress=False).run_id
+                for model in ("drn-d-mini", "fasterrcnn-mini")}
+    finally:
+        torch.set_num_threads(threads)

@@ -11,8 +11,7 @@ import json
 import pytest
 import torch
 
-from evaluator_fixtures import (EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference, falls,
-                                train_tiny_evaluators)
+from evaluator_fixtures import EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference, falls
 from harness.cli import main
 from harness.data.categories import categories_json
 from harness.models import create_model
@@ -26,14 +25,9 @@ from harness.train.evaluator_task import CEILING_JSON
 from harness.train.run import run_training
 from harness.train.run_spec import RunSpec
 
-RECIPE = EVALUATOR_RECIPE
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Both evaluators of the tiny recipe, trained in this process through run_training."""
-    root, cache = tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("cache")
-    return root, cache, train_tiny_evaluators(root, cache)
+@pytest.fixture
+def store(tiny_evaluators):
+    return tiny_evaluators
 
 
 def test_the_evaluator_families_go_through_the_registry_door():
@@ -124,7 +118,7 @@ def test_a_reference_running_elsewhere_is_waited_for(store, tmp_path, monkeypatc
     the other process has finished it, then loads it."""
     _, cache, _ = store
     root = tmp_path / "runs"
-    spec = RunSpec.from_recipe(RECIPE, evaluator_overrides(cache, "model.name=fasterrcnn-mini"))
+    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, "model.name=fasterrcnn-mini"))
     children, waits = [], []
     monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or 0)
     monkeypatch.setattr(evaluator_runs, "_wait", lambda s: waits.append(s) or run_training(spec, root, False))

@@ -18,7 +18,6 @@ Any `nn.Module` mapping uint8 (B, 3, H, W) images to (B, F) features can replace
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -32,7 +31,7 @@ from harness.data.images import read_rgb
 from harness.errors import DatasetError, PanbenchError
 from harness.metrics import inception_offline as offline
 from harness.progress import progress_bar
-from harness.weights import WeightsError, read_state_dict
+from harness.weights import WeightsError, file_sha256, read_state_dict
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
@@ -105,11 +104,7 @@ class InceptionFeatures(nn.Module):
 
 def sha256_prefix(path: str | Path, length: int = 8) -> str:
     """The first hex digits of the file's SHA-256 (torch hub's file-name convention: 6726825d)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:length]
+    return file_sha256(path)[:length]
 
 
 def load_inception(weights_path: str | Path | None = None, dims: int = 2048) -> InceptionFeatures:

