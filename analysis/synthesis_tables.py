@@ -88,9 +88,16 @@ def evaluator_pairs(runs: pd.DataFrame, root: Path) -> tuple[list[dict[str, str 
     return pairs, sorted(notes)
 
 
-def ceiling_rows(pairs: list[dict[str, str | None]], root: Path) -> tuple[pd.DataFrame, list[str]]:
+def val_root_of(store: RunStore, rid: str) -> str | None:
+    """The validation set a run was evaluated on (run.json `data.val_root`)."""
+    return ((store.read_run(rid) or {}).get("data") or {}).get("val_root")
+
+
+def ceiling_rows(pairs: list[dict[str, str | None]], root: Path,
+                 generated_on: set[str | None] = frozenset()) -> tuple[pd.DataFrame, list[str]]:
     """One `real images` row per evaluator pair, with the evaluator runs' own scores of the real
-    validation images; notes for evaluators whose run is missing or unfinished."""
+    validation images; notes for evaluators whose run is missing or unfinished, or was scored on
+    other validation images than the generators' (`generated_on`)."""
     store = RunStore(root)
     notes: list[str] = []
     rows = []
@@ -100,6 +107,9 @@ def ceiling_rows(pairs: list[dict[str, str | None]], root: Path) -> tuple[pd.Dat
             metrics = store.read_metrics(rid) if rid and store.is_finished(rid) else None
             if rid and metrics is None:
                 notes.append(f"{kind} run {rid} is {store.status(rid) or 'not in the store'}: no ceiling yet")
+            elif rid and generated_on and {val_root_of(store, rid)} != set(generated_on):
+                notes.append(f"{kind} run {rid} was scored on {val_root_of(store, rid)}, the generators on "
+                             f"{', '.join(sorted(map(str, generated_on)))}: not the same images")
             for key in EVALUATOR_KEYS[kind]:
                 row[key] = (metrics or {}).get(key, np.nan)
         if len(pairs) > 1:
@@ -147,14 +157,15 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
     metrics = [m for m in SYNTH_METRICS if chosen[m].notna().any()]
     frame = aggregate_seeds(chosen, ["method"], metrics)
     pairs, notes = evaluator_pairs(chosen, root)
-    ceiling, missing = ceiling_rows(pairs, root)
+    ceiling, missing = ceiling_rows(pairs, root, {val_root_of(RunStore(root), rid) for rid in chosen.run_id})
     notes += missing
     frame = _order(pd.concat([frame, ceiling], ignore_index=True), ablation)
     seeds = sorted(set(chosen.seed.dropna().astype(int)))
-    what = {"synth-table1": "Table 1 (Cityscapes)", "synth-table2": "Table 2 (COCO-Stuff)",
+    what = {"synth-table1": "Table 1 (the paper's: Cityscapes)", "synth-table2": "Table 2 (the paper's: COCO-Stuff)",
             "synth-table4": "Table 4 (ablation of the panoptic layers)"}[name]
-    caption = (f"Panoptic-based image synthesis {what} from the run store: scores of the images generated "
-               f"from the validation label maps; runs: {len(chosen)}, seeds {seeds}, mean ± std over seeds. "
+    caption = (f"Panoptic-based image synthesis {what} from the run store, dataset "
+               f"{', '.join(sorted(map(str, set(chosen.dataset))))}: scores of the images generated from the "
+               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, mean ± std over seeds. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
                f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"

@@ -66,9 +66,9 @@ def evaluator_overrides(cache, *extra: str) -> list[str]:
             "train.base_batch=2", "train.log_every=1", "wandb.mode=disabled", f"data.cache={cache}", *extra]
 
 
-def evaluator_reference(cache, model: str | None = None) -> str:
+def evaluator_reference(cache, model: str | None = None, *extra: str) -> str:
     """The recipe reference of that run (`eval.segmenter` / `--segmenter` form)."""
-    return " ".join([EVALUATOR_RECIPE, *evaluator_overrides(cache), *([f"model.name={model}"] if model else [])])
+    return " ".join([EVALUATOR_RECIPE, *evaluator_overrides(cache, *extra), *([f"model.name={model}"] if model else [])])
 
 
 def train_tiny_evaluators(root, cache) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pytest
 
 from analysis.render import to_markdown
 from analysis.synthesis_samples import one_run_per_generator, synthesis_samples
+from analysis.synthesis_tables import ceiling_rows
 from analysis.tables import RunFilter, build_table, select_runs
 from evaluator_fixtures import evaluator_reference
 from harness.atomic import write_png
@@ -27,8 +28,8 @@ from harness.errors import DatasetError
 from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
 from harness.tracking.run_store import RunStore
 from harness.train.evaluator_runs import weights_of_run
-from harness.train.run_spec import run_specs
 from harness.train.recipes import load_recipe
+from harness.train.run_spec import run_specs
 from test_metrics_fid import TinyExtractor
 
 SEEDS = (0, 1, 2)
@@ -119,6 +120,9 @@ def test_table1_rows_are_seed_means_beside_the_real_images_ceiling(store):
     assert pd.isna(frame.at["real images", "fid"]) and pd.isna(frame.at["real images", "kid"])
     assert frame.at["panoptic-spade", "miou"] > frame.at["spade", "miou"]  # less noise, better scores
     assert evaluators["drn-d-mini"] in t1.caption and evaluators["fasterrcnn-mini"] in t1.caption
+    assert "not the same images" not in t1.caption  # generators and ceiling on one validation set
+    _, notes = ceiling_rows([{"segmenter": evaluators["drn-d-mini"], "detector": None}], root, {"/elsewhere/val"})
+    assert len(notes) == 1 and "the generators on /elsewhere/val: not the same images" in notes[0]
     markdown = to_markdown(t1)
     assert "| generator | seeds | detAP | mIoU | accuracy | FID | KID |" in markdown and " ± " in markdown
 

@@ -104,10 +104,11 @@ def test_an_unfinished_reference_is_trained_once_for_every_caller(store, tmp_pat
     children = []
     train_in_child = evaluator_runs._train_in_child
     monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or train_in_child(*a))
-    first = evaluator_resolver(root, progress=False)(evaluator_reference(cache, "drn-d-mini"), "segmenter")
-    second = evaluator_resolver(root, progress=False)(evaluator_reference(cache), "segmenter")
+    short = "train.epochs=1"  # 4 iterations: what is tested is who trains, not how well
+    first = evaluator_resolver(root, progress=False)(evaluator_reference(cache, "drn-d-mini", short), "segmenter")
+    second = evaluator_resolver(root, progress=False)(evaluator_reference(cache, None, short), "segmenter")
     assert len(children) == 1 and first.source == second.source
-    rid = evaluator_run_id(evaluator_reference(cache), "segmenter", root)
+    rid = evaluator_run_id(evaluator_reference(cache, None, short), "segmenter", root)
     record = RunStore(root).read_run(rid)
     assert record["status"] == "finished" and record["attempts"] == 1
 
@@ -118,10 +119,10 @@ def test_a_reference_running_elsewhere_is_waited_for(store, tmp_path, monkeypatc
     the other process has finished it, then loads it."""
     _, cache, _ = store
     root = tmp_path / "runs"
-    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, "model.name=fasterrcnn-mini"))
+    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, "train.epochs=1", "model.name=fasterrcnn-mini"))
     children, waits = [], []
     monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or 0)
     monkeypatch.setattr(evaluator_runs, "_wait", lambda s: waits.append(s) or run_training(spec, root, False))
-    weights = evaluator_weights(evaluator_reference(cache), "detector", root, progress=False)
+    weights = evaluator_weights(evaluator_reference(cache, None, "train.epochs=1"), "detector", root, progress=False)
     assert len(children) == 1 and len(waits) == 1
     assert weights == weights_of_run(RunStore(root).run_dir(spec.run_id)) and weights.is_file()

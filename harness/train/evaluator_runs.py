@@ -1,4 +1,4 @@
-"""Evaluators are runs (issue 11): a synthesis recipe names its segmenter and detector
+"""Evaluators are runs: a synthesis recipe names its segmenter and detector
 (`eval.segmenter`, `eval.detector`), and `panbench evaluate synthesis --segmenter / --detector`
 takes the same values, in one of three forms:
 
@@ -69,8 +69,8 @@ def reference_overrides(value: str, kind: str) -> tuple[str, list[str], RunSpec]
         raise ConfigError(f"{kind} {value!r}: not a recipe reference ({exc})") from None
     cells = [s for s in run_specs(load_recipe(recipe, overrides)) if _kind_of(s.model) == kind]
     if len(cells) != 1:
-        found = sorted({s.model for s in cells})
-        why = f"cells {found}: pin one with model.name=..." if cells else f"no {kind} cell"
+        why = (f"{len(cells)} {kind} cells ({', '.join(s.model for s in cells)}): pin its grid keys to one "
+               f"(model.name=..., ...)") if cells else f"no {kind} cell"
         raise EvaluatorRunError(f"{kind} {value!r}: recipe {recipe} has {why} (evaluators: "
                                 f"{', '.join(n for n in sorted(EVALUATORS) if EVALUATORS[n].kind == kind)})")
     if not any(o.split("=", 1)[0].strip() == "model.name" for o in overrides):
