@@ -15,8 +15,9 @@ Protocol (each choice is written into the result under `protocol`):
   classes that are not ground-truth things are dropped (COCOeval ignores them too);
 - FID and KID: Inception features (`fid.py`, torch-fidelity's extractor and resize) extracted once per
   image set, the generated images against the real ones (`real`, default: the dataset's `images/`
-  folder beside the ground-truth JSON). FID needs the Inception weights (`fid_weights`, or torch hub's
-  cache): without both, FID and KID are null and the protocol says why.
+  folder beside the ground-truth JSON). FID needs the Inception weights (`fid_weights`, torch hub's
+  cache, or the offline conversion of `inception_offline.py`): without any, FID and KID are null and
+  the protocol says why; it names the weights' origin otherwise.
 
 Class of each evaluator output (segmenter channel k, detector label k + 1), `class_categories`: the
 weights' sidecar `category_ids`; else the ground truth's categories in order (things only for a
