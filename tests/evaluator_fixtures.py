@@ -55,3 +55,32 @@ def constant_state_dict(module: torch.nn.Module, seed: int = 0) -> dict[str, tor
         fill = torch.rand((), generator=generator) + 0.5 if value.dtype.is_floating_point else torch.zeros(())
         out[name] = fill.to(value.dtype).expand(value.shape)
     return out
+
+
+EVALUATOR_RECIPE = "synth-evaluators-mini"
+
+
+def evaluator_overrides(cache, *extra: str) -> list[str]:
+    """A tiny evaluator run of `synth-evaluators-mini`: 8 training scenes, 4 validation scenes, 24 iterations."""
+    return ["data.synth.count=8", "data.synth.val_count=4", "train.epochs=6", "train.ims_per_gpu=2",
+            "train.base_batch=2", "train.log_every=1", "wandb.mode=disabled", f"data.cache={cache}", *extra]
+
+
+def evaluator_reference(cache, model: str | None = None, *extra: str) -> str:
+    """The recipe reference of that run (`eval.segmenter` / `--segmenter` form)."""
+    return " ".join([EVALUATOR_RECIPE, *evaluator_overrides(cache, *extra), *([f"model.name={model}"] if model else [])])
+
+
+def train_tiny_evaluators(root, cache) -> dict[str, str]:
+    """Both tiny evaluator runs, trained in this process through run_training; {model: run id}."""
+    from harness.train.run import run_training
+    from harness.train.run_spec import RunSpec
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: a second thread only spin-waits on a busy machine
+    try:
+        return {model: run_training(RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, f"model.name={model}")),
+                                    root, progress=False).run_id
+                for model in ("drn-d-mini", "fasterrcnn-mini")}
+    finally:
+        torch.set_num_threads(threads)

@@ -165,7 +165,7 @@ def test_longer_baseline_is_a_control_not_a_seed_nor_a_fit_point(store):
 def test_filters_and_clear_errors(store, tmp_path):
     with pytest.raises(PanbenchError, match="no finished runs with recipe=nope"):
         build_table("panda-table2", "runs", RunFilter(root=store, recipe="nope"))
-    with pytest.raises(PanbenchError, match="only --source reference"):
+    with pytest.raises(PanbenchError, match="no finished synthesis runs among the selected runs"):
         build_table("synth-table1", "runs", RunFilter(root=store))
     bad = tmp_path / "bad" / "x"
     bad.mkdir(parents=True)

@@ -68,7 +68,7 @@ def test_fid_of_a_set_against_itself_is_zero(tmp_path):
         pytest.approx(0.0, abs=1e-6)
 
 
-def test_missing_weights_name_the_file_and_never_download(tmp_path, monkeypatch):
+def test_missing_weights_name_the_file_and_never_download(tmp_path, monkeypatch, no_offline_inception):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
                         lambda *a, **k: pytest.fail("tried to download"))

@@ -104,7 +104,8 @@ def test_generated_images_match_label_maps_by_stem(scored, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_writes_the_contract_keys_and_the_protocol(scored, tmp_path, monkeypatch, capsys):
+def test_cli_writes_the_contract_keys_and_the_protocol(scored, tmp_path, monkeypatch, capsys,
+                                                        no_offline_inception):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no Inception weights here
     out = tmp_path / "out.json"
     code = main(["evaluate", "synthesis", "--fake", str(scored / "gt" / "images"),

@@ -20,13 +20,15 @@ from harness.errors import ConfigError
 from harness.metrics.instances import evaluate_instances
 from harness.metrics.panoptic import pq_compute
 from harness.models import create_model, list_models
+from harness.models.evaluators import EVALUATORS
 from harness.models.registry import MODELS
 from harness.models.export import prediction_to_coco
 from harness.models.synthesis.entries import SYNTHESIS_MODELS
 from harness.models.targets import panoptic_to_targets
 
 CATS = categories_json()
-MINI = [name for name in list_models() if name.endswith("-mini") and name not in SYNTHESIS_MODELS]  # GANs: test_models_synthesis.py
+# GANs: test_models_synthesis.py; evaluators of synthesised images: test_models_evaluators.py
+MINI = [name for name in list_models() if name.endswith("-mini") and name not in {**SYNTHESIS_MODELS, **EVALUATORS}]
 
 
 @pytest.fixture(autouse=True)

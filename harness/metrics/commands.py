@@ -16,6 +16,7 @@ from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
 from harness.threads import rayon_threads
+from harness.tracking.commands import add_runs_root
 
 
 def _fmt(value: float | None) -> str:
@@ -203,8 +204,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-dir", type=Path, required=True, help="folder of ground-truth panoptic PNGs")
     p.add_argument("--real", type=Path, default=None,
                    help="folder of real images for FID / KID (default: images/ beside --gt-json)")
-    p.add_argument("--segmenter", default=None, help="segmenter weights FILE (DRN-D-105, DeepLabV2, mini): mIoU, accuracy")
-    p.add_argument("--detector", default=None, help="Faster R-CNN weights FILE: detAP")
+    p.add_argument("--segmenter", default=None, metavar="RUN_ID|FILE",
+                   help="segmenter for mIoU / accuracy: an evaluator run id, a recipe reference "
+                        "('synth-evaluators-mini', trained first if not finished) or a weights FILE "
+                        "(DRN-D-105, DeepLabV2, mini)")
+    p.add_argument("--detector", default=None, metavar="RUN_ID|FILE",
+                   help="Faster R-CNN for detAP: an evaluator run id, a recipe reference or a weights FILE")
+    add_runs_root(p)
     p.add_argument("--fid-weights", type=Path, default=None,
                    help="Inception weights file (default: torch hub's cache; never downloaded; without it no FID / KID)")
     p.add_argument("--out", type=Path, help="JSON file to write")
@@ -215,10 +221,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _synthesis(args: argparse.Namespace) -> int:
     from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
+    from harness.train.evaluator_runs import evaluator_resolver
 
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
-                                batch_size=args.batch_size, progress=True)
+                                batch_size=args.batch_size, progress=True,
+                                resolve_run=evaluator_resolver(args.runs_root))
     table = Table(title=f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
     table.add_column("metric")
     table.add_column("value", justify="right")

