@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import queue
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -19,10 +17,8 @@ from typing import Callable
 from harness.errors import ConfigError
 from harness.launch.sweep import (TRAIN_LOG, Launch, PlannedRun, SweepSummary, cell_overrides, describe_cell,
                                   record_outcome)
-from harness.launch.torchrun import RunFailed, launch_outcome, run_distributed
+from harness.launch.torchrun import RunFailed, run_distributed, run_process
 from harness.tracking.run_store import RunStore
-
-ENTRY = "harness.train.run"
 
 
 def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
@@ -78,17 +74,13 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
                 result = run_distributed(planned.spec, launch.recipe, overrides, launch.runs_root, nproc,
                                          progress=False, env=env, log=log)
             else:
-                cmd = [sys.executable, "-m", ENTRY, launch.recipe, *overrides, "--runs-root", str(launch.runs_root),
-                       "--no-progress", "--expect-run-id", rid]
-                with open(log, "a", encoding="utf-8") as out:
-                    code = subprocess.call(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-                result = launch_outcome(planned.spec, launch.runs_root, code, log, time.perf_counter() - started,
-                                        what="the run's process")
+                result = run_process(planned.spec, launch.recipe, overrides, launch.runs_root, env=env, log=log)
         except RunFailed as exc:
             error = (store.read_run(rid) or {}).get("error") or str(exc)
             record_outcome(store, planned, summary, echo, started, error=error, log=log)
             return
-        record_outcome(store, planned, summary, echo, started, running_elsewhere=result.running_elsewhere, log=log)
+        record_outcome(store, planned, summary, echo, started, skipped=result.skipped,
+                       running_elsewhere=result.running_elsewhere, log=log)
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for future in [pool.submit(one, k, p) for k, p in enumerate(todo, 1)]:

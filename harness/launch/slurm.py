@@ -51,7 +51,7 @@ class RunJob(submitit.helpers.Checkpointable):
             result = run_training(self.spec, self.runs_root, progress=False)
         except Exception as exc:  # recorded in the run store; the job itself ran
             return {"run_id": self.spec.run_id, "error": f"{type(exc).__name__}: {exc}"}
-        return {"run_id": self.spec.run_id, "running_elsewhere": result.running_elsewhere}
+        return {"run_id": self.spec.run_id, "skipped": result.skipped, "running_elsewhere": result.running_elsewhere}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         print(f"run {self.spec.run_id}: requeued; it resumes from its last checkpoint", flush=True)
@@ -104,5 +104,6 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
             record_outcome(store, planned, summary, echo, started, error=f"job {job.job_id}: {first}",
                            log=Path(job.paths.stderr))
             continue
-        record_outcome(store, planned, summary, echo, started, running_elsewhere=outcome.get("running_elsewhere"),
-                       error=outcome.get("error"), log=Path(job.paths.stderr))
+        record_outcome(store, planned, summary, echo, started, skipped=bool(outcome.get("skipped")),
+                       running_elsewhere=outcome.get("running_elsewhere"), error=outcome.get("error"),
+                       log=Path(job.paths.stderr))

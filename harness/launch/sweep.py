@@ -166,17 +166,21 @@ def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *,
 
 
 def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, echo: Callable[[str], None],
-                   started: float, running_elsewhere: str | None = None, error: str | None = None,
-                   log: Path | None = None) -> None:
-    """File one run's outcome in the summary, from its record (the truth) and what its launcher saw."""
+                   started: float, skipped: bool = False, running_elsewhere: str | None = None,
+                   error: str | None = None, log: Path | None = None) -> None:
+    """File one run's outcome in the summary, from its record (the truth) and what its launcher saw
+    (`skipped`: finished by another process before this one took the lock)."""
     rid = planned.run_id
     took = f"{time.perf_counter() - started:.1f} s"
-    if store.is_finished(rid):
-        summary.finished.append(rid)
-        echo(f"      run {rid} finished in {took}")
-    elif running_elsewhere:
+    if running_elsewhere:
         summary.running_elsewhere.append((rid, running_elsewhere))
         echo(f"      run {rid} is running elsewhere ({running_elsewhere}): skipped")
+    elif store.is_finished(rid) and skipped:
+        summary.skipped.append(rid)
+        echo(f"      run {rid} was finished elsewhere meanwhile: skipped")
+    elif store.is_finished(rid):
+        summary.finished.append(rid)
+        echo(f"      run {rid} finished in {took}")
     else:
         record = store.read_run(rid) or {}
         reason = error or record.get("error") or f"ended with status {record.get('status')!r}"
@@ -197,5 +201,5 @@ def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., obje
         except Exception as exc:  # a failing run is recorded and the sweep goes on
             record_outcome(store, planned, summary, echo, started, error=f"{type(exc).__name__}: {exc}")
             continue
-        record_outcome(store, planned, summary, echo, started, running_elsewhere=getattr(result, "running_elsewhere",
-                                                                                          None))
+        record_outcome(store, planned, summary, echo, started, skipped=bool(getattr(result, "skipped", False)),
+                       running_elsewhere=getattr(result, "running_elsewhere", None))

@@ -226,6 +226,18 @@ class RunStore:
         logs = sorted(self.run_dir(rid).glob(RANK_ERROR_GLOB), key=lambda p: p.stat().st_mtime)
         return [(p.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0], p) for p in logs]
 
+    def root_cause(self, rid: str) -> tuple[str, Path] | None:
+        """(error, log) of the DDP rank > 0 that failed first in this attempt, unless the run's
+        recorded error (rank 0's) came earlier; None when no such rank failed."""
+        causes = self.rank_errors(rid)
+        if not causes:
+            return None
+        error, log = causes[0]
+        own = (self.read_run(rid) or {}).get("traceback")
+        if own and Path(own).is_file() and Path(own) != log and Path(own).stat().st_mtime < log.stat().st_mtime:
+            return None
+        return error, log
+
     def add_cost(self, rid: str, gpu_hours: float, cpu_hours: float) -> dict:
         """Add one attempt's device time to the run's `cost` (every attempt that ended counts)."""
         spent = (self.read_run(rid) or {}).get("cost") or {}

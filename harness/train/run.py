@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
+from harness.atomic import write_json
 from harness.errors import PanbenchError
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
@@ -107,8 +108,6 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
     if verdict == FINISHED:
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
     if verdict is not None:
-        if ctx.is_main:
-            print(f"run {rid} is running elsewhere ({verdict}): skipped")
         return RunResult(rid, run_dir, {}, skipped=True, running_elsewhere=verdict)
     try:
         if lock is not None and lock.took_over is not None:
@@ -192,15 +191,15 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
 
 
 def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext) -> None:
-    """Rank 0 records the failure; under DDP the root cause is the rank that failed first (rank 0's
-    own error is then only the collective it lost its peer in). A SystemExit is submitit stopping
-    the job to requeue it: the run is `interrupted`, not failed."""
+    """Rank 0 records the failure in one write; under DDP the root cause is the rank that failed
+    first (rank 0's own error is then only the collective it lost its peer in). A SystemExit is
+    submitit stopping the job to requeue it: the run is `interrupted`, not failed."""
     status = "interrupted" if isinstance(exc, SystemExit) else "failed"
-    store.fail(rid, exc, duration_s, status=status)
-    causes = store.rank_errors(rid) if ctx.distributed else []
-    if causes:
-        error, log = causes[0]
-        store.record_failure(rid, error, log, duration_s, status=status)
+    cause = store.root_cause(rid) if ctx.distributed else None
+    if cause is None:
+        store.fail(rid, exc, duration_s, status=status)
+    else:
+        store.record_failure(rid, cause[0], cause[1], duration_s, status=status)
 
 
 @record  # a failing rank's traceback reaches torchrun's error summary
@@ -212,13 +211,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-root", default="results/runs")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--expect-run-id", default=None, help="refuse to train any other run (set by launchers)")
+    parser.add_argument("--outcome-file", type=Path, default=None,
+                        help="rank 0 writes what became of the run here (JSON; set by launchers)")
     args = parser.parse_args(argv)
     try:
         spec = RunSpec.from_recipe(args.recipe, args.overrides)
         if args.expect_run_id and spec.run_id != args.expect_run_id:
             raise PanbenchError(f"{args.recipe} {' '.join(args.overrides)}: resolves to run {spec.run_id}, the "
                                 f"launcher expected {args.expect_run_id}")
-        run_training(spec, args.runs_root, progress=not args.no_progress)
+        result = run_training(spec, args.runs_root, progress=not args.no_progress)
+        if result.running_elsewhere and int(os.environ.get("RANK", "0")) == 0:
+            print(f"run {result.run_id} skipped: it is running elsewhere ({result.running_elsewhere})")
+        if args.outcome_file and int(os.environ.get("RANK", "0")) == 0:
+            write_json(args.outcome_file, {"run_id": result.run_id, "skipped": result.skipped,
+                                           "running_elsewhere": result.running_elsewhere})
     except PanbenchError as exc:
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"panbench: error: {exc}", file=sys.stderr)
