@@ -18,12 +18,16 @@ their state at any time). Job logs: `<runs_root>/.submitit/<job id>_<task>_log.o
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import submitit
 
+from harness.errors import ConfigError
 from harness.launch.sweep import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
 from harness.tracking.run_store import RunStore
 from harness.train.recipe_schema import LaunchConfig
@@ -44,6 +48,7 @@ class RunJob(submitit.helpers.Checkpointable):
 
         from harness.train.run import run_training
 
+        os.register_at_fork(after_in_child=_default_sigterm)
         if submitit.JobEnvironment().num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         torch.set_num_threads(self.spec.settings.launch.cpus_per_task)
@@ -56,6 +61,13 @@ class RunJob(submitit.helpers.Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         print(f"run {self.spec.run_id}: requeued; it resumes from its last checkpoint", flush=True)
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def _default_sigterm() -> None:
+    """submitit ignores SIGTERM in the job process (SLURM's warning is USR2, and SIGTERM comes just
+    before the kill); processes the run forks (PQ's worker pool, data workers) must keep the default,
+    or a pool stopping its workers with SIGTERM waits on them forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def executor_parameters(launch: LaunchConfig, name: str) -> dict[str, Any]:
@@ -72,8 +84,12 @@ def executor_parameters(launch: LaunchConfig, name: str) -> dict[str, Any]:
 
 
 def make_executor(folder: Path, cluster: str, launch: LaunchConfig, name: str) -> submitit.AutoExecutor:
-    executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster, slurm_max_num_timeout=launch.max_requeues,
-                                     local_max_num_timeout=launch.max_requeues)
+    try:
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster,
+                                         slurm_max_num_timeout=launch.max_requeues,
+                                         local_max_num_timeout=launch.max_requeues)
+    except RuntimeError as exc:  # SlurmExecutor without `srun` on PATH
+        raise ConfigError(f"--cluster {cluster}: {exc} (--cluster local runs the jobs on this machine)") from None
     executor.update_parameters(**executor_parameters(launch, name))
     return executor
 
@@ -81,9 +97,9 @@ def make_executor(folder: Path, cluster: str, launch: LaunchConfig, name: str) -
 def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, echo: Callable[[str], None]) -> None:
     store = RunStore(launch.runs_root)
     folder = Path(launch.runs_root) / SUBMITIT_DIR
-    groups: dict[tuple, list[PlannedRun]] = {}
+    groups: dict[str, list[PlannedRun]] = {}
     for planned in todo:
-        groups.setdefault(dataclasses.astuple(planned.spec.settings.launch), []).append(planned)
+        groups.setdefault(json.dumps(dataclasses.asdict(planned.spec.settings.launch), sort_keys=True), []).append(planned)
     started = time.perf_counter()
     submitted = []
     for runs in groups.values():
