@@ -39,3 +39,15 @@ def write_blocks_dataset(root, n: int = 3, height: int = 32, width: int = 48, se
 @pytest.fixture
 def blocks_dataset(tmp_path):
     return write_blocks_dataset(tmp_path / "blocks")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one torch thread is faster than two competing ones
+    (the count is restored afterwards, also when the code under test changed it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

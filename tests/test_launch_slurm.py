@@ -1,7 +1,7 @@
 """`panbench sweep --executor slurm` through submitit for real: the SLURM script submitit would
 submit, built from the recipe's `launch:` block and `launch.KEY=VALUE` overrides (with a stand-in
-`srun` on PATH, as submitit's own tests do); a job array on `--cluster local` (submitit's local
-executor: separate processes); a job preempted with SIGUSR2 checkpoints, is requeued by submitit and
+`srun` on PATH, as submitit's own tests do); a job array of 2-rank DDP jobs on `--cluster local`
+(submitit's local executor: one process per task); a job preempted with SIGUSR2 checkpoints, is requeued by submitit and
 resumes from its checkpoint; `--cluster debug` runs the job in this process."""
 
 from __future__ import annotations
@@ -57,23 +57,24 @@ def test_cluster_slurm_without_slurm_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_job_array_on_submitits_local_cluster(tmp_path):
+def test_a_job_array_of_two_rank_ddp_jobs_on_submitits_local_cluster(tmp_path):
     recipe = tiny_recipe(tmp_path)
     cmd = [sys.executable, "-m", "harness.cli", "sweep", str(recipe), "--executor", "slurm", "--cluster", "local",
-           "data.n=2", "launch.cpus_per_task=1", "--runs-root", str(tmp_path / "runs")]
+           "data.n=4", "train.max_iters=2", "launch.tasks_per_node=2", "launch.cpus_per_task=1",
+           "--runs-root", str(tmp_path / "runs")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert summary_counts(done.stdout) == {"finished": 2, "skipped": 0, "failed": 0, "running elsewhere": 0}
-    assert "submitted 2 job(s) to local" in done.stdout
+    assert "submitted 2 job(s) to local" in done.stdout and "1 node(s) x 2 task(s)" in done.stdout
     store = RunStore(tmp_path / "runs")
     records = list(store.runs())
     assert len(records) == 2 and {r["status"] for r in records} == {"finished"}
-    job_pids = set()
-    for record in records:  # each run in its own job process, which held the run's lock and wrote the record
-        assert record["world_size"] == 1 and record["attempts"] == 1
-        logs = list((tmp_path / "runs" / SUBMITIT_DIR).glob("*/*_0_log.out"))
-        job_pids |= {p.name.split("_")[0] for p in logs}
-    assert len(job_pids) == 2
+    for record in records:  # each job's two tasks trained one run as DDP ranks; rank 0 alone wrote
+        assert record["world_size"] == 2 and record["attempts"] == 1
+        assert [h["step"] for h in store.read_history(record["run_id"])] == [1, 2]
+        assert len(list((store.run_dir(record["run_id"]) / "wandb").glob("offline-run-*"))) == 1
+    task_logs = sorted(p.name.split("_", 1)[1] for p in (tmp_path / "runs" / SUBMITIT_DIR).glob("*/*_log.out"))
+    assert task_logs == ["0_log.out", "0_log.out", "1_log.out", "1_log.out"]  # 2 jobs x 2 tasks
     # a second sweep finds both finished and submits nothing
     again = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=600)
     assert summary_counts(again.stdout)["skipped"] == 2 and "submitted" not in again.stdout
@@ -108,16 +109,11 @@ def test_a_preempted_job_checkpoints_is_requeued_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # restores this process's threads: the job sets launch.cpus_per_task
 def test_the_debug_cluster_runs_the_job_here(tmp_path, capsys):
-    import torch
-
-    threads = torch.get_num_threads()
     recipe = tiny_recipe(tmp_path)
-    try:
-        code = main(["sweep", str(recipe), "--executor", "slurm", "--cluster", "debug", "data.n=2", "data.panda=none",
-                     "launch.cpus_per_task=1", "--runs-root", str(tmp_path / "runs")])
-    finally:
-        torch.set_num_threads(threads)  # the job set its own (launch.cpus_per_task) in this process
+    code = main(["sweep", str(recipe), "--executor", "slurm", "--cluster", "debug", "data.n=2", "data.panda=none",
+                 "launch.cpus_per_task=1", "--runs-root", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert summary_counts(out)["finished"] == 1 and "DEBUG_" in out

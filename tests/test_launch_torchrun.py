@@ -50,7 +50,7 @@ def test_a_sweep_through_torchrun_trains_each_run_as_a_ddp_job(tmp_path):
 
     recipe = tiny_recipe(tmp_path)
     cmd = [sys.executable, "-m", "harness.cli", "sweep", str(recipe), "--executor", "torchrun", "--nproc", "2",
-           "data.n=4", "data.panda=none", "--runs-root", str(tmp_path / "runs")]
+           "data.n=4", "data.panda=none", "train.max_iters=2", "--runs-root", str(tmp_path / "runs")]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**ENV, "OMP_NUM_THREADS": "1"}, timeout=600,
                           cwd=TESTS.parent)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -19,17 +19,6 @@ TINY = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "data.synth.
         "train.max_iters=4", "train.log_every=1", "train.checkpoint_every=2", "eval.every=3", "eval.images_logged=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread is faster than two competing ones."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def steps(run_dir: Path) -> list[tuple[int, bool]]:
     return [(r["step"], "eval" in r) for r in RunStore(run_dir.parent).read_history(run_dir.name)]
 
@@ -46,6 +35,7 @@ def interrupt_at(monkeypatch, iteration: int) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_restart_before_the_first_checkpoint_and_after_it_logs_each_step_once(tmp_path, monkeypatch):
     import harness.train.run as run_module
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="runs at once (local: separate processes, cores split between them; torchrun: jobs on "
                         "disjoint GPUs)")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
-                   help="torchrun: processes per run (default: the recipe's launch.gpus_per_node, at least 1)")
+                   help="torchrun: processes per run (default: the recipe's launch: one per GPU, launch.tasks_per_node)")
     p.add_argument("--seeds", default=None, metavar="S,S,...", help="repeat every cell with each training seed")
     add_runs_root(p)
     p.set_defaults(func=sweep_command)
@@ -49,9 +49,9 @@ def _accept_options_between_overrides(parser: argparse.ArgumentParser) -> None:
 def _world_size(args: argparse.Namespace, launch) -> int:
     """Devices one run trains on under this executor (what the estimate prices)."""
     if args.executor == "slurm":
-        return launch.nodes * launch.tasks_per_node
+        return launch.nodes * launch.ranks_per_node
     if args.executor == "torchrun":
-        return args.nproc or launch.tasks_per_node
+        return args.nproc or launch.ranks_per_node
     return 1
 
 

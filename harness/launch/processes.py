@@ -43,7 +43,7 @@ def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
 def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, echo: Callable[[str], None],
                      torchrun: bool) -> None:
     store = RunStore(launch.runs_root)
-    nprocs = {p.run_id: launch.nproc or max(1, p.spec.settings.launch.gpus_per_node) for p in todo} if torchrun \
+    nprocs = {p.run_id: launch.nproc or p.spec.settings.launch.ranks_per_node for p in todo} if torchrun \
         else {p.run_id: 1 for p in todo}
     per_run = max(nprocs.values())
     parallel = min(launch.parallel, len(todo))

@@ -73,7 +73,7 @@ def _default_sigterm() -> None:
 def executor_parameters(launch: LaunchConfig, name: str) -> dict[str, Any]:
     """submitit's parameters for one job of `launch` (generic ones, then SLURM's own)."""
     params: dict[str, Any] = {
-        "name": name, "timeout_min": launch.time_min, "nodes": launch.nodes, "tasks_per_node": launch.tasks_per_node,
+        "name": name, "timeout_min": launch.time_min, "nodes": launch.nodes, "tasks_per_node": launch.ranks_per_node,
         "gpus_per_node": launch.gpus_per_node, "cpus_per_task": launch.cpus_per_task, "mem_gb": launch.mem_gb,
         "slurm_array_parallelism": launch.array_parallelism, "slurm_srun_args": ["--kill-on-bad-exit=1"],
         "slurm_setup": list(launch.setup)}
@@ -108,7 +108,7 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
         with executor.batch():
             jobs = [executor.submit(RunJob(p.spec, launch.runs_root)) for p in runs]
         echo(f"submitted {len(jobs)} job(s) to {launch.cluster} (job ids {jobs[0].job_id} ... {jobs[-1].job_id}; "
-             f"{settings.nodes} node(s) x {settings.tasks_per_node} task(s), {settings.time_min} min; logs in {folder})")
+             f"{settings.nodes} node(s) x {settings.ranks_per_node} task(s), {settings.time_min} min; logs in {folder})")
         for planned, job in zip(runs, jobs):
             echo(f"      job {job.job_id}: run {planned.run_id} {describe_cell(planned.cell)}")
         submitted.extend(zip(runs, jobs))

@@ -83,7 +83,7 @@ class Launch:
     overrides: tuple[str, ...]
     runs_root: Path
     parallel: int = 1
-    nproc: int | None = None  # torchrun processes per run (None: launch.gpus_per_node, at least 1)
+    nproc: int | None = None  # torchrun processes per run (None: the launch section's ranks per node)
     cluster: str = "slurm"
 
 

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.tracking.run_lock import RunLock
-from harness.tracking.run_store import RunStore
+from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR, RunStore
 
 DEFAULT_RUNS_ROOT = Path("results/runs")
-OFFLINE_GLOB = "offline-run-*"
 SYNCED_GLOB = "*.wandb.synced"  # the marker `wandb sync` leaves beside the .wandb file
 
 
@@ -67,7 +66,7 @@ def uploads(store: RunStore, run_ids: list[str]) -> list[Upload]:
     for rid in ids:
         if store.read_run(rid) is None:
             raise ConfigError(f"{store.run_dir(rid)}: no such run in the store")
-        folders = sorted((store.run_dir(rid) / "wandb").glob(OFFLINE_GLOB))  # named by start time
+        folders = sorted((store.run_dir(rid) / WANDB_DIR).glob(OFFLINE_GLOB))  # named by start time
         if folders:
             holder = RunLock(store.run_dir(rid)).held_elsewhere()
             found.append(Upload(rid, folders[-1], folders[:-1], holder.describe() if holder else None))

@@ -9,6 +9,7 @@ and skips them.
     results/runs/<run_id>/error.log       the traceback of a failed run
     results/runs/<run_id>/error.rank<k>.log   the traceback of DDP rank k > 0, when it failed
     results/runs/<run_id>/run.lock        held while the run executes (harness.tracking.run_lock)
+    results/runs/<run_id>/wandb/offline-run-*/   its one offline W&B run (harness.tracking.wandb_sink)
     results/runs/.store.json              the store's salt: W&B id = <run_id>-<salt>
 
 Every JSON file is written atomically (temp file + rename, harness.atomic).
@@ -40,6 +41,8 @@ HISTORY_JSONL = "history.jsonl"
 ERROR_LOG = "error.log"
 CHECKPOINTS = "checkpoints"
 STORE_JSON = ".store.json"
+WANDB_DIR = "wandb"  # <run_dir>/wandb/offline-run-*: the run's offline W&B run
+OFFLINE_GLOB = "offline-run-*"
 RANK_ERROR_GLOB = "error.rank*.log"
 CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from harness.errors import ConfigError, PanbenchError
+from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
 from harness.train.recipe_schema import WANDB_MODES
 
 if TYPE_CHECKING:
     from harness.train.recipe_schema import WandbConfig
     from harness.train.run_spec import RunSpec
 
-OFFLINE_GLOB = "offline-run-*"
 IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
 
 
@@ -70,7 +70,7 @@ class WandbSink:
 
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.mode == "offline":
-            for old in (run_dir / "wandb").glob(OFFLINE_GLOB):
+            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):
                 shutil.rmtree(old)
         try:
             self.run = wandb.init(

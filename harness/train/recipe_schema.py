@@ -194,7 +194,8 @@ class WandbConfig:
 class LaunchConfig:
     """Where a run executes (harness/launch): the SLURM job of `panbench sweep --executor slurm`
     (submitted through submitit), and the processes per run of `--executor torchrun`. One task per
-    GPU, each a DDP rank; `cpus_per_task` is also each rank's torch thread count."""
+    GPU (or `tasks_per_node` CPU ranks), each a DDP rank; `cpus_per_task` is also each rank's torch
+    thread count."""
 
     partition: Optional[str] = MISSING
     account: Optional[str] = MISSING
@@ -202,7 +203,8 @@ class LaunchConfig:
     constraint: Optional[str] = MISSING
     time_min: int = MISSING  # wall-clock limit of one job; a run that needs more is requeued and resumes
     nodes: int = MISSING
-    gpus_per_node: int = MISSING  # 0: a CPU job with one task
+    gpus_per_node: int = MISSING  # 0: a CPU job
+    tasks_per_node: Optional[int] = MISSING  # DDP ranks per node (null: one per GPU, one without GPUs)
     cpus_per_task: int = MISSING
     mem_gb: Optional[float] = MISSING  # null: the partition's default
     array_parallelism: int = MISSING  # jobs of the array running at once
@@ -213,14 +215,16 @@ class LaunchConfig:
         require(self.time_min >= 1, "launch.time_min", ">= 1 minute", self.time_min)
         require(self.nodes >= 1, "launch.nodes", ">= 1", self.nodes)
         require(self.gpus_per_node >= 0, "launch.gpus_per_node", ">= 0", self.gpus_per_node)
+        require(self.tasks_per_node is None or self.tasks_per_node >= 1, "launch.tasks_per_node", ">= 1 or null",
+                self.tasks_per_node)
         require(self.cpus_per_task >= 1, "launch.cpus_per_task", ">= 1", self.cpus_per_task)
         require(self.mem_gb is None or self.mem_gb > 0, "launch.mem_gb", "> 0 or null", self.mem_gb)
         require(self.array_parallelism >= 1, "launch.array_parallelism", ">= 1", self.array_parallelism)
         require(self.max_requeues >= 0, "launch.max_requeues", ">= 0", self.max_requeues)
 
     @property
-    def tasks_per_node(self) -> int:
-        return max(1, self.gpus_per_node)
+    def ranks_per_node(self) -> int:
+        return self.tasks_per_node or max(1, self.gpus_per_node)
 
 
 @dataclass

@@ -124,7 +124,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
     recipe = spec.settings
     rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
     show = progress and ctx.is_main
-    record_ = store.start(spec, world_size=ctx.world_size) if ctx.is_main else {}
+    run_record = store.start(spec, world_size=ctx.world_size) if ctx.is_main else {}
     sink: WandbSink | None = None
     started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict = {}
@@ -160,7 +160,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
             if trainer.iteration:
                 print(f"run {rid}: resuming at iteration {trainer.iteration} of {trainer.total}")
             store.truncate_history(rid, trainer.iteration)  # what a killed attempt logged after its checkpoint
-            sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original, wandb_id=record_["wandb_id"],
+            sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original, wandb_id=run_record["wandb_id"],
                              history=store.read_history(rid))
             store.update(rid, wandb_dir=sink.directory)
         result = trainer.fit()
