@@ -1,8 +1,9 @@
 """Runs as processes on this machine: `--executor local --parallel N` (N runs at once, each
 `python -m harness.train.run`) and `--executor torchrun` (each run a DDP job of `--nproc`
-processes, `--parallel` jobs at once). Each run is its own process group member with its own torch
-threads: the cores are split, threads = cores // (runs at once x processes per run), and on a GPU
-machine each run gets its own GPUs (CUDA_VISIBLE_DEVICES), so parallel runs never share a device.
+processes, `--parallel` jobs at once). Each run is a separate process (or group of processes) with
+its own torch threads: the cores are split, threads = cores // (runs at once x processes per run),
+and on a GPU machine each run gets its own GPUs (CUDA_VISIBLE_DEVICES), so parallel runs never share
+a device.
 Each process takes the run's lock itself, so a run killed with its sweep is found with a dead
 holder and taken over by the next sweep."""
 
@@ -47,12 +48,13 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
         else {p.run_id: 1 for p in todo}
     per_run = max(nprocs.values())
     parallel = min(launch.parallel, len(todo))
+    envs = local_slots(parallel, per_run)
     slots: queue.Queue[dict[str, str]] = queue.Queue()
-    for slot in local_slots(parallel, per_run):
-        slots.put(slot)
+    for env in envs:
+        slots.put(env)
     what = f"DDP jobs of {per_run} process(es)" if torchrun else "separate processes"
-    echo(f"{len(todo)} run(s), {parallel} at once as {what}, {slots.queue[0]['OMP_NUM_THREADS']} torch "
-         f"thread(s) per process")
+    echo(f"{len(todo)} run(s), {parallel} at once as {what}, {envs[0]['OMP_NUM_THREADS']} torch thread(s) per "
+         f"process ({len(os.sched_getaffinity(0))} cores)")
 
     def one(k: int, planned: PlannedRun) -> None:
         slot = slots.get()
