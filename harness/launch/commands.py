@@ -90,8 +90,9 @@ def sweep_command(args: argparse.Namespace) -> int:
                 unpriced.append(planned.spec.model)
             else:
                 totals[cost.unit] = totals.get(cost.unit, 0.0) + cost.hours
-        status = {"finished": "finished", "to do": f"to do ({planned.status or 'new'})",
-                  "failed": "failed, runs again",
+        why = {None: "new", "running": "its process is gone", "interrupted": "interrupted"}.get(planned.status,
+                                                                                             planned.status)
+        status = {"finished": "finished", "to do": f"to do ({why})", "failed": "failed, runs again",
                   "running elsewhere": f"running elsewhere ({planned.holder.describe() if planned.holder else ''})"}
         table.add_row(planned.run_id, status[planned.state], planned.spec.variant.name, describe_cell(planned.cell),
                       cost.describe() if cost else "? (no cost entry)")
