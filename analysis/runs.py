@@ -1,7 +1,8 @@
 """The run store (`results/runs/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
 
-One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the W&B
-link when the run was synced, and every flat metric. `variant` is run.json's canonical name
+One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the device
+time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
+when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
 own names), read as written, so runs and paper compare directly."""
 
@@ -31,6 +32,15 @@ def wandb_url(record: dict) -> str | None:
     return f"https://wandb.ai/{cfg['entity']}/{cfg['project']}/runs/{record['run_id']}"
 
 
+def run_cost(record: dict) -> dict:
+    """run.json's `cost` as one number and its unit (GPU-hours when the run used GPUs)."""
+    cost = record.get("cost") if isinstance(record.get("cost"), dict) else {}
+    gpu, cpu = _number(cost.get("gpu_hours")), _number(cost.get("cpu_hours"))
+    if gpu > 0:
+        return {"cost": gpu, "cost_unit": "GPU-hours"}
+    return {"cost": cpu, "cost_unit": "CPU-hours" if not np.isnan(cpu) else None}
+
+
 def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False) -> pd.DataFrame:
     """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
     root = Path(root)
@@ -55,13 +65,15 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "started_at": record.get("started_at"),
             "finished_at": record.get("finished_at"),
             "duration_s": record.get("duration_s"),
+            **run_cost(record),
             "wandb_url": wandb_url(record),
             "config": config,
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
-                                        "duration_s", "wandb_url", "config", "run_dir", *METRICS])
+                                        "duration_s", "cost", "cost_unit", "wandb_url", "config", "run_dir",
+                                        *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)

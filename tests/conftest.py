@@ -75,7 +75,8 @@ def blocks_dataset(tmp_path):
 
 @pytest.fixture
 def one_thread():
-    """One torch thread for the test (2 shared cores: threads spin against each other)."""
+    """Tiny models on a shared 2-core machine: one torch thread is faster than two competing ones
+    (the count is restored afterwards, also when the code under test changed it)."""
     import torch
 
     threads = torch.get_num_threads()

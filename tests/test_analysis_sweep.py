@@ -93,14 +93,16 @@ def test_finished_runs_never_run_twice_and_failures_do_not_stop(recipe, tmp_path
     assert statuses == {"finished"}
 
 
-def test_cli_dry_run_and_unimplemented_executor(recipe, tmp_path, capsys, monkeypatch):
+def test_cli_dry_run_and_executor_options(recipe, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("harness.train.run.run_training", FakeTrainer())
     assert main(["sweep", recipe, "--dry-run", "data.n=10", "--runs-root", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert out.count("to do") == 2 and "data.n=10" in out
     assert "panda-1x" in out  # the run spec's canonical variant, as run.json will write it
-    assert main(["sweep", recipe, "--executor", "slurm", "--runs-root", str(tmp_path / "runs")]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+    assert main(["sweep", recipe, "--executor", "slurm", "--parallel", "2", "--runs-root", str(tmp_path / "runs")]) == 2
+    assert "--parallel applies to --executor local|torchrun" in capsys.readouterr().err
+    assert main(["sweep", recipe, "--parallel", "0", "--runs-root", str(tmp_path / "runs")]) == 2
+    assert "--parallel 0: must be >= 1" in capsys.readouterr().err
 
 
 def test_cli_runs_the_sweep_and_reports_failures(recipe, tmp_path, capsys, monkeypatch):

@@ -17,6 +17,8 @@ from harness.data.synth import make_scene
 from harness.models import create_model
 from harness.models.targets import panoptic_to_targets
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: a second thread only spins
+
 CATS = categories_json()
 COMMON = {"loss_rpn_box_reg": 0.401362, "loss_box_reg": 0.065955, "loss_mask": 1.070222}
 PINNED = {
@@ -37,13 +39,6 @@ def scenes():
         targets.append(panoptic_to_targets(ids, make_segments_info(ids, category_of, iscrowd_of), CATS))
     return images, targets
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_every_mini_model_is_pinned():

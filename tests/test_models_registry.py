@@ -26,19 +26,12 @@ from harness.models.export import prediction_to_coco
 from harness.models.synthesis.entries import SYNTHESIS_MODELS
 from harness.models.targets import panoptic_to_targets
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: a second thread only spins
+
 CATS = categories_json()
 # GANs: test_models_synthesis.py; evaluators of synthesised images: test_models_evaluators.py
 MINI = [name for name in list_models() if name.endswith("-mini") and name not in {**SYNTHESIS_MODELS, **EVALUATORS}]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Mini models are made of tiny tensors: a second intra-op thread buys nothing on an idle machine
-    and costs several-fold on a busy one (spin-waiting; see results/bench/train_step.json)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

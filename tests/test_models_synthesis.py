@@ -26,6 +26,8 @@ from harness.models.synthesis.spade_norm import SPADE
 from harness.models.synthesis.vgg import VGGLoss, load_vgg19_features
 from harness.weights import WeightsError
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: a second thread only spins
+
 CATS = categories_json()
 MINI = [name for name in list_models() if name in SYNTHESIS_MODELS and name.endswith("-mini")]
 # every mini generator, and Table 4's middle row (panoptic convolution only) and its converse
@@ -33,13 +35,6 @@ VARIANTS = [(name, {}) for name in MINI] + [("panoptic-spade-mini", {"panoptic_u
                                             ("panoptic-spade-mini", {"panoptic_conv": False})]
 GAN_STEPS = 16
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

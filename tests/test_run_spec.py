@@ -54,7 +54,7 @@ def test_panda_parameters_count_only_with_panda():
 
 
 def test_reporting_keys_are_declared_by_the_schema():
-    assert set(reporting_keys()) == {"wandb", "data.cache", "data.workers", "train.checkpoint_every",
+    assert set(reporting_keys()) == {"wandb", "launch", "data.cache", "data.workers", "train.checkpoint_every",
                                      "train.log_every", "train.threads", "eval.images_logged"}
 
 

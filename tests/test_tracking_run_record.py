@@ -1,6 +1,7 @@
 """One tiny end-to-end run (mini UPSNet-style model, 2 synthetic scenes + their PanDA 1x copies,
 2 iterations, evaluation on 2 scenes) and its record: run.json / metrics.json / history.jsonl as in
-ARCHITECTURE.md, the W&B offline run read back with `wandb leet inspect`, and a finished run skipped."""
+ARCHITECTURE.md, the W&B offline run read back with wandb's own reader (`wandb leet inspect`: its
+summary, and its history records), and a finished run skipped."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from harness.train.run_spec import RunSpec
 pytestmark = pytest.mark.slow
 
 RUN_KEYS = {"run_id", "recipe", "config", "git_commit", "seed", "model", "dataset", "n", "variant", "status",
-            "error", "started_at", "finished_at", "duration_s", "wandb_dir", "cell", "n_requested", "panda"}
+            "error", "started_at", "finished_at", "duration_s", "wandb_dir", "cell", "n_requested", "panda",
+            "wandb_id", "cost"}
 
 
 def tiny_overrides(cache: Path) -> list[str]:
@@ -84,6 +86,24 @@ def test_metrics_json_equals_cityscapesscripts_on_the_run_predictions(finished_r
             assert metrics[key] == pytest.approx(ref[key], abs=1e-9)
 
 
+def wandb_summary(offline: Path) -> dict:
+    """The offline run as wandb's own reader sees it (state, summary, config, tags)."""
+    out = subprocess.run([WANDB_CLI, "leet", "inspect", "--summary", "--json", str(offline)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def wandb_history(offline: Path) -> list[dict]:
+    """The history rows of the offline run's transaction log, read by `wandb leet inspect --json`."""
+    out = subprocess.run([WANDB_CLI, "leet", "inspect", "--json", str(offline)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return [r["history"]["item"] for r in records if r.get("type") == "history"]
+
+
+WANDB_CLI = str(Path(sys.executable).with_name("wandb"))
+
+
 def test_the_evaluations_ground_truth_cache_lies_under_data_cache(finished_run):
     """Training's PQ / AP engines keep their ground-truth records beside the run's generated data."""
     cfg, _ = finished_run
@@ -96,16 +116,34 @@ def test_wandb_offline_run_holds_the_final_metrics(finished_run):
     record = json.loads((run_dir / "run.json").read_text())
     offline = Path(record["wandb_dir"])
     assert offline.parent == run_dir / "wandb" and offline.name.startswith("offline-run-")
-    wandb_cli = str(Path(sys.executable).with_name("wandb"))
-    out = subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)], capture_output=True,
-                         text=True, timeout=120, check=True)
-    run = json.loads(out.stdout)
+    run = wandb_summary(offline)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert run["run_id"] == record["run_id"] and run["state"] == "finished"
+    assert run["run_id"] == record["wandb_id"] and run["state"] == "finished"
+    salt = json.loads((run_dir.parent / ".store.json").read_text())["salt"]
+    assert record["wandb_id"] == f"{record['run_id']}-{salt}"  # the store's salt: one W&B run per store
     assert set(run["tags"]) == {"synth", "n=2", "panda=panda-1x"}
-    assert run["summary"]["pq"] == pytest.approx(metrics["pq"])
-    assert run["summary"]["miou"] == pytest.approx(metrics["miou"])
+    assert run["summary"]["val/pq"] == pytest.approx(metrics["pq"])
+    assert run["summary"]["val/miou"] == pytest.approx(metrics["miou"])
+    assert not {"pq", "miou"} & set(run["summary"])  # final metrics are val/*, like the losses are train/*
     assert "per_class" in run["summary"] and "train/loss" in run["summary"]
+
+
+def test_wandb_history_has_val_at_the_last_step_a_single_name_column_and_file_name_captions(finished_run):
+    _, run_dir = finished_run
+    offline = Path(json.loads((run_dir / "run.json").read_text())["wandb_dir"])
+    rows = wandb_history(offline)
+    assert [row["_step"] for row in rows] == [1, 2]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert rows[-1]["val/pq"] == pytest.approx(metrics["pq"]) and "val/pq" not in rows[0]
+    # the per-class table W&B stored (its file, named by the history row): one `name` column
+    table = json.loads((offline / "files" / rows[-1]["per_class.path"]).read_text())
+    assert table["columns"][:3] == ["category_id", "name", "isthing"] and table["columns"].count("name") == 1
+    names = {str(row[0]): row[1] for row in table["data"]}
+    assert names == {cid: row["name"] for cid, row in metrics["per_class"].items()}
+    # prediction images captioned with the validation image's file name
+    val_root = Path(json.loads((run_dir / "run.json").read_text())["data"]["val_root"])
+    first = json.loads((val_root / "panoptic.json").read_text())["images"][0]["file_name"]
+    assert rows[-1]["predictions.captions"] == [first]
 
 
 def test_finished_run_is_skipped(finished_run, monkeypatch):

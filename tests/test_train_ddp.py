@@ -24,7 +24,7 @@ def test_two_process_gloo_run_finishes_and_only_rank0_writes(tmp_path):
            "-m", "harness.train.run", "panda-table2-mini", *overrides, "--runs-root", str(runs), "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run_dir,) = list(runs.iterdir())
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]  # beside it: the store's .store.json
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "finished" and record["world_size"] == 2
     assert record["iterations"] == 2 and record["lr"] == pytest.approx(0.02 * 4 / 2)  # 2 ranks x 2 images

@@ -29,7 +29,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         run_module.run_training(cfg, tmp_path / "runs", progress=False)
-    (run_dir,) = list((tmp_path / "runs").iterdir())
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # beside it: the store's .store.json
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
     assert [json.loads(x)["step"] for x in (run_dir / "history.jsonl").read_text().splitlines()] == [1, 2, 3]
 

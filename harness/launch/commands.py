@@ -1,19 +1,30 @@
-"""`panbench sweep RECIPE [--dry-run] [--executor local] [key=value ...]`."""
+"""`panbench sweep RECIPE [--executor local|torchrun|slurm] [--cluster slurm|local|debug]
+[--parallel N] [--nproc N] [--dry-run] [--seeds S,S] [key=value ...]`."""
 
 from __future__ import annotations
 
 import argparse
 
-from harness.launch.sweep import EXECUTORS
+from harness.launch.sweep import CLUSTERS, EXECUTORS
 from harness.tracking.commands import add_runs_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="run every cell of a recipe's grid (finished runs are skipped)")
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides; a grid key narrows the grid")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
-    p.add_argument("--executor", choices=EXECUTORS, default="local", help="local (sequential); torchrun, slurm: later")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="recipe overrides; a grid key narrows the grid; launch.KEY=VALUE sets a SLURM parameter")
+    p.add_argument("--dry-run", action="store_true", help="print each run's state and cost estimate, and stop")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local (this machine: in turn, or --parallel N processes), torchrun (each run a DDP job), "
+                        "slurm (a submitit job array)")
+    p.add_argument("--cluster", choices=CLUSTERS, default="slurm",
+                   help="submitit's cluster for --executor slurm (local, debug: submitit's own local executors)")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="runs at once (local: separate processes, cores split between them; torchrun: jobs on "
+                        "disjoint GPUs)")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="torchrun: processes per run (default: the recipe's launch: one per GPU, launch.tasks_per_node)")
     p.add_argument("--seeds", default=None, metavar="S,S,...", help="repeat every cell with each training seed")
     add_runs_root(p)
     p.set_defaults(func=sweep_command)
@@ -35,15 +46,28 @@ def _accept_options_between_overrides(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse
 
 
+def _world_size(args: argparse.Namespace, launch) -> int:
+    """Devices one run trains on under this executor (what the estimate prices)."""
+    if args.executor == "slurm":
+        return launch.nodes * launch.ranks_per_node
+    if args.executor == "torchrun":
+        return args.nproc or launch.ranks_per_node
+    return 1
+
+
 def sweep_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from harness.errors import ConfigError
-    from harness.launch.sweep import check_executor, describe_cell, plan_sweep, run_sweep
+    from harness.launch.estimate import cost_table, estimate
+    from harness.launch.sweep import Launch, check_executor, describe_cell, plan_sweep, run_sweep
     from harness.models.pretrained import required_weight_files
+    from harness.train.recipes import load_recipe
 
-    check_executor(args.executor)
+    check_executor(args.executor, args.cluster, args.parallel)
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc {args.nproc}: must be >= 1")
     console = Console(highlight=False, soft_wrap=True)
     seeds = None
     if args.seeds:
@@ -55,18 +79,42 @@ def sweep_command(args: argparse.Namespace) -> int:
     for planned in plan if not args.dry_run else ():  # every weights file the runs to do need, up front
         if not planned.done:
             required_weight_files(planned.spec.model, planned.spec.settings.model.options)
-    table = Table(title=f"sweep {args.recipe}: {len(plan)} runs, {sum(p.done for p in plan)} finished")
-    for column in ("run id", "status", "variant", "cell"):
+    table_of_costs = cost_table(load_recipe(args.recipe, list(args.overrides)))
+    counts = {state: sum(p.state == state for p in plan) for state in ("finished", "running elsewhere", "failed")}
+    table = Table(title=f"sweep {args.recipe} ({args.executor}): {len(plan)} runs, {counts['finished']} finished, "
+                        f"{counts['running elsewhere']} running elsewhere, {counts['failed']} failed")
+    for column in ("run id", "status", "variant", "cell", "estimate"):
         table.add_column(column)
+    totals: dict[str, float] = {}
+    unpriced = []
     for planned in plan:
-        table.add_row(planned.run_id, "done" if planned.done else f"to do ({planned.status or 'new'})",
-                      planned.spec.variant.name, describe_cell(planned.cell))
+        cost = estimate(planned.spec, table_of_costs, _world_size(args, planned.spec.settings.launch))
+        if planned.state in ("to do", "failed"):
+            if cost is None:
+                unpriced.append(planned.spec.model)
+            else:
+                totals[cost.unit] = totals.get(cost.unit, 0.0) + cost.hours
+        why = {None: "new", "running": "its process is gone", "interrupted": "interrupted"}.get(planned.status,
+                                                                                             planned.status)
+        status = {"finished": "finished", "to do": f"to do ({why})", "failed": "failed, runs again",
+                  "running elsewhere": f"running elsewhere ({planned.holder.describe() if planned.holder else ''})"}
+        table.add_row(planned.run_id, status[planned.state], planned.spec.variant.name, describe_cell(planned.cell),
+                      cost.describe() if cost else "? (no cost entry)")
     console.print(table)
+    todo = sum(p.state in ("to do", "failed") for p in plan)
+    priced = ", ".join(f"{hours:.3g} {unit}" for unit, hours in totals.items()) or "nothing priced"
+    note = f"; no cost entry for {', '.join(sorted(set(unpriced)))} (add cost.models.MODEL)" if unpriced else ""
+    console.print(f"estimate: {priced} for the {todo} run(s) left to run (cost table: the recipe's cost.models){note}")
     if args.dry_run:
         return 0
-    summary = run_sweep(plan, args.runs_root, executor=args.executor, echo=console.print)
+    launch = Launch(args.recipe, tuple(args.overrides), args.runs_root, parallel=args.parallel, nproc=args.nproc,
+                    cluster=args.cluster)
+    summary = run_sweep(plan, args.runs_root, executor=args.executor, launch=launch, echo=console.print)
     console.print(f"sweep {args.recipe}: {len(summary.finished)} finished, {len(summary.skipped)} skipped "
-                  f"(already finished), {len(summary.failed)} failed")
+                  f"(already finished), {len(summary.failed)} failed, {len(summary.running_elsewhere)} running "
+                  f"elsewhere")
+    for rid, holder in summary.running_elsewhere:
+        console.print(f"  [yellow]running elsewhere[/] {rid}: {holder}")
     for rid, error, log in summary.failed:
         console.print(f"  [red]failed[/] {rid}: {error}\n         log: {log}")
     return 0 if summary.ok else 1

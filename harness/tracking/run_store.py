@@ -7,13 +7,22 @@ and skips them.
     results/runs/<run_id>/history.jsonl   one line per logged step
     results/runs/<run_id>/checkpoints/    the latest training state (exact resume)
     results/runs/<run_id>/error.log       the traceback of a failed run
+    results/runs/<run_id>/error.rank<k>.log   the traceback of DDP rank k > 0, when it failed
+    results/runs/<run_id>/run.lock        held while the run executes (harness.tracking.run_lock)
+    results/runs/<run_id>/wandb/offline-run-*/   its one offline W&B run (harness.tracking.wandb_sink)
+    results/runs/.store.json              the store's salt: W&B id = <run_id>-<salt>
 
-Every JSON file is written atomically (temp file + rename, harness.atomic)."""
+Every JSON file is written atomically (temp file + rename, harness.atomic).
+
+W&B ids are salted per store: the run id is a hash of the config, so two people running the same
+cell into one shared W&B project would otherwise write into one W&B run. The salt is drawn once,
+when the store is first used, and a run keeps the W&B id it started with (run.json `wandb_id`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import traceback
 from datetime import datetime, timezone
@@ -31,6 +40,11 @@ METRICS_JSON = "metrics.json"
 HISTORY_JSONL = "history.jsonl"
 ERROR_LOG = "error.log"
 CHECKPOINTS = "checkpoints"
+STORE_JSON = ".store.json"
+WANDB_DIR = "wandb"  # <run_dir>/wandb/offline-run-*: the run's offline W&B run
+OFFLINE_GLOB = "offline-run-*"
+RANK_ERROR_GLOB = "error.rank*.log"
+CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 
 # The flat keys of metrics.json (percent), by the evaluation that produces them.
 PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
@@ -76,6 +90,29 @@ class RunStore:
     def checkpoint_dir(self, rid: str) -> Path:
         return self.run_dir(rid) / CHECKPOINTS
 
+    # --- W&B identity ---------------------------------------------------------------------------
+    def salt(self) -> str:
+        """This store's salt, drawn the first time it is needed. Created with a hard link of a
+        complete file, so two processes starting together agree on one salt."""
+        path = self.root / STORE_JSON
+        if not path.is_file():
+            draft = self.root / f"{STORE_JSON}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            write_json(draft, {"salt": secrets.token_hex(4), "created_at": now_iso()})
+            try:
+                os.link(draft, path)  # fails if another process was first: its salt stands
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        record = read_record(path) or {}
+        salt = record.get("salt")
+        if not isinstance(salt, str) or not salt.isalnum():
+            raise PanbenchError(f"{path}: no valid `salt` (letters and digits); delete the file to draw a new one")
+        return salt
+
+    def wandb_id(self, rid: str) -> str:
+        return f"{rid}-{self.salt()}"
+
     # --- reading --------------------------------------------------------------------------------
     def read_run(self, rid: str) -> dict | None:
         return read_record(self.run_dir(rid) / RUN_JSON)
@@ -109,6 +146,8 @@ class RunStore:
         resolved config, the code version, the attempt count; return the record. `n` (the images
         actually prepared) is added once the data is ready."""
         previous = self.read_run(spec.run_id) or {}
+        for stale in self.run_dir(spec.run_id).glob(RANK_ERROR_GLOB):  # an earlier attempt's
+            stale.unlink()
         record = {
             **spec.identity(),
             "config": spec.config,
@@ -120,7 +159,9 @@ class RunStore:
             "finished_at": None,
             "duration_s": previous.get("duration_s"),
             "wandb_dir": previous.get("wandb_dir"),
+            "wandb_id": previous.get("wandb_id") or self.wandb_id(spec.run_id),
             "attempts": int(previous.get("attempts", 0)) + 1,
+            **{key: previous[key] for key in CARRIED if key in previous},
             **extra,
         }
         self.write_run(record)
@@ -163,10 +204,45 @@ class RunStore:
         return self.update(rid, status="finished", finished_at=now_iso(), duration_s=round(duration_s, 3),
                            error=None, traceback=None)
 
-    def fail(self, rid: str, exc: BaseException, duration_s: float | None = None) -> dict:
-        """Record the error in run.json and its traceback in error.log."""
+    def fail(self, rid: str, exc: BaseException, duration_s: float | None = None, status: str = "failed") -> dict:
+        """Record the error in run.json and its traceback in error.log (`status` "interrupted" for a
+        run stopped to be requeued)."""
         log = self.run_dir(rid) / ERROR_LOG
         write_text(log, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        return self.update(rid, status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}",
-                           traceback=os.fspath(log),
+        return self.record_failure(rid, f"{type(exc).__name__}: {exc}", log, duration_s, status)
+
+    def record_failure(self, rid: str, error: str, log: Path, duration_s: float | None = None,
+                       status: str = "failed") -> dict:
+        return self.update(rid, status=status, finished_at=now_iso(), error=error, traceback=os.fspath(log),
                            duration_s=None if duration_s is None else round(duration_s, 3))
+
+    def write_rank_error(self, rid: str, rank: int, exc: BaseException) -> Path:
+        """A DDP rank > 0 leaves its error where rank 0 and the launcher find it: the first line
+        names the rank and the error, the traceback follows."""
+        log = self.run_dir(rid) / f"error.rank{rank}.log"
+        write_text(log, f"rank {rank}: {type(exc).__name__}: {exc}\n\n"
+                        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return log
+
+    def rank_errors(self, rid: str) -> list[tuple[str, Path]]:
+        """(error line, log) of every rank that failed in this attempt, the earliest first."""
+        logs = sorted(self.run_dir(rid).glob(RANK_ERROR_GLOB), key=lambda p: p.stat().st_mtime)
+        return [(p.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0], p) for p in logs]
+
+    def root_cause(self, rid: str) -> tuple[str, Path] | None:
+        """(error, log) of the DDP rank > 0 that failed first in this attempt, unless the run's
+        recorded error (rank 0's) came earlier; None when no such rank failed."""
+        causes = self.rank_errors(rid)
+        if not causes:
+            return None
+        error, log = causes[0]
+        own = (self.read_run(rid) or {}).get("traceback")
+        if own and Path(own).is_file() and Path(own) != log and Path(own).stat().st_mtime < log.stat().st_mtime:
+            return None
+        return error, log
+
+    def add_cost(self, rid: str, gpu_hours: float, cpu_hours: float) -> dict:
+        """Add one attempt's device time to the run's `cost` (every attempt that ended counts)."""
+        spent = (self.read_run(rid) or {}).get("cost") or {}
+        return self.update(rid, cost={"gpu_hours": round(float(spent.get("gpu_hours", 0.0)) + gpu_hours, 6),
+                                      "cpu_hours": round(float(spent.get("cpu_hours", 0.0)) + cpu_hours, 6)})

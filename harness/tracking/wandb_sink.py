@@ -1,28 +1,41 @@
-"""Weights & Biases mirror of a run record (ARCHITECTURE.md "Run record"): same id as the run store
-(`resume="allow"`, so a resumed run continues its W&B run), `group` = recipe, `job_type` = model,
-tags for dataset / n / PanDA variant (the run spec's canonical name), the resolved config, step
-losses, final metrics in the summary, per-class tables and a few prediction images.
+"""Weights & Biases mirror of a run record (ARCHITECTURE.md "Run record"): one W&B run per run id,
+`group` = recipe, `job_type` = model, tags for dataset / n / PanDA variant (the run spec's canonical
+name), the resolved config, step losses as `train/*`, evaluations as `val/*` (every `eval.every`
+iterations and at the end, the final ones also in the summary), a per-class table and a few
+prediction images captioned with their file names.
+
+The W&B id is the run id plus the store's salt (harness.tracking.run_store), so two stores that
+run the same cell into one W&B project make two W&B runs.
 
 Offline by default: the mode comes from `WANDB_MODE`, else the recipe's `wandb.mode`, else
 `offline` (wandb.init without a mode and without an API key raises). Offline runs are written to
-`<run_dir>/wandb/offline-run-*/` and pushed later with `panbench sync`. An online start-up is
-bounded by `wandb.init_timeout` (W&B's own setting): a failure to reach the server is a
-TrackingError naming the reason, and the run is recorded as failed, never left `running`."""
+`<run_dir>/wandb/offline-run-*/` and pushed later with `panbench sync`. wandb cannot resume an
+offline run (it ignores `resume` offline and writes a new `offline-run-*` folder each start), and
+`wandb sync` of several folders of one id keeps only one of them. So a restarted run rebuilds its
+one offline folder: the old folder is removed and `history.jsonl`, already cut back to the
+checkpoint, is replayed into the new one before training goes on. Online, a restart continues the
+same W&B run (`resume="allow"`). An online start-up is bounded by `wandb.init_timeout` (W&B's own
+setting): a failure to reach the server is a TrackingError naming the reason, and the run is
+recorded as failed, never left `running`."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from harness.errors import ConfigError, PanbenchError
+from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
 from harness.train.recipe_schema import WANDB_MODES
 
 if TYPE_CHECKING:
     from harness.train.recipe_schema import WandbConfig
     from harness.train.run_spec import RunSpec
+
+IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
 
 
 class TrackingError(PanbenchError):
@@ -38,11 +51,17 @@ def wandb_mode(recipe_mode: str | None) -> str:
     return mode
 
 
+def _numbers(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 class WandbSink:
     """One W&B run per run spec; every method is a no-op when the mode is `disabled`. `n` is the
-    number of original training images actually prepared (run.json's `n`)."""
+    number of original training images actually prepared (run.json's `n`); `history` the run's
+    history.jsonl records so far (replayed into a rebuilt offline run)."""
 
-    def __init__(self, spec: RunSpec, run_dir: Path, settings: WandbConfig, n: int):
+    def __init__(self, spec: RunSpec, run_dir: Path, settings: WandbConfig, n: int, wandb_id: str,
+                 history: Iterable[dict] = ()):
         self.mode = wandb_mode(settings.mode)
         self.run = None
         if self.mode == "disabled":
@@ -50,9 +69,13 @@ class WandbSink:
         import wandb
 
         run_dir.mkdir(parents=True, exist_ok=True)
+        if self.mode == "offline":
+            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):
+                shutil.rmtree(old)
         try:
             self.run = wandb.init(
-                project=settings.project, entity=settings.entity, id=spec.run_id, resume="allow", mode=self.mode,
+                project=settings.project, entity=settings.entity, id=wandb_id, mode=self.mode,
+                **({"resume": "allow"} if self.mode == "online" else {}),
                 group=spec.recipe, job_type=spec.model,
                 tags=[spec.dataset, f"n={n}", f"panda={spec.variant.name}"], name=spec.label(n),
                 config=spec.config, dir=str(run_dir),
@@ -62,11 +85,21 @@ class WandbSink:
             raise TrackingError(f"W&B {self.mode} start-up failed (wandb.init_timeout={settings.init_timeout:g} s): "
                                 f"{reason}; check the network / WANDB_API_KEY / WANDB_BASE_URL, or train with "
                                 "wandb.mode=offline and upload later with `panbench sync`") from None
+        if self.mode == "offline":
+            self.replay(history)
 
     @property
     def directory(self) -> str | None:
         """The offline run folder (`wandb/offline-run-*`), the unit `wandb sync` uploads."""
         return str(Path(self.run.dir).parent) if self.run is not None else None
+
+    def replay(self, history: Iterable[dict]) -> None:
+        """Log history.jsonl records as they were logged: step records as `train/*`, evaluations as `val/*`."""
+        for record in history:
+            if "eval" in record:
+                self.log_metrics(record["eval"], int(record["step"]))
+            else:
+                self.log_step(record)
 
     def log_step(self, record: dict[str, Any]) -> None:
         if self.run is not None:
@@ -75,25 +108,26 @@ class WandbSink:
 
     def log_metrics(self, metrics: dict[str, Any], step: int, prefix: str = "val") -> None:
         if self.run is not None:
-            self.run.log({f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+            self.run.log(_numbers(metrics, prefix), step=step)
 
-    def log_final(self, metrics: dict[str, Any], categories: list[dict], images: list[dict] | None = None) -> None:
-        """Summary = the flat metrics; `per_class` as a table; prediction images with their masks, or
-        a synthesis run's sample grids (items with a `grid`), each captioned with its file name."""
+    def log_final(self, metrics: dict[str, Any], categories: list[dict], images: list[dict] | None,
+                  step: int) -> None:
+        """The final evaluation at the last step: flat metrics as `val/*` (history and summary),
+        `per_class` as a table, prediction images with their masks, or a synthesis run's sample grids
+        (items with a `grid`), each captioned with its file name."""
         if self.run is None:
             return
         import wandb
 
-        flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        self.run.summary.update(flat)
+        final = _numbers(metrics, "val")
         per_class = metrics.get("per_class") or {}
-        columns = ["category_id", "name", "isthing", *sorted({k for row in per_class.values() for k in row})]
+        measures = sorted({k for row in per_class.values() for k in row} - set(IDENTITY_COLUMNS))
         names = {int(c["id"]): (c["name"], bool(c["isthing"])) for c in categories}
         rows = []
         for cid, row in sorted(per_class.items(), key=lambda kv: int(kv[0])):
-            name, isthing = names.get(int(cid), (str(cid), False))
-            rows.append([int(cid), name, isthing, *(row.get(k) for k in columns[3:])])
-        payload: dict[str, Any] = {"per_class": wandb.Table(columns=columns, data=rows)}
+            name, isthing = names.get(int(cid), (str(row.get("name", cid)), False))
+            rows.append([int(cid), name, isthing, *(row.get(k) for k in measures)])
+        payload: dict[str, Any] = {**final, "per_class": wandb.Table(columns=[*IDENTITY_COLUMNS, *measures], data=rows)}
         labels = {**{i: c["name"] for i, c in enumerate(categories)}, 255: "void"}
         images = images or []
         grids = [item for item in images if "grid" in item]  # synthesis: label | real | generated
@@ -107,7 +141,8 @@ class WandbSink:
                     "prediction": {"mask_data": np.asarray(item["prediction"]), "class_labels": labels},
                     "ground_truth": {"mask_data": np.asarray(item["ground_truth"]), "class_labels": labels}})
                 for item in predictions]
-        self.run.log(payload)
+        self.run.log(payload, step=step)
+        self.run.summary.update(final)
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:

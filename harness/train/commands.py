@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from harness.launch.torchrun import run_distributed
     from harness.models.pretrained import required_weight_files
-    from harness.train.run import run_distributed, run_training
+    from harness.train.run import run_training
     from harness.train.run_spec import RunSpec
 
     spec = RunSpec.from_recipe(args.recipe, args.overrides)
@@ -38,6 +39,9 @@ def train_command(args: argparse.Namespace) -> int:
                                  progress=not args.no_progress)
     else:
         result = run_training(spec, args.runs_root, progress=not args.no_progress)
+    if result.running_elsewhere:
+        print(f"run {result.run_id} skipped: it is running elsewhere ({result.running_elsewhere})")
+        return 0
     flat = {k: round(v, 2) for k, v in result.metrics.items() if isinstance(v, (int, float))}
     print(f"run {result.run_id} {'was finished before' if result.skipped else 'finished'}: {result.run_dir}\n"
           f"{json.dumps(flat)}")

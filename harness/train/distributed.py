@@ -1,15 +1,23 @@
-"""DDP through torchrun: one process per GPU (NCCL) or per CPU worker (gloo). torchrun sets
-RANK / WORLD_SIZE / LOCAL_RANK; without them the run is a single process. Only rank 0 logs and
-writes (run store, checkpoints, W&B)."""
+"""DDP through torchrun (or a SLURM job's tasks, harness/launch): one process per GPU (NCCL) or per
+CPU worker (gloo). The launcher sets RANK / WORLD_SIZE / LOCAL_RANK; without them the run is a
+single process. Only rank 0 logs and writes (run store, checkpoints, W&B).
+
+A rank that fails ends the job promptly: torchrun's agent stops the other ranks as soon as one
+exits non-zero (SLURM's `--kill-on-bad-exit` does the same for a job's tasks). As a safety net for
+other launchers, a collective waits at most DIST_TIMEOUT (NCCL's own default; gloo's would be 30
+minutes)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+DIST_TIMEOUT = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,8 @@ def init_distributed() -> DistContext:
     if cuda:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
+        dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None,
+                                timeout=DIST_TIMEOUT)
     return DistContext(rank, world_size, local_rank, device)
 
 
@@ -53,6 +62,15 @@ def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
     out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (`obj` itself without DDP)."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def shutdown(ctx: DistContext) -> None:

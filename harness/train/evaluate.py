@@ -72,7 +72,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             confusion.update(gt_semantic, pred_semantic)
             if len(samples) < n_samples:
                 samples.append({"image": rgb, "prediction": pred_semantic.astype(np.uint8),
-                                "ground_truth": gt_semantic.astype(np.uint8), "caption": str(entry["id"])})
+                                "ground_truth": gt_semantic.astype(np.uint8), "caption": entry["file_name"]})
     model.train(was_training)
 
     pred_json = out_dir / "panoptic.json"

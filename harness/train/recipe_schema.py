@@ -36,6 +36,7 @@ SUBSETS = ("random", "every_kth")
 SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
 SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
+DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
 PANDA_COPIES = re.compile(r"^(none|[1-9][0-9]*x)$")  # `none` or `Kx`: K PanDA images per original
 
 
@@ -233,6 +234,74 @@ class WandbConfig:
 
 
 @dataclass
+class LaunchConfig:
+    """Where a run executes (harness/launch): the SLURM job of `panbench sweep --executor slurm`
+    (submitted through submitit), and the processes per run of `--executor torchrun`. One task per
+    GPU (or `tasks_per_node` CPU ranks), each a DDP rank; `cpus_per_task` is also each rank's torch
+    thread count."""
+
+    partition: Optional[str] = MISSING
+    account: Optional[str] = MISSING
+    qos: Optional[str] = MISSING
+    constraint: Optional[str] = MISSING
+    time_min: int = MISSING  # wall-clock limit of one job; a run that needs more is requeued and resumes
+    nodes: int = MISSING
+    gpus_per_node: int = MISSING  # 0: a CPU job
+    tasks_per_node: Optional[int] = MISSING  # DDP ranks per node (null: one per GPU, one without GPUs)
+    cpus_per_task: int = MISSING
+    mem_gb: Optional[float] = MISSING  # null: the partition's default
+    array_parallelism: int = MISSING  # jobs of the array running at once
+    max_requeues: int = MISSING  # timeouts before a job gives up (preemptions do not count)
+    setup: List[str] = MISSING  # shell lines run before each job (e.g. `module load cuda`)
+
+    def check(self) -> None:
+        require(self.time_min >= 1, "launch.time_min", ">= 1 minute", self.time_min)
+        require(self.nodes >= 1, "launch.nodes", ">= 1", self.nodes)
+        require(self.gpus_per_node >= 0, "launch.gpus_per_node", ">= 0", self.gpus_per_node)
+        require(self.tasks_per_node is None or self.tasks_per_node >= 1, "launch.tasks_per_node", ">= 1 or null",
+                self.tasks_per_node)
+        require(self.cpus_per_task >= 1, "launch.cpus_per_task", ">= 1", self.cpus_per_task)
+        require(self.mem_gb is None or self.mem_gb > 0, "launch.mem_gb", "> 0 or null", self.mem_gb)
+        require(self.array_parallelism >= 1, "launch.array_parallelism", ">= 1", self.array_parallelism)
+        require(self.max_requeues >= 0, "launch.max_requeues", ">= 0", self.max_requeues)
+
+    @property
+    def ranks_per_node(self) -> int:
+        return self.tasks_per_node or max(1, self.gpus_per_node)
+
+
+@dataclass
+class ModelCost:
+    """Seconds per training iteration on one device at `ims_per_gpu` images, and where the number
+    comes from (a measured run, or a published training time)."""
+
+    seconds_per_iter: float = MISSING
+    ims_per_gpu: int = MISSING
+    device: str = MISSING  # gpu | cpu
+    source: str = MISSING
+
+    def check(self, key: str) -> None:
+        require(self.seconds_per_iter > 0, f"{key}.seconds_per_iter", "> 0", self.seconds_per_iter)
+        require(self.ims_per_gpu >= 1, f"{key}.ims_per_gpu", ">= 1", self.ims_per_gpu)
+        require(self.device in DEVICES, f"{key}.device", f"one of {', '.join(DEVICES)}", self.device)
+
+
+@dataclass
+class CostConfig:
+    """The per-model cost table behind `panbench sweep --dry-run`'s GPU-hour estimate. `models` is
+    keyed by model name, or `model@dataset` where the image size of a dataset changes the cost;
+    `train_images` holds the size of each full training split, for estimates before the data is
+    on disk."""
+
+    models: Dict[str, ModelCost] = MISSING
+    train_images: Dict[str, int] = MISSING
+
+    def check(self) -> None:
+        for key, entry in self.models.items():
+            entry.check(f"cost.models.{key}")
+
+
+@dataclass
 class RecipeConfig:
     """One resolved cell of a recipe: what `panbench train` runs."""
 
@@ -245,20 +314,29 @@ class RecipeConfig:
     gan: GanConfig = field(default_factory=GanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig, metadata={REPORTING: True})
+    launch: LaunchConfig = field(default_factory=LaunchConfig, metadata={REPORTING: True})
 
 
 @dataclass
 class RecipeFile(RecipeConfig):
-    """A recipe as written: its cells plus the `grid:` that declares them (harness.train.recipes)."""
+    """A recipe as written: its cells plus the `grid:` that declares them (harness.train.recipes)
+    and the cost table its sweeps are estimated with; neither belongs to a single run."""
 
     grid: Dict[str, Any] = field(default=MISSING, metadata={REPORTING: True})
+    cost: CostConfig = field(default_factory=CostConfig, metadata={REPORTING: True})
+
+
+def sweep_keys() -> list[str]:
+    """The top-level keys of a recipe file that no single run has (`grid`, `cost`)."""
+    run_fields = {f.name for f in dataclasses.fields(RecipeConfig)}
+    return [f.name for f in dataclasses.fields(RecipeFile) if f.name not in run_fields]
 
 
 def check_recipe(recipe: RecipeConfig) -> None:
     """Every enumeration and range of `recipe`; a ConfigError names the key and the allowed values.
     PanDA's parameters are checked by PandaConfig itself when the section is built."""
     require(recipe.seed >= 0, "seed", ">= 0", recipe.seed)
-    for section in (recipe.model, recipe.data, recipe.train, recipe.gan, recipe.eval, recipe.wandb):
+    for section in (recipe.model, recipe.data, recipe.train, recipe.gan, recipe.eval, recipe.wandb, recipe.launch):
         section.check()
 
 

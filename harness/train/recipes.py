@@ -32,7 +32,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.errors import ConfigError, nearest
 from harness.panda.config import PandaConfig
-from harness.train.recipe_schema import RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys
+from harness.train.recipe_schema import (RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys,
+                                         sweep_keys)
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 ROOT_RECIPE = "base"
@@ -241,7 +242,8 @@ def expand_grid(cfg: DictConfig) -> list[DictConfig]:
     """One resolved config (typed RecipeConfig, no `grid`) per distinct grid cell."""
     grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
     with _typed(f"recipe {cfg.name}"):
-        base = OmegaConf.merge(_structured(RecipeConfig), OmegaConf.masked_copy(cfg, [k for k in cfg if k != "grid"]))
+        base = OmegaConf.merge(_structured(RecipeConfig),
+                               OmegaConf.masked_copy(cfg, [k for k in cfg if k not in sweep_keys()]))
     out, seen = [], set()
     for cell in grid_cells(grid):
         c = base.copy()

@@ -7,13 +7,19 @@ Launch (one process, CPU or one GPU):
 DDP (one process per GPU with NCCL, or CPU processes with gloo):
     torchrun --nproc_per_node 8 -m harness.train.run panda-table2 data.n=100 data.panda=1x
     panbench train panda-table2-mini --nproc 2 data.n=10          (the same through torchrun)
+A whole grid, locally, through torchrun or on SLURM: `panbench sweep` (harness/launch).
 
 Iterations and lr follow harness/train/schedule.py: iterations = epochs * n_train / (GPUs x
 ims_per_gpu), lr = base_lr * (GPUs x ims_per_gpu) / base_batch.
 
 The run id comes from the run spec (harness/train/run_spec.py): a finished run is skipped, a killed
 one resumes from its last checkpoint, a failed one records its error and traceback and is retried
-on the next call."""
+on the next call. One execution per run: rank 0 takes the run's lock (harness/tracking/run_lock.py)
+before anything is written; a run whose lock is held elsewhere is skipped with the holder's host
+and pid. Every restart cuts `history.jsonl` back to the checkpoint's iteration (to nothing without a
+checkpoint), so no step is logged twice. Each attempt that ends adds its device time to run.json's
+`cost`: GPU-hours = wall clock x GPUs; CPU-hours = rank 0's CPU time (all threads and data workers)
+x processes."""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import argparse
 import math
 import os
 import random
-import subprocess
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -33,21 +39,22 @@ set_process_defaults()  # torchrun's workers start here: before torch loads Open
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
 
+from harness.atomic import write_json  # noqa: E402
 from harness.errors import PanbenchError  # noqa: E402
+from harness.tracking.run_lock import RunLock  # noqa: E402
 from harness.tracking.run_store import RunStore  # noqa: E402
 from harness.tracking.wandb_sink import WandbSink  # noqa: E402
 from harness.train.data_sources import PreparedData, describe, prepare_data  # noqa: E402
-from harness.train.distributed import DistContext, barrier, init_distributed, shutdown  # noqa: E402
+from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed, shutdown  # noqa: E402
 from harness.train.evaluate import PREDICTIONS  # noqa: E402
 from harness.train.loop import Trainer, TrainSettings  # noqa: E402
 from harness.train.recipe_schema import RecipeConfig  # noqa: E402
 from harness.train.run_spec import RunSpec  # noqa: E402
 from harness.train.tasks import build_task  # noqa: E402
 
-
-class RunFailed(PanbenchError):
-    """A run launched in other processes (torchrun) ended without finishing; the record says why."""
+FINISHED = "finished"  # rank 0's verdict when the run was finished by the time it held the lock
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class RunResult:
     run_id: str
     run_dir: Path
     metrics: dict  # metrics.json
-    skipped: bool  # it was finished before this call
+    skipped: bool  # not trained by this call: finished before, or running elsewhere
+    running_elsewhere: str | None = None  # the lock holder (host, pid) when it runs elsewhere
 
 
 def seed_everything(seed: int) -> None:
@@ -77,28 +85,64 @@ def _prepare(recipe: RecipeConfig, ctx: DistContext, progress: bool) -> Prepared
     return prepared if ctx.is_main else prepare_data(recipe, progress=False)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (data workers), all threads."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress: bool = True) -> RunResult:
-    """Train and evaluate the run `spec` names, recording it under `runs_root`."""
-    recipe = spec.settings
-    apply_thread_policy(recipe.train.threads)
+    """Train and evaluate the run `spec` names, recording it under `runs_root`; a finished run, or
+    one whose lock another process holds, is skipped."""
     store = RunStore(runs_root)
     rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
     ctx = init_distributed()
-    show = progress and ctx.is_main
     if store.is_finished(rid):
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
-    barrier(ctx)  # every rank has read the status before rank 0 rewrites run.json
-    if ctx.is_main:
-        store.start(spec, world_size=ctx.world_size)
+    lock = RunLock(run_dir) if ctx.is_main else None
+    verdict = None  # rank 0's: None (train), FINISHED, or where the run executes
+    if lock is not None:
+        if not lock.acquire():
+            holder = lock.holder()
+            verdict = holder.describe() if holder else "holder unknown"
+        elif store.is_finished(rid):  # finished by the holder this process waited on
+            lock.release()
+            verdict = FINISHED
+    verdict = broadcast_object(ctx, verdict)  # every rank has read the status before rank 0 rewrites run.json
+    if verdict == FINISHED:
+        return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
+    if verdict is not None:
+        return RunResult(rid, run_dir, {}, skipped=True, running_elsewhere=verdict)
+    try:
+        if lock is not None and lock.took_over is not None:
+            print(f"run {rid}: took over the stale lock of {lock.took_over.describe()} (its process is gone or "
+                  f"its lease ran out)")
+        return _train(spec, store, ctx, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> RunResult:
+    """One attempt of a locked run (rank 0 holds the lock)."""
+    recipe = spec.settings
+    apply_thread_policy(recipe.train.threads)
+    rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
+    show = progress and ctx.is_main
+    run_record = store.start(spec, world_size=ctx.world_size) if ctx.is_main else {}
     sink: WandbSink | None = None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict = {}
+
+    def add_cost() -> None:
+        wall = time.perf_counter() - started
+        gpu_hours = wall * ctx.world_size / 3600 if ctx.device.type == "cuda" else 0.0
+        store.add_cost(rid, gpu_hours, (cpu_seconds() - cpu_started) * ctx.world_size / 3600)
+
     try:
         prepared = _prepare(recipe, ctx, show)
         if ctx.is_main:
             store.record_data(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
-            sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original)
-            store.update(rid, wandb_dir=sink.directory)
         seed_everything(recipe.seed)
         task = build_task(recipe, prepared)
 
@@ -117,49 +161,53 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
 
         trainer = Trainer(task, TrainSettings.from_config(recipe), ctx, store.checkpoint_dir(rid), log=log_step,
                           evaluate=evaluate_at, progress=show)
-        if trainer.iteration and ctx.is_main:
-            print(f"run {rid}: resuming at iteration {trainer.iteration} of {trainer.total}")
-            store.truncate_history(rid, trainer.iteration)
+        if ctx.is_main:
+            if trainer.iteration:
+                print(f"run {rid}: resuming at iteration {trainer.iteration} of {trainer.total}")
+            store.truncate_history(rid, trainer.iteration)  # what a killed attempt logged after its checkpoint
+            sink = WandbSink(spec, run_dir, recipe.wandb, n=prepared.n_original, wandb_id=run_record["wandb_id"],
+                             history=store.read_history(rid))
+            store.update(rid, wandb_dir=sink.directory)
         result = trainer.fit()
         if ctx.is_main:
             evaluation = task.evaluate(trainer.modules, run_dir / PREDICTIONS, ctx.device, recipe.eval.images_logged,
                                        show)
-            sink.log_final(evaluation.metrics, prepared.categories, evaluation.samples)
+            sink.log_final(evaluation.metrics, prepared.categories, evaluation.samples, step=trainer.iteration)
             lrs = result.lrs
             store.update(rid, iterations=result.iterations, lr=next(iter(lrs.values())) if len(lrs) == 1 else lrs,
                          seconds_per_iter=_rounded(result.seconds_per_iter, 4),
                          cpu_seconds_per_iter=_rounded(result.cpu_seconds_per_iter, 4),
                          peak_rss_mb=_rounded(result.peak_rss_mb, 1), **evaluation.record_in(run_dir))
+            add_cost()
             store.finish(rid, evaluation.metrics, time.perf_counter() - started)
             sink.finish(0)
             metrics = evaluation.metrics
         barrier(ctx)
     except BaseException as exc:
         if ctx.is_main:
-            store.fail(rid, exc, time.perf_counter() - started)
+            _record_failure(store, rid, exc, time.perf_counter() - started, ctx)
+            add_cost()
             if sink is not None:
                 sink.finish(1)
+        else:
+            store.write_rank_error(rid, ctx.rank, exc)
         raise
     return RunResult(rid, run_dir, metrics, skipped=False)
 
 
-def run_distributed(spec: RunSpec, recipe: str, overrides: list[str], runs_root: str | Path, nproc: int,
-                    progress: bool = True) -> RunResult:
-    """The run `spec` (= `recipe` + `overrides`) as `nproc` DDP processes through torchrun; its
-    outcome is read from the run store the processes wrote."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "harness.train.run", recipe, *overrides, "--runs-root", str(runs_root)]
-    if not progress:
-        cmd.append("--no-progress")
-    code = subprocess.call(cmd)
-    store = RunStore(runs_root)
-    record = store.read_run(spec.run_id) or {}
-    if code == 0 and record.get("status") == "finished":
-        return RunResult(spec.run_id, store.run_dir(spec.run_id), store.read_metrics(spec.run_id) or {}, skipped=False)
-    raise RunFailed(f"run {spec.run_id} {record.get('status', 'not started')} (torchrun exit code {code}): "
-                    f"{record.get('error')} (log: {record.get('traceback') or store.run_dir(spec.run_id)})")
+def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext) -> None:
+    """Rank 0 records the failure in one write; under DDP the root cause is the rank that failed
+    first (rank 0's own error is then only the collective it lost its peer in). A SystemExit is
+    submitit stopping the job to requeue it: the run is `interrupted`, not failed."""
+    status = "interrupted" if isinstance(exc, SystemExit) else "failed"
+    cause = store.root_cause(rid) if ctx.distributed else None
+    if cause is None:
+        store.fail(rid, exc, duration_s, status=status)
+    else:
+        store.record_failure(rid, cause[0], cause[1], duration_s, status=status)
 
 
+@record  # a failing rank's traceback reaches torchrun's error summary
 def main(argv: list[str] | None = None) -> int:
     """`python -m harness.train.run RECIPE [key=value ...]` (the torchrun entry point)."""
     parser = argparse.ArgumentParser(prog="harness.train.run", description="Train one recipe cell.")
@@ -167,9 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     parser.add_argument("--runs-root", default="results/runs")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--expect-run-id", default=None, help="refuse to train any other run (set by launchers)")
+    parser.add_argument("--outcome-file", type=Path, default=None,
+                        help="rank 0 writes what became of the run here (JSON; set by launchers)")
     args = parser.parse_args(argv)
     try:
-        run_training(RunSpec.from_recipe(args.recipe, args.overrides), args.runs_root, progress=not args.no_progress)
+        spec = RunSpec.from_recipe(args.recipe, args.overrides)
+        if args.expect_run_id and spec.run_id != args.expect_run_id:
+            raise PanbenchError(f"{args.recipe} {' '.join(args.overrides)}: resolves to run {spec.run_id}, the "
+                                f"launcher expected {args.expect_run_id}")
+        result = run_training(spec, args.runs_root, progress=not args.no_progress)
+        if result.running_elsewhere and int(os.environ.get("RANK", "0")) == 0:
+            print(f"run {result.run_id} skipped: it is running elsewhere ({result.running_elsewhere})")
+        if args.outcome_file and int(os.environ.get("RANK", "0")) == 0:
+            write_json(args.outcome_file, {"run_id": result.run_id, "skipped": result.skipped,
+                                           "running_elsewhere": result.running_elsewhere})
     except PanbenchError as exc:
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"panbench: error: {exc}", file=sys.stderr)
