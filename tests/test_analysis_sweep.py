@@ -7,7 +7,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.launch.sweep import plan_sweep, run_sweep
+from harness.launch.plan import plan_sweep
+from harness.launch.sweep import run_sweep
 from harness.tracking.run_store import RunStore
 
 RECIPE = """

@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.launch.estimate import cost_table, estimate
-from harness.launch.sweep import cell_overrides, plan_sweep
+from harness.launch.plan import cell_overrides, plan_sweep
 from harness.tracking.run_store import RunStore
 from harness.train.recipes import list_recipes, load_recipe
 from harness.train.run_spec import RunSpec, run_specs

@@ -210,7 +210,7 @@ def test_a_run_with_evaluator_weights_measures_det_ap_miou_and_accuracy(tmp_path
     runs = tmp_path / "runs"
     assert main(["train", "synth-table1-mini", "model.name=panoptic-spade-mini", *_overrides(tmp_path),
                  f"eval.segmenter={segmenter}", f"eval.detector={detector}", "--runs-root", str(runs)]) == 0
-    (run_dir,) = list(runs.iterdir())
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]  # beside the store's .store.json
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"det_ap", "miou", "accuracy"} <= set(metrics) and not {"fid", "kid", "kid_std"} & set(metrics)
     assert 0 <= metrics["miou"] <= 100 and 0 <= metrics["accuracy"] <= 100 and 0 <= metrics["det_ap"] <= 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.launch.sweep import CLUSTERS, EXECUTORS
+from harness.launch.plan import CLUSTERS, EXECUTORS
 from harness.tracking.commands import add_runs_root
 
 
@@ -61,7 +61,8 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     from harness.errors import ConfigError
     from harness.launch.estimate import cost_table, estimate
-    from harness.launch.sweep import Launch, check_executor, describe_cell, plan_sweep, run_sweep
+    from harness.launch.plan import Launch, check_executor, describe_cell, plan_sweep
+    from harness.launch.sweep import run_sweep
     from harness.models.pretrained import required_weight_files
     from harness.train.recipes import load_recipe
 

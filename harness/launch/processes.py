@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from harness.errors import ConfigError
-from harness.launch.sweep import (TRAIN_LOG, Launch, PlannedRun, SweepSummary, cell_overrides, describe_cell,
+from harness.launch.plan import (TRAIN_LOG, Launch, PlannedRun, SweepSummary, cell_overrides, describe_cell,
                                   record_outcome)
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
 from harness.tracking.run_store import RunStore

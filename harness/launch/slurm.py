@@ -28,7 +28,7 @@ from typing import Any, Callable
 import submitit
 
 from harness.errors import ConfigError
-from harness.launch.sweep import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
 from harness.tracking.run_store import RunStore
 from harness.train.recipe_schema import LaunchConfig
 from harness.train.run_spec import RunSpec

@@ -1,0 +1,140 @@
+"""A sweep's plan: every cell of a recipe's grid as a run spec with its state (finished, running
+elsewhere, failed, to do), how its runs are launched, and the summary every executor files its
+outcomes in (harness/launch/sweep.py runs the plan; processes.py, torchrun.py and slurm.py execute it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from harness.errors import ConfigError
+from harness.tracking.run_lock import Holder, RunLock
+from harness.tracking.run_store import ERROR_LOG, RunStore
+from harness.train.recipes import load_recipe
+from harness.train.run_spec import RunSpec, run_specs
+
+EXECUTORS = ("local", "torchrun", "slurm")
+CLUSTERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
+TRAIN_LOG = "train.log"  # a launched run's output, in its folder (appended per attempt)
+
+
+@dataclass
+class PlannedRun:
+    spec: RunSpec
+    status: str | None  # status in the run store before the sweep (None: never started)
+    holder: Holder | None = None  # who executes it now, when its lock is held
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def cell(self) -> dict:
+        """The grid values that distinguish this run."""
+        return self.spec.cell
+
+    @property
+    def done(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def state(self) -> str:
+        """finished / running elsewhere / failed / to do."""
+        if self.done:
+            return "finished"
+        if self.holder is not None:
+            return "running elsewhere"
+        return "failed" if self.status == "failed" else "to do"
+
+
+@dataclass
+class SweepSummary:
+    finished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # finished before the sweep
+    running_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # run id, holder
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, error, log path
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the runs of a sweep are started: the recipe and overrides that name them (processes
+    started by the sweep rebuild each spec from these plus the cell, and check its id)."""
+
+    recipe: str
+    overrides: tuple[str, ...]
+    runs_root: Path
+    parallel: int = 1
+    nproc: int | None = None  # torchrun processes per run (None: the launch section's ranks per node)
+    cluster: str = "slurm"
+
+
+def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs",
+               seeds: Iterable[int] | None = None) -> list[PlannedRun]:
+    """Every cell of the recipe's grid with its run spec and current state. An override of a grid key
+    pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`
+    repeats every cell with each training seed (mean ± std over seeds in the tables)."""
+    store = RunStore(runs_root)
+    specs = run_specs(load_recipe(recipe, list(overrides)), seeds=seeds)
+    return [PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere())
+            for spec in specs]
+
+
+def describe_cell(cell: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in cell.items()) or "(single run)"
+
+
+def cell_overrides(spec: RunSpec) -> list[str]:
+    """`key=value` overrides that pin the recipe's grid to this spec's cell (values as JSON, which
+    the override parser reads as YAML); the launched process checks that it lands on the same id."""
+    return [f"{key}={json.dumps(value)}" for key, value in spec.cell.items()]
+
+
+def check_executor(executor: str, cluster: str = "slurm", parallel: int = 1) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor {executor}: unknown (choose from {', '.join(EXECUTORS)})")
+    if cluster not in CLUSTERS:
+        raise ConfigError(f"--cluster {cluster}: unknown (choose from {', '.join(CLUSTERS)})")
+    if parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: must be >= 1")
+    if executor == "slurm" and parallel != 1:
+        raise ConfigError("--parallel applies to --executor local|torchrun; on SLURM, set "
+                          "launch.array_parallelism")
+
+
+def failure_log(store: RunStore, rid: str, fallback: Path | None = None) -> str:
+    """Where a failed run's traceback is: its record's, its error.log, else the launch log."""
+    record = store.read_run(rid) or {}
+    for candidate in (record.get("traceback"), store.run_dir(rid) / ERROR_LOG, fallback):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    return str(store.run_dir(rid))
+
+
+def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, echo: Callable[[str], None],
+                   started: float, skipped: bool = False, running_elsewhere: str | None = None,
+                   error: str | None = None, log: Path | None = None) -> None:
+    """File one run's outcome in the summary, from its record (the truth) and what its launcher saw
+    (`skipped`: finished by another process before this one took the lock)."""
+    rid = planned.run_id
+    took = f"{time.perf_counter() - started:.1f} s"
+    if running_elsewhere:
+        summary.running_elsewhere.append((rid, running_elsewhere))
+        echo(f"      run {rid} is running elsewhere ({running_elsewhere}): skipped")
+    elif store.is_finished(rid) and skipped:
+        summary.skipped.append(rid)
+        echo(f"      run {rid} was finished elsewhere meanwhile: skipped")
+    elif store.is_finished(rid):
+        summary.finished.append(rid)
+        echo(f"      run {rid} finished in {took}")
+    else:
+        record = store.read_run(rid) or {}
+        reason = error or record.get("error") or f"ended with status {record.get('status')!r}"
+        summary.failed.append((rid, reason, failure_log(store, rid, log)))
+        echo(f"      run {rid} failed after {took}: {reason}")
