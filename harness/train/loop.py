@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from harness.progress import progress_bar
 from harness.train.checkpoint import LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from harness.train.distributed import DistContext, barrier, gather_objects
-from harness.train.loader import ResumableBatchSampler
+from harness.train.loader import ResumableBatchSampler, samples_per_epoch
 from harness.train.recipe_schema import RecipeConfig
 from harness.train.schedule import total_iterations
 from harness.train.task import Optim, Step, Task
@@ -48,7 +48,7 @@ class TrainSettings:
                    checkpoint_every=t.checkpoint_every, log_every=t.log_every, eval_every=recipe.eval.every,
                    seed=recipe.seed, workers=recipe.data.workers)
 
-    def iterations(self, n_train: int, world_size: int) -> int:
+    def iterations(self, n_train: float, world_size: int) -> int:
         total = total_iterations(self.epochs, n_train, self.ims_per_gpu * world_size)
         return min(total, self.max_iters) if self.max_iters else total
 
@@ -91,7 +91,8 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.log_fn, self.evaluate_fn, self.progress = log, evaluate, progress and ctx.is_main
         self.dataset = task.train_set()
-        self.total = settings.iterations(len(self.dataset), ctx.world_size)
+        self.epoch_samples = samples_per_epoch(self.dataset)
+        self.total = settings.iterations(self.epoch_samples, ctx.world_size)
         self.amp = settings.amp and ctx.device.type == "cuda"
         modules = task.modules()
         if ctx.distributed and task.sync_batchnorm and ctx.device.type == "cuda":  # SyncBatchNorm runs on CUDA only
@@ -181,7 +182,7 @@ class Trainer:
                 bar.update(task, advance=1, loss=losses.get("loss", next(iter(losses.values()), math.nan)), s_it=s_it)
                 result.last_losses = losses
                 if self.log_fn and self.ctx.is_main and (it % max(1, s.log_every) == 0 or it == end):
-                    self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / len(self.dataset),
+                    self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / self.epoch_samples,
                                  **lr_fields(lrs), "s_per_it": round(s_it, 4), **losses})
                 if s.checkpoint_every and it % s.checkpoint_every == 0 and it < end:
                     self.save(sampler, it)
