@@ -61,6 +61,7 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     seconds_per_iter: float = math.nan  # wall clock
     cpu_seconds_per_iter: float = math.nan  # CPU time of this process (all its threads)
+    data_seconds_per_iter: float = math.nan  # waiting for the data loader's next batch (wall clock)
     peak_rss_mb: float = math.nan
 
 
@@ -170,10 +171,14 @@ class Trainer:
         result = TrainResult(iterations=self.total, start_iteration=start,
                              lrs={name: o.base_lr for name, o in self.optims.items()})
         t0, cpu0 = time.perf_counter(), time.process_time()
+        waited = 0.0
         with _progress(self.progress) as bar:
             task = bar.add_task("train", total=self.total, completed=start, loss=math.nan, s_it=math.nan)
+            t_ready = time.perf_counter()  # ready for the next batch
             for batch in loader:
                 t_step = time.perf_counter()
+                data_s = t_step - t_ready
+                waited += data_s
                 lrs = {name: o.lr for name, o in self.optims.items()}  # the lrs this step uses
                 losses = self.step(batch)
                 self.iteration += 1
@@ -183,16 +188,18 @@ class Trainer:
                 result.last_losses = losses
                 if self.log_fn and self.ctx.is_main and (it % max(1, s.log_every) == 0 or it == end):
                     self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / self.epoch_samples,
-                                 **lr_fields(lrs), "s_per_it": round(s_it, 4), **losses})
+                                 **lr_fields(lrs), "s_per_it": round(s_it, 4), "data_s": round(data_s, 4), **losses})
                 if s.checkpoint_every and it % s.checkpoint_every == 0 and it < end:
                     self.save(sampler, it)
                 if self.evaluate_fn and s.eval_every and it % s.eval_every == 0 and it < self.total:
                     self.evaluate_fn(it)
                     for net in self.nets.values():
                         net.train()
+                t_ready = time.perf_counter()
         done = self.iteration - start
         result.seconds_per_iter = (time.perf_counter() - t0) / done if done else math.nan
         result.cpu_seconds_per_iter = (time.process_time() - cpu0) / done if done else math.nan
+        result.data_seconds_per_iter = waited / done if done else math.nan
         result.peak_rss_mb = peak_rss_mb()
         if done:
             self.save(sampler, self.iteration)
