@@ -201,8 +201,9 @@ def copies_curves(frame: pd.DataFrame, metrics: list[str], *, title: str = "") -
         ax.set_xlabel("PanDA images per original (offline copies; online: fresh every pass)")
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=7, frameon=False)
     fig.suptitle(title or "PanDA copies per original vs its compute-matched plain control (mean ± std over seeds)",
                  fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

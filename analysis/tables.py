@@ -22,7 +22,7 @@ from harness.errors import PanbenchError
 PANOPTIC_METRICS = ["pq", "sq", "rq", "pq_th", "pq_st", "miou", "ap", "ap_box"]
 COPIES_METRICS = ["pq", "ap"]  # the copies study's table and figure
 VARIANT_ORDER = ["none", "extra-iterations", "dropout", "dropout+resize", "dropout+shift", "dropout+resize+shift",
-                 "panda-1x", "panda-2x"]
+                 "panda-1x", "panda-2x", "panda-4x", "panda-8x", "panda-online"]
 TABLE3_FORMATS = {"images": "d", "n_orig": ".1f", "n_aug": ".1f", "de": ".1f"}
 THINGS = [c.name for c in CITYSCAPES_CATEGORIES if c.isthing]
 CATEGORY_NAMES = {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}

@@ -6,8 +6,10 @@ of (seed, iteration).
 Determinism is what makes resume exact: batch `it` on rank `r` takes positions
 `it * total_batch + r * ims_per_gpu + [0, ims_per_gpu)` of an endless stream of seeded epoch
 permutations (a DistributedSampler without padding), and each sample's augmentation draws come
-from `keyed_rng(seed, epoch, index)`, independent of DataLoader workers. Restarting at
-iteration `it` therefore reproduces the remaining batches bit for bit."""
+from `keyed_rng(seed, epoch, index)` (online PanDA's from the data seed, the image id and the
+epoch), independent of DataLoader workers. Restarting at iteration `it` therefore reproduces the
+remaining batches bit for bit. The "epoch" of a key is one pass over the images; the protocol's
+epoch, which sets the iteration count, is `samples_per_epoch` (online PanDA: n / (1 - mix))."""
 
 from __future__ import annotations
 
