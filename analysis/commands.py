@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
-    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
+    p.add_argument("--figures", default="fig3",
+                   help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)

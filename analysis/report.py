@@ -1,5 +1,6 @@
 """Everything a study needs in one folder: tables (CSV + Markdown), Fig. 3 (PNG + SVG), per-class
-bars, the copies study's figure and the dashboard. `make demo` and the per-table make targets call it through `panbench report`."""
+bars, the copies study's figure and the dashboard. `make demo` and the per-table make targets call
+it through `panbench report`."""
 
 from __future__ import annotations
 
