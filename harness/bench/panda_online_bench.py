@@ -8,9 +8,10 @@
 2. The data-loader wait per step of a mini run (the `mini` recipe's model and batch, trained by the
    one loop) with online PanDA, for 0, 1 and 2 DataLoader workers, beside the same run without PanDA:
    the loop's own `data_s` (time from the end of one step to the next batch) against `s_per_it`
-   (the step). Target: the wait <= 5 % of the step time.
+   (the step), with 1 and 2 intra-op threads for the step (on a shared 2-core machine one thread
+   often steps faster, which makes the wait weigh more). Target: the wait <= 5 % of the step time.
 
-    .venv/bin/python -m harness.bench.panda_online_bench [--n 4] [--repeats 3] [--steps 24]
+    .venv/bin/python -m harness.bench.panda_online_bench [--n 4] [--repeats 3] [--steps 16] [--threads 1 2]
 
 Writes results/bench/panda_online.json. Every figure is a ratio against a baseline timed in the
 same run; the machine may be shared (the load average is recorded)."""
@@ -86,9 +87,12 @@ def sample_times(height: int, width: int, n: int, repeats: int, seed: int, tmp: 
     }
 
 
-def loader_wait(steps: int, tmp: Path) -> dict:
+def loader_wait(steps: int, tmp: Path, threads: int) -> dict:
     """Per step of a mini run: mean and median data-loader wait against the step, per worker count,
-    with online PanDA and without PanDA (the first step, which starts the workers, left out)."""
+    with online PanDA and without PanDA (the first step, which starts the workers, left out), the
+    step on `threads` intra-op threads."""
+    import torch
+
     from harness.train.data_sources import prepare_data
     from harness.train.distributed import DistContext
     from harness.train.loop import Trainer, TrainSettings
@@ -97,6 +101,8 @@ def loader_wait(steps: int, tmp: Path) -> dict:
     from harness.train.tasks import build_task
 
     out: dict[str, dict] = {}
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     for panda in ("none", "online"):
         for workers in WORKERS:
             spec = RunSpec.from_recipe("mini", [
@@ -108,7 +114,7 @@ def loader_wait(steps: int, tmp: Path) -> dict:
             seed_everything(recipe.seed)
             records: list[dict] = []
             trainer = Trainer(build_task(recipe, prepared), TrainSettings.from_config(recipe), DistContext(),
-                              tmp / f"ckpt-{panda}-{workers}", log=records.append, progress=False)
+                              tmp / f"ckpt-{panda}-{workers}-{threads}", log=records.append, progress=False)
             trainer.fit()
             wait = [r["data_s"] for r in records[1:]]
             step = [r["s_per_it"] for r in records[1:]]
@@ -118,15 +124,16 @@ def loader_wait(steps: int, tmp: Path) -> dict:
                 "mean_step_ms": round(1000 * statistics.mean(step), 1),
                 "wait_over_step": round(statistics.mean(wait) / statistics.mean(step), 4),
             }
+    torch.set_num_threads(before)
     return out
 
 
-def run(n: int = 4, repeats: int = 3, steps: int = 24, seed: int = 0,
+def run(n: int = 4, repeats: int = 3, steps: int = 16, threads: tuple[int, ...] = (1, 2), seed: int = 0,
         out_json: Path = Path("results/bench/panda_online.json")) -> dict:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="panda_online_bench_") as tmp:
         per_sample = {name: sample_times(h, w, n, repeats, seed, Path(tmp)) for name, (h, w) in SIZES.items()}
-        wait = loader_wait(steps, Path(tmp))
+        wait = {f"{key}/threads={t}": row for t in threads for key, row in loader_wait(steps, Path(tmp), t).items()}
     meets = [key for key, row in wait.items() if key.startswith("online/") and
              row["wait_over_step"] <= TARGET_WAIT_FRACTION]
     result = {
@@ -143,7 +150,8 @@ def run(n: int = 4, repeats: int = 3, steps: int = 24, seed: int = 0,
         "cpu_count": os.cpu_count(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "note": "medians (per sample) and means (per step, the first left out) on a possibly shared machine; "
-                "a mini step is forward + backward + SGD of upsnet-mini, batch 2, 256x128, CPU",
+                "a mini step is forward + backward + SGD of upsnet-mini, batch 2, 256x128, CPU, on the given "
+                "intra-op threads (DataLoader workers use one each)",
     }
     write_json(out_json, result)
     return result
@@ -166,7 +174,7 @@ def print_table(result: dict) -> None:
         console.print(table)
     table = Table(title=f"data-loader wait per step of a mini run (target <= {result['target_wait_over_step']:.0%})")
     for column in ("run", "mean wait ms", "median wait ms", "mean step ms", "wait / step"):
-        table.add_column(column, justify="right" if column != "run" else "left")
+        table.add_column(column, justify="right" if column != "run" else "left", no_wrap=column == "run")
     for key, row in result["loader_wait_per_step"].items():
         ok = row["wait_over_step"] <= result["target_wait_over_step"]
         table.add_row(key, f"{row['mean_wait_ms']:.1f}", f"{row['median_wait_ms']:.1f}", f"{row['mean_step_ms']:.0f}",
@@ -179,10 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4, help="synthetic images per size")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=24, help="training steps per data-loader configuration")
+    parser.add_argument("--steps", type=int, default=16, help="training steps per data-loader configuration")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op threads of the step")
     parser.add_argument("--out", type=Path, default=Path("results/bench/panda_online.json"))
     args = parser.parse_args(argv)
-    result = run(args.n, args.repeats, args.steps, out_json=args.out)
+    result = run(args.n, args.repeats, args.steps, tuple(args.threads), out_json=args.out)
     print_table(result)
     print(f"wrote {args.out}")
     return 0
