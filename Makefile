@@ -50,6 +50,7 @@ DEMO_N ?= 50
 bench: setup
 	$(PY) -m harness.bench.threads_bench --steps 5 --max-seconds 12 --pq-repeat 3
 	$(PY) -m harness.bench.panda_bench --n 2 --repeats 2
+	$(PY) -m harness.bench.panda_online_bench
 	$(PY) -m harness.bench.deform_conv_bench --repeat 3
 	$(PY) -m harness.bench.engines_bench --pq-n 8 --ap-n 20 --repeat 2
 	$(PY) -m harness.bench.png_codec_bench --n 2 --repeat 2
@@ -107,7 +108,12 @@ endef
 runs_and_paper = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) --out $(TABLES_DIR)/$(1).csv && \
   $(PANBENCH) table $(1) --source reference --out $(TABLES_DIR)/$(1)-paper.csv
 
-.PHONY: panda-table1 panda-table2 panda-table3 panda-table4 panda-fig3 panda-supp tables dashboard
+.PHONY: panda-table1 panda-table2 panda-table3 panda-table4 panda-fig3 panda-supp panda-copies tables dashboard
+
+# $(call runs_table_figure,NAME,RECIPE): table NAME and figure NAME from RECIPE's runs only (a study the
+# papers publish no numbers for).
+runs_table_figure = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) --out $(TABLES_DIR)/$(1).csv && \
+  $(PANBENCH) figure $(1) --source runs --recipe $(2)$(SUFFIX) --out $(FIGURES_DIR)/$(1)
 
 panda-table1: setup
 	$(call sweep_then,panda-table1$(SUFFIX),$(call runs_and_paper,panda-table1,panda-table1))
@@ -121,6 +127,11 @@ panda-table3: setup
 
 panda-table4: setup
 	$(call sweep_then,panda-table4$(SUFFIX),$(call runs_and_paper,panda-table4,panda-table4))
+
+# How many PanDA copies help (the paper's open question): 1x / 2x / 4x / 8x offline and online PanDA at a
+# fixed n, each beside its compute-matched plain control; PQ and AP against copies with seed bands.
+panda-copies: setup
+	$(call sweep_then,panda-copies$(SUFFIX),$(call runs_table_figure,panda-copies,panda-copies))
 
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\
@@ -154,6 +165,8 @@ tables: setup
 	  --tables panda-table2,panda-table3,panda-fit
 	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table4$(SUFFIX) --figures none \
 	  --tables panda-table4
+	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-copies$(SUFFIX) --figures panda-copies \
+	  --tables panda-copies
 	@echo "tables in $(TABLES_DIR)/ (*-paper.csv: the published numbers)"
 
 dashboard: setup

@@ -31,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=table_command)
 
-    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars; "
-                                             "synthesis Fig. 4 and sample images (Figs 6-7)")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "synth-fig4", "synth-samples"))
+    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "
+                                             "the copies study; synthesis Fig. 4 and sample images (Figs 6-7)")
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
-    p.add_argument("--figures", default="fig3", help="comma-separated: fig3, per-class (none: no figures)")
+    p.add_argument("--figures", default="fig3",
+                   help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
@@ -88,6 +89,8 @@ def figure_command(args: argparse.Namespace) -> int:
             raise PanbenchError("figure synth-fig4: --root DIR (a COCO-panoptic dataset) is required")
         paths = write_figure4(args.root, parse_size(args.size), parse_size(args.smallest), args.out,
                               progress=interactive())
+    elif args.name == "panda-copies":
+        paths = report.copies_figure(args.out, _where(args), args.source)
     elif args.name == "synth-samples":
         from analysis.synthesis_samples import synthesis_samples
         from analysis.tables import select_runs

@@ -6,7 +6,9 @@
   extrapolated fits stay inside (0, 1] (a fit of AP below 0 is not an error above 1).
 - Supp. Fig. 1: class pixel share per image as a treemap with void (the bars of Supp. Fig. 2 are
   harness.data.stats.share_bars, which `panbench data stats --plot` draws too).
-- Per-class bars: a per-class table (e.g. Supp. Tables 2-3) as grouped bars."""
+- Per-class bars: a per-class table (e.g. Supp. Tables 2-3) as grouped bars.
+- The copies study: PQ / AP against PanDA copies per original (1x ... 8x, then online), each beside its
+  compute-matched plain control, seed bands = mean ± std over seeds."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pandas as pd  # noqa: E402
 
 from analysis.fits import MIN_FIT_SIZES, bootstrap_band, fit_log_linear  # noqa: E402
 from analysis.labels import METRIC_LABELS  # noqa: E402
+from analysis.tables import copies_rank  # noqa: E402
 from harness.atomic import write_figure  # noqa: E402
 
 WEAK_FIT_STYLE = ":"
@@ -152,4 +155,55 @@ def per_class_bars(frame: pd.DataFrame, label_columns: list[str], *, ylabel: str
     ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def _band(ax: plt.Axes, x: np.ndarray, mean: np.ndarray, std: np.ndarray, color: str, **line) -> None:
+    """A line with markers and a mean ± std band (no band where one seed leaves std undefined)."""
+    ax.plot(x, mean, color=color, **line)
+    spread = np.nan_to_num(std)
+    ax.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.15, lw=0)
+    ax.errorbar(x, mean, yerr=spread, fmt="none", ecolor=color, capsize=3, lw=1)
+
+
+def copies_curves(frame: pd.DataFrame, metrics: list[str], *, title: str = "") -> plt.Figure:
+    """`frame`: the copies table (analysis.tables.runs_copies_table) of one model, dataset and n. One
+    panel per metric: PanDA (solid) and its plain control of the same iterations (dashed) at 1x, 2x,
+    4x, 8x, ... copies and, apart on the right, online PanDA; the plain baseline as a dotted line."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.0 * len(metrics), 4.0), squeeze=False)
+    offline = frame[frame.copies.map(lambda c: 0 < copies_rank(c) < float("inf"))]
+    offline = offline.assign(k=offline.copies.map(copies_rank)).sort_values("k")
+    online = frame[frame.copies == "online"]
+    base = frame[frame.copies == "none"]
+    x_off = np.log2(offline.k.to_numpy(dtype=float))
+    x_online = (x_off.max() if len(x_off) else 0.0) + 1.5
+    ticks = list(x_off) + ([x_online] if len(online) else [])
+    labels = [f"{int(k)}x" for k in offline.k] + (["online"] if len(online) else [])
+    for ax, metric in zip(axes[0], metrics):
+        color = COLORS.get(metric, "tab:blue")
+        name = METRIC_LABELS.get(metric, metric)
+        if len(base):
+            mean, std = float(base[metric].iloc[0]), float(np.nan_to_num(base[f"{metric}_std"].iloc[0]))
+            ax.axhline(mean, color="gray", ls=":", label=f"baseline (no PanDA, {int(base.iterations.iloc[0])} it.)")
+            ax.axhspan(mean - std, mean + std, color="gray", alpha=0.12, lw=0)
+        labelled = False  # one legend entry each for PanDA and its control
+        for rows, x in ((offline, x_off), (online, np.full(len(online), x_online))):
+            if not len(rows):
+                continue
+            _band(ax, x, rows[metric].to_numpy(float), rows[f"{metric}_std"].to_numpy(float), color, ls="-",
+                  marker="s", label=None if labelled else "PanDA")
+            control = rows[f"control_{metric}"].to_numpy(float)
+            if np.isfinite(control).any():
+                _band(ax, x, control, rows[f"control_{metric}_std"].to_numpy(float), "black", ls="--", marker="o",
+                      mfc="none", label=None if labelled else "plain control, same iterations")
+            labelled = True
+        ax.set_xticks(ticks, labels)
+        ax.set_xlabel("PanDA images per original (offline copies; online: fresh every pass)")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=7, frameon=False)
+    fig.suptitle(title or "PanDA copies per original vs its compute-matched plain control (mean ± std over seeds)",
+                 fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig

@@ -28,7 +28,11 @@ def method_label(method: str) -> str:
 
 def column_label(key: str) -> str:
     """The header a reader sees for a table column or metric key (unknown keys, e.g. class names,
-    print as they are)."""
+    print as they are); `control_m` is m of the compute-matched plain control, `delta_m` PanDA − control."""
+    if key.startswith("control_"):
+        return f"{column_label(key.removeprefix('control_'))} control"
+    if key.startswith("delta_"):
+        return f"Δ {column_label(key.removeprefix('delta_'))}"
     return COLUMN_LABELS.get(key) or METRIC_LABELS.get(key) or key
 
 

@@ -1,5 +1,6 @@
 """Everything a study needs in one folder: tables (CSV + Markdown), Fig. 3 (PNG + SVG), per-class
-bars and the dashboard. `make demo` and the per-table make targets call it through `panbench report`."""
+bars, the copies study's figure and the dashboard. `make demo` and the per-table make targets call
+it through `panbench report`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from pathlib import Path
 
 from analysis.curves import reference_points, runs_points
 from analysis.dashboard import write_dashboard
-from analysis.figures import learning_curves, per_class_bars, save_figure
+from analysis.figures import copies_curves, learning_curves, per_class_bars, save_figure
 from analysis.render import write_table
-from analysis.tables import PER_CLASS_METRIC, RunFilter, Table, build_table, select_runs
+from analysis.tables import COPIES_METRICS, PER_CLASS_METRIC, RunFilter, Table, build_table, select_runs
 from harness.errors import PanbenchError
 
-FIGURES = ("fig3", "per-class")
+FIGURES = ("fig3", "per-class", "panda-copies")
 
 
 def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | None = None) -> list[Path]:
@@ -26,6 +27,21 @@ def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | N
         if points.n.nunique() < 2:
             raise PanbenchError("fig3 needs finished runs at two or more sizes n")
     return save_figure(learning_curves(points, title=title), out_prefix)
+
+
+def copies_figure(out_prefix: str | Path, where: RunFilter | None = None, source: str = "runs") -> list[Path]:
+    """The copies study: PQ and AP against PanDA copies per original, beside the plain controls. One
+    figure per (model, dataset, n); a second one gets the suffix `-<model>-<dataset>-n<n>`."""
+    frame = build_table("panda-copies", source, where).frame  # runs only: the papers publish no such numbers
+    metrics = [m for m in COPIES_METRICS if m in frame and frame[m].notna().any()]
+    groups = list(frame.groupby(["model", "dataset", "images"], sort=True))
+    paths: list[Path] = []
+    for k, ((model, dataset, n), rows) in enumerate(groups):
+        prefix = f"{out_prefix}-{model}-{dataset}-n{int(n)}" if k else str(out_prefix)
+        title = (f"{model} on {dataset}, n = {int(n)}: PanDA copies vs the plain control of the same iterations "
+                 "(mean ± std over seeds; no published numbers)")
+        paths += save_figure(copies_curves(rows, metrics, title=title), prefix)
+    return paths
 
 
 def per_class_figure(table: Table, out_prefix: str | Path) -> list[Path]:
@@ -60,6 +76,11 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
             written["figures"] += fig3(out / "panda-fig3", source, where)
         except PanbenchError as exc:
             written["skipped"].append(f"fig3: {exc}")
+    if "panda-copies" in figures:
+        try:
+            written["figures"] += copies_figure(out / "panda-copies", where, source)
+        except PanbenchError as exc:
+            written["skipped"].append(f"panda-copies: {exc}")
     if dashboard and source == "runs":
         written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
     return written

@@ -66,14 +66,15 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "finished_at": record.get("finished_at"),
             "duration_s": record.get("duration_s"),
             **run_cost(record),
+            "iterations": _number(record.get("iterations")),
             "wandb_url": wandb_url(record),
             "config": config,
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
-                                        "duration_s", "cost", "cost_unit", "wandb_url", "config", "run_dir",
-                                        *METRICS])
+                                        "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
+                                        "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)

@@ -20,8 +20,9 @@ from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
 
 PANOPTIC_METRICS = ["pq", "sq", "rq", "pq_th", "pq_st", "miou", "ap", "ap_box"]
+COPIES_METRICS = ["pq", "ap"]  # the copies study's table and figure
 VARIANT_ORDER = ["none", "extra-iterations", "dropout", "dropout+resize", "dropout+shift", "dropout+resize+shift",
-                 "panda-1x", "panda-2x"]
+                 "panda-1x", "panda-2x", "panda-4x", "panda-8x", "panda-online"]
 TABLE3_FORMATS = {"images": "d", "n_orig": ".1f", "n_aug": ".1f", "de": ".1f"}
 THINGS = [c.name for c in CITYSCAPES_CATEGORIES if c.isthing]
 CATEGORY_NAMES = {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}
@@ -189,6 +190,87 @@ def mark_extra_iterations(runs: pd.DataFrame) -> pd.Series:
     return runs.variant.mask(plain & (runs.epochs > baseline_epochs), "extra-iterations")
 
 
+def panda_setting(runs: pd.DataFrame) -> pd.Series:
+    """Each run's `data.panda` as its config says (`none`, `Kx`, `online`); `none` where unreadable."""
+    def setting(config: object) -> str:
+        data = config.get("data") if isinstance(config, dict) else None
+        value = data.get("panda") if isinstance(data, dict) else None
+        return value if isinstance(value, str) else "none"
+
+    return runs.config.map(setting)
+
+
+def copies_rank(setting: str) -> float:
+    """Order of the copies study's rows: none, 1x, 2x, 4x, 8x, ..., online (fresh images every pass)."""
+    if setting == "online":
+        return float("inf")
+    return float(setting[:-1]) if setting.endswith("x") and setting[:-1].isdigit() else 0.0
+
+
+def matched_controls(runs: pd.DataFrame, panda: pd.DataFrame) -> pd.DataFrame:
+    """The compute-matched plain controls of the PanDA runs `panda` (one model, dataset and n): the
+    `extra-iterations` runs (see `mark_extra_iterations`) of the same recipe, model, dataset and n
+    trained for as many iterations. PanDA Kx trains (K + 1) x the baseline's iterations and online
+    PanDA n / (1 - mix) samples per epoch, so each PanDA row has its own control (Table 4's is 1x's)."""
+    keys = ["recipe", "model", "dataset", "n"]
+    controls = runs[runs.variant == "extra-iterations"]
+    same = controls[keys].apply(tuple, axis=1).isin(set(panda[keys].apply(tuple, axis=1)))
+    return controls[same & controls.iterations.isin(set(panda.iterations.dropna()))]
+
+
+def _mean_std(frame: pd.DataFrame, metrics: list[str], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in metrics:
+        out[f"{prefix}{m}"] = frame[m].mean() if len(frame) else float("nan")
+        out[f"{prefix}{m}_std"] = frame[m].std(ddof=1) if len(frame) > 1 else float("nan")
+    return out
+
+
+def _paired_delta(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str]) -> dict[str, float]:
+    """PanDA minus control, paired by training seed, mean ± std over the seeds both have."""
+    pairs = panda.groupby("seed")[metrics].mean().join(controls.groupby("seed")[metrics].mean(), rsuffix="_c",
+                                                       how="inner")
+    diff = pd.DataFrame({m: pairs[m] - pairs[f"{m}_c"] for m in metrics})
+    return _mean_std(diff, metrics, "delta_")
+
+
+def runs_copies_table(runs: pd.DataFrame) -> Table:
+    """The copies study: per (model, dataset, n), the plain baseline, then each PanDA setting (1x, 2x,
+    4x, 8x offline, online) beside its compute-matched plain control and the difference."""
+    runs = runs.assign(copies=panda_setting(runs))
+    metrics = _measured(runs, COPIES_METRICS)
+    rows, unmatched = [], []
+    for (model, dataset, n), cell in runs.groupby(["model", "dataset", "n"], sort=True):
+        head = {"model": model, "dataset": dataset, "images": n}
+        base = cell[cell.variant == "none"]
+        if len(base):
+            rows.append({**head, "copies": "none", "variant": "none", "iterations": base.iterations.median(),
+                         "seeds": base.seed.nunique(), **_mean_std(base, metrics)})
+        for variant, panda in cell[~cell.variant.isin(["none", "extra-iterations"])].groupby("variant", sort=False):
+            controls = matched_controls(cell, panda)
+            if controls.empty:
+                unmatched.append(variant)
+            rows.append({**head, "copies": panda.copies.iloc[0], "variant": variant,
+                         "iterations": panda.iterations.median(), "seeds": panda.seed.nunique(),
+                         **_mean_std(panda, metrics), "control_seeds": controls.seed.nunique(),
+                         **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics)})
+    frame = pd.DataFrame(rows)
+    frame = frame.assign(_rank=frame.copies.map(copies_rank)).sort_values(
+        ["model", "dataset", "images", "_rank", "variant"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    seeds = sorted(set(runs.seed.dropna().astype(int)))
+    caption = ("The copies study from the run store: at a fixed n, PanDA Kx generated offline and online PanDA "
+               "(drawn fresh every pass), each beside its compute-matched plain control (no PanDA, as many "
+               "iterations: the `extra-iterations` runs of the same iteration count); Δ = PanDA − control, paired "
+               "by training seed. Constant epochs count the original images, so Kx trains (K + 1)x the baseline's "
+               "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
+               f"Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds."
+               + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
+    formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
+               **{c: ".2f" for c in frame.columns if c.split("_std")[0].removeprefix("control_").removeprefix("delta_")
+                  in metrics}}
+    return Table("panda-copies", frame, caption, formats)
+
+
 def _measured(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
     return [m for m in metrics if runs[m].notna().any()]
 
@@ -237,6 +319,8 @@ def runs_table(name: str, where: RunFilter) -> Table:
         return _fit_table(fits, name, f"Log-linear fits of the runs without PanDA ({group}).")
     if name == "panda-table3":
         return runs_table3(runs)
+    if name == "panda-copies":
+        return runs_copies_table(runs)
     raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
 
 
@@ -323,7 +407,7 @@ def per_class_table(name: str, runs: pd.DataFrame, root: Path, metric: str) -> T
 # Per-class tables from runs: Supp. Tables 2-3 (AP, APbox of thing classes) and, for every class, PQ and IoU.
 PER_CLASS_METRIC = {"panda-supp-table2": "ap", "panda-supp-table3": "ap_box", "per-class-pq": "pq",
                     "per-class-iou": "iou"}
-RUNS_ONLY = ("per-class-pq", "per-class-iou")
+RUNS_ONLY = ("per-class-pq", "per-class-iou", "panda-copies")
 TABLE_NAMES = ("panda-table1", "panda-table2", "panda-table3", "panda-table4", "panda-fit", "panda-supp-table1",
                "panda-supp-table2", "panda-supp-table3", "synth-table1", "synth-table2", "synth-table3",
                "synth-table4", *RUNS_ONLY)

@@ -49,6 +49,8 @@ BAD_VALUES = [
     ("unknown subset rule", ["data.subset=sometimes"], ["data.subset must be one of random, every_kth"]),
     ("panda copies not Kx", ["data.panda=3"], ["data.panda must be none or Kx", "'3'"]),
     ("panda zero copies", ["data.panda=0x"], ["data.panda must be none or Kx"]),
+    ("panda mix of one", ["data.panda=online", "data.panda_mix=1.0"],
+     ["data.panda_mix must be a probability in [0, 1)"]),
     ("unknown schedule", ["train.schedule=cosine"], ["train.schedule must be one of step, poly", "'cosine'"]),
     ("unknown wandb mode", ["wandb.mode=loud"], ["wandb.mode must be one of offline, online, disabled"]),
     ("unknown model", ["model.name=upsnet-huge"], ["model.name must be one of", "'upsnet-huge'"]),

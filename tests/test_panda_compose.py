@@ -11,33 +11,7 @@ from harness.errors import DatasetError
 from harness.panda.compose import panda_image, transform_segments
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import Segment, decompose
-
-H, W = 96, 160
-
-
-def coded_scene(rng: np.random.Generator, n_things: int = 8):
-    """A scene whose image encodes where each pixel came from: R = 12·k for segment k, G = y, B = x.
-    Stuff: a 'road' band (large) and a 'sky' band; things: small rectangles; void elsewhere."""
-    ids = np.zeros((H, W), np.uint32)
-    ids[:30] = 23000
-    ids[60:] = 7000
-    category = {23000: 23, 7000: 7}
-    for k in range(n_things):
-        h, w = rng.integers(4, 14), rng.integers(4, 20)
-        y, x = rng.integers(0, H - h), rng.integers(0, W - w)
-        sid = 26000 + k + 1
-        ids[y:y + h, x:x + w] = sid
-        category[sid] = 26
-    ids[:, :3] = 0  # a void stripe
-    present = [sid for sid in category if (ids == sid).any()]
-    code = {sid: 12 * (k + 1) for k, sid in enumerate(present)}
-    image = np.zeros((H, W, 3), np.uint8)
-    yy, xx = np.mgrid[:H, :W]
-    image[..., 1], image[..., 2] = yy, xx
-    image[..., 0] = np.vectorize(lambda s: code.get(s, 0), otypes=[np.uint8])(ids)
-    infos = [{"id": sid, "category_id": category[sid], "area": area, "bbox": bbox, "iscrowd": int(sid == 26001)}
-             for sid, (area, bbox) in segment_stats(ids).items()]
-    return image, ids, infos, code
+from panda_checks import H, W, assert_traces_to_sources, coded_scene
 
 
 def square_segments(boxes: list[tuple[int, int, int, int, int]], frame=(H, W)):
@@ -134,21 +108,7 @@ def test_every_labelled_pixel_traces_back_to_its_own_segment_and_noise_is_void(s
     rng = np.random.default_rng(seed)
     image, ids, infos, code = coded_scene(rng)
     sample = panda_image(np.random.default_rng(100 + seed), decompose(image, ids, infos), (H, W), PandaConfig())
-    label = rgb2id(sample.label_rgb)
-    out = sample.image
-    source = {info["id"]: info for info in infos}
-    assert segment_stats(label) == {s["id"]: (s["area"], s["bbox"]) for s in sample.segments_info}
-    for info in sample.segments_info:
-        src = source[info["id"]]
-        assert (info["category_id"], info["iscrowd"]) == (src["category_id"], src["iscrowd"])
-        here = label == info["id"]
-        ys, xs = np.nonzero(ids == info["id"])
-        assert (out[here, 0] == code[info["id"]]).all()  # R: the segment's own code
-        assert out[here, 1].min() >= ys.min() and out[here, 1].max() <= ys.max()  # G: a source row of it
-        assert out[here, 2].min() >= xs.min() and out[here, 2].max() <= xs.max()  # B: a source column of it
-    noise = out[label == 0].astype(float)
-    assert len(noise) > 1000
-    assert abs(noise.mean() - 127.5) < 6 and abs(noise.std() - 73.9) < 6  # uniform over 0..255
+    assert_traces_to_sources(sample.image, rgb2id(sample.label_rgb), sample.segments_info, ids, infos, code)
 
 
 def test_segments_pushed_out_of_the_frame_are_dropped():

@@ -67,3 +67,25 @@ def test_run_ids_are_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=Path(__file__).parents[1])
     assert out.stdout.split() == ids and len(set(ids)) == 6
+
+
+@pytest.mark.parametrize("ops, params, mix, name", [
+    (("dropout", "resize", "shift"), {}, 0.5, "panda-online"),
+    (("dropout", "resize", "shift"), {}, 0.25, "panda-online[mix=0.25]"),
+    (("dropout", "resize"), {"scale_max": 2.0}, 0.5, "panda-online:dropout+resize[scale_max=2.0]"),
+])
+def test_online_variant_names(ops, params, mix, name):
+    variant = PandaVariant.of(0, PandaConfig(ops=ops, **params), online_mix=mix)
+    assert variant.name == name
+    assert variant.to_dict() == {"name": name, "copies": 0, "ops": list(ops), "params": params, "online": True,
+                                 "mix": mix}
+
+
+def test_panda_mix_counts_only_with_online_panda():
+    plain, with_1x = RunSpec.from_recipe("mini"), RunSpec.from_recipe("mini", ["data.panda=1x"])
+    assert RunSpec.from_recipe("mini", ["data.panda_mix=0.3"]).run_id == plain.run_id
+    assert RunSpec.from_recipe("mini", ["data.panda=1x", "data.panda_mix=0.3"]).run_id == with_1x.run_id
+    online = RunSpec.from_recipe("mini", ["data.panda=online"])
+    assert online.variant.name == "panda-online" and online.run_id not in (plain.run_id, with_1x.run_id)
+    assert RunSpec.from_recipe("mini", ["data.panda=online", "data.panda_mix=0.3"]).run_id != online.run_id
+    assert RunSpec.from_recipe("mini", ["data.panda=online", "panda.scale_max=2.0"]).run_id != online.run_id

@@ -67,3 +67,18 @@ def test_real_dataset_needs_its_folders(tmp_path, blocks_dataset):
     with pytest.raises(ConfigError, match=r"data\.n=5 is larger than the training pool: .*blocks/panoptic\.json holds 3"):
         prepare_data(_cfg(tmp_path, "data.dataset=cityscapes", f"data.root={blocks_dataset}",
                           f"data.val_root={blocks_dataset}", "data.n=5"), progress=False)
+
+
+def test_kx_for_k_4_generates_four_copies_per_original_and_caches_them(tmp_path):
+    prepared = prepare_data(_cfg(tmp_path, "data.n=2", "data.panda=4x"), progress=False)
+    assert (prepared.n_original, prepared.n_train, prepared.samples_per_epoch) == (2, 10, 10.0)  # 2 + 4 x 2
+    original, panda = (PanopticDataset.load(root) for root in prepared.train_roots)
+    assert sorted((im["source_image_id"], im["copy_index"]) for im in panda.images) == \
+        sorted((im["id"], c) for im in original.images for c in range(4))
+    assert json.loads((prepared.train_roots[1] / "manifest.json").read_text())["copies"] == 4
+    stamp = (prepared.train_roots[1] / "panoptic.json").stat().st_mtime_ns
+    again = prepare_data(_cfg(tmp_path, "data.n=2", "data.panda=4x"), progress=False)
+    assert again.train_roots == prepared.train_roots
+    assert (again.train_roots[1] / "panoptic.json").stat().st_mtime_ns == stamp  # cached like 1x / 2x
+    online = prepare_data(_cfg(tmp_path, "data.n=2", "data.panda=online"), progress=False)
+    assert online.train_roots == prepared.train_roots[:1] and online.samples_per_epoch == 4.0  # nothing generated

@@ -40,9 +40,23 @@ class Placed:
 
 @dataclass(frozen=True)
 class PandaSample:
+    """The label is kept as the layer map of the pastes and each layer's id, so the online transform
+    reads `ids` and the generator the PNG encoding `label_rgb`, each a lookup of one small table."""
+
     image: np.ndarray  # (H, W, 3) uint8
-    label_rgb: np.ndarray  # (H, W, 3) uint8, COCO-panoptic id encoding
+    layer: np.ndarray  # (H, W) k where the k-th pasted segment is visible, 0 = noise
+    layer_ids: np.ndarray  # (k_max + 1,) uint32 segment id of each layer, 0 (void) first
     segments_info: list[dict]
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(H, W) uint32 panoptic ids, 0 = void (the noise)."""
+        return np.take(self.layer_ids, self.layer)
+
+    @property
+    def label_rgb(self) -> np.ndarray:
+        """(H, W, 3) uint8, the COCO-panoptic id encoding (what the generator writes as PNG)."""
+        return np.take(id2rgb(self.layer_ids[None])[0], self.layer, axis=0)
 
 
 def transform_segments(rng: np.random.Generator, segments: list[Segment], frame: tuple[int, int],
@@ -125,5 +139,5 @@ def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[
     canvas = Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
     placed = transform_segments(rng, segments, frame, config)
     image, layer = paste(placed, canvas)
-    lut = id2rgb(np.array([0] + [p.id for p in placed], dtype=np.uint32)[None])[0]
-    return PandaSample(np.asarray(image), np.take(lut, layer, axis=0), visible_segments_info(placed, layer))
+    layer_ids = np.array([0] + [p.id for p in placed], dtype=np.uint32)
+    return PandaSample(np.asarray(image), layer, layer_ids, visible_segments_info(placed, layer))

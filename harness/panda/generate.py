@@ -1,5 +1,5 @@
 """Generate a PanDA dataset from a COCO-panoptic dataset: `copies` synthetic images per source image
-(PanDA 1x / 2x, paper Table 1), in the same format, plus `manifest.json` with the parameters, the
+(PanDA Kx; 1x / 2x in paper Table 1), in the same format, plus `manifest.json` with the parameters, the
 seed and the source of every generated image.
 
 Images are rendered in parallel processes; each depends only on (seed, source image, copy index),
@@ -19,14 +19,10 @@ from harness.data.images import encode_image, read_ids, read_rgb
 from harness.data.parallel import parallel_map
 from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
-from harness.panda.compose import panda_image
 from harness.panda.config import PandaConfig
-from harness.panda.decompose import decompose
-from harness.panda.hybrid import choose_partners, pool_segments
-from harness.panda.seeding import image_rng
+from harness.panda.sample import Source, hybrid_partners, panda_sample
 
 MANIFEST = "manifest.json"
-HYBRID_STREAM, PARTNER_STREAM = 1, 2
 
 
 @dataclass(frozen=True)
@@ -52,30 +48,18 @@ class Job:
 def render(job: Job) -> tuple[dict, dict]:
     """Render, write and describe one generated image; returns its `images` entry and annotation."""
     primary_id = job.primary["id"]
-    rng = image_rng(job.seed, primary_id, job.copy_index)
-    decomposed = [_decompose_source(image_path, label_path, annotation)
-                  for (image_path, label_path), (_, annotation) in zip(job.files, job.sources)]
-    frame = decomposed[0][0]
-    segment_lists = [segments for _, segments in decomposed]
-    if job.config.hybrid:
-        segments = pool_segments(image_rng(job.seed, primary_id, job.copy_index, HYBRID_STREAM), segment_lists)
-    else:
-        segments = segment_lists[0]
-    sample = panda_image(rng, segments, frame, job.config)
+    sources = [Source(read_rgb(image_path), read_ids(label_path), annotation["segments_info"], label_path)
+               for (image_path, label_path), (_, annotation) in zip(job.files, job.sources)]
+    sample = panda_sample(sources, job.seed, primary_id, job.copy_index, job.config)
+    height, width = sample.layer.shape
     image_file = f"{job.name}.{job.config.image_format}"
     write_bytes(job.out_root / IMAGES_DIR / image_file, encode_image(sample.image, job.config.image_format))
     write_bytes(job.out_root / PANOPTIC_DIR / f"{job.name}.png", encode_png(sample.label_rgb))
     image_id = f"{primary_id}_{job.name.rsplit('_', 1)[1]}"
-    sources = [entry["id"] for entry, _ in job.sources]
-    entry = {"id": image_id, "file_name": image_file, "height": int(frame[0]), "width": int(frame[1]),
-             "source_image_id": sources if job.config.hybrid else sources[0], "copy_index": job.copy_index}
+    sources_ids = [entry["id"] for entry, _ in job.sources]
+    entry = {"id": image_id, "file_name": image_file, "height": int(height), "width": int(width),
+             "source_image_id": sources_ids if job.config.hybrid else sources_ids[0], "copy_index": job.copy_index}
     return entry, {"image_id": image_id, "file_name": f"{job.name}.png", "segments_info": sample.segments_info}
-
-
-def _decompose_source(image_path: Path, label_path: Path, annotation: dict):
-    image = read_rgb(image_path)
-    segments = decompose(image, read_ids(label_path), annotation["segments_info"], label_path)
-    return image.shape[:2], segments
 
 
 def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig) -> list[Job]:
@@ -92,8 +76,7 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
         for copy_index in range(copies):
             ids = [image_id]
             if config.hybrid:
-                rng = image_rng(seed, image_id, copy_index, PARTNER_STREAM)
-                ids = choose_partners(rng, image_ids, image_id, config.hybrid_sources)
+                ids = hybrid_partners(seed, image_ids, image_id, copy_index, config.hybrid_sources)
             sources = tuple(by_id[i] for i in ids)
             files = tuple((ds.image_path(image), ds.label_path(ann)) for image, ann in sources)
             jobs.append(Job(out, sources, files, copy_index, seed, config))

@@ -1,6 +1,7 @@
 """Turn a recipe's `data:` section into dataset folders on disk: the training pool (synthetic scenes
-or a COCO-panoptic root), the subset of `n` images, the PanDA sets generated from that subset, and
-the validation set.
+or a COCO-panoptic root), the subset of `n` images, the PanDA set of K copies generated from that
+subset (`data.panda: Kx`; `online` generates nothing: `online_panda` is the transform the data
+loader applies instead), and the validation set.
 
 Everything generated is cached under `data.cache/<kind>-<hash>`, the hash taken over the inputs
 that determine it (source identity + parameters), so the ten cells of a sweep share one synthetic
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
 from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
+from harness.panda.online import OnlinePanda, epoch_samples
 from harness.seeding import stable_digest
 from harness.train.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 
@@ -31,8 +33,9 @@ class PreparedData:
     train_roots: tuple[Path, ...]  # the original subset first, then its PanDA set(s)
     val_root: Path
     n_original: int  # original training images (the n of the paper's tables)
-    n_train: int  # all training images, PanDA included (sets the iteration count)
+    n_train: int  # all training images on disk, PanDA sets included
     categories: list[dict]
+    samples_per_epoch: float  # what one epoch counts (sets the iteration count): n_train, online n / (1 - mix)
 
 
 def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any]) -> Path:
@@ -139,9 +142,18 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
     if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
     n_train = sum(len(PanopticDataset.load(r)) for r in roots)
-    return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories)
+    per_epoch = epoch_samples(n_train, data.panda_mix) if data.online else float(n_train)
+    return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories, per_epoch)
+
+
+def online_panda(recipe: RecipeConfig) -> OnlinePanda | None:
+    """The data loader's PanDA transform of `data.panda: online` (the recipe's `panda:` parameters,
+    `data.panda_mix`, keyed on the data seed as a generated set is), None otherwise."""
+    data = recipe.data
+    return OnlinePanda(recipe.panda, data.panda_mix, data.seed) if data.online else None
 
 
 def describe(prepared: PreparedData) -> dict:
     return {"train_roots": [str(r) for r in prepared.train_roots], "val_root": str(prepared.val_root),
-            "n_original": prepared.n_original, "n_train": prepared.n_train}
+            "n_original": prepared.n_original, "n_train": prepared.n_train,
+            "samples_per_epoch": prepared.samples_per_epoch}

@@ -1,12 +1,15 @@
 """Training samples: COCO-panoptic folders (the original subset, then its PanDA sets) concatenated
-into one torch Dataset, standard augmentation (horizontal flip, scale jitter), and a batch order
-that is a pure function of (seed, iteration).
+into one torch Dataset, online PanDA (harness/panda/online.py) when the recipe asks for it, then
+standard augmentation (horizontal flip, scale jitter), and a batch order that is a pure function
+of (seed, iteration).
 
 Determinism is what makes resume exact: batch `it` on rank `r` takes positions
 `it * total_batch + r * ims_per_gpu + [0, ims_per_gpu)` of an endless stream of seeded epoch
 permutations (a DistributedSampler without padding), and each sample's augmentation draws come
-from `keyed_rng(seed, epoch, index)`, independent of DataLoader workers. Restarting at
-iteration `it` therefore reproduces the remaining batches bit for bit."""
+from `keyed_rng(seed, epoch, index)` (online PanDA's from the data seed, the image id and the
+epoch), independent of DataLoader workers. Restarting at iteration `it` therefore reproduces the
+remaining batches bit for bit. The "epoch" of a key is one pass over the images; the protocol's
+epoch, which sets the iteration count, is `samples_per_epoch` (online PanDA: n / (1 - mix))."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from harness.data.dataset import PanopticDataset
 from harness.data.tensors import image_tensor
 from harness.errors import DatasetError
 from harness.models.targets import panoptic_to_targets
+from harness.panda.online import OnlinePanda, epoch_samples
 from harness.seeding import keyed_rng
 
 
@@ -65,11 +69,21 @@ def augment(rng: np.random.Generator, image: np.ndarray, ids: np.ndarray, hflip:
     return image, ids
 
 
+def samples_per_epoch(dataset: Dataset) -> float:
+    """The samples one epoch of the constant-epoch protocol counts: `dataset.samples_per_epoch` where a
+    training set declares it (online PanDA: n / (1 - mix)), else its length."""
+    return float(getattr(dataset, "samples_per_epoch", len(dataset)))
+
+
 class PanopticTrainSet(Dataset):
-    """Concatenated COCO-panoptic folders; `dataset[(index, epoch)] -> (image 3xHxW in 0..1, targets)`."""
+    """Concatenated COCO-panoptic folders; `dataset[(index, epoch)] -> (image 3xHxW in 0..1, targets)`.
+
+    With `online`, sample `index` at data pass `epoch` is first replaced by its PanDA version when
+    `online.replaces(image id, epoch)`, then flipped and scale-jittered like any sample (the same
+    draws as without PanDA)."""
 
     def __init__(self, roots: Sequence[str | Path], categories: list[dict], seed: int, hflip: float = 0.5,
-                 scale_jitter: Sequence[float] = (1.0, 1.0)):
+                 scale_jitter: Sequence[float] = (1.0, 1.0), online: OnlinePanda | None = None):
         self.datasets = [PanopticDataset.load(root) for root in roots]
         for ds in self.datasets:
             if [c["id"] for c in ds.categories] != [c["id"] for c in categories]:
@@ -77,6 +91,8 @@ class PanopticTrainSet(Dataset):
         self.items = [(d, i) for d, ds in enumerate(self.datasets) for i in range(len(ds))]
         self.categories = categories
         self.seed, self.hflip, self.scale_jitter = seed, hflip, tuple(scale_jitter)
+        self.online = online
+        self.samples_per_epoch = epoch_samples(len(self.items), online.mix) if online else float(len(self.items))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -87,10 +103,13 @@ class PanopticTrainSet(Dataset):
         ds = self.datasets[d]
         image, ids = ds.read_image(i), ds.read_ids(i)
         annotation = ds.annotation_for(ds.images[i]["id"])
+        segments_info = annotation["segments_info"]
+        if self.online is not None and self.online.replaces(ds.images[i]["id"], epoch):
+            sample = self.online.sample(ds, i, epoch, image, ids)
+            image, ids, segments_info = sample.image, sample.ids, sample.segments_info
         rng = keyed_rng(self.seed, epoch, index)
         image, ids = augment(rng, image, ids, self.hflip, self.scale_jitter)
-        targets = panoptic_to_targets(ids, annotation["segments_info"], self.categories,
-                                      source=str(ds.label_path(annotation)))
+        targets = panoptic_to_targets(ids, segments_info, self.categories, source=str(ds.label_path(annotation)))
         return image_tensor(image), targets
 
 

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from harness.progress import progress_bar
 from harness.train.checkpoint import LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from harness.train.distributed import DistContext, barrier, gather_objects
-from harness.train.loader import ResumableBatchSampler
+from harness.train.loader import ResumableBatchSampler, samples_per_epoch
 from harness.train.recipe_schema import RecipeConfig
 from harness.train.schedule import total_iterations
 from harness.train.task import Optim, Step, Task
@@ -48,7 +48,7 @@ class TrainSettings:
                    checkpoint_every=t.checkpoint_every, log_every=t.log_every, eval_every=recipe.eval.every,
                    seed=recipe.seed, workers=recipe.data.workers)
 
-    def iterations(self, n_train: int, world_size: int) -> int:
+    def iterations(self, n_train: float, world_size: int) -> int:
         total = total_iterations(self.epochs, n_train, self.ims_per_gpu * world_size)
         return min(total, self.max_iters) if self.max_iters else total
 
@@ -61,6 +61,7 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     seconds_per_iter: float = math.nan  # wall clock
     cpu_seconds_per_iter: float = math.nan  # CPU time of this process (all its threads)
+    data_seconds_per_iter: float = math.nan  # waiting for the data loader's next batch (wall clock)
     peak_rss_mb: float = math.nan
 
 
@@ -91,7 +92,8 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.log_fn, self.evaluate_fn, self.progress = log, evaluate, progress and ctx.is_main
         self.dataset = task.train_set()
-        self.total = settings.iterations(len(self.dataset), ctx.world_size)
+        self.epoch_samples = samples_per_epoch(self.dataset)
+        self.total = settings.iterations(self.epoch_samples, ctx.world_size)
         self.amp = settings.amp and ctx.device.type == "cuda"
         modules = task.modules()
         if ctx.distributed and task.sync_batchnorm and ctx.device.type == "cuda":  # SyncBatchNorm runs on CUDA only
@@ -169,10 +171,14 @@ class Trainer:
         result = TrainResult(iterations=self.total, start_iteration=start,
                              lrs={name: o.base_lr for name, o in self.optims.items()})
         t0, cpu0 = time.perf_counter(), time.process_time()
+        waited = 0.0
         with _progress(self.progress) as bar:
             task = bar.add_task("train", total=self.total, completed=start, loss=math.nan, s_it=math.nan)
+            t_ready = time.perf_counter()  # ready for the next batch
             for batch in loader:
                 t_step = time.perf_counter()
+                data_s = t_step - t_ready
+                waited += data_s
                 lrs = {name: o.lr for name, o in self.optims.items()}  # the lrs this step uses
                 losses = self.step(batch)
                 self.iteration += 1
@@ -181,17 +187,19 @@ class Trainer:
                 bar.update(task, advance=1, loss=losses.get("loss", next(iter(losses.values()), math.nan)), s_it=s_it)
                 result.last_losses = losses
                 if self.log_fn and self.ctx.is_main and (it % max(1, s.log_every) == 0 or it == end):
-                    self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / len(self.dataset),
-                                 **lr_fields(lrs), "s_per_it": round(s_it, 4), **losses})
+                    self.log_fn({"step": it, "epoch": it * s.ims_per_gpu * self.ctx.world_size / self.epoch_samples,
+                                 **lr_fields(lrs), "s_per_it": round(s_it, 4), "data_s": round(data_s, 4), **losses})
                 if s.checkpoint_every and it % s.checkpoint_every == 0 and it < end:
                     self.save(sampler, it)
                 if self.evaluate_fn and s.eval_every and it % s.eval_every == 0 and it < self.total:
                     self.evaluate_fn(it)
                     for net in self.nets.values():
                         net.train()
+                t_ready = time.perf_counter()
         done = self.iteration - start
         result.seconds_per_iter = (time.perf_counter() - t0) / done if done else math.nan
         result.cpu_seconds_per_iter = (time.process_time() - cpu0) / done if done else math.nan
+        result.data_seconds_per_iter = waited / done if done else math.nan
         result.peak_rss_mb = peak_rss_mb()
         if done:
             self.save(sampler, self.iteration)

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from harness.train.data_sources import PreparedData
+from harness.panda.online import OnlinePanda
+from harness.train.data_sources import PreparedData, online_panda
 from harness.train.recipe_schema import RecipeConfig, TrainConfig
 from harness.train.schedule import LrSchedule, scaled_lr
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
@@ -59,13 +60,15 @@ class PanopticTask:
     def __init__(self, *, model_name: str, model_options: dict[str, Any], categories: list[dict],
                  train_roots: Sequence[str | Path], seed: int, sgd: SgdSettings, hflip: float,
                  scale_jitter: Sequence[float], val_root: str | Path | None = None, val_max: int | None = None,
-                 amp: bool = False, sync_batchnorm: bool = False, gt_cache: str | Path | None = None):
+                 amp: bool = False, sync_batchnorm: bool = False, gt_cache: str | Path | None = None,
+                 online: OnlinePanda | None = None):
         self.model_name, self.model_options = model_name, dict(model_options)
         self.categories, self.train_roots, self.seed, self.sgd = categories, list(train_roots), seed, sgd
         self.hflip, self.scale_jitter = hflip, tuple(scale_jitter)
         self.val_root, self.val_max, self.amp = val_root, val_max, amp
         self.sync_batchnorm = sync_batchnorm
         self.gt_cache = gt_cache  # the evaluation's ground-truth cache: the recipe's data.cache
+        self.online = online  # PanDA drawn per sample in the data loader (data.panda: online)
 
     @classmethod
     def from_config(cls, recipe: RecipeConfig, prepared: PreparedData) -> "PanopticTask":
@@ -73,7 +76,7 @@ class PanopticTask:
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, categories=prepared.categories,
                    train_roots=prepared.train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(t), hflip=t.hflip,
                    scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max, amp=t.amp,
-                   gt_cache=recipe.data.cache)
+                   gt_cache=recipe.data.cache, online=online_panda(recipe))
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model
@@ -92,7 +95,7 @@ class PanopticTask:
         from harness.train.loader import PanopticTrainSet
 
         return PanopticTrainSet(self.train_roots, self.categories, seed=self.seed, hflip=self.hflip,
-                                scale_jitter=self.scale_jitter)
+                                scale_jitter=self.scale_jitter, online=self.online)
 
     @staticmethod
     def collate(samples: list) -> tuple[list[torch.Tensor], list[dict]]:

@@ -13,9 +13,9 @@ Run identity: a run's id hashes its resolved config except the fields marked `re
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
 number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out
 too while `data.panda: none` (no PanDA set is generated, so its parameters cannot change the
-results), and so are the GAN keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model
-is not a synthesis model (they neither train nor score it). The recipe name stays in: a run belongs
-to one recipe's tables."""
+results), `data.panda_mix` unless `data.panda: online` (the only mode that reads it), and the GAN
+keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model is not a synthesis model
+(they neither train nor score it). The recipe name stays in: a run belongs to one recipe's tables."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
 SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
 DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
-PANDA_COPIES = re.compile(r"^(none|[1-9][0-9]*x)$")  # `none` or `Kx`: K PanDA images per original
+PANDA_COPIES = re.compile(r"^(none|online|[1-9][0-9]*x)$")  # none, online, or Kx: K PanDA images per original
 
 
 def reporting() -> Any:
@@ -93,6 +93,7 @@ class DataConfig:
     every_k: int = MISSING
     seed: int = MISSING
     panda: str = MISSING
+    panda_mix: float = MISSING  # online PanDA: probability that a sample is replaced by its PanDA version
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
     workers: int = reporting()
@@ -100,14 +101,20 @@ class DataConfig:
 
     @property
     def copies(self) -> int:
-        """PanDA images per original image (0 without PanDA)."""
-        return 0 if self.panda == "none" else int(self.panda[:-1])
+        """PanDA images per original image written to disk (0 without PanDA and with online PanDA)."""
+        return 0 if self.panda in ("none", "online") else int(self.panda[:-1])
+
+    @property
+    def online(self) -> bool:
+        """PanDA drawn in the data loader (harness/panda/online.py) instead of a generated set."""
+        return self.panda == "online"
 
     def check(self) -> None:
         require(self.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}", self.dataset)
         require(self.subset in SUBSETS, "data.subset", f"one of {', '.join(SUBSETS)}", self.subset)
-        require(bool(PANDA_COPIES.match(self.panda)), "data.panda", "none or Kx for an integer K >= 1 (1x, 2x, ...)",
-                self.panda)
+        require(bool(PANDA_COPIES.match(self.panda)), "data.panda",
+                "none or Kx for an integer K >= 1 (1x, 2x, ...), or online", self.panda)
+        require(0 <= self.panda_mix < 1, "data.panda_mix", "a probability in [0, 1)", self.panda_mix)
         require(self.n is None or self.n >= 1, "data.n", ">= 1 or null (all images)", self.n)
         require(self.every_k >= 1, "data.every_k", ">= 1", self.every_k)
         require(self.seed >= 0, "data.seed", ">= 0", self.seed)
@@ -376,11 +383,14 @@ def result_config(config: dict) -> dict:
     out = {k: v for k, v in config.items()}
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
-    if (config.get("data") or {}).get("panda") == "none":
+    panda = (config.get("data") or {}).get("panda")
+    if panda == "none":
         out.pop("panda", None)
     if not _is_synthesis(config):
         for dotted in SYNTHESIS_ONLY:
             _drop(out, dotted.split("."))
+    if panda != "online":
+        _drop(out, ["data", "panda_mix"])
     return out
 
 

@@ -10,7 +10,10 @@ The PanDA variant has one spelling everywhere (run.json, W&B tags, the analysis 
 reference tables' names `none`, `panda-1x`, `panda-2x`, `panda-Kx`; a Table 4 ablation (1x with a
 subset of the operations) is named by its operations, `dropout+resize`; other copies with a subset
 are `panda-2x:dropout+resize`; PanDA parameters that differ from the paper's frozen values follow in
-brackets, `panda-1x[scale_max=2.0]`. run.json also keeps the structured form (copies, ops, params)."""
+brackets, `panda-1x[scale_max=2.0]`. Online PanDA (drawn in the data loader) is `panda-online`, with
+the same `:ops` and brackets, and its mix in the brackets first when it is not 1x's ratio
+(`panda-online[mix=0.25]`). run.json also keeps the structured form (copies, ops, params, and for
+online PanDA `online: true` and the mix)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Any, Iterable, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from harness.panda.config import OPS, PandaConfig
+from harness.panda.online import RATIO_1X
 from harness.seeding import stable_digest
 from harness.train.recipe_schema import RecipeConfig, result_config
 from harness.train.recipes import expand_grid, grid_keys, load_recipe, to_dict, typed_recipe
@@ -33,35 +37,46 @@ def run_id(config: dict) -> str:
 
 @dataclass(frozen=True)
 class PandaVariant:
-    """How a run's training set was augmented: `copies` PanDA images per original (0: none), the
-    operations in PanDA's order, and the parameters that differ from the paper's frozen values."""
+    """How a run's training set was augmented: `copies` PanDA images per original on disk (0: none),
+    or PanDA drawn online replacing a sample with probability `mix`; the operations in PanDA's order,
+    and the parameters that differ from the paper's frozen values."""
 
     copies: int
     ops: tuple[str, ...] = OPS
     params: dict[str, Any] = field(default_factory=dict)
+    online: bool = False
+    mix: float | None = None  # online only
 
     @classmethod
-    def of(cls, copies: int, config: PandaConfig) -> "PandaVariant":
-        if copies == 0:
+    def of(cls, copies: int, config: PandaConfig, online_mix: float | None = None) -> "PandaVariant":
+        """`copies` offline images per original, or online PanDA at `online_mix` (then copies is 0)."""
+        online = online_mix is not None
+        if copies == 0 and not online:
             return cls(0, (), {})
         defaults = PandaConfig().to_dict()
         params = {k: v for k, v in config.to_dict().items() if k != "ops" and v != defaults[k]}
-        return cls(copies, tuple(op for op in OPS if config.enabled(op)), params)
+        return cls(0 if online else copies, tuple(op for op in OPS if config.enabled(op)), params, online,
+                   float(online_mix) if online else None)
 
     @property
     def name(self) -> str:
         """The display name shared by run.json, W&B and the tables (see the module docstring)."""
-        if self.copies == 0:
+        if self.copies == 0 and not self.online:
             return "none"
         ops = "+".join(self.ops) or "no-ops"
         full = self.ops == OPS
-        head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
-        if self.params:
-            head += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in self.params.items()) + "]"
+        if self.online:
+            head = "panda-online" + ("" if full else f":{ops}")
+        else:
+            head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
+        shown = ({"mix": self.mix} if self.online and self.mix != RATIO_1X else {}) | self.params
+        if shown:
+            head += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in shown.items()) + "]"
         return head
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "copies": self.copies, "ops": list(self.ops), "params": dict(self.params)}
+        out = {"name": self.name, "copies": self.copies, "ops": list(self.ops), "params": dict(self.params)}
+        return out | ({"online": True, "mix": self.mix} if self.online else {})
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,8 @@ class RunSpec:
     def from_config(cls, cell: DictConfig, cell_keys: Sequence[str] = ()) -> "RunSpec":
         """The spec of one expanded cell; every value is checked first (ConfigError naming the key)."""
         settings = typed_recipe(cell)
-        variant = PandaVariant.of(settings.data.copies, settings.panda)
+        data = settings.data
+        variant = PandaVariant.of(data.copies, settings.panda, data.panda_mix if data.online else None)
         config = to_dict(cell)
         config["panda"]["ops"] = [op for op in OPS if op in config["panda"]["ops"]]  # order-free: one id
         return cls(run_id=run_id(config), recipe=str(settings.name),

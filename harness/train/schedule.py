@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 
-def total_iterations(epochs: float, n_train: int, total_batch: int) -> int:
-    """Iterations that visit each of `n_train` images `epochs` times (at least one iteration)."""
+def total_iterations(epochs: float, n_train: float, total_batch: int) -> int:
+    """Iterations that visit each of `n_train` images `epochs` times (at least one iteration); online
+    PanDA counts n / (1 - mix) samples per epoch (harness/panda/online.py), not always an integer."""
     if n_train <= 0 or total_batch <= 0:
         raise ValueError(f"n_train ({n_train}) and total_batch ({total_batch}) must be positive")
     return max(1, math.ceil(epochs * n_train / total_batch - 1e-9))  # 48000.000000001 is 48000
