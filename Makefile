@@ -37,7 +37,6 @@ clean:
 
 # --- PanDA benchmark and the first demo (panda) ------------------------------------------------------
 DEMO_DIR ?= results/demo
-DEMO_N ?= 50
 
 .PHONY: bench bench-demo demo
 
@@ -65,20 +64,15 @@ BENCH_DEMO_SCALE ?= full
 bench-demo: setup
 	$(PY) -m harness.bench.threads_bench --demo --demo-scale $(BENCH_DEMO_SCALE)
 
-# The PanDA study in miniature (~15 min on 2 CPU cores): synthetic street scenes -> PanDA 1x and the class
-# balance before / after (Supp. Figs 1-2), then the mini UPSNet-style model trained on nested subsets with
-# and without PanDA (Table 2), the log-linear fits and data efficiency (Table 3), Fig. 3 and the dashboard.
-# Finished runs are skipped, so a second `make demo` only re-renders. DEMO_SEEDS=0,1,2 adds seeds.
+# Both papers in miniature (harness/demo.py, the one list of its commands; about 12 min on 2 CPU cores):
+# synthetic street scenes -> PanDA 1x and the class balance before / after (Supp. Figs 1-2), the mini
+# UPSNet-style model on nested subsets with and without PanDA (Tables 2-3, Fig. 3), the mini
+# evaluators, SPADE and panoptic SPADE scored by them beside the real-images ceiling (synthesis
+# Table 1), and one dashboard of every run. Finished runs are skipped, so a second `make demo` only
+# re-renders. DEMO_SEEDS=0,1,2 adds seeds.
 DEMO_SEEDS ?=
 demo: setup
-	rm -rf $(DEMO_DIR)/synth $(DEMO_DIR)/panda
-	$(PANBENCH) data synth --out $(DEMO_DIR)/synth --n $(DEMO_N) --seed 0
-	$(PANBENCH) panda --src $(DEMO_DIR)/synth --out $(DEMO_DIR)/panda --copies 1 --seed 0 --examples $(DEMO_DIR)/examples.png
-	$(PANBENCH) data stats $(DEMO_DIR)/synth --compare $(DEMO_DIR)/panda --plot $(DEMO_DIR)/class_share.png
-	$(PANBENCH) sweep panda-table2-mini $(if $(DEMO_SEEDS),--seeds $(DEMO_SEEDS),)
-	$(PANBENCH) report --out $(DEMO_DIR) --recipe panda-table2-mini
-	@echo; cat $(DEMO_DIR)/panda-table2.md; echo; echo; cat $(DEMO_DIR)/panda-table3.md
-	@echo; echo "demo: tables, figures and dashboard.html in $(DEMO_DIR)/ (runs in results/runs/, W&B offline runs inside each)"
+	$(PY) -m harness.demo --out $(DEMO_DIR) $(if $(DEMO_SEEDS),--seeds $(DEMO_SEEDS),)
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the

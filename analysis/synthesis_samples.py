@@ -4,9 +4,9 @@ told apart), the real image, then each generator's image generated from that map
 panoptic SPADE), with the detector's boxes (score >= 0.5) drawn on every image: where a generator
 loses objects, its boxes are missing.
 
-Generated images are read from each run's `<run>/generated/<label stem>.png` (written by the
-synthesis task), through `confined` paths: a stem comes from the dataset's JSON and is data. One run
-per generator: the lowest seed. The detector is the one the runs named (`eval.detector`), read from
+Generated images are read from the folder each run.json names (`generated`: `predictions/generated/
+<label stem>.png`, written by the synthesis task), through `confined` paths: a stem comes from the
+dataset's JSON and is data. One run per generator: the lowest seed. The detector is the one the runs named (`eval.detector`), read from
 its finished evaluator run or weights file; nothing is trained here."""
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from harness.data.paths import confined  # noqa: E402
 from harness.data.tensors import image_tensor  # noqa: E402
 from harness.errors import PanbenchError  # noqa: E402
 from harness.models.evaluators.registry import DETECTOR, LoadedEvaluator, load_evaluator  # noqa: E402
-from harness.tracking.run_store import RUN_JSON, RunStore  # noqa: E402
+from harness.tracking.run_store import RUN_JSON, RunStore, read_record  # noqa: E402
 
-GENERATED = "generated"
+GENERATED = "predictions/generated"  # where synthesis runs write them (run.json `generated`)
 SCORE_THRESHOLD = 0.5
 ORDER = ("spade", "panoptic-spade")
 
@@ -92,8 +92,12 @@ def detections(detector: LoadedEvaluator | None, image: np.ndarray) -> list[tupl
 
 
 def generated_path(run: pd.Series, stem: str) -> Path:
+    """`<stem>.png` in the folder run.json's `generated` names (inside the run folder, as the image)."""
     run_dir = Path(run.run_dir)
-    return confined(run_dir / GENERATED, f"{stem}.png", source=run_dir / RUN_JSON, entry=f"generated image of {stem}")
+    record_file = run_dir / RUN_JSON
+    folder = confined(run_dir, (read_record(record_file) or {}).get("generated") or GENERATED, source=record_file,
+                      entry="generated")
+    return confined(folder, f"{stem}.png", source=record_file, entry=f"generated image of {stem}")
 
 
 def synthesis_samples(runs: pd.DataFrame, root: str | Path, n_images: int = 3) -> plt.Figure:

@@ -1,11 +1,10 @@
 """The synthesis tables and the sample figure from a run store: real (tiny) evaluator runs, and
 synthesis runs recorded through RunSpec -> RunStore whose metrics are real evaluations
-(`evaluate_synthesis` with those evaluators) of images a stand-in generator wrote under
-`<run>/generated/` (the real validation images degraded: more for "SPADE", less for "panoptic
-SPADE", differently per seed).
-
-LEAD, at merge: the GAN task is not on this branch; switch `store` to real mini GAN runs
-(`synth-table1-mini` / `synth-table4-mini` with a few iterations) once it lands."""
+(`evaluate_synthesis` with those evaluators) of images a stand-in generator wrote where a synthesis
+run writes them (`<run>/predictions/generated/`: the real validation images degraded, more for
+"SPADE", less for "panoptic SPADE", differently per seed), so the tables' ordering and seed
+statistics are known in advance. A table from real mini GAN runs and evaluator runs is
+tests/test_train_synthesis.py's (`..._tables_the_ceiling`)."""
 
 from __future__ import annotations
 
@@ -86,7 +85,8 @@ def store(tiny_evaluators, tmp_path_factory):
                     else "+panoptic-conv"
             runs.start(spec)
             runs.record_data(spec.run_id, n=8, n_train=8, data={"val_root": val_root})
-            generated = runs.run_dir(spec.run_id) / "generated"
+            generated = runs.run_dir(spec.run_id) / "predictions" / "generated"  # where a synthesis run writes them
+            runs.update(spec.run_id, generated="predictions/generated")
             stand_in_generator(val, generated, NOISE[method], spec.seed)
             result = evaluate_synthesis(generated, val.json_path, val.root / "panoptic", segmenter=weights["segmenter"],
                                         detector=weights["detector"], feature_extractor=TinyExtractor())
@@ -179,7 +179,7 @@ def test_a_generated_image_linked_out_of_its_run_is_refused(store, tmp_path):
     root = store[0]
     runs = select_runs(RunFilter(root=root, recipe="synth-study-t1"))
     shown = one_run_per_generator(runs)[0][1]  # the SPADE run the figure reads
-    victim = sorted((Path(shown.run_dir) / "generated").glob("*.png"))[0]
+    victim = sorted((Path(shown.run_dir) / "predictions" / "generated").glob("*.png"))[0]
     outside = tmp_path / "secret.png"
     write_png(outside, np.zeros((64, 128, 3), np.uint8))
     original = victim.read_bytes()

@@ -102,6 +102,20 @@ def test_evaluator_files_are_checked_before_training(scenes, tmp_path):
                   resolve_run=lambda rid, kind: None)
     task = make_task(scenes, evaluators=EvaluatorSettings(detector="0123456789ab"), resolve_run=lambda rid, kind: None)
     assert task.evaluators.detector == "0123456789ab"  # a run id, left to the resolver
+    resolved = []
+    make_task(scenes, evaluators=EvaluatorSettings(detector="0123456789ab"),
+              resolve_run=lambda rid, kind: resolved.append((rid, kind)))
+    assert resolved == [("0123456789ab", "detector")]  # resolved when the task is made, before any step
+
+
+def test_a_bare_evaluator_file_name_is_looked_up_in_the_weights_folder(scenes, tmp_path, monkeypatch):
+    from harness.metrics.synthesis import resolve_evaluator
+
+    torch.save(build_evaluator("drn-d-mini", num_classes=19).state_dict(), tmp_path / "drn-mini.pth")
+    monkeypatch.setenv("PANBENCH_WEIGHTS", str(tmp_path))
+    make_task(scenes, evaluators=EvaluatorSettings(segmenter="drn-mini.pth"))  # found: no error
+    loaded = resolve_evaluator("drn-mini.pth", "segmenter")
+    assert loaded.architecture == "drn-d-mini" and loaded.source == str(tmp_path / "drn-mini.pth")
 
 
 def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
@@ -149,9 +163,11 @@ def test_two_process_gloo_ddp_keeps_ranks_equal_and_resumes_exactly(scenes, tmp_
 
 
 # --- whole runs ------------------------------------------------------------------------------------
-def _overrides(tmp_path: Path) -> list[str]:
+def _overrides(tmp_path: Path, *, evaluators: bool = False) -> list[str]:
+    """A 2-step run on 4 + 2 scenes; without `evaluators` none (the table recipes name the mini ones)."""
     return [*TINY_OVERRIDES, "data.n=4", "data.synth.count=4", "data.synth.val_count=2", "train.max_iters=2",
-            "train.log_every=1", "eval.images_logged=2", f"data.cache={tmp_path / 'cache'}"]
+            "train.log_every=1", "eval.images_logged=2", f"data.cache={tmp_path / 'cache'}",
+            *([] if evaluators else ["eval.segmenter=null", "eval.detector=null"])]
 
 
 @pytest.fixture
@@ -219,3 +235,48 @@ def test_a_run_with_evaluator_weights_measures_det_ap_miou_and_accuracy(tmp_path
     assert record["model"] == "panoptic-spade-mini"
     assert record["protocol"]["segmenter"]["architecture"] == "drn-d-mini"
     assert record["protocol"]["detector"]["architecture"] == "fasterrcnn-mini"
+
+
+@pytest.mark.slow
+def test_a_run_naming_its_evaluators_by_recipe_scores_with_their_runs_and_tables_the_ceiling(tiny_evaluators,
+                                                                                             no_inception):
+    """The table recipe's own evaluator references (the tiny evaluator runs' overrides): resolved
+    against the run's store before training, their weights score the generated images, and Table 1
+    from that store has the generator's row and the real-images ceiling on the same validation scenes."""
+    from analysis.tables import RunFilter, build_table
+    from evaluator_fixtures import evaluator_reference
+    from harness.tracking.run_store import RunStore
+    from harness.train.evaluator_runs import weights_of_run
+
+    root, cache, ids = tiny_evaluators
+    reference = evaluator_reference(cache)
+    assert main(["train", "synth-table1-mini", "model.name=panoptic-spade-mini", *TINY_OVERRIDES, "data.n=4",
+                 "data.synth.count=8", "data.synth.val_count=4", "train.max_iters=2", f"data.cache={cache}",
+                 "wandb.mode=disabled", f"eval.segmenter={reference}", f"eval.detector={reference}",
+                 "--runs-root", str(root), "--no-progress"]) == 0
+    store = RunStore(root)
+    (run,) = [r for r in store.runs() if r["model"] == "panoptic-spade-mini"]
+    assert run["status"] == "finished" and run["attempts"] == 1  # no evaluator was trained again
+    for kind, model in (("segmenter", "drn-d-mini"), ("detector", "fasterrcnn-mini")):
+        assert run["protocol"][kind]["source"] == str(weights_of_run(store.run_dir(ids[model])))
+    metrics = store.read_metrics(run["run_id"])
+    assert {"det_ap", "miou", "accuracy"} <= set(metrics)
+    table = build_table("synth-table1", "runs", RunFilter(root=root, recipe="synth-table1-mini"))
+    frame = table.frame.set_index("method")
+    assert list(frame.index) == ["panoptic-spade", "real images"]
+    assert frame.loc["panoptic-spade", "miou"] == pytest.approx(metrics["miou"], abs=0.05)
+    assert frame.loc["real images", "miou"] == pytest.approx(store.read_metrics(ids["drn-d-mini"])["miou"], abs=0.05)
+    assert "not the same images" not in table.caption
+
+
+@pytest.mark.slow
+def test_an_evaluator_that_cannot_be_had_fails_the_run_before_it_trains(tmp_path, no_inception, capsys):
+    from harness.tracking.run_store import RunStore
+
+    runs = tmp_path / "runs"
+    assert main(["train", "synth-table1-mini", *_overrides(tmp_path), "eval.segmenter=0123456789ab",
+                 "--runs-root", str(runs), "--no-progress"]) == 2
+    assert "segmenter '0123456789ab': no run 0123456789ab in" in capsys.readouterr().err
+    (run,) = RunStore(runs).runs()
+    assert run["status"] == "failed" and not (runs / run["run_id"] / "history.jsonl").exists()
+

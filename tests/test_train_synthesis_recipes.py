@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
+from harness.train.evaluator_runs import reference_overrides
 from harness.train.recipes import list_recipes, load_recipe, select_cell, typed_recipe
 from harness.train.run_spec import RunSpec, run_specs
 
@@ -23,7 +24,18 @@ def test_every_synthesis_table_has_a_recipe_and_a_mini_variant_on_64x128_scenes(
         assert name in names and f"{name}-mini" in names
         mini = typed_recipe(select_cell(load_recipe(f"{name}-mini")))
         assert mini.data.dataset == "synth" and (mini.data.synth.height, mini.data.synth.width) == (64, 128)
-        assert mini.model.name.endswith("-mini") and mini.eval.segmenter is None
+        assert mini.model.name.endswith("-mini")
+        assert mini.eval.segmenter == mini.eval.detector == "synth-evaluators-mini"
+
+
+def test_the_mini_evaluators_score_the_mini_generators_validation_scenes():
+    generator = typed_recipe(select_cell(load_recipe("synth-table1-mini"))).data
+    for kind in ("segmenter", "detector"):
+        evaluator = reference_overrides("synth-evaluators-mini", kind)[2].settings.data
+        assert evaluator.synth.val_count == generator.synth.val_count == 16
+        assert (evaluator.synth.width, evaluator.synth.height, evaluator.seed) == \
+            (generator.synth.width, generator.synth.height, generator.seed)
+        assert evaluator.synth.count > generator.synth.count  # its pool starts with the generators' images
 
 
 def test_table1_is_spade_and_panoptic_spade_on_cityscapes_label_ids_with_the_papers_schedule():

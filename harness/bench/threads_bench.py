@@ -34,6 +34,7 @@ from typing import Any, Iterator
 from harness.atomic import write_json
 from harness.bench.machine_load import load_average, load_line
 from harness.data.parallel import usable_cpus
+from harness.demo import demo_commands, run_commands
 from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads
 
 STEP_CONFIGS = {  # name: (intra-op threads, OMP_WAIT_POLICY or None for OpenMP's default)
@@ -174,32 +175,14 @@ def run(steps: int, max_seconds: float, pq_repeat: int, out: Path) -> dict:
 
 
 # --- make demo, idle and beside a busy process -------------------------------------------------------------
-def demo_commands(root: Path, scale: str) -> list[list[str]]:
-    """`make demo`'s commands (Makefile), writing only under `root` (data cache and run store included)."""
-    n, sweep = ("50", []) if scale == "full" else ("12", ["data.n=10", "train.epochs=4"])
-    demo, runs = root / "demo", str(root / "runs")
-    return [
-        ["data", "synth", "--out", str(demo / "synth"), "--n", n, "--seed", "0"],
-        ["panda", "--src", str(demo / "synth"), "--out", str(demo / "panda"), "--copies", "1", "--seed", "0",
-         "--examples", str(demo / "examples.png")],
-        ["data", "stats", str(demo / "synth"), "--compare", str(demo / "panda"), "--plot", str(demo / "share.png")],
-        ["sweep", "panda-table2-mini", *sweep, f"data.cache={root / 'cache'}", "--runs-root", runs],
-        ["report", "--out", str(demo), "--recipe", "panda-table2-mini", "--runs-root", runs],
-    ]
-
-
 def time_demo(scale: str, busy: bool) -> dict:
     """Wall seconds of each demo command (and their sum), in a fresh temporary folder."""
     env = {k: v for k, v in os.environ.items() if k not in (*TORCH_ENV, RAYON_ENV)}
     env.update({"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
-    stages = []
     with tempfile.TemporaryDirectory(prefix="demo_bench_") as tmp, busy_process(busy):
-        for command in demo_commands(Path(tmp), scale):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "harness.cli", *command], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
-            stages.append({"command": f"panbench {command[0]}{' ' + command[1] if command[0] == 'data' else ''}",
-                           "seconds": round(time.perf_counter() - start, 1)})
+        root = Path(tmp)
+        stages = run_commands(demo_commands(root / "demo", runs_root=root / "runs", cache=root / "cache", scale=scale),
+                              env=env, quiet=True)
     return {"seconds": round(sum(s["seconds"] for s in stages), 1), "stages": stages}
 
 

@@ -47,6 +47,7 @@ from harness.metrics.semantic import ConfusionMatrix
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator, load_evaluator, sidecar_path
 from harness.models.evaluators.segmenter import resize_logits
 from harness.progress import track
+from harness.weight_files import candidate_path
 from harness.weights import WeightsError
 
 COCOSTUFF_CLASSES = 182
@@ -111,9 +112,10 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
         return value
     if resolve_run is not None:
         return resolve_run(str(value), kind)
-    if Path(value).is_file():
-        return load_evaluator(value, kind)
-    raise WeightsError(value, f"no such {kind} weights file")
+    path = candidate_path(value)  # a bare file name: in the weights folder ($PANBENCH_WEIGHTS)
+    if path.is_file():
+        return load_evaluator(path, kind)
+    raise WeightsError(path, f"no such {kind} weights file")
 
 
 def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],

@@ -33,6 +33,7 @@ from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load
 from harness.tracking.run_store import RUN_JSON, RunStore, read_record
 from harness.train.evaluate import PREDICTIONS
 from harness.train.evaluator_task import EVALUATOR_WEIGHTS
+from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
     from harness.train.run_spec import RunSpec
@@ -93,7 +94,7 @@ def run_of_weights(path: Path) -> str | None:
 def evaluator_run_id(value: str, kind: str, runs_root: str | Path = "results/runs") -> str | None:
     """The evaluator run `value` names, without training anything: a run id as given, a recipe
     reference's run id, the run a weights file came from; None for a file from elsewhere."""
-    path = Path(value)
+    path = candidate_path(value)  # a bare file name: in the weights folder ($PANBENCH_WEIGHTS)
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
         return run_of_weights(path)
     if RUN_ID.match(value):
@@ -151,7 +152,7 @@ def evaluator_weights(value: str, kind: str, runs_root: str | Path = "results/ru
     """The weights file `value` names (see the module docstring), its run trained first when it is
     a recipe reference that is not finished. A synthesis run calls it before it trains, so an
     evaluator that cannot be had fails the run at its start, not after the generator's training."""
-    path = Path(value)
+    path = candidate_path(value)  # a bare file name: in the weights folder ($PANBENCH_WEIGHTS)
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
         return path
     store = RunStore(runs_root)

@@ -25,11 +25,13 @@ from torch import nn
 from harness.atomic import write_png
 from harness.data.dataset import PANOPTIC_DIR
 from harness.metrics.synthesis import RESULT_KEYS, Resolver, evaluate_synthesis
+from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator
 from harness.panda.figures import colorize
 from harness.progress import track
 from harness.train.evaluate import _gt_json
 from harness.train.synthesis_data import SynthesisSet, collate
 from harness.train.task import Evaluation, to_device
+from harness.weight_files import candidate_path
 from harness.weights import WeightsError
 
 GENERATED, REAL, SAMPLES = "generated", "real", "samples"
@@ -51,8 +53,23 @@ class EvaluatorSettings:
         name an evaluator), so a long run does not fail at its evaluation."""
         for key in ("segmenter", "detector", "fid_weights"):
             value = getattr(self, key)
-            if value is not None and not Path(value).is_file() and (resolve_run is None or key == "fid_weights"):
+            if value is not None and not candidate_path(value).is_file() and (resolve_run is None or key == "fid_weights"):
                 raise WeightsError(value, f"eval.{key}: no such weights file")
+
+    def resolved_now(self, resolve_run: Resolver | None) -> Resolver | None:
+        """Resolve the named evaluators before training (an evaluator run that is not finished is
+        trained now; one that cannot be had fails the run at its start, not after the generator's
+        training) and return a resolver that hands back what was loaded."""
+        self.check(resolve_run)
+        if resolve_run is None:
+            return None
+        loaded = {(value, kind): resolve_run(value, kind)
+                  for value, kind in ((self.segmenter, SEGMENTER), (self.detector, DETECTOR)) if value is not None}
+
+        def resolve(value: str, kind: str) -> LoadedEvaluator:
+            return loaded.get((value, kind)) or resolve_run(value, kind)
+
+        return resolve
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -90,12 +90,12 @@ class GanSynthesisTask:
         self.model_name, self.model_options = model_name, dict(model_options)
         self.train_roots, self.val_root = list(train_roots), Path(val_root)
         self.seed, self.gan, self.hflip, self.ims_per_gpu, self.val_max = seed, gan, hflip, ims_per_gpu, val_max
-        self.evaluators, self.amp, self.sync_batchnorm, self.resolve_run = evaluators, amp, sync_batchnorm, resolve_run
+        self.evaluators, self.amp, self.sync_batchnorm = evaluators, amp, sync_batchnorm
         self.labels = LabelSource.of([*self.train_roots, self.val_root])
         arguments = model_arguments(model_name, **self.model_options)
         self.image_size = tuple(arguments["image_size"])
         self.dontcare_label = bool(arguments["dontcare_label"])
-        evaluators.check(resolve_run)
+        self.resolve_run = evaluators.resolved_now(resolve_run)
 
     @classmethod
     def from_config(cls, recipe: RecipeConfig, prepared: PreparedData,
