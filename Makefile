@@ -57,9 +57,9 @@ bench: setup
 	$(PY) -m harness.bench.train_step_bench --steps 5
 	$(PY) -m harness.bench.synthesis_bench --repeats 3 --steps 4
 
-# `make demo`'s commands timed on their own and beside one CPU-bound process (target <= 1.3x), in a
-# temporary folder (results/bench/demo.json); about twice `make demo`'s time. BENCH_DEMO_SCALE=short: a
-# 2-cell, 4-epoch sweep for a quick check.
+# `make demo`'s commands (harness/demo.py) timed on their own and beside one CPU-bound process (target
+# <= 1.3x), in a temporary folder (results/bench/demo.json); about twice `make demo`'s time.
+# BENCH_DEMO_SCALE=short: the same commands on 12 scenes with a few epochs, for a quick check.
 BENCH_DEMO_SCALE ?= full
 bench-demo: setup
 	$(PY) -m harness.bench.threads_bench --demo --demo-scale $(BENCH_DEMO_SCALE)

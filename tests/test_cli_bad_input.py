@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from harness.cli import main as panbench
+from cli_errors import one_line_error
 from harness.data.parallel import parallel_map
 from harness.errors import DatasetError
 
@@ -21,14 +21,6 @@ def edit_json(root, change):
 def first_segment(data):
     return data["annotations"][1]["segments_info"][0]
 
-
-def one_line_error(capsys, argv, pattern):
-    assert panbench(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("panbench: error: "), captured.err
-    assert pattern in lines[0], lines[0]
-    assert "Traceback" not in captured.err and captured.out == "", captured.out
 
 
 BAD_DATASETS = [

@@ -14,22 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.cli import main as panbench
+from cli_errors import one_line_error as refused
 from harness.train.run_spec import RunSpec
 
 TINY = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "data.synth.width=64", "data.synth.height=32",
         "train.max_iters=1", "eval.images_logged=0"]
 
-
-def refused(capsys, argv: list[str], *expected: str) -> str:
-    assert panbench(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("panbench: error: "), captured.err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    assert "Traceback" not in captured.err and captured.out == "", captured.out
-    return lines[0]
 
 
 # (case, overrides, what the line must say)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_errors import one_line_error
 from conftest import write_blocks_dataset
 from harness.atomic import STAGING_MARK
 from harness.cli import main as panbench
@@ -39,17 +40,6 @@ def tree(root: Path) -> dict[str, str]:
             out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
-
-def one_line_error(capsys, argv: list[str], *expected: str) -> str:
-    """Run the CLI: exit 2, one `panbench: error:` line on stderr holding every `expected`, no stdout."""
-    assert panbench(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("panbench: error: "), captured.err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    assert "Traceback" not in captured.err and captured.out == "", captured.out
-    return lines[0]
 
 
 def fails_cleanly(capsys, tmp_path: Path, argv: list[str], *expected: str) -> str:

@@ -89,3 +89,12 @@ def test_panda_mix_counts_only_with_online_panda():
     assert online.variant.name == "panda-online" and online.run_id not in (plain.run_id, with_1x.run_id)
     assert RunSpec.from_recipe("mini", ["data.panda=online", "data.panda_mix=0.3"]).run_id != online.run_id
     assert RunSpec.from_recipe("mini", ["data.panda=online", "panda.scale_max=2.0"]).run_id != online.run_id
+
+
+def test_seeds_replace_a_grids_own_seeds_without_repeating_a_run():
+    grid = run_specs(load_recipe("synth-table4-mini"))  # 3 rows x seeds 0, 1, 2
+    assert len(grid) == 9 and len({s.run_id for s in grid}) == 9
+    same = run_specs(load_recipe("synth-table4-mini"), seeds=[0, 1, 2])
+    assert [s.run_id for s in same] == [s.run_id for s in grid]
+    other = run_specs(load_recipe("synth-table4-mini"), seeds=[7])
+    assert len(other) == 3 and {s.seed for s in other} == {7}

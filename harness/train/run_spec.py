@@ -124,13 +124,18 @@ class RunSpec:
 
 
 def run_specs(cfg: DictConfig, seeds: Iterable[int] | None = None) -> list[RunSpec]:
-    """One spec per distinct cell of a loaded recipe; `seeds` repeats every cell with each training seed."""
+    """One spec per distinct cell of a loaded recipe; `seeds` repeats every cell with each training seed
+    (replacing the grid's own seeds: cells that then coincide are one run)."""
     keys = grid_keys(cfg)
     cells = expand_grid(cfg)
     if seeds is not None:
         cells = [_with_seed(c, seed) for c in cells for seed in seeds]
         keys = keys if "seed" in keys else [*keys, "seed"]
-    return [RunSpec.from_config(cell, keys) for cell in cells]
+    specs: dict[str, RunSpec] = {}
+    for cell in cells:
+        spec = RunSpec.from_config(cell, keys)
+        specs.setdefault(spec.run_id, spec)
+    return list(specs.values())
 
 
 def _with_seed(cell: DictConfig, seed: int) -> DictConfig:
