@@ -1,4 +1,4 @@
-# panbench — every target builds .venv first (through the stamp file), so a fresh clone needs only `make X`.
+# panbench — every target that runs panbench builds .venv first (through the stamp file), so a fresh clone needs only `make X`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -33,7 +33,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) results/runs results/bench build *.egg-info
+	rm -rf $(VENV) results/runs build *.egg-info  # results/bench/*.json are committed figures: kept
 
 # --- PanDA benchmark and the first demo (panda) ------------------------------------------------------
 DEMO_DIR ?= results/demo

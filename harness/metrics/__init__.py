@@ -1,1 +1,1 @@
-"""Evaluation: PQ family (panopticapi semantics), mIoU / pixel accuracy, COCO AP / APbox / detAP, FID."""
+"""Evaluation: PQ family (panopticapi semantics), mIoU / pixel accuracy, COCO AP / APbox / detAP, FID, KID."""

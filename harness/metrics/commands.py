@@ -1,4 +1,4 @@
-"""`panbench evaluate panoptic|semantic|instances|fid`: each prints a table and, with --out, writes the
+"""`panbench evaluate panoptic|semantic|instances|fid|synthesis`: each prints a table and, with --out, writes the
 numbers as JSON (atomically; percentages as in the papers)."""
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--real", type=Path, required=True, help="folder of real images")
     p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
     p.add_argument("--weights", type=Path, default=None,
-                   help="torch-fidelity Inception weights file (default: torch hub's cache; never downloaded)")
+                   help="torch-fidelity Inception weights file (default: $PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; never downloaded)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="JSON file to write")
@@ -212,7 +212,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Faster R-CNN for detAP: an evaluator run id, a recipe reference or a weights FILE")
     add_runs_root(p)
     p.add_argument("--fid-weights", type=Path, default=None,
-                   help="Inception weights file (default: torch hub's cache; never downloaded; without it no FID / KID)")
+                   help="Inception weights file (default: $PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; never downloaded; without any no FID / KID)")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
     p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")

@@ -50,7 +50,7 @@ CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, li
 PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
 SEMANTIC_KEYS = ("miou", "accuracy")
 INSTANCE_KEYS = ("ap", "ap_box")
-SYNTHESIS_KEYS = ("det_ap", "fid", "kid", "kid_std")  # harness.metrics.synthesis.RESULT_KEYS
+SYNTHESIS_KEYS = ("det_ap", "fid", "kid", "kid_std")  # with SEMANTIC_KEYS: harness.metrics.synthesis.RESULT_KEYS
 METRIC_KEYS = (*PANOPTIC_KEYS, *SEMANTIC_KEYS, *INSTANCE_KEYS, *SYNTHESIS_KEYS)
 
 
