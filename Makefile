@@ -62,17 +62,18 @@ bench: setup
 # BENCH_DEMO_SCALE=short: the same commands on 12 scenes with a few epochs, for a quick check.
 BENCH_DEMO_SCALE ?= full
 bench-demo: setup
-	$(PY) -m harness.bench.threads_bench --demo --demo-scale $(BENCH_DEMO_SCALE)
+	$(PY) -m harness.bench.threads_bench --demo --demo-scale $(BENCH_DEMO_SCALE) --demo-parallel $(DEMO_PARALLEL)
 
 # Both papers in miniature (harness/demo.py, the one list of its commands; about 12 min on 2 CPU cores):
 # synthetic street scenes -> PanDA 1x and the class balance before / after (Supp. Figs 1-2), the mini
 # UPSNet-style model on nested subsets with and without PanDA (Tables 2-3, Fig. 3), the mini
 # evaluators, SPADE and panoptic SPADE scored by them beside the real-images ceiling (synthesis
 # Table 1), and one dashboard of every run. Finished runs are skipped, so a second `make demo` only
-# re-renders. DEMO_SEEDS=0,1,2 adds seeds.
+# re-renders. DEMO_SEEDS=0,1,2 adds seeds; DEMO_PARALLEL=1 trains one run at a time (on a shared machine).
 DEMO_SEEDS ?=
+DEMO_PARALLEL ?= 2
 demo: setup
-	$(PY) -m harness.demo --out $(DEMO_DIR) $(if $(DEMO_SEEDS),--seeds $(DEMO_SEEDS),)
+	$(PY) -m harness.demo --out $(DEMO_DIR) --parallel $(DEMO_PARALLEL) $(if $(DEMO_SEEDS),--seeds $(DEMO_SEEDS),)
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the

@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/demo"))
     parser.add_argument("--seeds", default=None, help="S,S,...: repeat every run with each training seed")
     parser.add_argument("--scale", choices=("full", "short"), default="full")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (1: one core's worth of work)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     for folder in ("synth", "panda"):  # the scenes and their PanDA copies are made afresh (seconds)
         shutil.rmtree(args.out / folder, ignore_errors=True)
-    stages = run_commands(demo_commands(args.out, seeds=args.seeds, scale=args.scale))
+    stages = run_commands(demo_commands(args.out, seeds=args.seeds, scale=args.scale, parallel=args.parallel))
     for name in PRINTED:
         print(f"\n{(args.out / name).read_text()}")
     minutes = (time.perf_counter() - started) / 60
