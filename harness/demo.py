@@ -5,9 +5,10 @@ PanDA: synthetic street scenes -> PanDA 1x and the class balance before / after 
 the mini UPSNet-style model on nested subsets with and without PanDA (Table 2), the log-linear fits
 and data efficiency (Table 3), Fig. 3. Synthesis: the mini evaluators (a DRN-D segmenter and a
 Faster R-CNN) on the real scenes, then SPADE and panoptic SPADE (Table 1 in miniature) scored by
-them, beside the real-images ceiling. Last, one dashboard of every run. Finished runs are skipped,
-so a second demo only re-renders. The runs go two at a time (`--parallel 2`: one core each on a
-2-core machine, where one torch thread per run is the fastest setting, harness/threads.py)."""
+them beside the real-images ceiling, and their sample figure (Figs 6-7). Last, one dashboard of
+every run. Finished runs are skipped, so a second demo only re-renders. The runs go two at a time
+(`--parallel 2`: one core each on a 2-core machine, where one torch thread per run is the fastest
+setting, harness/threads.py)."""
 
 from __future__ import annotations
 
@@ -52,13 +53,15 @@ def demo_commands(out: Path, *, runs_root: Path | None = None, cache: Path | Non
         ["sweep", SYNTH_RECIPE, *synth, *seeded, *runs],
         ["table", "synth-table1", "--source", "runs", "--recipe", SYNTH_RECIPE, "--out", str(out / PRINTED[2]),
          *store],
+        ["figure", "synth-samples", "--recipe", SYNTH_RECIPE, "--out", str(out / "synth-samples"), *store],
         ["dashboard", "--out", str(out / "dashboard.html"), *store],
     ]
 
 
 def stage_name(command: list[str]) -> str:
     """`panbench data synth`, `panbench sweep panda-table2-mini`, ...: what a timing row is called."""
-    return " ".join(["panbench", *command[:2]]) if command[0] in ("data", "sweep", "table") else f"panbench {command[0]}"
+    two_words = ("data", "sweep", "table", "figure")
+    return " ".join(["panbench", *command[:2]]) if command[0] in two_words else f"panbench {command[0]}"
 
 
 def run_commands(commands: list[list[str]], *, env: dict | None = None, quiet: bool = False) -> list[dict]:
