@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 
 SIZES = {"2048x1024": (1024, 2048), "256x128": (128, 256)}
 TARGET_WAIT_FRACTION = 0.05
@@ -130,7 +131,7 @@ def loader_wait(steps: int, tmp: Path, threads: int) -> dict:
 
 def run(n: int = 4, repeats: int = 3, steps: int = 16, threads: tuple[int, ...] = (1, 2), seed: int = 0,
         out_json: Path = Path("results/bench/panda_online.json")) -> dict:
-    load_before = os.getloadavg()
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="panda_online_bench_") as tmp:
         per_sample = {name: sample_times(h, w, n, repeats, seed, Path(tmp)) for name, (h, w) in SIZES.items()}
         wait = {f"{key}/threads={t}": row for t in threads for key, row in loader_wait(steps, Path(tmp), t).items()}
@@ -145,8 +146,8 @@ def run(n: int = 4, repeats: int = 3, steps: int = 16, threads: tuple[int, ...] 
         "loader_steps": steps,
         "target_wait_over_step": TARGET_WAIT_FRACTION,
         "online_worker_counts_meeting_target": meets,
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "cpu_count": os.cpu_count(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
         "note": "medians (per sample) and means (per step, the first left out) on a possibly shared machine; "
@@ -180,7 +181,7 @@ def print_table(result: dict) -> None:
         table.add_row(key, f"{row['mean_wait_ms']:.1f}", f"{row['median_wait_ms']:.1f}", f"{row['mean_step_ms']:.0f}",
                       f"[{'green' if ok else 'red'}]{row['wait_over_step']:.1%}[/]")
     console.print(table)
-    print(f"load average before {result['load_average_before']}, after {result['load_average_after']}")
+    print(load_line(result))
 
 
 def main(argv: list[str] | None = None) -> int:

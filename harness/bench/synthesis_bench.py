@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 
 CONV_TARGET = UPSAMPLE_TARGET = 3.0
 STEP_TARGET_S = 0.5
@@ -184,14 +185,14 @@ def worker(threads: int, repeats: int, steps: int) -> dict:
 
 def run(repeats: int = 9, steps: int = 10, threads: tuple[int, ...] = (1, 2),
         out_json: Path = Path("results/bench/synthesis.json")) -> dict:
-    load_before = os.getloadavg()
+    load_before = load_average()
     results = {}
     for t in threads:
         out = subprocess.run([sys.executable, "-m", "harness.bench.synthesis_bench", "--worker", "--threads", str(t),
                               "--repeats", str(repeats), "--steps", str(steps)],
                              check=True, capture_output=True, text=True)
         results[str(t)] = json.loads(out.stdout.strip().splitlines()[-1])
-    load_after = os.getloadavg()
+    load_after = load_average()
     import torch
 
     report = {
@@ -202,8 +203,8 @@ def run(repeats: int = 9, steps: int = 10, threads: tuple[int, ...] = (1, 2),
         "repeats": repeats, "steps": steps,
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
         "torch": torch.__version__,
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in load_after],
+        "load_average_before": load_before,
+        "load_average_after": load_after,
         "results_by_threads": results,
     }
     write_json(out_json, report)
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in MODELS:
             print(f"threads={t} {name:20s} {gan[name]['median_s']:.3f} s per GAN step (min {gan[name]['min_s']:.3f})"
                   f"  x{gan[name][f'ratio_to_{MODELS[0]}']:.2f} of {MODELS[0]}")
-    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
+    print(load_line(report))
     return 0
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from harness.atomic import write_json
+from harness.bench.machine_load import load_average, load_line
 from harness.progress import progress_bar
 
 TARGET_S = 0.5
@@ -116,7 +117,7 @@ def in_subprocess(*args: str) -> dict:
 
 def run(steps: int = 12, threads: tuple[int, ...] = (1, 2), out_json: Path = Path("results/bench/train_step.json")) -> dict:
     names = (BASELINE,) + MODELS
-    load_before = os.getloadavg()
+    load_before = load_average()
     timings, memory = {}, {}
     with progress_bar() as bar:
         task = bar.add_task("timing train steps", total=len(threads) + len(names))
@@ -126,7 +127,7 @@ def run(steps: int = 12, threads: tuple[int, ...] = (1, 2), out_json: Path = Pat
         for name in names:
             memory[name] = in_subprocess("--worker-memory", name)
             bar.advance(task)
-    load_after = os.getloadavg()
+    load_after = load_average()
     results = {}
     for t, timing in timings.items():
         base = statistics.median(timing["seconds"][BASELINE])
@@ -140,8 +141,8 @@ def run(steps: int = 12, threads: tuple[int, ...] = (1, 2), out_json: Path = Pat
         "target_s": TARGET_S, "steps": steps,
         "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
         "torch": __import__("torch").__version__,
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in load_after],
+        "load_average_before": load_before,
+        "load_average_after": load_after,
         "params": timings[threads[0]]["params"],
         "peak_rss_mb": {n: round(m["peak_rss_mb"], 1) for n, m in memory.items()},
         "peak_rss_above_import_mb": {n: round(m["peak_rss_mb"] - m["import_rss_mb"], 1) for n, m in memory.items()},
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in report["peak_rss_mb"]:
         print(f"{name:16s} {report['params'][name] / 1e6:.3f} M params, peak {report['peak_rss_mb'][name]:.0f} MB "
               f"({report['peak_rss_above_import_mb'][name]:.0f} MB above the imports)")
-    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
+    print(load_line(report))
     return 0
 
 
