@@ -6,8 +6,9 @@ loses objects, its boxes are missing.
 
 Generated images are read from the folder each run.json names (`generated`: `predictions/generated/
 <label stem>.png`, written by the synthesis task), through `confined` paths: a stem comes from the
-dataset's JSON and is data. One run per generator: the lowest seed. The detector is the one the runs named (`eval.detector`), read from
-its finished evaluator run or weights file; nothing is trained here."""
+dataset's JSON and is data. One run per generator: the lowest seed. The detector is the one the
+runs named (`eval.detector`), read from its finished evaluator run or weights file; nothing is
+trained here."""
 
 from __future__ import annotations
 

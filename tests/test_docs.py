@@ -52,6 +52,7 @@ def test_the_demo_runs_both_papers_through_real_sub_commands(tmp_path):
     synthesis = sweeps[2]
     reference = f"synth-evaluators-mini data.cache={tmp_path / 'cache'}"  # exactly the evaluator sweep's runs
     assert f"eval.segmenter={reference}" in synthesis and f"eval.detector={reference}" in synthesis
-    assert stage_name(sweeps[0]) == "panbench sweep panda-table2-mini" and stage_name(commands[-1]) == "panbench dashboard"
+    assert stage_name(sweeps[0]) == "panbench sweep panda-table2-mini"
+    assert stage_name(commands[-1]) == "panbench dashboard"
     assert "--seeds" in sweeps[0] and "--seeds" not in sweeps[1]  # evaluators are not repeated per seed
     assert "harness.demo" in (ROOT / "Makefile").read_text()

@@ -1,8 +1,8 @@
 """Pinned-loss regression per mini model (panoptic models, synthesis GANs, evaluators): under a fixed
 seed, on fixed synthetic scenes, one thread, each loss term of the first forward and the losses of
-the next steps equal numbers pinned from torch 2.14.1 on the CPU. A silent change of a head, a loss weight, a target or a default
-shows here as a changed number; a deliberate one re-pins it (run this file, copy the new numbers,
-and say why in the commit). Tolerance 1e-4 relative: thread-count and BLAS differences stay far
+the next steps equal numbers pinned from torch 2.14.1 on the CPU. A silent change of a head, a loss
+weight, a target or a default shows here as a changed number; a deliberate one re-pins it (run this
+file, copy the new numbers, and say why in the commit). Tolerance 1e-4 relative: thread-count and BLAS differences stay far
 below it, any modelling change lands far above it. The GANs' second step gets 1e-3 (absolute on the
 hinge term, which sits near 0): Adam with beta1 = 0 turns last-digit gradient differences of another
 thread count into visible ones after one update."""
@@ -49,8 +49,9 @@ def scenes():
 PINNED_GANS = {
     "spade-mini": [({"gan": -0.006189, "feature_matching": 9.201983}, {"d_fake": 1.006212, "d_real": 0.993396}),
                    ({"gan": -0.01012, "feature_matching": 8.892094}, {"d_fake": 1.010872, "d_real": 0.983055})],
-    "panoptic-spade-mini": [({"gan": 0.001389, "feature_matching": 8.558415}, {"d_fake": 0.998644, "d_real": 1.000751}),
-                            ({"gan": 0.040664, "feature_matching": 9.294353}, {"d_fake": 0.960416, "d_real": 1.026608})],
+    "panoptic-spade-mini": [
+        ({"gan": 0.001389, "feature_matching": 8.558415}, {"d_fake": 0.998644, "d_real": 1.000751}),
+        ({"gan": 0.040664, "feature_matching": 9.294353}, {"d_fake": 0.960416, "d_real": 1.026608})],
 }
 # (first-forward terms, total loss of three SGD steps)
 PINNED_EVALUATORS = {
@@ -102,7 +103,8 @@ def test_gan_losses_of_two_steps_are_pinned(name):
     discriminator = torch.optim.Adam(gan.discriminator.parameters(), lr=4e-4, betas=(0.0, 0.999))
     for k, (g_pinned, d_pinned) in enumerate(PINNED_GANS[name]):
         tolerance = {"rel": 1e-4, "abs": 1e-6} if k == 0 else {"rel": 1e-3, "abs": 1e-3}
-        for phase, optimiser, pinned in (("generator", generator, g_pinned), ("discriminator", discriminator, d_pinned)):
+        steps = (("generator", generator, g_pinned), ("discriminator", discriminator, d_pinned))
+        for phase, optimiser, pinned in steps:
             losses = gan(batch, phase)
             assert _floats(losses) == pytest.approx(pinned, **tolerance), (k, phase)
             optimiser.zero_grad()

@@ -1,1 +1,2 @@
-"""Evaluation: PQ family (panopticapi semantics), mIoU / pixel accuracy, COCO AP / APbox / detAP, FID, KID."""
+"""Evaluation: PQ family (panopticapi semantics), mIoU / pixel accuracy, COCO AP / APbox / detAP, FID,
+KID."""

@@ -1,5 +1,5 @@
-"""`panbench evaluate panoptic|semantic|instances|fid|synthesis`: each prints a table and, with --out, writes the
-numbers as JSON (atomically; percentages as in the papers)."""
+"""`panbench evaluate panoptic|semantic|instances|fid|synthesis`: each prints a table and, with --out,
+writes the numbers as JSON (atomically; percentages as in the papers)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
 from harness.threads import rayon_threads
 from harness.tracking.commands import add_runs_root
+
+INCEPTION_DEFAULT = ("$PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; "
+                     "never downloaded")
 
 
 def _fmt(value: float | None) -> str:
@@ -191,7 +194,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--real", type=Path, required=True, help="folder of real images")
     p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
     p.add_argument("--weights", type=Path, default=None,
-                   help="torch-fidelity Inception weights file (default: $PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; never downloaded)")
+                   help=f"torch-fidelity Inception weights file (default: {INCEPTION_DEFAULT})")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, help="JSON file to write")
@@ -212,7 +215,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Faster R-CNN for detAP: an evaluator run id, a recipe reference or a weights FILE")
     add_runs_root(p)
     p.add_argument("--fid-weights", type=Path, default=None,
-                   help="Inception weights file (default: $PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; never downloaded; without any no FID / KID)")
+                   help=f"Inception weights file (default: {INCEPTION_DEFAULT}; without any no FID / KID)")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
     p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")

@@ -53,7 +53,8 @@ class EvaluatorSettings:
         name an evaluator), so a long run does not fail at its evaluation."""
         for key in ("segmenter", "detector", "fid_weights"):
             value = getattr(self, key)
-            if value is not None and not candidate_path(value).is_file() and (resolve_run is None or key == "fid_weights"):
+            resolvable = resolve_run is not None and key != "fid_weights"
+            if value is not None and not resolvable and not candidate_path(value).is_file():
                 raise WeightsError(value, f"eval.{key}: no such weights file")
 
     def resolved_now(self, resolve_run: Resolver | None) -> Resolver | None:
