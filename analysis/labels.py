@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.metrics.vocabulary import METRICS
 from harness.panda.config import OPS
 
-METRIC_LABELS = {"pq": "PQ", "sq": "SQ", "rq": "RQ", "pq_th": "PQ Th", "sq_th": "SQ Th", "rq_th": "RQ Th",
-                 "pq_st": "PQ St", "sq_st": "SQ St", "rq_st": "RQ St", "miou": "mIoU", "accuracy": "accuracy",
-                 "ap": "AP", "ap_box": "AP box", "det_ap": "detAP", "fid": "FID", "kid": "KID",
-                 "kid_std": "KID std", "iou": "IoU"}
+METRIC_LABELS = {**{key: metric.label for key, metric in METRICS.items()}, "iou": "IoU"}
 # PanDA Table 3's notation: N = effective training-set size, orig. / aug = without / with PanDA
 COLUMN_LABELS = {"images": "# orig. images", "n_orig": "N orig.", "n_aug": "N aug", "de": "DE (%)",
                  "slope": "slope a", "intercept": "intercept b", "r2": "r²", "method": "generator"}

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.tracking.run_store import METRIC_KEYS, METRICS_JSON, read_record
+from harness.metrics.vocabulary import METRIC_KEYS
+from harness.tracking.run_store import METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")

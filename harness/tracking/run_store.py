@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
 from harness.errors import PanbenchError
+from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
     from harness.train.run_spec import RunSpec
@@ -46,12 +47,6 @@ OFFLINE_GLOB = "offline-run-*"
 RANK_ERROR_GLOB = "error.rank*.log"
 CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 
-# The flat keys of metrics.json (percent), by the evaluation that produces them.
-PANOPTIC_KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
-SEMANTIC_KEYS = ("miou", "accuracy")
-INSTANCE_KEYS = ("ap", "ap_box")
-SYNTHESIS_KEYS = ("det_ap", "fid", "kid", "kid_std")  # with SEMANTIC_KEYS: harness.metrics.synthesis.RESULT_KEYS
-METRIC_KEYS = (*PANOPTIC_KEYS, *SEMANTIC_KEYS, *INSTANCE_KEYS, *SYNTHESIS_KEYS)
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:

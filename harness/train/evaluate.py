@@ -18,7 +18,7 @@ from harness.data.panoptic_format import id2rgb, semantic_map
 from harness.data.tensors import image_tensor
 from harness.models.export import prediction_to_coco
 from harness.progress import progress_bar
-from harness.tracking.run_store import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
+from harness.metrics.vocabulary import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
 from harness.train.task import Evaluation
 
 PREDICTIONS = "predictions"
