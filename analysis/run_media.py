@@ -34,7 +34,7 @@ IMAGES_PER_RUN = 4
 THUMB_WIDTH = 256
 PAGE_IMAGE_BYTES = 4 * 2 ** 20
 SAMPLES_KEY = "samples"
-PREDICTIONS = "predictions"  # harness.train.evaluate.PREDICTIONS, not imported: that module loads torch
+PREDICTIONS = "predictions"  # harness.train.tasks.panoptic.evaluate.PREDICTIONS, not imported: that module loads torch
 UNKNOWN_COLOR = (128, 128, 128)
 
 

@@ -3,7 +3,7 @@
 One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the device
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
-(harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
+(harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
 own names), read as written, so runs and paper compare directly."""
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ from harness.errors import PanbenchError
 from harness.threads import set_process_defaults
 
 COMMAND_MODULES = (
-    "harness.data.commands",
-    "harness.panda.commands",
-    "harness.train.commands",
-    "harness.tracking.commands",
-    "analysis.commands",
-    "harness.launch.commands",
-    "harness.metrics.commands",
+    "harness.commands.data",
+    "harness.commands.panda",
+    "harness.commands.train",
+    "harness.commands.tracking",
+    "harness.commands.analysis",
+    "harness.commands.launch",
+    "harness.commands.metrics",
 )
 
 

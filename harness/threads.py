@@ -33,7 +33,7 @@ The policy, applied at process start (`panbench`'s entry, torchrun's workers) an
   `OMP_WAIT_POLICY` / `GOMP_SPINCOUNT` as set.
 
 Forking beside running pools is avoided: panbench's process pools use `spawn`
-(harness.data.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
+(harness.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
 their references in a forked child (harness.metrics.engines.rayon_pool)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.data.parallel import usable_cpus
+from harness.parallel import usable_cpus
 from harness.errors import ConfigError
 
 AUTO = "auto"

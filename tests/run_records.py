@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 
 
 @functools.lru_cache(maxsize=None)

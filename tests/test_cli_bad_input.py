@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from cli_errors import one_line_error
-from harness.data.parallel import parallel_map
+from harness.parallel import parallel_map
 from harness.errors import DatasetError
 
 

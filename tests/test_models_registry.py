@@ -22,7 +22,7 @@ from harness.metrics.panoptic import pq_compute
 from harness.models import create_model, list_models
 from harness.models.evaluators import EVALUATORS
 from harness.models.registry import MODELS
-from harness.models.export import prediction_to_coco
+from harness.metrics.export import prediction_to_coco
 from harness.models.synthesis.entries import SYNTHESIS_MODELS
 from harness.models.targets import panoptic_to_targets
 

@@ -13,7 +13,7 @@ import torch
 
 from harness.errors import ConfigError
 from harness.threads import apply_thread_policy, auto_threads, plan_threads, rayon_threads, set_process_defaults
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 
 
 @pytest.mark.parametrize("cpus, processes, expected", [(1, 1, 1), (2, 1, 1), (4, 1, 2), (16, 1, 8), (16, 4, 2),

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec, run_id
+from harness.config.run_spec import RunSpec, run_id
 
 
 def _spec(*overrides):

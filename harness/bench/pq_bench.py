@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
-from harness.data.parallel import usable_cpus
+from harness.parallel import usable_cpus
 from harness.errors import PanbenchError
 from harness.metrics.panoptic import pq_compute_reference
 

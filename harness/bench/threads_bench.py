@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 from harness.atomic import write_json
 from harness.bench.machine_load import load_average, load_line
-from harness.data.parallel import usable_cpus
+from harness.parallel import usable_cpus
 from harness.demo import demo_commands, run_commands
 from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads
 

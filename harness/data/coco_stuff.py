@@ -33,7 +33,7 @@ from harness.atomic import link_or_copy, output_folder, write_png
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
 from harness.data.images import image_size, read_class_ids
 from harness.data.panoptic_format import id2rgb, make_segments_info
-from harness.data.parallel import parallel_map
+from harness.parallel import parallel_map
 from harness.data.paths import confined
 from harness.data.schema import FILE, ID, INT, Key, entry_problems, kind, raise_first, read_json
 from harness.data.validate import validate_dataset

@@ -13,8 +13,8 @@ from typing import Callable, Iterable
 from harness.errors import ConfigError
 from harness.tracking.run_lock import Holder, RunLock
 from harness.tracking.run_store import ERROR_LOG, RunStore
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import RunSpec, run_specs
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import RunSpec, run_specs
 
 EXECUTORS = ("local", "torchrun", "slurm")
 CLUSTERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters

@@ -30,8 +30,8 @@ import submitit
 from harness.errors import ConfigError
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
 from harness.tracking.run_store import RunStore
-from harness.train.recipe_schema import LaunchConfig
-from harness.train.run_spec import RunSpec
+from harness.config.recipe_schema import LaunchConfig
+from harness.config.run_spec import RunSpec
 
 SUBMITIT_DIR = ".submitit"
 

@@ -1,6 +1,6 @@
 """`panbench sweep RECIPE`: a recipe's `grid:` expanded into runs, each run executed once.
 
-Each cell becomes a run spec (harness.train.run_spec: its id, cell and canonical variant, computed
+Each cell becomes a run spec (harness.config.run_spec: its id, cell and canonical variant, computed
 once), so the plan knows each run's state before anything starts: finished, running elsewhere (its
 lock is held: harness.tracking.run_lock), failed (it is retried) or to do. The runs to do go to
 one executor:

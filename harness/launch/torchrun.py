@@ -25,7 +25,7 @@ from harness.errors import PanbenchError
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 from harness.train.run import RunResult
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 
 ENTRY = "harness.train.run"
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.data.images import read_id_words
-from harness.data.parallel import usable_cpus
+from harness.parallel import usable_cpus
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError

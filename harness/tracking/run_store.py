@@ -1,5 +1,5 @@
 """The local run store (ARCHITECTURE.md "Run record"): one folder per run, named by its run id (a
-stable hash of the resolved config, harness.train.run_spec), so a re-run sweep finds its finished runs
+stable hash of the resolved config, harness.config.run_spec), so a re-run sweep finds its finished runs
 and skips them.
 
     results/runs/<run_id>/run.json        identity, resolved config, status and timings
@@ -34,7 +34,7 @@ from harness.errors import PanbenchError
 from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"

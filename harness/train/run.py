@@ -12,7 +12,7 @@ A whole grid, locally, through torchrun or on SLURM: `panbench sweep` (harness/l
 Iterations and lr follow harness/train/schedule.py: iterations = epochs * n_train / (GPUs x
 ims_per_gpu), lr = base_lr * (GPUs x ims_per_gpu) / base_batch.
 
-The run id comes from the run spec (harness/train/run_spec.py): a finished run is skipped, a killed
+The run id comes from the run spec (harness/config/run_spec.py): a finished run is skipped, a killed
 one resumes from its last checkpoint, a failed one records its error and traceback and is retried
 on the next call. One execution per run: rank 0 takes the run's lock (harness/tracking/run_lock.py)
 before anything is written; a run whose lock is held elsewhere is skipped with the holder's host
@@ -48,11 +48,11 @@ from harness.tracking.run_store import RunStore  # noqa: E402
 from harness.tracking.wandb_sink import WandbSink  # noqa: E402
 from harness.train.data_sources import PreparedData, describe, prepare_data  # noqa: E402
 from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed, shutdown  # noqa: E402
-from harness.train.evaluate import PREDICTIONS  # noqa: E402
+from harness.train.tasks.panoptic.evaluate import PREDICTIONS  # noqa: E402
 from harness.train.loop import Trainer, TrainSettings  # noqa: E402
-from harness.train.recipe_schema import RecipeConfig  # noqa: E402
-from harness.train.run_spec import RunSpec  # noqa: E402
-from harness.train.tasks import build_task  # noqa: E402
+from harness.config.recipe_schema import RecipeConfig  # noqa: E402
+from harness.config.run_spec import RunSpec  # noqa: E402
+from harness.train.tasks.registry import build_task  # noqa: E402
 
 FINISHED = "finished"  # rank 0's verdict when the run was finished by the time it held the lock
 

@@ -23,7 +23,7 @@ import numpy as np
 from hotcoco.panoptic import PanopticEval
 
 from harness.data.images import read_ids
-from harness.data.parallel import usable_cpus
+from harness.parallel import usable_cpus
 from harness.data.schema import read_panoptic_json
 from harness.metrics import panoptic_reference as reference
 from harness.metrics.engines.gt_cache import PngRecords

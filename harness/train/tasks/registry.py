@@ -9,11 +9,11 @@ from pathlib import Path
 
 from harness.models.registry import model_family
 from harness.train.data_sources import PreparedData
-from harness.train.evaluator_runs import evaluator_resolver
-from harness.train.evaluator_task import EvaluatorTask
-from harness.train.panoptic_task import PanopticTask
-from harness.train.recipe_schema import RecipeConfig
-from harness.train.synthesis_task import GanSynthesisTask
+from harness.train.tasks.evaluator.runs import evaluator_resolver
+from harness.train.tasks.evaluator.task import EvaluatorTask
+from harness.train.tasks.panoptic.task import PanopticTask
+from harness.config.recipe_schema import RecipeConfig
+from harness.train.tasks.synthesis.task import GanSynthesisTask
 from harness.train.task import Task
 
 TASKS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from harness.launch.plan import CLUSTERS, EXECUTORS
-from harness.tracking.commands import add_runs_root
+from harness.commands.tracking import add_runs_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,7 +64,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from harness.launch.plan import Launch, check_executor, describe_cell, plan_sweep
     from harness.launch.sweep import run_sweep
     from harness.models.pretrained import required_weight_files
-    from harness.train.recipes import load_recipe
+    from harness.config.recipes import load_recipe
 
     check_executor(args.executor, args.cluster, args.parallel)
     if args.nproc is not None and args.nproc < 1:

@@ -28,8 +28,8 @@ from harness.metrics.synthesis import RESULT_KEYS, Resolver, evaluate_synthesis
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator
 from harness.panda.figures import colorize
 from harness.progress import track
-from harness.train.evaluate import _gt_json
-from harness.train.synthesis_data import SynthesisSet, collate
+from harness.train.tasks.panoptic.evaluate import _gt_json
+from harness.train.tasks.synthesis.data import SynthesisSet, collate
 from harness.train.task import Evaluation, to_device
 from harness.weight_files import candidate_path
 from harness.weights import WeightsError

@@ -16,7 +16,7 @@ from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
 from harness.threads import rayon_threads
-from harness.tracking.commands import add_runs_root
+from harness.commands.tracking import add_runs_root
 
 INCEPTION_DEFAULT = ("$PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; "
                      "never downloaded")
@@ -224,7 +224,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _synthesis(args: argparse.Namespace) -> int:
     from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
-    from harness.train.evaluator_runs import evaluator_resolver
+    from harness.train.tasks.evaluator.runs import evaluator_resolver
 
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
-from harness.tracking.commands import add_runs_root
+from harness.commands.tracking import add_runs_root
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:

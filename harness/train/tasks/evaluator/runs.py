@@ -4,7 +4,7 @@ takes the same values, in one of three forms:
 
 - a weights FILE: read with `load_evaluator` (architecture from its keys or its sidecar);
 - a RUN ID (12 hex digits) of a finished evaluator run in the run store: its final weights,
-  `<run>/predictions/evaluator.pth`, written by harness/train/evaluator_task.py;
+  `<run>/predictions/evaluator.pth`, written by harness/train/tasks/evaluator/task.py;
 - a RECIPE REFERENCE, `RECIPE [key=value ...]` as `panbench train` takes it, e.g.
   `synth-evaluators-mini` or `synth-evaluators-mini model.name=drn-d-mini train.epochs=20`: the
   recipe's grid cell whose model is of the kind asked for (pin `model.name` when the grid has
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Callable
 from harness.errors import ConfigError, PanbenchError
 from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load_evaluator
 from harness.tracking.run_store import RUN_JSON, RunStore, read_record
-from harness.train.evaluate import PREDICTIONS
-from harness.train.evaluator_task import EVALUATOR_WEIGHTS
+from harness.train.tasks.panoptic.evaluate import PREDICTIONS
+from harness.train.tasks.evaluator.task import EVALUATOR_WEIGHTS
 from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 POLL_SECONDS = 10.0
@@ -61,8 +61,8 @@ def _kind_of(model: str) -> str | None:
 def reference_overrides(value: str, kind: str) -> tuple[str, list[str], RunSpec]:
     """(recipe, overrides, run spec) of a recipe reference; the overrides pin `model.name` to the
     cell of `kind`, so the reference, `panbench train` and the child process mean one run."""
-    from harness.train.recipes import load_recipe
-    from harness.train.run_spec import RunSpec, run_specs  # noqa: F811 - the runtime import of the hinted type
+    from harness.config.recipes import load_recipe
+    from harness.config.run_spec import RunSpec, run_specs  # noqa: F811 - the runtime import of the hinted type
 
     try:
         recipe, *overrides = shlex.split(value)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from harness.tracking.commands import add_runs_root
-from harness.train.recipes import list_recipes
+from harness.commands.tracking import add_runs_root
+from harness.config.recipes import list_recipes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def train_command(args: argparse.Namespace) -> int:
     from harness.launch.torchrun import run_distributed
     from harness.models.pretrained import required_weight_files
     from harness.train.run import run_training
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
     spec = RunSpec.from_recipe(args.recipe, args.overrides)
     if args.print_config:

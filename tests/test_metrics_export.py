@@ -12,7 +12,7 @@ from harness.data.synth import make_scene
 from harness.data.validate import load_valid
 from harness.metrics.instances import evaluate_instances
 from harness.metrics.panoptic import pq_compute
-from harness.models.export import prediction_to_coco
+from harness.metrics.export import prediction_to_coco
 from harness.models.targets import panoptic_to_targets
 
 CATS = categories_json()

@@ -16,7 +16,7 @@ from harness.data.categories import train_ids
 from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
 from harness.data.panoptic_format import id2rgb, semantic_map
 from harness.data.tensors import image_tensor
-from harness.models.export import prediction_to_coco
+from harness.metrics.export import prediction_to_coco
 from harness.progress import progress_bar
 from harness.metrics.vocabulary import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
 from harness.train.task import Evaluation
