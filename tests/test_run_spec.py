@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.panda.config import PandaConfig
 from harness.config.recipe_schema import reporting_keys
-from harness.config.run_spec import PandaVariant, RunSpec, run_specs
 from harness.config.recipes import load_recipe
+from harness.config.run_spec import PandaVariant, RunSpec, run_specs
+from harness.panda.config import PandaConfig
 
 
 @pytest.mark.parametrize("copies, ops, params, name", [

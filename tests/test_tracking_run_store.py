@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from harness.tracking.run_store import RunStore
 from harness.config.run_spec import RunSpec, run_id
+from harness.tracking.run_store import RunStore
 
 
 def _spec(*overrides):

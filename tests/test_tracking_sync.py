@@ -14,9 +14,9 @@ import pytest
 
 from analysis.runs import load_runs
 from harness.cli import main
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_store import RunStore
 from harness.tracking.wandb_sink import WandbSink
-from harness.config.run_spec import RunSpec
 
 ROOT = Path(__file__).parents[1]
 FAKE_WANDB = """#!{python}

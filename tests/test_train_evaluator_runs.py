@@ -21,9 +21,9 @@ from harness.tracking.run_store import RunStore
 from harness.train.tasks.evaluator import runs as evaluator_runs
 from harness.train.tasks.evaluator.runs import (EvaluatorRunError, evaluator_resolver, evaluator_run_id,
                                                 evaluator_weights, weights_of_run)
-from harness.train.tasks.evaluator.task import CEILING_JSON
-from harness.train.run import run_training
 from harness.config.run_spec import RunSpec
+from harness.train.run import run_training
+from harness.train.tasks.evaluator.task import CEILING_JSON
 
 @pytest.fixture
 def store(tiny_evaluators):

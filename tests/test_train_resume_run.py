@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness.train.loop import Trainer
 from harness.config.run_spec import RunSpec
+from harness.train.loop import Trainer
 
 pytestmark = pytest.mark.slow
 

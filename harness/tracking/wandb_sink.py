@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from harness.config.recipe_schema import WANDB_MODES
 from harness.errors import ConfigError, PanbenchError
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
-from harness.config.recipe_schema import WANDB_MODES
 
 if TYPE_CHECKING:
     from harness.config.recipe_schema import WandbConfig

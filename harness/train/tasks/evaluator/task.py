@@ -22,8 +22,8 @@ from torch import nn
 from harness.atomic import write_json
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset
 from harness.models.evaluators.registry import EVALUATORS, category_ids_of, load_evaluator, sidecar_path
-from harness.train.tasks.panoptic.task import PanopticTask
 from harness.train.task import Evaluation
+from harness.train.tasks.panoptic.task import PanopticTask
 from harness.weights import write_state_dict
 
 EVALUATOR_WEIGHTS = "evaluator.pth"

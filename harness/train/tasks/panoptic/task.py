@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from harness.config.recipe_schema import RecipeConfig, TrainConfig
 from harness.panda.online import OnlinePanda
 from harness.train.data_sources import PreparedData, online_panda
-from harness.config.recipe_schema import RecipeConfig, TrainConfig
 from harness.train.schedule import LrSchedule, scaled_lr
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 

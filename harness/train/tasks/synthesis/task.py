@@ -24,13 +24,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from harness.config.recipe_schema import GanConfig, RecipeConfig
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
 from harness.train.data_sources import PreparedData
-from harness.config.recipe_schema import GanConfig, RecipeConfig
+from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 from harness.train.tasks.synthesis.data import LabelSource, SynthesisSet, collate
 from harness.train.tasks.synthesis.evaluate import EvaluatorSettings, evaluate_generator
-from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 
 GAN = "gan"  # the one module
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"  # its two optimisers
