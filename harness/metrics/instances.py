@@ -22,7 +22,6 @@ import numpy as np
 
 from harness.data.coco_instances import encode_mask, thing_annotations, thing_instances
 from harness.data.images import read_ids
-from harness.data.parallel import usable_cpus
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
@@ -30,7 +29,7 @@ from harness.metrics.engines import COCO_ENGINES
 from harness.metrics.engines.coco_eval import check_engine, coco_stats, engine_parts, runnable
 from harness.metrics.engines.gt_cache import PngRecords, digest
 from harness.progress import track
-from harness.threads import rayon_threads
+from harness.threads import rayon_threads, usable_cpus
 
 DEFAULT_ENGINE = COCO_ENGINES[0]
 NO_MASKS = {"ap": None, "ap50": None, "ap75": None, "per_class": {}}

@@ -11,13 +11,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity (taskset / cgroups) where the OS reports one (Linux),
-    else every CPU (macOS has no `sched_getaffinity`)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+from harness.progress import progress_bar
+from harness.threads import usable_cpus
 
 
 def default_workers(n_items: int) -> int:
@@ -35,8 +30,6 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | 
     """[fn(x) for x in items], over `workers` processes (1 = in this process), in input order.
     `fn` must be a module-level function (picklable). Items travel in chunks of up to 8 (about four
     per worker), so short items (a PQ image) do not pay one round trip each."""
-    from harness.progress import progress_bar  # rich: loaded when work is shown, not by harness.threads
-
     workers = default_workers(len(items)) if workers is None else max(1, min(workers, len(items) or 1))
     results: list[Any] = [None] * len(items)
     with progress_bar(disable=not progress) as bar:
