@@ -53,6 +53,16 @@ class DeformableSemanticHead(nn.Module):
         return self.classifier(torch.cat(maps, dim=1))
 
 
+def box_mean(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """`F.avg_pool2d(x, (kh, kw), stride=1)` from running sums along each axis: two subtractions per
+    output instead of kh·kw additions, forward and backward (sss-mini's 16x16 window: ~10x less
+    time per step on 1 thread); equal to avg_pool2d to float rounding (tests/test_models_heads.py)."""
+    rows = F.pad(x, (0, 0, 1, 0)).cumsum(-2)
+    rows = rows[..., kh:, :] - rows[..., :-kh, :]  # (B, C, H - kh + 1, W): sums over kh rows
+    cols = F.pad(rows, (1, 0)).cumsum(-1)
+    return (cols[..., kw:] - cols[..., :-kw]) / (kh * kw)
+
+
 class MiniDeepLab(nn.Module):
     """Seamless Scene Segmentation's MiniDL on one level: [3x3 | 3x3 dilated | 1x1 on a
     `pooling_size` moving average] -> norm -> 1x1 to `out_channels` -> norm, ReLU."""
@@ -71,7 +81,7 @@ class MiniDeepLab(nn.Module):
         """Average over a window clipped to the map, replicate-padded back to the input size: a
         local 'global pooling' that behaves the same on crops and full images."""
         kh, kw = min(self.pooling_size[0], x.shape[-2]), min(self.pooling_size[1], x.shape[-1])
-        pooled = F.avg_pool2d(x, (kh, kw), stride=1)
+        pooled = box_mean(x, kh, kw)
         pad = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)
         return F.pad(pooled, pad, mode="replicate")
 
