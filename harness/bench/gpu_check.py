@@ -196,9 +196,11 @@ def cost_section(rows: dict[str, dict], tiny: bool) -> dict[str, Any]:
     each (8 GPUs, `panbench sweep --executor torchrun --dry-run`'s pricing)."""
     try:
         from harness.launch.estimate import cost_entry, cost_table, estimate
-        from harness.train.recipes import load_recipe
-        from harness.train.run_spec import run_specs
-    except ImportError as exc:  # a bare GPU machine: recompute with --cost-only where panbench is installed
+        from harness.config.recipes import load_recipe
+        from harness.config.run_spec import run_specs
+    except ModuleNotFoundError as exc:  # a bare GPU machine: recompute with --cost-only where panbench is installed
+        if not exc.name or exc.name.startswith("harness"):
+            raise
         return {"skipped": f"{exc}; run `python -m harness.bench.gpu_check --cost-only` with panbench installed"}
     if tiny:
         return {"skipped": "--tiny: CPU sizes price nothing"}
