@@ -68,12 +68,20 @@ def startup(repeat: int) -> dict[str, Any]:
 
 def evaluate_panoptic(root: Path, pairs: int, repeat: int) -> dict[str, Any]:
     paths = reference_module("pq_pairs").write_pq_pair(root, pairs, 1024, 2048, seed=0, n_things=40)
+    for key in ("gt_json", "pred_json"):  # hotcoco's CLI reads integer image ids only (the pairs' are names)
+        data = json.loads(paths[key].read_text())
+        number = {entry["id"]: k for k, entry in enumerate(data["images"], start=1)}
+        for entry in data["images"]:
+            entry["id"] = number[entry["id"]]
+        for entry in data["annotations"]:
+            entry["image_id"] = number[entry["image_id"]]
+        write_json(paths[key], data)
     env = dict(os.environ, RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
     ours = [script("panbench"), "evaluate", "panoptic", "--gt-json", str(paths["gt_json"]), "--gt-dir",
             str(paths["gt_dir"]), "--pred-json", str(paths["pred_json"]), "--pred-dir", str(paths["pred_dir"]),
             "--workers", "1", "--out", str(root / "pq.json")]
-    theirs = [script("coco"), "panoptic", "--gt", str(paths["gt_json"]), "--dt", str(paths["pred_json"]),
-              "--gt-folder", str(paths["gt_dir"]), "--dt-folder", str(paths["pred_dir"])]
+    theirs = [script("coco"), "panoptic", "eval", "--gt", str(paths["gt_json"]), "--pred", str(paths["pred_json"]),
+              "--gt-folder", str(paths["gt_dir"]), "--pred-folder", str(paths["pred_dir"])]
     command(ours, env)()  # the ground-truth cache filled once, as after any first evaluation
     s = medians({"panbench": command(ours, env), "hotcoco": command(theirs, env)}, repeat)
     ratio = s["panbench"] / s["hotcoco"]
