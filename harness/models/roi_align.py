@@ -16,7 +16,7 @@ from torch import Tensor
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 from torchvision.ops import poolers
 
-MAX_WINDOW_ELEMENTS = 1 << 24  # regions x channels x window: above it (memory), torchvision's kernel
+MAX_WINDOW_ELEMENTS = 1 << 22  # regions x channels x window (16 MB): above it (a paper-scale map), torchvision's kernel
 
 
 def axis_weights(start: Tensor, bin_size: Tensor, bins: int, grid: int, size: int) -> tuple[Tensor, Tensor]:
