@@ -15,6 +15,7 @@ from torch import nn
 
 from harness.models.backbones import group_norm
 from harness.models.deform_conv import DeformConv2d
+from harness.models.upsample import resize_bilinear
 
 
 class DeformableConvBlock(nn.Module):
@@ -48,7 +49,7 @@ class DeformableSemanticHead(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """features: P2..P5, each (B, C, H/s, W/s) -> (B, num_classes, H/4, W/4)."""
         size = features[0].shape[-2:]
-        maps = [F.interpolate(self.subnet(f), size=size, mode="bilinear", align_corners=False) if i else self.subnet(f)
+        maps = [resize_bilinear(self.subnet(f), size) if i else self.subnet(f)
                 for i, f in enumerate(features[: self.levels])]
         return self.classifier(torch.cat(maps, dim=1))
 
@@ -104,6 +105,6 @@ class MiniDeepLabSemanticHead(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """features: P2..P5, each (B, C, H/s, W/s) -> (B, num_classes, H/4, W/4)."""
         size = features[0].shape[-2:]
-        maps = [F.interpolate(branch(f), size=size, mode="bilinear", align_corners=False) if i else branch(f)
+        maps = [resize_bilinear(branch(f), size) if i else branch(f)
                 for i, (branch, f) in enumerate(zip(self.branches, features))]
         return self.classifier(torch.cat(maps, dim=1))
