@@ -9,7 +9,10 @@ hotcoco's PQ over 8 such images took 74,824 minor page faults and 0.14-0.16 s of
 (about 6 ms per image, 40 % of its 15 ms); with the thresholds below, 6 faults and no kernel time
 (issue 24; `make bench`, results/bench/engines.json "allocator"). Blocks up to MMAP_THRESHOLD now
 come from the heap and stay mapped for the next image; at most TRIM_THRESHOLD of free heap is
-kept from the kernel, memory the next image reuses.
+kept from the kernel, memory the next image reuses. The values are the ones glibc reaches by itself
+once it has freed a 32 MiB block (its dynamic threshold's ceiling), set from the start and no
+higher: the issue's 256 MiB removed the same faults, but would keep training's larger activations
+(a paper-scale step frees hundreds of MiB) in a fragmenting heap instead of unmapping them.
 
 In this process the thresholds are set through `mallopt` (glibc's, through ctypes; elsewhere, e.g.
 macOS or musl, nothing is done); child processes (spawned workers, torchrun, subprocesses) read
@@ -22,7 +25,7 @@ import ctypes
 import ctypes.util
 import os
 
-MMAP_THRESHOLD = 256 << 20  # bytes; the issue's measured setting
+MMAP_THRESHOLD = 32 << 20  # bytes: glibc's own ceiling for its dynamic threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # glibc's own ratio when it raises the mmap threshold itself
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD, "MALLOC_TRIM_THRESHOLD_": TRIM_THRESHOLD}
