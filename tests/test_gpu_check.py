@@ -68,8 +68,8 @@ def test_every_paper_scale_model_runs_tiny_on_a_bare_machine(tmp_path):
 
 
 def test_cost_section_reprices_the_paper_recipes_from_measured_steps():
-    rows = {"upsnet-r50": {"s_per_iter": 0.48, "images_per_gpu": 1}, "sss-r50": {"s_per_iter": 0.24, "images_per_gpu": 1},
-            "spade": {"s_per_iter": 1.0, "images_per_gpu": 2}}
+    rows = {"upsnet-r50": {"s_per_iter": 0.48, "images_per_gpu": 1},
+            "sss-r50": {"s_per_iter": 0.24, "images_per_gpu": 1}, "spade": {"s_per_iter": 1.0, "images_per_gpu": 2}}
     cost = cost_section(rows, tiny=False)
     entry = cost["entries"]["upsnet-r50@cityscapes"]
     assert entry["measured_s_per_iter"] == 0.48 and entry["measured_over_proxy"] == pytest.approx(0.48 / 0.24, abs=1e-3)

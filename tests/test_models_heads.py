@@ -139,8 +139,8 @@ def test_semantic_conflicts_turn_an_instance_into_the_stuff_under_it():
     assert out_instances[0, 5:].tolist() == [2, 2, 2]
 
 
-@pytest.mark.parametrize("shape,window", [((2, 3, 32, 64), (16, 16)), ((1, 2, 16, 32), (16, 16)), ((1, 1, 7, 5), (3, 4)),
-                                          ((1, 2, 64, 128), (64, 64))])
+@pytest.mark.parametrize("shape,window", [((2, 3, 32, 64), (16, 16)), ((1, 2, 16, 32), (16, 16)),
+                                          ((1, 1, 7, 5), (3, 4)), ((1, 2, 64, 128), (64, 64))])
 def test_box_mean_equals_avg_pool_forward_and_backward(shape, window):
     """SSS's moving average by running sums (harness.models.semantic_heads.box_mean) against avg_pool2d."""
     from harness.models.semantic_heads import box_mean

@@ -21,7 +21,8 @@ def regions(k: int, n: int, height: int, width: int, scale: float, seed: int) ->
     return torch.cat([torch.randint(0, n, (k, 1), generator=g).float(), corner, corner + extent], dim=1)
 
 
-@pytest.mark.parametrize("shape,k,out,scale", [((2, 8, 32, 64), 90, (7, 7), 0.25), ((2, 8, 16, 32), 60, (14, 14), 0.125),
+@pytest.mark.parametrize("shape,k,out,scale", [((2, 8, 32, 64), 90, (7, 7), 0.25),
+                                               ((2, 8, 16, 32), 60, (14, 14), 0.125),
                                                ((1, 3, 5, 7), 40, (14, 14), 0.25), ((1, 2, 9, 4), 30, (7, 7), 1.0)])
 def test_roi_align_matmul_equals_torchvision_forward_and_backward(shape, k, out, scale):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1), requires_grad=True)

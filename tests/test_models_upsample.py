@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from harness.models.upsample import MAX_MACS_PER_OUTPUT, resize_bilinear
 
 
-@pytest.mark.parametrize("shape,size", [((2, 19, 32, 64), (128, 256)), ((2, 8, 16, 32), (32, 64)), ((2, 8, 4, 8), (32, 64)),
-                                        ((1, 3, 5, 7), (13, 29)), ((1, 2, 9, 4), (9, 4)), ((1, 1, 7, 3), (5, 2))])
+@pytest.mark.parametrize("shape,size", [((2, 19, 32, 64), (128, 256)), ((2, 8, 16, 32), (32, 64)),
+                                        ((2, 8, 4, 8), (32, 64)), ((1, 3, 5, 7), (13, 29)), ((1, 2, 9, 4), (9, 4)),
+                                        ((1, 1, 7, 3), (5, 2))])
 def test_resize_bilinear_equals_interpolate(shape, size):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
     ours, theirs = resize_bilinear(x, size), F.interpolate(x, size=size, mode="bilinear", align_corners=False)
