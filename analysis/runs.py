@@ -4,7 +4,8 @@ One row per run: identity (recipe, model, dataset, n, variant, seed), status, ti
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
-own names), read as written, so runs and paper compare directly."""
+own names), read as written, so runs and paper compare directly; `augment` is its structured form
+(harness.data.augment_mode.AugmentMode, from run.json's `panda`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.data.augment_mode import AugmentMode
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
@@ -57,6 +59,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "dataset": record.get("dataset"),
             "n": record.get("n"),
             "variant": record.get("variant"),
+            "augment": AugmentMode.from_record(record.get("panda")),
             "seed": record.get("seed"),
             "epochs": (config.get("train") or {}).get("epochs"),
             "status": record.get("status"),
@@ -73,7 +76,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")

@@ -20,6 +20,7 @@ keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model is not a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import typing
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from omegaconf import MISSING
 
+from harness.data.augment_mode import AugmentMode
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 
@@ -37,7 +39,6 @@ SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
 SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
 DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
-PANDA_COPIES = re.compile(r"^(none|online|[1-9][0-9]*x)$")  # none, online, or Kx: K PanDA images per original
 
 
 def reporting() -> Any:
@@ -99,21 +100,15 @@ class DataConfig:
     workers: int = reporting()
     val_max: Optional[int] = MISSING
 
-    @property
-    def copies(self) -> int:
-        """PanDA images per original image written to disk (0 without PanDA and with online PanDA)."""
-        return 0 if self.panda in ("none", "online") else int(self.panda[:-1])
-
-    @property
-    def online(self) -> bool:
-        """PanDA drawn in the data loader (harness/panda/online.py) instead of a generated set."""
-        return self.panda == "online"
+    @functools.cached_property
+    def mode(self) -> AugmentMode:
+        """`data.panda` (with `panda_mix` when online) parsed once: harness/data/augment_mode.py."""
+        return AugmentMode.parse(self.panda, mix=self.panda_mix)
 
     def check(self) -> None:
         require(self.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}", self.dataset)
         require(self.subset in SUBSETS, "data.subset", f"one of {', '.join(SUBSETS)}", self.subset)
-        require(bool(PANDA_COPIES.match(self.panda)), "data.panda",
-                "none or Kx for an integer K >= 1 (1x, 2x, ...), or online", self.panda)
+        self.mode  # noqa: B018 - parsing is the check (ConfigError naming data.panda)
         require(0 <= self.panda_mix < 1, "data.panda_mix", "a probability in [0, 1)", self.panda_mix)
         require(self.n is None or self.n >= 1, "data.n", ">= 1 or null (all images)", self.n)
         require(self.every_k >= 1, "data.every_k", ">= 1", self.every_k)
@@ -383,13 +378,13 @@ def result_config(config: dict) -> dict:
     out = {k: v for k, v in config.items()}
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
-    panda = (config.get("data") or {}).get("panda")
-    if panda == "none":
+    mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
+    if not mode.enabled:
         out.pop("panda", None)
     if not _is_synthesis(config):
         for dotted in SYNTHESIS_ONLY:
             _drop(out, dotted.split("."))
-    if panda != "online":
+    if not mode.online:
         _drop(out, ["data", "panda_mix"])
     return out
 
