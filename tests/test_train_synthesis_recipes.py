@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ConfigError
-from harness.train.evaluator_runs import reference_overrides
+from harness.train.dependencies import reference_overrides
 from harness.train.recipes import list_recipes, load_recipe, select_cell, typed_recipe
 from harness.train.run_spec import RunSpec, run_specs
 

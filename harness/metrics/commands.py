@@ -223,9 +223,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _synthesis(args: argparse.Namespace) -> int:
+    from harness.launch.sweep import run_upstream
     from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
+    from harness.train.dependencies import Dependency
     from harness.train.evaluator_runs import evaluator_resolver
 
+    run_upstream([Dependency(f"--{kind}", kind, value) for kind, value in (("segmenter", args.segmenter),
+                                                                          ("detector", args.detector)) if value],
+                 args.runs_root)  # an evaluator named by recipe reference and not finished: trained first
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
                                 batch_size=args.batch_size, progress=True,

@@ -24,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from harness.launch.sweep import run_upstream
     from harness.launch.torchrun import run_distributed
     from harness.models.pretrained import required_weight_files
+    from harness.train.dependencies import dependencies
     from harness.train.run import run_training
     from harness.train.run_spec import RunSpec
 
@@ -34,6 +36,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(json.dumps({"run_id": spec.run_id, "variant": spec.variant.name, "config": spec.config}, indent=2))
         return 0
     required_weight_files(spec.model, spec.settings.model.options)  # a missing weights file: one line, now
+    run_upstream(dependencies(spec.settings), args.runs_root)  # its evaluators' runs first: the sweep's planner
     if args.nproc > 1:
         result = run_distributed(spec, args.recipe, args.overrides, args.runs_root, args.nproc,
                                  progress=not args.no_progress)
