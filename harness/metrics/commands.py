@@ -209,7 +209,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder of real images for FID / KID (default: images/ beside --gt-json)")
     p.add_argument("--segmenter", default=None, metavar="RUN_ID|FILE",
                    help="segmenter for mIoU / accuracy: an evaluator run id, a recipe reference "
-                        "('synth-evaluators-mini', trained first if not finished) or a weights FILE "
+                        "('synth-evaluators-mini', its run trained first if not finished) or a weights FILE "
                         "(DRN-D-105, DeepLabV2, mini)")
     p.add_argument("--detector", default=None, metavar="RUN_ID|FILE",
                    help="Faster R-CNN for detAP: an evaluator run id, a recipe reference or a weights FILE")

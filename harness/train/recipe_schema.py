@@ -209,7 +209,7 @@ class GanConfig:
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
-    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/evaluator_runs.py)
+    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/dependencies.py)
     segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
     detector: Optional[str] = MISSING  # null: no detAP
     fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
