@@ -5,7 +5,7 @@ import pytest
 
 from harness.data.augment_mode import AugmentMode
 from harness.errors import ConfigError
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 
 
 @pytest.mark.parametrize("setting,copies,online,stored,rank", [

@@ -11,13 +11,13 @@ import pytest
 
 from evaluator_fixtures import EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference
 from harness.cli import main
+from harness.config.dependencies import dependencies
+from harness.config.run_spec import RunSpec
 from harness.launch.plan import Launch, plan_sweep, stages
 from harness.launch.sweep import run_sweep
 from harness.models.registry import model_family
 from harness.tracking.run_store import RunStore
-from harness.train.dependencies import dependencies
-from harness.train.evaluator_runs import weights_of_run
-from harness.train.run_spec import RunSpec
+from harness.train.tasks.evaluator.runs import weights_of_run
 
 
 def test_a_synthesis_sweep_plans_its_evaluators_first(tmp_path, capsys, monkeypatch):

@@ -4,8 +4,8 @@ re-run sweep would train finished runs again and the store's records would lose 
 
 import pytest
 
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import RunSpec, run_specs
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import RunSpec, run_specs
 
 GRIDS = {
     "panda-table2-mini": ["c527844f0e69", "236ffa814a3a", "098fccbb2950", "a75b1319c4ba", "538fc89bffc1",

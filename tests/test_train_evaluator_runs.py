@@ -14,17 +14,17 @@ import torch
 
 from evaluator_fixtures import EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference, falls
 from harness.cli import main
+from harness.config.dependencies import Dependency, DependencyError
+from harness.config.run_spec import RunSpec
 from harness.data.categories import categories_json
+from harness.launch.sweep import run_upstream
 from harness.models import create_model
 from harness.models.evaluators import category_ids_of, load_evaluator
 from harness.models.registry import model_family
 from harness.tracking.run_store import RunStore
-from harness.launch.sweep import run_upstream
-from harness.train.dependencies import Dependency, DependencyError
-from harness.train.evaluator_runs import evaluator_resolver, evaluator_run_id, evaluator_weights, weights_of_run
-from harness.train.evaluator_task import CEILING_JSON
-from harness.train.run import run_training
-from harness.train.run_spec import RunSpec
+from harness.train.tasks.evaluator.runs import evaluator_resolver, evaluator_run_id, evaluator_weights, weights_of_run
+from harness.train.tasks.evaluator.task import CEILING_JSON
+
 
 @pytest.fixture
 def store(tiny_evaluators):

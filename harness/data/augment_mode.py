@@ -8,7 +8,7 @@ read, so no code downstream re-parses the string.
   `mix` (harness/panda/online.py).
 
 `method` names the augmentation (`panda` today; the augmentation door of issue 26 adds others under
-the same schedule). run.json keeps the structured form (`harness.train.run_spec.PandaVariant`);
+the same schedule). run.json keeps the structured form (`harness.config.run_spec.PandaVariant`);
 `from_record` reads it back, so tables never parse the config string either."""
 
 from __future__ import annotations

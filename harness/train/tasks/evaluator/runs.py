@@ -1,8 +1,8 @@
 """Evaluators are runs: a synthesis recipe names its segmenter and detector (`eval.segmenter`,
 `eval.detector`), and `panbench evaluate synthesis --segmenter / --detector` takes the same values:
 a weights FILE, the RUN ID of a finished evaluator run (its final weights,
-`<run>/predictions/evaluator.pth`, written by harness/train/evaluator_task.py), or a RECIPE REFERENCE
-(harness/train/dependencies.py says how each is read).
+`<run>/predictions/evaluator.pth`, written by harness/train/tasks/evaluator/task.py), or a RECIPE REFERENCE
+(harness/config/dependencies.py says how each is read).
 
 Nothing here trains: a reference whose run is not finished is an upstream stage that the sweep
 planner (harness/launch/plan.py) runs first, with the same executor, for `panbench sweep`,
@@ -14,15 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from harness.config.dependencies import RUN_ID, Dependency, DependencyError, dependencies, reference_overrides
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load_evaluator
-from harness.tracking.run_store import RUN_JSON, RunStore, read_record
-from harness.train.dependencies import RUN_ID, Dependency, DependencyError, dependencies, reference_overrides
-from harness.train.evaluate import PREDICTIONS
-from harness.train.evaluator_task import EVALUATOR_WEIGHTS
+from harness.tracking.run_store import PREDICTIONS, RUN_JSON, RunStore, read_record
+from harness.train.tasks.evaluator.task import EVALUATOR_WEIGHTS
 from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
-    from harness.train.recipe_schema import RecipeConfig
+    from harness.config.recipe_schema import RecipeConfig
 
 
 def weights_of_run(run_dir: str | Path) -> Path:
@@ -43,7 +43,7 @@ def run_of_weights(path: Path) -> str | None:
     return (read_record(run_json) or {}).get("run_id")
 
 
-def evaluator_run_id(value: str, kind: str, runs_root: str | Path = "results/runs") -> str | None:
+def evaluator_run_id(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> str | None:
     """The evaluator run `value` names, without training anything: a run id as given, a recipe
     reference's run id, the run a weights file came from; None for a file from elsewhere."""
     if Dependency(kind, kind, value).is_file:
@@ -64,7 +64,7 @@ def _finished_weights(store: RunStore, rid: str, kind: str, value: str) -> Path:
     return weights
 
 
-def evaluator_weights(value: str, kind: str, runs_root: str | Path = "results/runs") -> Path:
+def evaluator_weights(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> Path:
     """The weights file `value` names (see the module docstring): the file itself, or the final
     weights of the finished run it names. A synthesis run calls it before it trains, so an evaluator
     that cannot be had fails the run at its start, not after the generator's training."""
@@ -88,12 +88,12 @@ def evaluator_weights(value: str, kind: str, runs_root: str | Path = "results/ru
     return _finished_weights(store, spec.run_id, kind, value)
 
 
-def resolve_evaluator_run(value: str, kind: str, runs_root: str | Path = "results/runs") -> LoadedEvaluator:
+def resolve_evaluator_run(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> LoadedEvaluator:
     """The evaluator `value` names, loaded strictly, in eval mode."""
     return load_evaluator(evaluator_weights(value, kind, runs_root), kind)
 
 
-def evaluator_resolver(runs_root: str | Path = "results/runs") -> Callable[[str, str], LoadedEvaluator]:
+def evaluator_resolver(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> Callable[[str, str], LoadedEvaluator]:
     """`(value, kind) -> LoadedEvaluator` against the run store at `runs_root`: the `resolve_run`
     of `evaluate_synthesis` (`panbench evaluate synthesis`)."""
     def resolve(value: str, kind: str) -> LoadedEvaluator:
@@ -102,7 +102,7 @@ def evaluator_resolver(runs_root: str | Path = "results/runs") -> Callable[[str,
     return resolve
 
 
-def resolved_weights(recipe: RecipeConfig, runs_root: str | Path = "results/runs") -> dict[str, str]:
+def resolved_weights(recipe: RecipeConfig, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[str, str]:
     """Each dependency key of `recipe` -> the weights file it resolves to (a finished run's, or the
     file given): what a synthesis task receives instead of the recipe's references."""
     return {d.key: str(evaluator_weights(d.value, d.kind, runs_root)) for d in dependencies(recipe)}

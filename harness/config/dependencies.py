@@ -27,8 +27,8 @@ from harness.models.registry import model_family
 from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
-    from harness.train.recipe_schema import RecipeConfig
-    from harness.train.run_spec import RunSpec
+    from harness.config.recipe_schema import RecipeConfig
+    from harness.config.run_spec import RunSpec
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
@@ -99,8 +99,8 @@ def dependencies(recipe: "RecipeConfig") -> list[Dependency]:
 def reference_overrides(value: str, kind: str) -> tuple[str, list[str], "RunSpec"]:
     """(recipe, overrides, run spec) of a recipe reference; the overrides pin `model.name` to the cell
     of `kind`, so the reference, `panbench train` and a launched process mean one run."""
-    from harness.train.recipes import load_recipe
-    from harness.train.run_spec import RunSpec, run_specs
+    from harness.config.recipes import load_recipe
+    from harness.config.run_spec import RunSpec, run_specs
 
     try:
         recipe, *overrides = shlex.split(value)
