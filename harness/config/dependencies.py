@@ -88,10 +88,10 @@ class Upstream:
 def dependencies(recipe: "RecipeConfig") -> list[Dependency]:
     """The dependencies `recipe` declares (keys that apply to its model and are set)."""
     out = []
-    for entry in DEPENDENCY_KEYS:
+    for entry in (e for e in DEPENDENCY_KEYS if e.applies(recipe)):  # a key of its family's config
         section, name = entry.key.split(".")
         value = getattr(getattr(recipe, section), name)
-        if value is not None and entry.applies(recipe):
+        if value is not None:
             out.append(Dependency(entry.key, entry.kind, value))
     return out
 

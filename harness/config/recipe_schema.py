@@ -9,13 +9,19 @@ Defaults have one home each: `recipes/base.yaml` holds the value of every field 
 MISSING), except the `panda:` section, whose type and defaults are PanDA's own frozen parameters
 (`harness.panda.config.PandaConfig`, paper Sec. 4.3), shared with `panbench panda`.
 
+Sections per model family: a recipe FILE has every section (`RecipeFile`); each of its cells is
+typed by its model's family, so a run's config holds only what applies to it: `SgdRecipe` (panoptic
+models and the evaluators: `optim:`, SGD) or `GanRecipe` (synthesis models: `gan:`, and `eval:` with
+the evaluators, `GanEvalConfig`). The SGD keys were once spelled under `train:`; `SGD_ALIASES` maps
+those spellings (files, overrides, grid keys) onto `optim.*`.
+
 Run identity: a run's id hashes its resolved config except the fields marked `reporting(...)`, which
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
 number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out
-too while `data.panda: none` (no PanDA set is generated, so its parameters cannot change the
-results), `data.panda_mix` unless `data.panda: online` (the only mode that reads it), and the GAN
-keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model is not a synthesis model
-(they neither train nor score it). The recipe name stays in: a run belongs to one recipe's tables."""
+too while the augmentation mode is off (no augmented image is drawn, so its parameters cannot change
+the results), and `data.panda_mix` unless the mode is online (the only mode that reads it). The
+hash is taken in the layout ids were first taken in (`result_config`), so no existing id changed. The
+recipe name stays in: a run belongs to one recipe's tables."""
 
 from __future__ import annotations
 
@@ -37,7 +43,6 @@ DATASETS = ("synth", "coco_panoptic", "cityscapes", "coco_stuff")
 SUBSETS = ("random", "every_kth")
 SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
-SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
 DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
 
 
@@ -134,8 +139,37 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    """The training loop of every run: its length, batch, augmentation and cadence."""
+
     epochs: float = MISSING
     ims_per_gpu: int = MISSING
+    hflip: float = MISSING
+    scale_jitter: List[float] = MISSING
+    amp: bool = MISSING
+    max_iters: Optional[int] = MISSING
+    checkpoint_every: int = reporting()
+    log_every: int = reporting()
+    threads: str = reporting()  # intra-op threads: auto | N (harness.threads; the environment wins)
+
+    def check(self) -> None:
+        require(self.epochs > 0, "train.epochs", "> 0", self.epochs)
+        for key in ("ims_per_gpu", "log_every"):
+            require(getattr(self, key) >= 1, f"train.{key}", ">= 1", getattr(self, key))
+        require(0 <= self.hflip <= 1, "train.hflip", "a probability in [0, 1]", self.hflip)
+        jitter = list(self.scale_jitter)
+        require(len(jitter) == 2 and 0 < jitter[0] <= jitter[1], "train.scale_jitter", "[low, high] with 0 < low <= high",
+                jitter)
+        require(self.max_iters is None or self.max_iters >= 1, "train.max_iters", ">= 1 or null", self.max_iters)
+        require(self.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)", self.checkpoint_every)
+        from harness.threads import check_setting
+
+        check_setting(self.threads)
+
+
+@dataclass
+class OptimConfig:
+    """SGD runs' optimiser and lr schedule (harness/train/schedule.py): panoptic models, evaluators."""
+
     base_lr: float = MISSING
     base_batch: int = MISSING
     momentum: float = MISSING
@@ -147,40 +181,22 @@ class TrainConfig:
     power: float = MISSING
     warmup: float = MISSING
     warmup_factor: float = MISSING
-    hflip: float = MISSING
-    scale_jitter: List[float] = MISSING
-    amp: bool = MISSING
     grad_clip: Optional[float] = MISSING
-    max_iters: Optional[int] = MISSING
-    checkpoint_every: int = reporting()
-    log_every: int = reporting()
-    threads: str = reporting()  # intra-op threads: auto | N (harness.threads; the environment wins)
 
     def check(self) -> None:
-        require(self.epochs > 0, "train.epochs", "> 0", self.epochs)
-        for key in ("ims_per_gpu", "base_batch", "log_every"):
-            require(getattr(self, key) >= 1, f"train.{key}", ">= 1", getattr(self, key))
-        require(self.base_lr > 0, "train.base_lr", "> 0", self.base_lr)
-        require(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)
-        require(self.weight_decay >= 0, "train.weight_decay", ">= 0", self.weight_decay)
-        require(self.schedule in SCHEDULES, "train.schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        require(self.base_batch >= 1, "optim.base_batch", ">= 1", self.base_batch)
+        require(self.base_lr > 0, "optim.base_lr", "> 0", self.base_lr)
+        require(0 <= self.momentum < 1, "optim.momentum", "in [0, 1)", self.momentum)
+        require(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
+        require(self.schedule in SCHEDULES, "optim.schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
         steps = list(self.steps)
-        require(all(0 < s <= 1 for s in steps) and steps == sorted(steps), "train.steps",
+        require(all(0 < s <= 1 for s in steps) and steps == sorted(steps), "optim.steps",
                 "increasing fractions of the run in (0, 1]", steps)
-        require(self.gamma > 0, "train.gamma", "> 0", self.gamma)
-        require(self.power > 0, "train.power", "> 0", self.power)
-        require(0 <= self.warmup < 1, "train.warmup", "a fraction of the run in [0, 1)", self.warmup)
-        require(0 < self.warmup_factor <= 1, "train.warmup_factor", "in (0, 1]", self.warmup_factor)
-        require(0 <= self.hflip <= 1, "train.hflip", "a probability in [0, 1]", self.hflip)
-        jitter = list(self.scale_jitter)
-        require(len(jitter) == 2 and 0 < jitter[0] <= jitter[1], "train.scale_jitter", "[low, high] with 0 < low <= high",
-                jitter)
-        require(self.grad_clip is None or self.grad_clip > 0, "train.grad_clip", "> 0 or null", self.grad_clip)
-        require(self.max_iters is None or self.max_iters >= 1, "train.max_iters", ">= 1 or null", self.max_iters)
-        require(self.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)", self.checkpoint_every)
-        from harness.threads import check_setting
-
-        check_setting(self.threads)
+        require(self.gamma > 0, "optim.gamma", "> 0", self.gamma)
+        require(self.power > 0, "optim.power", "> 0", self.power)
+        require(0 <= self.warmup < 1, "optim.warmup", "a fraction of the run in [0, 1)", self.warmup)
+        require(0 < self.warmup_factor <= 1, "optim.warmup_factor", "in (0, 1]", self.warmup_factor)
+        require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip", "> 0 or null", self.grad_clip)
 
 
 @dataclass
@@ -209,14 +225,23 @@ class GanConfig:
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
-    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/config/dependencies.py)
+
+    def check(self) -> None:
+        require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)
+        require(self.images_logged >= 0, "eval.images_logged", ">= 0", self.images_logged)
+
+
+@dataclass
+class GanEvalConfig(EvalConfig):
+    """A synthesis run's evaluation adds its evaluators: a run id, a recipe reference or a weights
+    file each (harness/config/dependencies.py)."""
+
     segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
     detector: Optional[str] = MISSING  # null: no detAP
     fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
 
     def check(self) -> None:
-        require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)
-        require(self.images_logged >= 0, "eval.images_logged", ">= 0", self.images_logged)
+        super().check()
         for key in ("segmenter", "detector", "fid_weights"):
             value = getattr(self, key)
             require(value is None or bool(value.strip()), f"eval.{key}", "a weights file, a run id or null", value)
@@ -305,7 +330,8 @@ class CostConfig:
 
 @dataclass
 class RecipeConfig:
-    """One resolved cell of a recipe: what `panbench train` runs."""
+    """One resolved cell of a recipe: what `panbench train` runs (the sections every run has; its
+    model family adds its own: SgdRecipe, GanRecipe)."""
 
     name: Optional[str] = MISSING  # defaults to the recipe's file name
     seed: int = MISSING
@@ -313,14 +339,37 @@ class RecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     panda: PandaConfig = field(default_factory=PandaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    gan: GanConfig = field(default_factory=GanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig, metadata={REPORTING: True})
     launch: LaunchConfig = field(default_factory=LaunchConfig, metadata={REPORTING: True})
 
 
 @dataclass
-class RecipeFile(RecipeConfig):
+class SgdRecipe(RecipeConfig):
+    """A run trained with SGD (harness/train/tasks/panoptic, tasks/evaluator)."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class GanRecipe(RecipeConfig):
+    """A GAN synthesis run (harness/train/tasks/synthesis)."""
+
+    gan: GanConfig = field(default_factory=GanConfig)
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+
+
+@dataclass
+class RecipeCell(RecipeConfig):
+    """A cell before its model's family is known: every section (what a recipe file sets)."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+
+
+@dataclass
+class RecipeFile(RecipeCell):
     """A recipe as written: its cells plus the `grid:` that declares them (harness.config.recipes)
     and the cost table its sweeps are estimated with; neither belongs to a single run."""
 
@@ -328,9 +377,26 @@ class RecipeFile(RecipeConfig):
     cost: CostConfig = field(default_factory=CostConfig, metadata={REPORTING: True})
 
 
+SGD_ALIASES = {f"train.{f.name}": f"optim.{f.name}" for f in dataclasses.fields(OptimConfig)}  # old spellings
+# The SGD values every GAN run was hashed with while its config still carried them (recipes/base.yaml's):
+# GAN run ids keep them so that no existing id changed (see result_config).
+GAN_ID_SGD = {"base_lr": 0.02, "base_batch": 16, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0001,
+              "schedule": "step", "steps": [0.75], "gamma": 0.1, "power": 0.9, "warmup": 0.03125,
+              "warmup_factor": 0.3333333, "grad_clip": None}
+
+
+def run_config_class(model_name: str) -> type[RecipeConfig]:
+    """The typed config of a run of `model_name`: GanRecipe for synthesis models, else SgdRecipe
+    (an unknown name too: ModelConfig.check names the known ones)."""
+    from harness.models.registry import list_models, model_family
+
+    synthesis = model_name in list_models() and model_family(model_name) == "synthesis"
+    return GanRecipe if synthesis else SgdRecipe
+
+
 def sweep_keys() -> list[str]:
     """The top-level keys of a recipe file that no single run has (`grid`, `cost`)."""
-    run_fields = {f.name for f in dataclasses.fields(RecipeConfig)}
+    run_fields = {f.name for f in dataclasses.fields(RecipeCell)}
     return [f.name for f in dataclasses.fields(RecipeFile) if f.name not in run_fields]
 
 
@@ -338,8 +404,9 @@ def check_recipe(recipe: RecipeConfig) -> None:
     """Every enumeration and range of `recipe`; a ConfigError names the key and the allowed values.
     PanDA's parameters are checked by PandaConfig itself when the section is built."""
     require(recipe.seed >= 0, "seed", ">= 0", recipe.seed)
-    for section in (recipe.model, recipe.data, recipe.train, recipe.gan, recipe.eval, recipe.wandb, recipe.launch):
-        section.check()
+    for f in dataclasses.fields(recipe):
+        if f.name not in ("name", "seed", "panda"):
+            getattr(recipe, f.name).check()
 
 
 def _walk(cls: type, prefix: str = "", stop: Callable[[dataclasses.Field], bool] = lambda f: False
@@ -368,31 +435,26 @@ def open_sections(cls: type = RecipeFile) -> list[str]:
     return [key for key, _, hint in _walk(cls) if typing.get_origin(hint) is dict]
 
 
-def reporting_keys(cls: type = RecipeConfig) -> list[str]:
+def reporting_keys(cls: type = RecipeCell) -> list[str]:
     """The dotted keys marked `reporting` (left out of the run id)."""
     return [key for key, f, _ in _walk(cls, stop=_is_reporting) if _is_reporting(f)]
 
 
 def result_config(config: dict) -> dict:
-    """The part of a resolved config (plain containers) that determines a run's results."""
+    """The part of a resolved config (plain containers) that determines a run's results, in the
+    layout run ids were first taken in: the SGD keys under `train:`, where a GAN run also had the
+    root recipe's SGD values (GAN_ID_SGD)."""
     out = {k: v for k, v in config.items()}
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
     mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
     if not mode.enabled:
         out.pop("panda", None)
-    if not _is_synthesis(config):
-        for dotted in SYNTHESIS_ONLY:
-            _drop(out, dotted.split("."))
     if not mode.online:
         _drop(out, ["data", "panda_mix"])
+    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
+    out["train"] = {**dict(out.get("train") or {}), **sgd}
     return out
-
-
-def _is_synthesis(config: dict) -> bool:
-    from harness.models.synthesis.entries import SYNTHESIS_MODELS
-
-    return (config.get("model") or {}).get("name") in SYNTHESIS_MODELS
 
 
 def _drop(node: dict, path: list[str]) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from harness.config.recipe_schema import GanConfig, RecipeConfig
+from harness.config.recipe_schema import GanConfig, GanRecipe
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
 from harness.train.data_sources import PreparedData
@@ -98,7 +98,7 @@ class GanSynthesisTask:
         self.resolve_run = evaluators.resolved_now(resolve_run)
 
     @classmethod
-    def from_config(cls, recipe: RecipeConfig, prepared: PreparedData,
+    def from_config(cls, recipe: GanRecipe, prepared: PreparedData,
                     weights: Mapping[str, str] | None = None) -> "GanSynthesisTask":
         """`weights`: the evaluators' files by recipe key (`eval.segmenter`, ...), resolved from the
         recipe's run ids or references before the run (harness/train/evaluator_runs.resolved_weights)."""
