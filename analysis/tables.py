@@ -197,11 +197,6 @@ def panda_setting(runs: pd.DataFrame) -> pd.Series:
     return runs.augment.map(lambda mode: mode.setting)
 
 
-def copies_rank(setting: str) -> float:
-    """Order of the copies study's rows: none, 1x, 2x, 4x, 8x, ..., online (fresh images every pass)."""
-    return AugmentMode.parse(setting).rank
-
-
 def matched_controls(runs: pd.DataFrame, panda: pd.DataFrame) -> pd.DataFrame:
     """The compute-matched plain controls of the PanDA runs `panda` (one model, dataset and n): the
     `extra-iterations` runs (see `mark_extra_iterations`) of the same recipe, model, dataset and n
@@ -250,7 +245,7 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
                          **_mean_std(panda, metrics), "control_seeds": controls.seed.nunique(),
                          **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics)})
     frame = pd.DataFrame(rows)
-    frame = frame.assign(_rank=frame.copies.map(copies_rank)).sort_values(
+    frame = frame.assign(_rank=frame.copies.map(lambda setting: AugmentMode.parse(setting).rank)).sort_values(
         ["model", "dataset", "images", "_rank", "variant"], kind="stable").drop(columns="_rank").reset_index(drop=True)
     seeds = sorted(set(runs.seed.dropna().astype(int)))
     caption = ("The copies study from the run store: at a fixed n, PanDA Kx generated offline and online PanDA "
