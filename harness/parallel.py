@@ -7,7 +7,6 @@ Results come back in input order whatever the completion order, so anything writ
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
