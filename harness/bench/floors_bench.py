@@ -125,8 +125,11 @@ def allocator(root: Path, repeat: int, pairs: int = 8) -> dict[str, Any]:
             done = subprocess.run([sys.executable, "-c", ALLOCATOR_WORKER, str(root), mode], env=env, check=True,
                                   capture_output=True, text=True)
             runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    out = {mode: {k: round(statistics.median(r[k] for r in rs), 3) for k in ("s", "minor_faults", "kernel_s")}
-           for mode, rs in runs.items()}
+    keys = ("s", "minor_faults", "kernel_s")
+    out: dict[str, Any] = {mode: {k: round(statistics.median(r[k] for r in rs), 3) for k in keys}
+                           for mode, rs in runs.items()}
+    for mode, rs in runs.items():  # glibc's dynamic threshold adapts early in some processes, late in others
+        out[mode]["minor_faults_each_run"] = [r["minor_faults"] for r in rs]
     out["ratio"] = round(out["policy"]["s"] / out["default"]["s"], 2)
     return out
 
@@ -207,9 +210,9 @@ def readme_table(report: dict) -> str:
              f"{pq['panbench_s']} s vs {pq['hotcoco_cli_s']} s (×{pq['ratio']})", f"≤ ×{pq['target']}"),
             ("hotcoco PQ, 8 images 2048×1024 × 3 passes, fresh process: glibc's allocator policy vs panbench's "
              "(`harness/allocator.py`)",
-             f"{al['default']['s']} s vs {al['policy']['s']} s (×{al['ratio']}); minor faults "
-             f"{al['default']['minor_faults']:.0f} vs {al['policy']['minor_faults']:.0f}, kernel "
-             f"{al['default']['kernel_s']} s vs {al['policy']['kernel_s']} s", "no page-fault cost"),
+             f"{al['default']['s']} s vs {al['policy']['s']} s (×{al['ratio']}); minor faults per process "
+             f"{al['default']['minor_faults_each_run']} vs {al['policy']['minor_faults_each_run']}",
+             "no page-fault cost"),
             (f"cold `evaluate_instances`, {ap['images']} images, vs the pycocotools path",
              f"{ap['cold_ms']} ms vs {ap['pycocotools_ms']} ms (×{ap['speedup']} faster)", f"≥ ×{ap['target']}"),
             ("PanDA per 2048×1024 image vs decode + encode", f"{pd['panda_ms']} ms vs {pd['decode_encode_ms']} ms "
@@ -221,7 +224,7 @@ def readme_table(report: dict) -> str:
                      f"≤ ×{m['target']}"))
     lines = [README_BEGIN, f"`make bench` (`floors.json`; {load_line(report)}):", "",
              "| figure | measured | target |", "|---|---|---|"]
-    met = [st["met"], pq["met"], al["policy"]["kernel_s"] < al["default"]["kernel_s"], ap["met"], pd["met"],
+    met = [st["met"], pq["met"], max(al["policy"]["minor_faults_each_run"]) < 1000, ap["met"], pd["met"],
            mini["upsnet-mini"]["met"], mini["sss-mini"]["met"]]
     lines += [f"| {a} | {b}{'' if ok else ' (not met)'} | {c} |" for (a, b, c), ok in zip(rows, met)]
     return "\n".join(lines + [README_END])
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         report["startup"] = startup(args.repeat)
         report["evaluate_panoptic"] = evaluate_panoptic(tmp / "pq", args.pairs, args.repeat)
-        report["allocator"] = allocator(tmp / "allocator", max(1, args.repeat // 2))
+        report["allocator"] = allocator(tmp / "allocator", max(3, args.repeat))
         report["cold_instances"] = cold_instances(tmp / "ap", args.ap_images, args.repeat)
         report["panda"] = panda(tmp / "panda", max(1, args.repeat // 2))
         report["mini_step"] = mini_steps(args.repeat)
