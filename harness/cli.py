@@ -27,6 +27,7 @@ COMMANDS = {  # name -> (module that registers it, one-line help), in the order 
     "report": ("harness.commands.analysis", "write tables, figures and the dashboard of a study into one folder"),
     "dashboard": ("harness.commands.analysis", "one self-contained HTML page comparing runs"),
     "sweep": ("harness.commands.launch", "run every cell of a recipe's grid (finished runs are skipped)"),
+    "search": ("harness.commands.search", "Optuna search over a recipe's `search:` space, every trial a run"),
     "evaluate": ("harness.commands.metrics", "PQ / mIoU / AP / FID of predictions against ground truth"),
 }
 

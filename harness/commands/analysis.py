@@ -22,7 +22,9 @@ def _where(args: argparse.Namespace) -> RunFilter:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("table")
-    p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
+    p.add_argument("name", choices=(*TABLE_NAMES, "search"), metavar="NAME", help=", ".join((*TABLE_NAMES, "search")))
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="search: the study's Optuna storage (default: sqlite under the runs root)")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--out", type=Path, default=None,
                    help="write the table: CSV, or Markdown / LaTeX for a .md / .tex file; with --format latex "
@@ -32,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=table_command)
 
     p = subparsers.add_parser("figure")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples",
+                                    "search"))
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="search: the study's Optuna storage (default: sqlite under the runs root)")
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
@@ -64,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def table_command(args: argparse.Namespace) -> int:
     from analysis.render import print_table, write_table
 
-    table = build_table(args.name, args.source, _where(args))
+    table = _search_table(args) if args.name == "search" else build_table(args.name, args.source, _where(args))
     print_table(table, args.format)
     if args.out is not None:
         fmt = {".md": "markdown", ".tex": "latex"}.get(args.out.suffix, "csv")
@@ -74,8 +79,31 @@ def table_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace):
+    """The study `--recipe R` names (the recipe's name, or a full study name with its overrides)."""
+    from harness.errors import ConfigError
+    from harness.launch.search import default_storage, load_search
+
+    if not args.recipe:
+        raise ConfigError(f"{args.name} search: needs --recipe R (the searched recipe or its study's name)")
+    return load_search(args.recipe, args.storage or default_storage(args.runs_root))
+
+
+def _search_table(args: argparse.Namespace):
+    from analysis.search import search_table
+
+    return search_table(_study(args))
+
+
 def figure_command(args: argparse.Namespace) -> int:
     from analysis import figures, report
+
+    if args.name == "search":
+        from analysis.search import search_figure
+
+        for path in search_figure(_study(args), args.out):
+            print(f"wrote {path}")
+        return 0
 
     if args.name == "fig3":
         paths = report.fig3(args.out, args.source, _where(args))

@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. data.n=10 data.panda=1x train.epochs=2")
     add_runs_root(p)
     p.add_argument("--nproc", type=int, default=1, help="processes per node through torchrun (DDP)")
+    p.add_argument("--from-search", default=None, metavar="R",
+                   help="train the best trial's parameters of the search of recipe R (or study R) "
+                        "(its storage: --storage, default sqlite under the runs root)")
+    p.add_argument("--storage", default=None, metavar="URL", help="--from-search: the search's Optuna storage")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and run id, do not train")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--expect-run-id", default=None, help="refuse to train any other run (set by launchers)")
@@ -49,6 +53,12 @@ def _train(args: argparse.Namespace) -> int:
     from harness.train.distributed import init_distributed, shutdown
     from harness.train.run import run_training
 
+    if args.from_search:
+        from harness.launch.search import best_overrides, default_storage, load_search
+
+        study = load_search(args.from_search, args.storage or default_storage(args.runs_root))
+        args.overrides = [*study.user_attrs.get("overrides", []), *best_overrides(study), *args.overrides]
+        print(f"best trial of study {study.study_name!r}: {' '.join(args.overrides)}")
     spec = RunSpec.from_recipe(args.recipe, args.overrides)
     if args.expect_run_id and spec.run_id != args.expect_run_id:
         raise PanbenchError(f"{args.recipe} {' '.join(args.overrides)}: resolves to run {spec.run_id}, the "

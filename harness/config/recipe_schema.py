@@ -237,6 +237,7 @@ class WandbConfig:
     project: str = checked(bool, "a project name")
     entity: Optional[str] = MISSING
     init_timeout: float = checked(_positive, "> 0 seconds")
+    group: Optional[str] = MISSING  # null: the recipe (`panbench search` sets its study's name)
 
 
 @dataclass
@@ -293,6 +294,60 @@ class CostConfig:
             check_fields(entry, f"cost.models.{key}.")
 
 
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass
+class SearchParam:
+    """One searched recipe key (harness/launch/search.py): a number in [low, high] (`log`: on a log
+    scale; `step`: on a grid of that step; `int`: integers), or one of `choices`."""
+
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+    step: Optional[float] = None
+    int: bool = False
+    choices: Optional[List[Any]] = None
+
+    def check(self, key: str) -> None:
+        if self.choices is not None:
+            require(len(self.choices) > 0 and self.low is None and self.high is None, key,
+                    "a non-empty `choices` list without low/high", self.choices)
+            return
+        require(self.low is not None and self.high is not None and self.low < self.high, key,
+                "a range with low < high (or `choices`)", (self.low, self.high))
+        require(not self.log or self.low > 0, key, "a range with low > 0 on a log scale", self.low)
+        require(self.step is None or (self.step > 0 and not self.log), key, "a step > 0, not on a log scale",
+                self.step)
+
+
+@dataclass
+class SearchConfig:
+    """The space and objective of `panbench search` (harness/launch/search.py). The objective is
+    `metric` averaged over `seeds`; with `control`, its gain over the compute-matched plain control
+    of the same cell (data.panda none at as many iterations). `direction` null: the metric's own
+    (harness/metrics/vocabulary.py)."""
+
+    params: Dict[str, SearchParam] = MISSING
+    metric: str = MISSING
+    direction: Optional[str] = checked(lambda v: v is None or v in DIRECTIONS, f"one of {', '.join(DIRECTIONS)} or null")
+    control: bool = MISSING
+    seeds: List[int] = MISSING
+    trials: int = checked(_at_least(1), ">= 1")  # the budget (`--trials N` overrides it)
+    sampler: str = checked(lambda v: v in SAMPLERS, f"one of {', '.join(SAMPLERS)}")
+    pruner: str = checked(lambda v: v in PRUNERS, f"one of {', '.join(PRUNERS)}")
+
+    def check(self) -> None:
+        from harness.metrics.vocabulary import METRIC_KEYS
+
+        require(self.metric in METRIC_KEYS, "search.metric", f"one of {', '.join(METRIC_KEYS)}", self.metric)
+        require(len(self.seeds) > 0, "search.seeds", "a non-empty list", self.seeds)
+        for key, param in self.params.items():
+            param.check(f"search.params.{key}")
+
+
 @dataclass
 class RecipeConfig:
     """One resolved cell of a recipe: what `panbench train` runs (the sections every run has; its
@@ -336,10 +391,11 @@ class RecipeCell(RecipeConfig):
 @dataclass
 class RecipeFile(RecipeCell):
     """A recipe as written: its cells plus the `grid:` that declares them (harness.config.recipes)
-    and the cost table its sweeps are estimated with; neither belongs to a single run."""
+    the cost table its sweeps are estimated with and the space of its searches; none belongs to a single run."""
 
     grid: Dict[str, Any] = field(default=MISSING, metadata={REPORTING: True})
     cost: CostConfig = field(default_factory=CostConfig, metadata={REPORTING: True})
+    search: SearchConfig = field(default_factory=SearchConfig, metadata={REPORTING: True})
 
 
 SGD_ALIASES = {f"train.{f.name}": f"optim.{f.name}" for f in dataclasses.fields(OptimConfig)}  # old spellings

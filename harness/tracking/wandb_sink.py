@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
 
 
+MAX_TAG = 64  # W&B's limit on a tag's length
+
+
 class TrackingError(PanbenchError):
     """W&B could not start (no network, a wrong key or server); the message says why and what to do."""
 
@@ -76,8 +79,8 @@ class WandbSink:
             self.run = wandb.init(
                 project=settings.project, entity=settings.entity, id=wandb_id, mode=self.mode,
                 **({"resume": "allow"} if self.mode == "online" else {}),
-                group=spec.recipe, job_type=spec.model,
-                tags=[spec.dataset, f"n={n}", f"panda={spec.variant.name}"], name=spec.label(n),
+                group=settings.group or spec.recipe, job_type=spec.model,
+                tags=[_tag(t) for t in (spec.dataset, f"n={n}", f"panda={spec.variant.name}")], name=spec.label(n),
                 config=spec.config, dir=str(run_dir),
                 settings=wandb.Settings(console="off", silent=True, init_timeout=settings.init_timeout))
         except Exception as exc:  # wandb raises CommError, UsageError, AuthenticationError, ...
@@ -148,3 +151,9 @@ class WandbSink:
         if self.run is not None:
             self.run.finish(exit_code=exit_code)
             self.run = None
+
+
+def _tag(text: str) -> str:
+    """W&B refuses tags over 64 characters (a variant with searched parameters is longer): cut, marked
+    `...`; the config keeps every value."""
+    return text if len(text) <= MAX_TAG else text[:MAX_TAG - 3] + "..."
