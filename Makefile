@@ -136,6 +136,14 @@ panda-table4: setup
 panda-copies: setup
 	$(call sweep_then,panda-copies$(SUFFIX),$(call runs_table_figure,panda-copies,panda-copies))
 
+# PanDA's parameters searched (Optuna, Sec. 4.3's grid search automated): a restarted target continues
+# the stored study to its trials; the table of trials and the history / importances figures.
+.PHONY: panda-search
+panda-search: setup
+	$(PANBENCH) search panda-search$(SUFFIX) $(SEARCH_FLAGS)
+	$(PANBENCH) table search --recipe panda-search$(SUFFIX) --out $(TABLES_DIR)/panda-search.csv
+	$(PANBENCH) figure search --recipe panda-search$(SUFFIX) --out $(FIGURES_DIR)/panda-search
+
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\
 	  $(PANBENCH) figure fig3 --source runs --recipe panda-table2$(SUFFIX) --out $(FIGURES_DIR)/panda-fig3 && \

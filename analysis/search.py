@@ -57,11 +57,16 @@ def best_line(study) -> str:
 def search_figure(study, prefix: str | Path) -> list[Path]:
     """PREFIX.png / .svg: the optimisation history; PREFIX-importances.png / .svg: the parameters'
     importances (Optuna's default fANOVA; drawn once two trials are complete)."""
+    import warnings
+
     import optuna.visualization.matplotlib as ov
+    from optuna.exceptions import ExperimentalWarning
 
     from analysis.figures import save_figure
 
-    out = save_figure(ov.plot_optimization_history(study).figure, prefix)
-    if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
-        out += save_figure(ov.plot_param_importances(study).figure, f"{prefix}-importances")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # the matplotlib views are marked experimental
+        out = save_figure(ov.plot_optimization_history(study).figure, prefix)
+        if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
+            out += save_figure(ov.plot_param_importances(study).figure, f"{prefix}-importances")
     return out

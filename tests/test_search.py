@@ -91,6 +91,7 @@ def test_killed_search_restarts_to_exactly_n_trials(tmp_path):
     study = stored(runs)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4, out
+    assert [t.user_attrs.get("retry_of") for t in study.trials if "retry_of" in t.user_attrs] == [2]  # the killed one
     assert len({t.user_attrs["run_ids"][0] for t in complete}) == 4
     assert run_ids(runs) == {t.user_attrs["run_ids"][0] for t in complete}
     store = RunStore(runs)
@@ -159,7 +160,8 @@ def test_median_pruner_reads_the_validation_curve(tmp_path):
 
 
 def test_study_name_and_control():
-    assert study_name("panda-search-mini", ["data.n=8", "data.cache=x"]) == "panda-search-mini[data.cache=x,data.n=8]"
+    assert study_name("panda-search-mini", ["data.n=8", "data.panda=2x"]) == "panda-search-mini[data.n=8,data.panda=2x]"
+    assert study_name("panda-search-mini", ["launch.partition=gpu", "wandb.mode=disabled"]) == "panda-search-mini"
     spec = RunSpec.from_recipe("panda-search", [])
     from harness.launch.search import control_overrides
 

@@ -40,7 +40,7 @@ from typing import Any, Callable
 from omegaconf import OmegaConf
 
 from harness.config.paths import DEFAULT_RUNS_ROOT
-from harness.config.recipe_schema import SearchConfig, SearchParam, check_fields
+from harness.config.recipe_schema import SearchConfig, SearchParam, check_fields, reporting_keys
 from harness.config.recipes import load_recipe
 from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError, PanbenchError
@@ -71,9 +71,13 @@ def search_config(recipe: str, overrides: list[str] = ()) -> SearchConfig:
 
 
 def study_name(recipe: str, overrides: list[str] = ()) -> str:
-    """The recipe's name and its fixed overrides (sorted: their order does not name another study)."""
+    """The recipe's name and its fixed overrides (sorted: their order does not name another study),
+    but for those of keys that never change results (`launch.*`, `wandb.*`: where and how runs report)."""
     name = str(load_recipe(recipe, list(overrides)).name)
-    return name + (f"[{','.join(sorted(overrides))}]" if overrides else "")
+    reporting = tuple(reporting_keys())
+    named = sorted(o for o in overrides if not any(o.split("=", 1)[0] == k or o.startswith(k + ".")
+                                                     for k in reporting))
+    return name + (f"[{','.join(named)}]" if named else "")
 
 
 def default_storage(runs_root: str | Path) -> str:
