@@ -66,7 +66,14 @@ def search_figure(study, prefix: str | Path) -> list[Path]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)  # the matplotlib views are marked experimental
-        out = save_figure(ov.plot_optimization_history(study).figure, prefix)
+        out = save_figure(_fitted(ov.plot_optimization_history(study).figure), prefix)
         if sum(t.state.name == "COMPLETE" for t in study.trials) >= 2:
-            out += save_figure(ov.plot_param_importances(study).figure, f"{prefix}-importances")
+            out += save_figure(_fitted(ov.plot_param_importances(study).figure), f"{prefix}-importances")
     return out
+
+
+def _fitted(figure):
+    """Wide enough for dotted parameter names (Optuna's views cut long tick labels)."""
+    figure.set_size_inches(9, 4.5)
+    figure.tight_layout()
+    return figure
