@@ -13,7 +13,7 @@ from analysis.render import write_table
 from analysis.tables import COPIES_METRICS, PER_CLASS_METRIC, RunFilter, Table, build_table, select_runs
 from harness.errors import PanbenchError
 
-FIGURES = ("fig3", "per-class", "panda-copies")
+FIGURES = ("fig3", "per-class", "panda-copies", "panda-peers")
 
 
 def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | None = None) -> list[Path]:
@@ -41,6 +41,23 @@ def copies_figure(out_prefix: str | Path, where: RunFilter | None = None, source
         title = (f"{model} on {dataset}, n = {int(n)}: PanDA copies vs the plain control of the same iterations "
                  "(mean ± std over seeds; no published numbers)")
         paths += save_figure(copies_curves(rows, metrics, title=title), prefix)
+    return paths
+
+
+def peers_figure(out_prefix: str | Path, where: RunFilter | None = None, source: str = "runs") -> list[Path]:
+    """The peers study: each arm's Δ against its compute-matched control with a 95 % interval (analysis/peers.py);
+    one figure per (model, dataset), a second one suffixed `-<model>-<dataset>`."""
+    from analysis.peers import PEERS_METRICS, peers_figure as draw
+
+    frame = build_table("panda-peers", source, where).frame
+    metrics = [m for m in PEERS_METRICS if f"delta_{m}" in frame and frame[f"delta_{m}"].notna().any()]
+    if not metrics:
+        raise PanbenchError("panda-peers needs finished arms with their compute-matched controls")
+    paths: list[Path] = []
+    for k, ((model, dataset), rows) in enumerate(frame.groupby(["model", "dataset"], sort=True)):
+        prefix = f"{out_prefix}-{model}-{dataset}" if k else str(out_prefix)
+        title = f"{model} on {dataset}: each arm minus its plain control of the same iterations (95 % interval)"
+        paths += save_figure(draw(rows, metrics, title=title), prefix)
     return paths
 
 
@@ -81,6 +98,11 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
             written["figures"] += copies_figure(out / "panda-copies", where, source)
         except PanbenchError as exc:
             written["skipped"].append(f"panda-copies: {exc}")
+    if "panda-peers" in figures:
+        try:
+            written["figures"] += peers_figure(out / "panda-peers", where, source)
+        except PanbenchError as exc:
+            written["skipped"].append(f"panda-peers: {exc}")
     if dashboard and source == "runs":
         written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
     return written

@@ -311,6 +311,10 @@ def runs_table(name: str, where: RunFilter) -> Table:
         return runs_table3(runs)
     if name == "panda-copies":
         return runs_copies_table(runs)
+    if name == "panda-peers":
+        from analysis.peers import runs_peers_table  # it builds on this module's controls
+
+        return runs_peers_table(runs)
     raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
 
 
@@ -397,7 +401,7 @@ def per_class_table(name: str, runs: pd.DataFrame, root: Path, metric: str) -> T
 # Per-class tables from runs: Supp. Tables 2-3 (AP, APbox of thing classes) and, for every class, PQ and IoU.
 PER_CLASS_METRIC = {"panda-supp-table2": "ap", "panda-supp-table3": "ap_box", "per-class-pq": "pq",
                     "per-class-iou": "iou"}
-RUNS_ONLY = ("per-class-pq", "per-class-iou", "panda-copies")
+RUNS_ONLY = ("per-class-pq", "per-class-iou", "panda-copies", "panda-peers")
 TABLE_NAMES = ("panda-table1", "panda-table2", "panda-table3", "panda-table4", "panda-fit", "panda-supp-table1",
                "panda-supp-table2", "panda-supp-table3", "synth-table1", "synth-table2", "synth-table3",
                "synth-table4", *RUNS_ONLY)

@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=table_command)
 
     p = subparsers.add_parser("figure")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
+    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "panda-peers", "synth-fig4",
+                                        "synth-samples"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
-                   help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
+                   help="comma-separated: fig3, per-class, panda-copies, panda-peers (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
@@ -90,6 +91,8 @@ def figure_command(args: argparse.Namespace) -> int:
                               progress=interactive())
     elif args.name == "panda-copies":
         paths = report.copies_figure(args.out, _where(args), args.source)
+    elif args.name == "panda-peers":
+        paths = report.peers_figure(args.out, _where(args), args.source)
     elif args.name == "synth-samples":
         from analysis.synthesis_samples import synthesis_samples
         from analysis.tables import select_runs

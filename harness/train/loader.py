@@ -57,7 +57,7 @@ class PanopticTrainSet(Dataset):
     draws as without PanDA)."""
 
     def __init__(self, roots: Sequence[str | Path], categories: list[dict], seed: int, hflip: float = 0.5,
-                 scale_jitter: Sequence[float] = (1.0, 1.0), online: OnlinePanda | None = None):
+                 scale_jitter: Sequence[float] = (1.0, 1.0), online: OnlinePanda | OnlineAugment | None = None):
         self.datasets = [PanopticDataset.load(root) for root in roots]
         for ds in self.datasets:
             if [c["id"] for c in ds.categories] != [c["id"] for c in categories]:
