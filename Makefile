@@ -86,8 +86,8 @@ demo: setup
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
 # paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SCALE=small the `-small` recipes
-# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations); SEEDS=0,1,2 repeats every
-# run with each training seed (tables then show mean ± std). Each target runs the grid
+# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations);
+# SEEDS=0,1,2 repeats every run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
 SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)

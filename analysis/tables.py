@@ -15,6 +15,7 @@ import pandas as pd
 from analysis import reference as ref
 from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
+from analysis.peers import LEVEL, PEERS_METRICS, paired_interval
 from analysis.runs import aggregate_seeds, load_runs, per_class_long
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.augment_mode import AugmentMode
@@ -261,6 +262,52 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
     return Table("panda-copies", frame, caption, formats)
 
 
+def _peers_deltas(arm: pd.DataFrame, controls: pd.DataFrame, metrics: list[str]) -> dict[str, float]:
+    pairs = arm.groupby("seed")[metrics].mean().join(controls.groupby("seed")[metrics].mean(), rsuffix="_c",
+                                                     how="inner")
+    out: dict[str, float] = {"pairs": len(pairs)}
+    for m in metrics:
+        out[f"delta_{m}"], out[f"delta_{m}_lo"], out[f"delta_{m}_hi"] = paired_interval(
+            (pairs[m] - pairs[f"{m}_c"]).to_numpy(float))
+    return out
+
+
+def runs_peers_table(runs: pd.DataFrame) -> Table:
+    """The peers table from finished runs (one recipe: panda-peers, -mini or -small)."""
+    runs = runs.assign(variant=mark_extra_iterations(runs), method=runs.augment.map(lambda m: m.method),
+                       schedule=runs.augment.map(lambda m: m.setting))
+    metrics = _measured(runs, PEERS_METRICS)
+    rows, unmatched = [], []
+    for (model, dataset, n), cell in runs.groupby(["model", "dataset", "n"], sort=True):
+        head = {"model": model, "dataset": dataset, "images": n}
+        for variant, group in cell.groupby("variant", sort=False):
+            plain = variant in ("none", "extra-iterations")
+            row = {**head, "arm": "none" if plain else group.method.iloc[0], "schedule": group.schedule.iloc[0],
+                   "variant": variant, "iterations": group.iterations.median(), "seeds": group.seed.nunique(),
+                   **_mean_std(group, metrics)}
+            if not plain:
+                controls = matched_controls(cell, group)
+                if controls.empty:
+                    unmatched.append(f"{variant} (n={n})")
+                row |= _peers_deltas(group, controls, metrics)
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    order = {"none": 0, "extra-iterations": 1}
+    frame = frame.assign(_rank=frame.variant.map(lambda v: order.get(v, 2))).sort_values(
+        ["model", "dataset", "images", "_rank", "arm", "schedule"], kind="stable").drop(columns="_rank")
+    seeds = sorted(set(runs.seed.dropna().astype(int)))
+    caption = ("The peers study from the run store: each augmentation arm (data.augment: PanDA, Simple Copy-Paste, "
+               "their composition), offline 1x and online, beside its compute-matched plain control (no "
+               "augmentation, as many iterations: `extra-iterations`); Δ = arm − control paired by training seed, "
+               f"with a {LEVEL:.0%} Student-t interval over the paired seeds ([lo, hi]). "
+               f"Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds."
+               + (f" No control for {', '.join(unmatched)}." if unmatched else ""))
+    formats = {"images": "d", "iterations": "d", "seeds": "d", "pairs": "d",
+               **{c: ".2f" for c in frame.columns if c.removeprefix("delta_").split("_std")[0].removesuffix("_lo")
+                  .removesuffix("_hi") in metrics}}
+    return Table("panda-peers", frame.reset_index(drop=True), caption, formats)
+
+
 def _measured(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
     return [m for m in metrics if runs[m].notna().any()]
 
@@ -312,8 +359,6 @@ def runs_table(name: str, where: RunFilter) -> Table:
     if name == "panda-copies":
         return runs_copies_table(runs)
     if name == "panda-peers":
-        from analysis.peers import runs_peers_table  # it builds on this module's controls
-
         return runs_peers_table(runs)
     raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
 
