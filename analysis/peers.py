@@ -1,7 +1,7 @@
 """The peers study (issue 26; its table is analysis.tables.runs_peers_table): every augmentation arm
-(PanDA, Copy-Paste, their composition, any door
-method), offline 1x and online, against its compute-matched plain control (no augmentation, as many
-iterations: the `extra-iterations` runs of the copies study's machinery, analysis.tables.matched_controls).
+(PanDA, Copy-Paste, their composition, any door method), offline 1x and online, against its
+compute-matched plain control (no augmentation, as many iterations: the `extra-iterations` runs of the
+copies study's machinery, analysis.tables.matched_controls).
 
 Table: per (model, dataset, n) and arm, mean ± std over seeds of PQ, PQth, PQst, AP, APbox and mIoU,
 and Δ = arm − control paired by training seed with a 95 % Student-t interval over the seeds both have

@@ -132,3 +132,18 @@ def test_run_ids_and_names_of_door_methods():
     assert [s["name"] for s in both.identity()["augment"]["steps"]] == ["copy-paste", "panda"]
     with pytest.raises(ConfigError, match="cannot import"):
         RunSpec.from_recipe("panda-table2-mini", ["data.panda=1x", "data.augment=nowhere_xyz:fn"])
+
+
+def test_an_entry_point_name_resolves_and_a_broken_one_is_one_line(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import harness.panda.door as door
+
+    points = [EntryPoint("flipper", "augment_plugins:flip_or_not", door.ENTRY_POINT_GROUP),
+              EntryPoint("broken", "no_such_module_xyz:fn", door.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(door, "entry_points", lambda group: [p for p in points if p.group == group])
+    import augment_plugins
+
+    assert door.resolve("flipper").steps[0].fn is augment_plugins.flip_or_not
+    with pytest.raises(ConfigError, match="entry point no_such_module_xyz:fn"):
+        door.resolve("broken")
