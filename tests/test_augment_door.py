@@ -112,6 +112,7 @@ def test_augment_panda_is_panbench_panda(scenes, tmp_path):
     assert main(["augment", "--method", "panda", "--src", str(scenes), "--out", str(tmp_path / "b"), "--copies", "1",
                  "--seed", "1", "--workers", "1", "--no-progress"]) == 0
     assert _same_tree(tmp_path / "a", tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["method"]["name"] == "panda"
 
 
 def test_run_ids_and_names_of_door_methods():
