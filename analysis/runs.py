@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.provenance import code_state
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
@@ -63,6 +64,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "error": record.get("error"),
             "log": record.get("traceback"),
             "git_commit": record.get("git_commit"),
+            "code_state": code_state(record),
             "started_at": record.get("started_at"),
             "finished_at": record.get("finished_at"),
             "duration_s": record.get("duration_s"),
@@ -73,7 +75,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "code_state", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
@@ -131,3 +133,8 @@ def aggregate_seeds(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> 
         out[metric] = grouped[metric].mean()
         out[f"{metric}_std"] = grouped[metric].std(ddof=1)
     return out.reset_index()
+
+
+def spread_phrase(seeds: list[int]) -> str:
+    """What a `m ± s` cell means: the spread over N >= 2 seeds; with one seed there is none to show."""
+    return f"mean ± std over {len(seeds)} seeds" if len(seeds) >= 2 else "one seed, so no std"
