@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.intervals import MIN_SEEDS, RESAMPLES, arm_interval
 from analysis.tables import Table
+from harness.metrics.vocabulary import METRICS, higher_is_better, metric_label
 
 TEXT = ("model", "dataset", "variant", "method", "metric", "source", "note", "copies")
 
@@ -48,7 +49,7 @@ def _match_keys(frame: pd.DataFrame, keys: tuple[str, ...], datasets: dict[str, 
         elif key == "dataset":
             values = values.map(lambda d: datasets.get(d, d))
         elif key == "images":
-            values = pd.to_numeric(values, errors="coerce")
+            values = pd.to_numeric(values, errors="coerce").map(lambda v: f"{v:g}")
         out[f"_k_{key}"] = values.astype(str)
     return out
 
@@ -92,8 +93,13 @@ def compare_tables(cmp: Comparison, ours: Table, paper: Table, runs: pd.DataFram
     caption = (f"Ours | paper | Δ. Ours: {ours.caption} Paper: {paper.caption} 'paper' columns: the published "
                f"row of the same {', '.join(keys)} ({matched} of {len(frame)} rows have one"
                + (f"; {'; '.join(notes)}" if notes else "") + "); Δ vs paper = ours − paper, no interval "
-               f"(not an arm pair).{arm_note}")
+               f"(not an arm pair).{arm_note}" + _directions(metrics))
     return Table(ours.name, frame[ordered], caption, formats)
+
+
+def _directions(metrics: list[str]) -> str:
+    lower = [metric_label(m) for m in metrics if m in METRICS and not higher_is_better(m)]
+    return f" Lower is better for {', '.join(lower)}: a negative Δ there is a gain." if lower else ""
 
 
 def _derived(metrics: list[str]) -> set[str]:

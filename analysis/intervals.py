@@ -7,6 +7,7 @@ over the seed pairs there are). Other metrics (FID, KID, AP) get no interval wit
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from scipy import stats
 
 from harness.errors import PanbenchError
 from harness.metrics.per_image import PER_IMAGE_FILE, PerImageCounts, read_per_image, resampled
-from harness.train.evaluate import PREDICTIONS
 
 LEVEL = 0.95
 MIN_SEEDS = 3
@@ -30,7 +30,7 @@ class Interval:
     delta: float
     low: float
     high: float
-    method: str  # what a reader is told: "t, 3 seeds", "bootstrap, 40 images x 2000", "none (...)"
+    method: str  # what a reader is told: "t, 3 seeds", "bootstrap, 40 images", "none (1 seed)"
 
 
 def seed_t_interval(differences: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
@@ -76,8 +76,11 @@ def paired_bootstrap(pairs: list[tuple[PerImageCounts, PerImageCounts]], key: st
     return float(point), float(low), float(high), n_images
 
 
+@functools.lru_cache(maxsize=64)
 def per_image_counts(run_dir: str | Path) -> PerImageCounts | None:
     """A run's stored per-image counts, or None when its evaluation wrote none (older runs)."""
+    from harness.train.evaluate import PREDICTIONS
+
     path = Path(run_dir) / PREDICTIONS / PER_IMAGE_FILE
     return read_per_image(path) if path.is_file() else None
 
@@ -92,11 +95,11 @@ def arm_interval(treated: pd.DataFrame, control: pd.DataFrame, key: str) -> Inte
     if len(pairs) >= MIN_SEEDS:
         mean, low, high = seed_t_interval(differences)
         return Interval(mean, low, high, f"t, {len(pairs)} seeds")
-    why = f"none ({len(pairs)} seed{'s' if len(pairs) > 1 else ''} < {MIN_SEEDS}"
+    none = Interval(float(differences.mean()), np.nan, np.nan, f"none ({len(pairs)} seed{'s' * (len(pairs) > 1)})")
     if key not in BOOTSTRAP_METRICS:
-        return Interval(float(differences.mean()), np.nan, np.nan, f"{why}, no per-image {key})")
+        return none
     counts = [(per_image_counts(a), per_image_counts(b)) for a, b in zip(pairs.run_dir, pairs.run_dir_c)]
     if any(a is None or b is None for a, b in counts):
-        return Interval(float(differences.mean()), np.nan, np.nan, f"{why}, no per-image counts)")
+        return none
     delta, low, high, n_images = paired_bootstrap(counts, key)
-    return Interval(delta, low, high, f"bootstrap, {n_images} images x {RESAMPLES}")
+    return Interval(delta, low, high, f"bootstrap, {n_images} images")

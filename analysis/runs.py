@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.provenance import code_state
+from harness.metrics.kid import kid_std_is_estimate
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
@@ -74,14 +75,26 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "config": config,
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
+            "kid_std": _number(metrics.get("kid_std")) if kid_std_shown(record) else np.nan,
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "code_state", "started_at", "finished_at",
-                                        "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "code_state", "started_at",
+                                        "finished_at", "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
     return frame
+
+
+def kid_std_shown(record: dict) -> bool:
+    """False for a KID std that is no estimate (one subset: every image; harness.metrics.kid), as older
+    runs recorded it (0.0) before the rule; True when the protocol does not say."""
+    about = ((record.get("protocol") or {}).get("fid") or {}) if isinstance(record.get("protocol"), dict) else {}
+    kid = about.get("kid") if isinstance(about, dict) else None
+    sizes = [about.get("real_images"), about.get("generated_images"), (kid or {}).get("subset_size")]
+    if not isinstance(kid, dict) or not all(isinstance(v, int) for v in sizes):
+        return True
+    return kid_std_is_estimate(sizes[0], sizes[1], sizes[2], int(kid.get("subsets", 0)))
 
 
 def _number(value: object) -> float:

@@ -183,10 +183,13 @@ def _feature_distances(real: str | Path | None, fake_paths: list[Path], fid_weig
     real_features = fid_metric.image_features(real, feature_extractor, batch_size=batch_size, device=device,
                                               progress=progress, label="features real")
     kid_mean, kid_std = kid_metric.kernel_inception_distance(real_features, fake)
+    estimate = kid_metric.kid_std_is_estimate(len(real_features), len(fake))
     about.update(real=str(real), real_images=len(real_features), generated_images=len(fake),
                  kid={"subsets": kid_metric.SUBSETS, "subset_size": kid_metric.kid_subset_size(len(real_features), len(fake)),
-                      "kernel": "(x.y / d + 1)^3", "estimator": "unbiased MMD^2", "seed": kid_metric.SEED})
-    return {"fid": fid_metric.fid_from_features(real_features, fake), "kid": kid_mean, "kid_std": kid_std}, about
+                      "kernel": "(x.y / d + 1)^3", "estimator": "unbiased MMD^2", "seed": kid_metric.SEED,
+                      **({} if estimate else {"std": "none: every subset is every image, one estimate"})})
+    return {"fid": fid_metric.fid_from_features(real_features, fake), "kid": kid_mean,
+            "kid_std": kid_std if estimate else None}, about
 
 
 def default_real_dir(gt_json: str | Path) -> Path | None:
