@@ -89,6 +89,7 @@ def figure_command(args: argparse.Namespace) -> int:
 
 def specs_command(args: argparse.Namespace) -> int:
     from analysis.specs import make_targets, render_target
+    from harness.errors import PanbenchError
 
     targets = make_targets()
     if args.action == "list":
@@ -100,9 +101,17 @@ def specs_command(args: argparse.Namespace) -> int:
             print(f"figure {fig.name:18s} {fig.target or '-':14s} {fig.recipe or '-':14s} "
                   f"{'paper' if fig.reference else '':9s} {fig.title}")
         return 0
+    if args.action == "render" and args.target is None:  # every target: what the store can give
+        for target, (recipe, names) in targets.items():
+            try:
+                paths = render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out,
+                                      args.runs_root)
+            except PanbenchError as exc:
+                print(f"skipped   {target}: {exc}")
+                continue
+            print("\n".join(f"wrote {path}" for path in paths))
+        return 0
     if args.target not in targets:
-        from harness.errors import PanbenchError
-
         raise PanbenchError(f"specs {args.action}: unknown make target {args.target!r} (known: {', '.join(targets)})")
     recipe, names = targets[args.target]
     if args.action == "recipe":

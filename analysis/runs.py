@@ -78,8 +78,8 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "kid_std": _number(metrics.get("kid_std")) if kid_std_shown(record) else np.nan,
         })
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "code_state", "started_at",
-                                        "finished_at", "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
-                                        "run_dir", *METRICS])
+                                        "finished_at", "duration_s", "iterations", "cost", "cost_unit", "wandb_url",
+                                        "config", "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)

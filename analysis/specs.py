@@ -132,7 +132,8 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
               "paper's published result (Xiong et al., Supp. Table 1), not the authors' baseline of Table 1 "
               "(58.8 PQ) that Eq. 1-3 and Table 3 use.",
               PANDA_COMPARE(match=("dataset", "images", "variant"))),
-    TableSpec("panda-table3", "PanDA Table 3: data efficiency", "panda-table2", lambda name, runs, root: runs_table3(runs),
+    TableSpec("panda-table3", "PanDA Table 3: data efficiency", "panda-table2",
+              lambda name, runs, root: runs_table3(runs),
               reference_table3, compare=Comparison(match=("images", "metric"), metrics=("n_orig", "n_aug", "de"))),
     TableSpec("panda-table4", "PanDA Table 4: ablation of the PanDA operations", "panda-table4", _ablation,
               Layout(("variant",), order=tuple(PANOPTIC_METRICS)),
