@@ -5,7 +5,8 @@ PanDA: synthetic street scenes -> PanDA 1x and the class balance before / after 
 the mini UPSNet-style model on nested subsets with and without PanDA (Table 2: ours | paper | Δ, PanDA's
 gain with its 95 % interval), the log-linear fits and data efficiency (Table 3), Fig. 3. Synthesis: the
 mini evaluators (a DRN-D segmenter and a Faster R-CNN) on the real scenes, then SPADE and panoptic SPADE
-(Table 1 in miniature) scored by them beside the real-images ceiling, and their sample figure (Figs 6-7). Last, one dashboard of
+(Table 1 in miniature) scored by them beside the real-images ceiling, and their sample figure (Figs 6-7).
+Last, one dashboard of
 every run. Finished runs are skipped, so a second demo only re-renders. The runs go two at a time
 (`--parallel 2`: one core each on a 2-core machine, where one torch thread per run is the fastest
 setting, harness/threads.py)."""
