@@ -82,8 +82,17 @@ def table_command(args: argparse.Namespace) -> int:
 
 
 def figure_command(args: argparse.Namespace) -> int:
-    for path in FIGURES[args.name].draw(args):
+    spec = FIGURES[args.name]
+    for path in spec.draw(args):
         print(f"wrote {path}")
+    if spec.from_runs and args.source == "runs":
+        from analysis.provenance import code_state_line
+        from analysis.specs import run_filter
+        from analysis.tables import select_runs
+
+        state = code_state_line(select_runs(run_filter(args)))
+        if state:
+            print(state)
     return 0
 
 

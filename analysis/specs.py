@@ -78,6 +78,7 @@ class FigureSpec:
     recipe: str | None = None
     reference: bool = False  # whether `--source reference` draws the paper's numbers
     target: str | None = None
+    from_runs: bool = True  # drawn from the run store (False: from dataset folders)
 
 
 # --- rows from runs ---------------------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
                _fig3, recipe="panda-table2", reference=True, target="panda-fig3"),
     FigureSpec("class-share", "PanDA Supp. Figs 1-2: class pixel share before / after PanDA", _class_share,
                (("--root", ROOT), ("--compare", {"type": Path, "default": None,
-                                                 "help": "a second dataset (e.g. its PanDA set)"}))),
+                                                 "help": "a second dataset (e.g. its PanDA set)"})), from_runs=False),
     FigureSpec("per-class", "per-class bars of a per-class table (e.g. PanDA Supp. Tables 2-3)", _per_class_bars,
                (("--table", {"default": "panda-supp-table2", "choices": PER_CLASS_TABLES,
                              "help": "the per-class table to draw"}),)),
@@ -298,7 +299,7 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     FigureSpec("synth-fig4", "synthesis Fig. 4: how often 2x upsampling crosses a panoptic segment", _fig4,
                (("--root", ROOT),
                 ("--size", {"default": "256x512", "help": "generator output size HxW (maps resized to it)"}),
-                ("--smallest", {"default": "8x16", "help": "the generator's first scale HxW"}))),
+                ("--smallest", {"default": "8x16", "help": "the generator's first scale HxW"})), from_runs=False),
     FigureSpec("synth-samples", "synthesis Figs 6-7: label | real | SPADE | panoptic SPADE", _samples,
                (("--images", {"type": int, "default": 3, "help": "validation label maps shown (rows)"}),),
                recipe="synth-table1"),

@@ -1,6 +1,6 @@
 """The synthesis paper's tables from the run store (Tables 1-4; the published numbers are
 results/reference/synth_table*.csv): one row per generator with its scores on the images it
-generated from the validation label maps (mean ± std over seeds), and the real-images ceiling rows:
+generated from the validation label maps (mean ± std over N >= 2 seeds), and the real-images ceiling rows:
 what the evaluators the synthesis runs named (`eval.segmenter`, `eval.detector`) score on the real
 validation images, read from those evaluator runs' metrics.json (harness/train/evaluator_task.py).
 The paper prints no ceiling; it is what makes a synthesis number readable.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.runs import aggregate_seeds, per_class_long
+from analysis.runs import aggregate_seeds, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
 from harness.models.registry import model_arguments, model_family
@@ -165,7 +165,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
             "synth-table4": "Table 4 (ablation of the panoptic layers)"}[name]
     caption = (f"Panoptic-based image synthesis {what} from the run store, dataset "
                f"{', '.join(sorted(map(str, set(chosen.dataset))))}: scores of the images generated from the "
-               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, mean ± std over seeds. "
+               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, {spread_phrase(seeds)}. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
                f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"
