@@ -82,7 +82,9 @@ def compare_tables(cmp: Comparison, ours: Table, paper: Table, runs: pd.DataFram
     arm_note = ""
     if cmp.arm is not None:
         frame, arm_note = _arms(frame, cmp, runs, metrics)
-    ordered = [c for c in frame if c not in _derived(metrics)]
+    others = [c for c in ours.frame if c.removesuffix("_std") in METRICS
+              and c.removesuffix("_std") not in (*metrics, *cmp.metrics)]  # kept: the spec's, published or not
+    ordered = [c for c in frame if c not in _derived(metrics) and c not in others]
     for m in metrics:
         at = ordered.index(f"{m}_std") + 1 if f"{m}_std" in ordered else ordered.index(m) + 1
         ordered[at:at] = [c for c in (f"paper_{m}", f"vs_paper_{m}", f"arm_{m}", f"arm_{m}_low", f"arm_{m}_high")
@@ -93,7 +95,8 @@ def compare_tables(cmp: Comparison, ours: Table, paper: Table, runs: pd.DataFram
     caption = (f"Ours | paper | Δ. Ours: {ours.caption} Paper: {paper.caption} 'paper' columns: the published "
                f"row of the same {', '.join(keys)} ({matched} of {len(frame)} rows have one"
                + (f"; {'; '.join(notes)}" if notes else "") + "); Δ vs paper = ours − paper, no interval "
-               f"(not an arm pair).{arm_note}" + _directions(metrics))
+               f"(not an arm pair).{arm_note}" + _directions(metrics)
+               + (" Other metrics measured: `--source runs`." if others else ""))
     return Table(ours.name, frame[ordered], caption, formats)
 
 

@@ -114,8 +114,8 @@ def _ablation_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 PANDA_ARM = ("variant", "none")  # PanDA (or an ablated operation set) vs the original images
-PANDA_COMPARE = partial(Comparison, metrics=tuple(PANOPTIC_METRICS), arm=PANDA_ARM, rows=_seed_rows)
-SYNTH_COMPARE = partial(Comparison, match=("method",), metrics=("det_ap", "miou", "accuracy", "fid"),
+PANDA_COMPARE = partial(Comparison, metrics=("pq", "miou", "ap", "ap_box"), arm=PANDA_ARM, rows=_seed_rows)
+SYNTH_COMPARE = partial(Comparison, match=("method",), metrics=("det_ap", "miou", "accuracy", "fid", "kid"),
                         arm=("method", "spade"), rows=synthesis_runs)
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
