@@ -15,6 +15,7 @@ import pandas as pd
 from analysis import reference as ref
 from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
+from analysis.intervals import arm_interval
 from analysis.runs import aggregate_seeds, load_runs, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
@@ -183,6 +184,19 @@ def _paired_delta(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str
     return _mean_std(diff, metrics, "delta_")
 
 
+def _delta_intervals(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str]) -> dict[str, object]:
+    """The 95 % interval of each Δ (analysis/intervals.py) and which one it is (`interval`)."""
+    out: dict[str, object] = {}
+    found: dict[str, list[str]] = {}
+    for m in metrics:
+        interval = arm_interval(panda, controls, m)
+        out.update({f"delta_{m}_low": interval.low, f"delta_{m}_high": interval.high})
+        found.setdefault(interval.method, []).append(m)
+    out["interval"] = "; ".join(f"{method}: {', '.join(ms)}" if len(found) > 1 else method
+                                for method, ms in found.items())
+    return out
+
+
 def runs_copies_table(runs: pd.DataFrame) -> Table:
     """The copies study: per (model, dataset, n), the plain baseline, then each PanDA setting (1x, 2x,
     4x, 8x offline, online) beside its compute-matched plain control and the difference."""
@@ -202,7 +216,8 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
             rows.append({**head, "copies": panda.copies.iloc[0], "variant": variant,
                          "iterations": panda.iterations.median(), "seeds": panda.seed.nunique(),
                          **_mean_std(panda, metrics), "control_seeds": controls.seed.nunique(),
-                         **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics)})
+                         **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics),
+                         **(_delta_intervals(panda, controls, metrics) if len(controls) else {})})
     frame = pd.DataFrame(rows)
     frame = frame.assign(_rank=frame.copies.map(copies_rank)).sort_values(
         ["model", "dataset", "images", "_rank", "variant"], kind="stable").drop(columns="_rank").reset_index(drop=True)
@@ -210,13 +225,14 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
     caption = ("The copies study from the run store: at a fixed n, PanDA Kx generated offline and online PanDA "
                "(drawn fresh every pass), each beside its compute-matched plain control (no PanDA, as many "
                "iterations: the `extra-iterations` runs of the same iteration count); Δ = PanDA − control, paired "
-               "by training seed. Constant epochs count the original images, so Kx trains (K + 1)x the baseline's "
+               "by training seed, with its 95 % interval in brackets (`interval`: t on the paired seed differences "
+               "with >= 3 seeds, else a paired bootstrap over the validation images, else none). Constant epochs count the original images, so Kx trains (K + 1)x the baseline's "
                "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
                f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(seeds)}."
                + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
     formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
-               **{c: ".2f" for c in frame.columns if c.split("_std")[0].removeprefix("control_").removeprefix("delta_")
-                  in metrics}}
+               **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
+                  .removeprefix("control_").removeprefix("delta_") in metrics}}
     return Table("panda-copies", frame, caption, formats)
 
 

@@ -180,3 +180,18 @@ def test_each_figure_has_its_own_flags(capsys):
         main(["figure", "synth-fig4", "--help"])
     help_text = capsys.readouterr().out
     assert "--smallest" in help_text and "--table" not in help_text and "--images" not in help_text
+
+
+def test_copies_delta_carries_a_t_interval_with_three_seeds(tmp_path):
+    runs, recipe = RunStore(tmp_path), "panda-copies-mini"
+    pq = {("none", 6): [20.0, 21.0, 19.0], ("none", 12): [22.0, 22.5, 21.0], ("1x", 6): [24.0, 23.0, 25.5]}
+    for (panda, epochs), values in pq.items():
+        for seed, value in enumerate(values):
+            rid = start_run(runs, n=10, panda=panda, seed=seed, recipe=recipe, epochs=epochs)
+            runs.update(rid, iterations=30 if (panda, epochs) == ("none", 6) else 60)
+            runs.finish(rid, {"pq": value, "ap": value / 2}, 1.0)
+    table = build_table("panda-copies", "runs", RunFilter(root=tmp_path, recipe=recipe))
+    row = table.frame.set_index("copies").loc["1x"]
+    ci = stats.ttest_rel(pq[("1x", 6)], pq[("none", 12)]).confidence_interval(0.95)
+    assert (row.delta_pq_low, row.delta_pq_high) == pytest.approx((ci.low, ci.high)) and row.interval == "t, 3 seeds"
+    assert f"[{ci.low:.2f}, {ci.high:.2f}]" in to_markdown(table)
