@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analysis.intervals import MIN_SEEDS, RESAMPLES, arm_interval
+from analysis.intervals import MIN_SEEDS, RESAMPLES, arm_intervals
 from analysis.tables import Table
 from harness.metrics.vocabulary import METRICS, higher_is_better, metric_label
 
@@ -61,8 +61,8 @@ def compare_tables(cmp: Comparison, ours: Table, paper: Table, runs: pd.DataFram
     theirs = paper.frame
     for column, value in cmp.paper_rows:
         theirs = theirs[theirs[column] == value]
-    metrics = [m for m in (cmp.metrics or [c for c in ours.frame if c in theirs and c not in TEXT])
-               if m in ours.frame and m in theirs]
+    shown = [m for m in (cmp.metrics or [c for c in ours.frame if c in theirs and c not in TEXT]) if m in ours.frame]
+    metrics = [m for m in shown if m in theirs]  # published too
     notes = []
     datasets: dict[str, str] = {}
     if "dataset" in keys:
@@ -81,21 +81,20 @@ def compare_tables(cmp: Comparison, ours: Table, paper: Table, runs: pd.DataFram
         frame[f"vs_paper_{m}"] = pd.to_numeric(frame[m], errors="coerce") - frame[f"paper_{m}"]
     arm_note = ""
     if cmp.arm is not None:
-        frame, arm_note = _arms(frame, cmp, runs, metrics)
-    others = [c for c in ours.frame if c.removesuffix("_std") in METRICS
-              and c.removesuffix("_std") not in (*metrics, *cmp.metrics)]  # kept: the spec's, published or not
-    ordered = [c for c in frame if c not in _derived(metrics) and c not in others]
-    for m in metrics:
+        frame, arm_note = _arms(frame, cmp, runs, shown)
+    others = [c for c in ours.frame if c.removesuffix("_std") in METRICS and c.removesuffix("_std") not in shown]
+    ordered = [c for c in frame if c not in _derived(shown) and c not in others]
+    for m in shown:
         at = ordered.index(f"{m}_std") + 1 if f"{m}_std" in ordered else ordered.index(m) + 1
         ordered[at:at] = [c for c in (f"paper_{m}", f"vs_paper_{m}", f"arm_{m}", f"arm_{m}_low", f"arm_{m}_high")
                           if c in frame]
-    formats = {**ours.formats, **{f"{prefix}{m}{suffix}": ours.formats.get(m, ".2f") for m in metrics
+    formats = {**ours.formats, **{f"{prefix}{m}{suffix}": ours.formats.get(m, ".2f") for m in shown
                                   for prefix, suffix in (("paper_", ""), ("vs_paper_", ""), ("arm_", ""),
                                                          ("arm_", "_low"), ("arm_", "_high"))}}
     caption = (f"Ours | paper | Δ. Ours: {ours.caption} Paper: {paper.caption} 'paper' columns: the published "
                f"row of the same {', '.join(keys)} ({matched} of {len(frame)} rows have one"
                + (f"; {'; '.join(notes)}" if notes else "") + "); Δ vs paper = ours − paper, no interval "
-               f"(not an arm pair).{arm_note}" + _directions(metrics)
+               f"(not an arm pair).{arm_note}" + _directions(shown)
                + (" Other metrics measured: `--source runs`." if others else ""))
     return Table(ours.name, frame[ordered], caption, formats)
 
@@ -125,14 +124,11 @@ def _arms(frame: pd.DataFrame, cmp: Comparison, runs: pd.DataFrame, metrics: lis
         if row[column] == control or treated.empty or base.empty:
             methods.append("")
             continue
-        found: dict[str, list[str]] = {}
-        for m in metrics:
-            interval = arm_interval(treated, base, m)
+        intervals, method = arm_intervals(treated, base, metrics)
+        for m, interval in intervals.items():
             frame.loc[index, [f"arm_{m}", f"arm_{m}_low", f"arm_{m}_high"]] = [interval.delta, interval.low,
                                                                                interval.high]
-            found.setdefault(interval.method, []).append(m)
-        methods.append("; ".join(f"{method}: {', '.join(ms)}" if len(found) > 1 else method
-                                 for method, ms in found.items()))
+        methods.append(method)
     frame["interval"] = methods
     same = ", ".join(k for k in keys if k != column)
     note = (f" Δ (arm) = the row − its {column} {control} row of the same {same}"

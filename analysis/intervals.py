@@ -103,3 +103,15 @@ def arm_interval(treated: pd.DataFrame, control: pd.DataFrame, key: str) -> Inte
         return none
     delta, low, high, n_images = paired_bootstrap(counts, key)
     return Interval(delta, low, high, f"bootstrap, {n_images} images")
+
+
+def arm_intervals(treated: pd.DataFrame, control: pd.DataFrame, keys: list[str]) -> tuple[dict[str, Interval], str]:
+    """`arm_interval` of each key, and what a reader is told: one method (`t, 3 seeds`), or each method
+    with its keys (`bootstrap, 40 images: pq, miou; none (1 seed): ap`)."""
+    intervals = {key: arm_interval(treated, control, key) for key in keys}
+    methods: dict[str, list[str]] = {}
+    for key, interval in intervals.items():
+        methods.setdefault(interval.method, []).append(key)
+    if len(methods) == 1:
+        return intervals, next(iter(methods))
+    return intervals, "; ".join(f"{method}: {', '.join(ms)}" for method, ms in methods.items())

@@ -15,7 +15,7 @@ import pandas as pd
 from analysis import reference as ref
 from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
-from analysis.intervals import arm_interval
+from analysis.intervals import arm_intervals
 from analysis.runs import aggregate_seeds, load_runs, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
@@ -186,15 +186,9 @@ def _paired_delta(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str
 
 def _delta_intervals(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str]) -> dict[str, object]:
     """The 95 % interval of each Δ (analysis/intervals.py) and which one it is (`interval`)."""
-    out: dict[str, object] = {}
-    found: dict[str, list[str]] = {}
-    for m in metrics:
-        interval = arm_interval(panda, controls, m)
-        out.update({f"delta_{m}_low": interval.low, f"delta_{m}_high": interval.high})
-        found.setdefault(interval.method, []).append(m)
-    out["interval"] = "; ".join(f"{method}: {', '.join(ms)}" if len(found) > 1 else method
-                                for method, ms in found.items())
-    return out
+    intervals, method = arm_intervals(panda, controls, metrics)
+    return {**{f"delta_{m}_{end}": getattr(i, end) for m, i in intervals.items() for end in ("low", "high")},
+            "interval": method}
 
 
 def runs_copies_table(runs: pd.DataFrame) -> Table:
@@ -226,7 +220,8 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
                "(drawn fresh every pass), each beside its compute-matched plain control (no PanDA, as many "
                "iterations: the `extra-iterations` runs of the same iteration count); Δ = PanDA − control, paired "
                "by training seed, with its 95 % interval in brackets (`interval`: t on the paired seed differences "
-               "with >= 3 seeds, else a paired bootstrap over the validation images, else none). Constant epochs count the original images, so Kx trains (K + 1)x the baseline's "
+               "with >= 3 seeds, else a paired bootstrap over the validation images, else none). Constant epochs "
+               "count the original images, so Kx trains (K + 1)x the baseline's "
                "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
                f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(seeds)}."
                + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
