@@ -214,7 +214,8 @@ def paper_table(spec: TableSpec) -> Table:
 def build_table(name: str, source: str = "reference", where: RunFilter | None = None) -> Table:
     """`name` from the published numbers (`source="reference"`), from finished runs (`"runs"`), or
     both side by side with Δ (`"both"`). Run tables end with a line naming the code states when the
-    runs come from more than one (analysis/provenance.py)."""
+    runs come from more than one (analysis/provenance.py); a check that the runs must agree on something
+    (e.g. the synthesis evaluation protocol) belongs beside it, on `runs` before `spec.runs` builds rows."""
     spec = table_spec(name)
     if source not in SOURCES:
         raise PanbenchError(f"--source {source}: expected one of {', '.join(SOURCES)}")
