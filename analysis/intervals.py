@@ -17,6 +17,7 @@ from scipy import stats
 
 from harness.errors import PanbenchError
 from harness.metrics.per_image import PER_IMAGE_FILE, PerImageCounts, read_per_image, resampled
+from harness.tracking.run_store import PREDICTIONS
 
 LEVEL = 0.95
 MIN_SEEDS = 3
@@ -79,8 +80,6 @@ def paired_bootstrap(pairs: list[tuple[PerImageCounts, PerImageCounts]], key: st
 @functools.lru_cache(maxsize=64)
 def per_image_counts(run_dir: str | Path) -> PerImageCounts | None:
     """A run's stored per-image counts, or None when its evaluation wrote none (older runs)."""
-    from harness.train.evaluate import PREDICTIONS
-
     path = Path(run_dir) / PREDICTIONS / PER_IMAGE_FILE
     return read_per_image(path) if path.is_file() else None
 

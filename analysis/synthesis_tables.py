@@ -2,7 +2,7 @@
 results/reference/synth_table*.csv): one row per generator with its scores on the images it
 generated from the validation label maps (mean ± std over N >= 2 seeds), and the real-images ceiling rows:
 what the evaluators the synthesis runs named (`eval.segmenter`, `eval.detector`) score on the real
-validation images, read from those evaluator runs' metrics.json (harness/train/evaluator_task.py).
+validation images, read from those evaluator runs' metrics.json (harness/train/tasks/evaluator/task.py).
 The paper prints no ceiling; it is what makes a synthesis number readable.
 
 Generators are named as the reference tables name them (their `method` column), from the model's
@@ -20,7 +20,6 @@ import pandas as pd
 from analysis.runs import aggregate_seeds, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
-from harness.models.registry import model_arguments, model_family
 from harness.tracking.run_store import RunStore
 
 SYNTH_METRICS = ["det_ap", "miou", "accuracy", "fid", "kid"]  # KID: an extra column for runs (mini sets are small)
@@ -33,6 +32,8 @@ CITYSCAPES_NAMES = {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}
 
 def generator_method(model: str, options: dict | None, ablation: bool = False) -> str:
     """The reference tables' name of a generator (see the module docstring)."""
+    from harness.models.registry import model_arguments  # torch: only when synthesis runs are shown
+
     try:
         arguments = model_arguments(model, **(options or {}))
     except PanbenchError:
@@ -48,6 +49,8 @@ def generator_method(model: str, options: dict | None, ablation: bool = False) -
 
 def synthesis_runs(runs: pd.DataFrame, ablation: bool = False) -> pd.DataFrame:
     """The selected runs that trained a generator, with their `method`."""
+    from harness.models.registry import model_family
+
     def family(model: object) -> str | None:
         try:
             return model_family(str(model))
@@ -66,7 +69,7 @@ def synthesis_runs(runs: pd.DataFrame, ablation: bool = False) -> pd.DataFrame:
 def evaluator_pairs(runs: pd.DataFrame, root: Path) -> tuple[list[dict[str, str | None]], list[str]]:
     """The distinct (segmenter run, detector run) pairs the synthesis runs named, and a note per
     evaluator that has no run in the store (a weights file from elsewhere, an unknown reference)."""
-    from harness.train.evaluator_runs import evaluator_run_id
+    from harness.train.tasks.evaluator.runs import evaluator_run_id
 
     named = list(dict.fromkeys(tuple((config.get("eval") or {}).get(kind) for kind in EVALUATOR_KEYS)
                                for config in runs.config))

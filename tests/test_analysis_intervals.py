@@ -102,7 +102,7 @@ def test_a_runs_stored_counts_give_back_its_pq_and_miou(tmp_path):
     from harness.data.dataset import PanopticDataset
     from harness.metrics.panoptic import pq_compute
     from harness.train.run import run_training
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
     overrides = ["data.n=2", "data.panda=none", "data.synth.count=3", "data.synth.val_count=3", "train.max_iters=2",
                  f"data.cache={tmp_path / 'cache'}"]

@@ -15,10 +15,10 @@ from analysis.report import copies_figure
 from analysis.specs import build_table
 from analysis.tables import RunFilter
 from harness.cli import main as panbench
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import run_specs
 from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import run_specs
 from run_records import start_run
 
 RECIPE = "panda-copies-mini"

@@ -6,21 +6,21 @@ import argparse
 from pathlib import Path
 
 from analysis.specs import FIGURES, SCALES, SOURCES, TABLES
-from harness.tracking.commands import add_runs_root
+from harness.config.paths import add_runs_root
 
 SOURCE_HELP = ("runs: the run store; reference: the papers' published numbers; both: ours | paper | Δ side by "
                "side, with 95 %% intervals on the Δ between arms")
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
-    add_runs_root(parser, old_spelling=True)
+    add_runs_root(parser)
     parser.add_argument("--recipe", default=None, help="only runs of this recipe")
     parser.add_argument("--model", default=None, help="only runs of this model")
     parser.add_argument("--dataset", default=None, help="only runs on this dataset")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("table", help="a paper table from the run store, the published numbers, or both")
+    p = subparsers.add_parser("table")
     p.add_argument("name", choices=tuple(TABLES), metavar="NAME", help=", ".join(TABLES))
     p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP)
     p.add_argument("--out", type=Path, default=None,
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=table_command)
 
-    p = subparsers.add_parser("figure", help="a paper figure: " + ", ".join(FIGURES))
+    p = subparsers.add_parser("figure")
     names = p.add_subparsers(dest="name", required=True, metavar="NAME")
     for spec in FIGURES.values():
         f = names.add_parser(spec.name, help=spec.title)
@@ -42,16 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _add_run_filters(f)
         f.set_defaults(func=figure_command)
 
-    p = subparsers.add_parser("specs", help="the registered tables and figures; the make targets' recipes")
-    p.add_argument("action", nargs="?", choices=("list", "recipe", "render"), default="list",
-                   help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
-    p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
-    p.add_argument("--scale", choices=SCALES, default="mini", help="full: the paper recipes; mini: their -mini ones")
-    p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
-    add_runs_root(p, old_spelling=True)
-    p.set_defaults(func=specs_command)
-
-    p = subparsers.add_parser("report", help="write tables, figures and the dashboard of a study into one folder")
+    p = subparsers.add_parser("report")
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP + " (figures: runs)")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
@@ -61,10 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
-    p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
+    p = subparsers.add_parser("dashboard")
     p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
-    add_runs_root(p, old_spelling=True)
+    add_runs_root(p)
     p.set_defaults(func=dashboard_command)
+
+    p = subparsers.add_parser("specs")
+    p.add_argument("action", nargs="?", choices=("list", "recipe", "render"), default="list",
+                   help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
+    p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
+    p.add_argument("--scale", choices=SCALES, default="mini", help="full: the paper recipes; mini: their -mini ones")
+    p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
+    add_runs_root(p)
+    p.set_defaults(func=specs_command)
 
 
 def table_command(args: argparse.Namespace) -> int:
