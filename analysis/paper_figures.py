@@ -7,6 +7,7 @@ from pathlib import Path
 
 from analysis.curves import reference_points, runs_points
 from analysis.figures import copies_curves, learning_curves, per_class_bars, save_figure
+from analysis.runs import spread_phrase
 from analysis.tables import COPIES_METRICS, RunFilter, Table, runs_copies_table, select_runs
 from harness.errors import PanbenchError
 
@@ -36,7 +37,7 @@ def copies_figure(out_prefix: str | Path, where: RunFilter | None = None, source
     for k, ((model, dataset, n), rows) in enumerate(groups):
         prefix = f"{out_prefix}-{model}-{dataset}-n{int(n)}" if k else str(out_prefix)
         title = (f"{model} on {dataset}, n = {int(n)}: PanDA copies vs the plain control of the same iterations "
-                 "(mean ± std over seeds; no published numbers)")
+                 f"({spread_phrase(int(rows.seeds.max()))}; no published numbers)")
         paths += save_figure(copies_curves(rows, metrics, title=title), prefix)
     return paths
 

@@ -149,6 +149,6 @@ def aggregate_seeds(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> 
     return out.reset_index()
 
 
-def spread_phrase(seeds: list[int]) -> str:
+def spread_phrase(n_seeds: int) -> str:
     """What a `m ± s` cell means: the spread over N >= 2 seeds; with one seed there is none to show."""
-    return f"mean ± std over {len(seeds)} seeds" if len(seeds) >= 2 else "one seed, so no std"
+    return f"mean ± std over {n_seeds} seeds" if n_seeds >= 2 else "one seed, so no std"

@@ -168,7 +168,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
             "synth-table4": "Table 4 (ablation of the panoptic layers)"}[name]
     caption = (f"Panoptic-based image synthesis {what} from the run store, dataset "
                f"{', '.join(sorted(map(str, set(chosen.dataset))))}: scores of the images generated from the "
-               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, {spread_phrase(seeds)}. "
+               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, {spread_phrase(len(seeds))}. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
                f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"

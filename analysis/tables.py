@@ -224,7 +224,7 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
                "with >= 3 seeds, else a paired bootstrap over the validation images, else none). Constant epochs "
                "count the original images, so Kx trains (K + 1)x the baseline's "
                "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
-               f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(seeds)}."
+               f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}."
                + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
     formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
                **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
@@ -249,7 +249,7 @@ def seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) -> 
     frame = frame.rename(columns={"n": "images"})  # the papers' "# images" (original images)
     formats = {"images": "d", **{c: ".2f" for c in frame.columns if c.split("_std")[0] in metrics}}
     seeds = sorted(set(runs.seed.dropna().astype(int)))
-    return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; {spread_phrase(seeds)}.", formats)
+    return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}.", formats)
 
 
 def ablation_label(runs: pd.DataFrame) -> pd.Series:
