@@ -104,7 +104,8 @@ def specs_command(args: argparse.Namespace) -> int:
     if args.action == "list":
         for spec in TABLES.values():
             reference = "paper" if spec.reference is not None else "runs only"
-            print(f"table  {spec.name:18s} {spec.target or spec.name:14s} {spec.recipe or '-':14s} {reference:9s} "
+            target = (spec.target or spec.name) if spec.recipe else "-"
+            print(f"table  {spec.name:18s} {target:14s} {spec.recipe or '-':14s} {reference:9s} "
                   f"{spec.title}")
         for fig in FIGURES.values():
             print(f"figure {fig.name:18s} {fig.target or '-':14s} {fig.recipe or '-':14s} "
