@@ -121,7 +121,8 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
 
 
 def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
-                  device: str | torch.device, progress: bool, per_image: str | Path | None = None) -> dict[str, Any]:
+                  device: str | torch.device, progress: bool,
+                  per_image: str | Path | None = None) -> dict[str, Any]:
     """mIoU, accuracy and per-class IoU of the segmenter on the generated images; with `per_image`, each
     image's confusion rows written there too (harness.metrics.per_image: the bootstrap of an arm's Δ)."""
     classes = class_categories(evaluator, categories)
