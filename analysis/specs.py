@@ -312,7 +312,7 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
                              "help": "the per-class table to draw"}),)),
     FigureSpec("panda-copies", "the copies study: PQ / AP against PanDA copies beside compute-matched controls",
                _copies, recipe="panda-copies"),
-    FigureSpec("panda-peers", "the peers study: each arm's Δ against its compute-matched control (95 % interval)",
+    FigureSpec("panda-peers", "the peers study: each arm's Δ against its compute-matched control, 95-percent interval",
                _peers, recipe="panda-peers"),
     FigureSpec("synth-fig4", "synthesis Fig. 4: how often 2x upsampling crosses a panoptic segment", _fig4,
                (("--root", ROOT),
