@@ -24,8 +24,8 @@ from analysis.compare import Comparison, compare_tables
 from analysis.provenance import code_state_line
 from analysis.synthesis_tables import synthesis_runs, synthesis_table
 from analysis.tables import (PANOPTIC_METRICS, THINGS, RunFilter, Table, ablation_label, fit_table, per_class_table,
-                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_peers_table, runs_table3,
-                             seed_table,
+                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_peers_table,
+                             runs_table3, seed_table,
                              select_runs, wide)
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import higher_is_better

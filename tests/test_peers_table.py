@@ -13,7 +13,8 @@ from harness.data.augment_mode import AugmentMode
 
 def _runs():
     rows = []
-    arms = [("none", AugmentMode(), 2, 10), ("extra-iterations", AugmentMode(), 4, 20), ("panda-1x", AugmentMode(copies=1), 2, 20),
+    arms = [("none", AugmentMode(), 2, 10), ("extra-iterations", AugmentMode(), 4, 20),
+            ("panda-1x", AugmentMode(copies=1), 2, 20),
             ("copy-paste-online", AugmentMode("copy-paste", online=True, mix=0.5), 2, 20)]
     for seed in range(3):
         for variant, mode, epochs, iterations in arms:
