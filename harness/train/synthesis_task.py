@@ -26,13 +26,16 @@ from torch import nn
 
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
+from harness.train.checkpoint import LAST
 from harness.train.data_sources import PreparedData
+from harness.train.evaluator_runs import RUN_ID
 from harness.train.recipe_schema import GanConfig, RecipeConfig
 from harness.train.synthesis_data import LabelSource, SynthesisSet, collate
 from harness.train.synthesis_eval import EvaluatorSettings, evaluate_generator
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 
 GAN = "gan"  # the one module
+INIT_OPTIONS = ("init_generator", "init_discriminator")  # a weights file or a run id
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"  # its two optimisers
 
 
@@ -73,6 +76,20 @@ class GanSettings:
                    tuple(gan.load_size) if gan.load_size else None)
 
 
+def init_paths(options: dict[str, Any], runs_root: str | Path) -> dict[str, Any]:
+    """`options` with a run id in `init_generator` / `init_discriminator` replaced by that run's
+    checkpoints/last.pt (a missing one is a ConfigError before any data is prepared)."""
+    options = dict(options)
+    for key in INIT_OPTIONS:
+        value = options.get(key)
+        if isinstance(value, str) and RUN_ID.match(value):
+            path = Path(runs_root) / value / "checkpoints" / LAST
+            if not path.is_file():
+                raise ConfigError(f"{path}: model.options.{key}={value} names a run without a checkpoint")
+            options[key] = str(path)
+    return options
+
+
 class GanSynthesisTask:
     """Train a synthesis model of the registry on COCO-panoptic folders and score its images of the
     validation folder."""
@@ -82,12 +99,13 @@ class GanSynthesisTask:
     def __init__(self, *, model_name: str, model_options: dict[str, Any], train_roots: Sequence[str | Path],
                  val_root: str | Path, seed: int, gan: GanSettings, hflip: float = 0.5, ims_per_gpu: int = 1,
                  val_max: int | None = None, evaluators: EvaluatorSettings = EvaluatorSettings(), amp: bool = False,
-                 sync_batchnorm: bool = True, resolve_run: Resolver | None = None):
+                 sync_batchnorm: bool = True, resolve_run: Resolver | None = None,
+                 runs_root: str | Path = "results/runs"):
         from harness.models.registry import model_arguments, model_family
 
         if model_family(model_name) != "synthesis":
             raise ConfigError(f"model {model_name!r} is not a synthesis model")
-        self.model_name, self.model_options = model_name, dict(model_options)
+        self.model_name, self.model_options = model_name, init_paths(model_options, runs_root)
         self.train_roots, self.val_root = list(train_roots), Path(val_root)
         self.seed, self.gan, self.hflip, self.ims_per_gpu, self.val_max = seed, gan, hflip, ims_per_gpu, val_max
         self.evaluators, self.amp, self.sync_batchnorm = evaluators, amp, sync_batchnorm
@@ -99,13 +117,13 @@ class GanSynthesisTask:
 
     @classmethod
     def from_config(cls, recipe: RecipeConfig, prepared: PreparedData,
-                    resolve_run: Resolver | None = None) -> "GanSynthesisTask":
+                    resolve_run: Resolver | None = None, runs_root: str | Path = "results/runs") -> "GanSynthesisTask":
         t, e = recipe.train, recipe.eval
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, train_roots=prepared.train_roots,
                    val_root=prepared.val_root, seed=recipe.seed, gan=GanSettings.from_config(recipe.gan),
                    hflip=t.hflip, ims_per_gpu=t.ims_per_gpu, val_max=recipe.data.val_max,
                    evaluators=EvaluatorSettings(e.segmenter, e.detector, e.fid_weights), amp=t.amp,
-                   resolve_run=resolve_run)
+                   resolve_run=resolve_run, runs_root=runs_root)
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model

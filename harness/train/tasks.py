@@ -30,5 +30,6 @@ def build_task(recipe: RecipeConfig, prepared: PreparedData, runs_root: str | Pa
     evaluators are resolved against the run store at `runs_root` (trained first when not finished)."""
     task_class = TASKS[model_family(recipe.model.name)]
     if task_class is GanSynthesisTask:
-        return task_class.from_config(recipe, prepared, resolve_run=evaluator_resolver(runs_root, progress=progress))
+        return task_class.from_config(recipe, prepared, resolve_run=evaluator_resolver(runs_root, progress=progress),
+                                     runs_root=runs_root)
     return task_class.from_config(recipe, prepared)
