@@ -21,7 +21,7 @@ COMMAND_MODULES = (
     "analysis.commands",
     "harness.launch.commands",
     "harness.metrics.commands",
-    "harness.models.commands",
+    "harness.weight_commands",
 )
 
 

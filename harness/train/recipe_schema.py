@@ -35,7 +35,7 @@ DATASETS = ("synth", "coco_panoptic", "cityscapes", "coco_stuff")
 SUBSETS = ("random", "every_kth")
 SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
-SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
+SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights", "eval.protocol")  # GAN runs only
 DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
 PANDA_COPIES = re.compile(r"^(none|online|[1-9][0-9]*x)$")  # none, online, or Kx: K PanDA images per original
 
@@ -218,6 +218,7 @@ class EvalConfig:
     segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
     detector: Optional[str] = MISSING  # null: no detAP
     fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
+    protocol: str = MISSING  # a preset of harness/metrics/protocol.py (the default leaves run ids as they were)
 
     def check(self) -> None:
         require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)
@@ -225,6 +226,9 @@ class EvalConfig:
         for key in ("segmenter", "detector", "fid_weights"):
             value = getattr(self, key)
             require(value is None or bool(value.strip()), f"eval.{key}", "a weights file, a run id or null", value)
+        from harness.metrics.protocol import PRESETS
+
+        require(self.protocol in PRESETS, "eval.protocol", f"one of {', '.join(sorted(PRESETS))}", self.protocol)
 
 
 @dataclass
@@ -391,7 +395,15 @@ def result_config(config: dict) -> dict:
             _drop(out, dotted.split("."))
     if panda != "online":
         _drop(out, ["data", "panda_mix"])
+    if (config.get("eval") or {}).get("protocol") == _default_protocol():  # as scored before the key existed
+        _drop(out, ["eval", "protocol"])
     return out
+
+
+def _default_protocol() -> str:
+    from harness.metrics.protocol import DEFAULT_PROTOCOL
+
+    return DEFAULT_PROTOCOL
 
 
 def _is_synthesis(config: dict) -> bool:

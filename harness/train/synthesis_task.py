@@ -122,7 +122,7 @@ class GanSynthesisTask:
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, train_roots=prepared.train_roots,
                    val_root=prepared.val_root, seed=recipe.seed, gan=GanSettings.from_config(recipe.gan),
                    hflip=t.hflip, ims_per_gpu=t.ims_per_gpu, val_max=recipe.data.val_max,
-                   evaluators=EvaluatorSettings(e.segmenter, e.detector, e.fid_weights), amp=t.amp,
+                   evaluators=EvaluatorSettings(e.segmenter, e.detector, e.fid_weights, e.protocol), amp=t.amp,
                    resolve_run=resolve_run, runs_root=runs_root)
 
     def modules(self) -> dict[str, nn.Module]:
