@@ -167,3 +167,13 @@ def test_one_file_name_per_file_across_recipes_readme_and_the_known_files():
     for name, known in KNOWN_FILES.items():
         stated = re.search(r"-([0-9a-f]{8,})\.pth$", name)
         assert known.sha256_prefix == (stated.group(1) if stated and known.source.endswith(name) else None), name
+
+
+def test_init_weights_are_checked_before_a_run_starts(weights_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"absent_G\.pth: generator weights to start from file is missing.*"
+                                          r"model\.options\.init_generator=none"):
+        required_weight_files("spade-mini", {"init_generator": str(tmp_path / "absent_G.pth")})
+    torch.save({}, weights_dir / "latest_net_D.pth")
+    found = required_weight_files("spade-mini", {"init_discriminator": "latest_net_D.pth",
+                                                 "init_generator": "0123456789ab"})  # a run id: the task's to find
+    assert found == {"model.options.init_discriminator": weights_dir / "latest_net_D.pth"}

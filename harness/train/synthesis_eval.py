@@ -138,7 +138,8 @@ def evaluate_generator(gan: nn.Module, val_set: SynthesisSet, out_dir: Path, dev
                                 progress=progress, protocol=evaluators.protocol)
     metrics = {key: result[key] for key in RESULT_KEYS if result[key] is not None}
     metrics["per_class"] = result["per_class"]
-    metrics["protocol"] = result["protocol"]["name"]
+    if len(metrics) > 1:  # the scores' protocol; no score (no evaluator, no Inception), no protocol to name
+        metrics["protocol"] = result["protocol"]["name"]
     protocol = {**result["protocol"], "generation": {"resolution": list(val_set.image_size), "real": REAL_IMAGES,
                                                      "mode": "eval (BatchNorm running statistics)"}}
     return Evaluation(metrics, grids, {"protocol": protocol, "generated": out_dir / GENERATED, "samples": grid_files})
