@@ -1,10 +1,11 @@
-"""The run store (`results/runs/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
+"""The run store (`<runs root>/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
 
 One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the device
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
-(harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
-own names), read as written, so runs and paper compare directly."""
+(harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
+own names), read as written, so runs and paper compare directly; `augment` is its structured form
+(harness.data.augment_mode.AugmentMode, from run.json's `panda`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.data.augment_mode import AugmentMode
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
@@ -42,7 +45,7 @@ def run_cost(record: dict) -> dict:
     return {"cost": cpu, "cost_unit": "CPU-hours" if not np.isnan(cpu) else None}
 
 
-def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False) -> pd.DataFrame:
+def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = False) -> pd.DataFrame:
     """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
     root = Path(root)
     rows = []
@@ -57,6 +60,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "dataset": record.get("dataset"),
             "n": record.get("n"),
             "variant": record.get("variant"),
+            "augment": AugmentMode.from_record(record.get("panda")),
             "seed": record.get("seed"),
             "epochs": (config.get("train") or {}).get("epochs"),
             "status": record.get("status"),
@@ -73,7 +77,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
@@ -98,7 +102,7 @@ def _leaves(node: object, path: tuple[str, ...] = ()):
         yield path, float(node)
 
 
-def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
+def per_class_long(root: str | Path = DEFAULT_RUNS_ROOT) -> pd.DataFrame:
     """Per-class metrics of every finished run: run_id, category (id as string), metric, value.
 
     `per_class` may be `{category: {metric: v}}` or grouped by evaluator (`{"ap": {category: v}}`,

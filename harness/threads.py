@@ -33,7 +33,7 @@ The policy, applied at process start (`panbench`'s entry, torchrun's workers) an
   `OMP_WAIT_POLICY` / `GOMP_SPINCOUNT` as set.
 
 Forking beside running pools is avoided: panbench's process pools use `spawn`
-(harness.data.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
+(harness.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
 their references in a forked child (harness.metrics.engines.rayon_pool)."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.data.parallel import usable_cpus
+from harness.allocator import set_allocation_policy
 from harness.errors import ConfigError
 
 AUTO = "auto"
@@ -65,10 +65,21 @@ class ThreadPlan:
                 f"hotcoco {self.rayon} ({self.rayon_source})")
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity (taskset / cgroups) where the OS reports one (Linux),
+    else every CPU (macOS has no `sched_getaffinity`)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def set_process_defaults(environ: os._Environ | dict = os.environ) -> None:
-    """The OpenMP wait policy, unless the environment sets one; call before torch is imported."""
+    """The OpenMP wait policy, unless the environment sets one; call before torch is imported. For
+    this process's own environment, also the allocator's policy (harness.allocator)."""
     for key, value in WAIT_POLICY.items():
         environ.setdefault(key, value)
+    if environ is os.environ:
+        set_allocation_policy()
 
 
 def _positive(raw: str, key: str) -> int:

@@ -12,7 +12,7 @@ from harness.errors import ConfigError
 from harness.models.registry import create_model
 from harness.models.synthesis.label_maps import label_input
 from harness.train.checkpoint import save_checkpoint
-from harness.train.synthesis_task import init_paths
+from harness.train.tasks.synthesis.task import run_part
 from harness.weights import WeightsError
 from references import nvlabs_spade
 
@@ -137,6 +137,8 @@ def test_a_discriminator_in_the_flat_layout_is_one_line_naming_the_file(tmp_path
 
 
 def test_a_run_id_starts_g_and_d_from_that_runs_checkpoint(tmp_path):
+    from harness.models.synthesis.spade_weights import load_part
+
     torch.manual_seed(3)
     source = create_model("spade-mini", num_classes=5)
     run_id = "0123456789ab"
@@ -144,11 +146,14 @@ def test_a_run_id_starts_g_and_d_from_that_runs_checkpoint(tmp_path):
     checkpoints.mkdir(parents=True)
     save_checkpoint(checkpoints, {"iteration": 1, "modules": {"gan": source.state_dict()}, "optimizers": {},
                                   "data": {}, "rng": {}})
-    options = init_paths({"init_generator": run_id, "init_discriminator": run_id, "ngf": 16}, tmp_path)
-    assert options["init_generator"] == str(checkpoints / "last.pt") and options["ngf"] == 16
     torch.manual_seed(4)
-    model = create_model("spade-mini", num_classes=5, **options)
+    model = create_model("spade-mini", num_classes=5)
+    for part in ("generator", "discriminator"):
+        state, path = run_part(tmp_path, run_id, part, f"init_{part}")
+        assert path == checkpoints / "last.pt"
+        load_part(getattr(model, part), state, path, part)
     for key, value in source.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, atol=0, rtol=0)
-    with pytest.raises(ConfigError, match="ffffffffffff.*names a run without a checkpoint"):
-        init_paths({"init_generator": "ffffffffffff"}, tmp_path)
+    with pytest.raises(ConfigError, match=r"ffffffffffff/checkpoints: model.options.init_generator=ffffffffffff "
+                                          r"names a run without a checkpoint"):
+        run_part(tmp_path, "ffffffffffff", "generator", "init_generator")

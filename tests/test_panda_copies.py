@@ -14,10 +14,10 @@ from analysis.render import to_markdown
 from analysis.report import copies_figure
 from analysis.tables import RunFilter, build_table
 from harness.cli import main as panbench
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import run_specs
 from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import run_specs
 from run_records import start_run
 
 RECIPE = "panda-copies-mini"
@@ -47,7 +47,7 @@ def test_every_panda_row_has_a_plain_control_of_as_many_iterations(recipe):
         copies = 1 if spec.variant.online else spec.variant.copies
         assert hand_iterations(spec) == pytest.approx((copies + 1) * baseline, abs=1)
     online = specs[-1]
-    assert online.settings.data.online and online.settings.data.panda_mix == 0.5
+    assert online.settings.data.mode.online and online.settings.data.panda_mix == 0.5
     assert online.settings.data.workers == (1 if recipe.endswith("-mini") else 4)  # bench: data-loader wait
     assert online.settings.panda == specs[1].settings.panda  # the same PanDA parameters as offline
 

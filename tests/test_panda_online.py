@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from harness.config.recipes import load_recipe, select_cell, typed_recipe
+from harness.config.run_spec import RunSpec
 from harness.data.categories import categories_json
 from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
 from harness.data.synth import synthesize_dataset
@@ -23,9 +25,7 @@ from harness.panda.online import OnlinePanda
 from harness.train.distributed import DistContext
 from harness.train.loader import PanopticTrainSet, ResumableBatchSampler, samples_per_epoch
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.panoptic_task import PanopticTask, SgdSettings
-from harness.train.recipes import load_recipe, select_cell, typed_recipe
-from harness.train.run_spec import RunSpec
+from harness.train.tasks.panoptic.task import PanopticTask, SgdSettings
 from panda_checks import assert_traces_to_sources, coded_scene
 
 SEED = 7
@@ -136,7 +136,7 @@ def _trainer(scenes, checkpoint_dir, recipe):
     root, categories = scenes
     torch.manual_seed(0)
     task = PanopticTask(model_name="upsnet-mini", model_options={}, categories=categories, train_roots=[root],
-                        seed=0, sgd=SgdSettings.from_config(recipe.train), hflip=0.5, scale_jitter=(0.8, 1.2),
+                        seed=0, sgd=SgdSettings.from_config(recipe.optim), hflip=0.5, scale_jitter=(0.8, 1.2),
                         online=OnlinePanda(recipe.panda, recipe.data.panda_mix, recipe.data.seed))
     return Trainer(task, TrainSettings.from_config(recipe), DistContext(), checkpoint_dir, progress=False)
 

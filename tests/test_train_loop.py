@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness.config.recipes import load_recipe, select_cell, typed_recipe
 from harness.data.dataset import PanopticDataset
 from harness.data.synth import synthesize_dataset
 from harness.train.distributed import DistContext
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.panoptic_task import PanopticTask, SgdSettings
-from harness.train.recipes import load_recipe, select_cell, typed_recipe
+from harness.train.tasks.panoptic.task import PanopticTask, SgdSettings
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def scenes(tmp_path_factory):
 def settings(*overrides):
     """The loop's and the optimiser's settings as a recipe gives them (recipes/base.yaml + overrides)."""
     recipe = typed_recipe(select_cell(load_recipe("base", ["seed=0", "data.workers=0", *overrides])))
-    return TrainSettings.from_config(recipe), SgdSettings.from_config(recipe.train)
+    return TrainSettings.from_config(recipe), SgdSettings.from_config(recipe.optim)
 
 
 def _trainer(scenes, checkpoint_dir, settings, augment=True, log=None):

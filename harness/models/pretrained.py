@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from harness.errors import ConfigError
 from harness.models.backbones import BACKBONE_WEIGHTS_KEY, IMAGENET_FILES
 from harness.models.registry import model_arguments
-from harness.train.evaluator_runs import RUN_ID
+from harness.seeding import RUN_ID
 from harness.weight_files import NO_WEIGHTS, VGG19_FILE, candidate_path, resolve_weight_file
 
 VGG_WEIGHTS_KEY = "model.options.vgg_weights"

@@ -16,7 +16,7 @@ from harness.models.synthesis.discriminator import MultiscaleDiscriminator
 from harness.models.synthesis.gan import SynthesisGAN
 from harness.models.synthesis.generator import SPADEGenerator
 from harness.models.synthesis.label_maps import label_channels
-from harness.models.synthesis.spade_weights import load_part
+from harness.models.synthesis.spade_weights import load_file
 from harness.models.synthesis.vgg import VGGLoss, load_vgg19_features
 from harness.weight_files import candidate_path, is_none
 
@@ -61,8 +61,8 @@ def build_synthesis_model(
     a dontcare channel with `dontcare_label`, and SPADE's boundary channel with `instance_edges`.
     `vgg_weights=PATH` (torchvision's vgg19 layout, local; a bare name such as vgg19-dcbb9e9d.pth is
     looked up in PANBENCH_WEIGHTS, `none` = off) turns the perceptual loss on. `init_generator` /
-    `init_discriminator` = a weights file (NVlabs/SPADE's latest_net_G.pth / latest_net_D.pth) or a
-    run's checkpoints/last.pt start G / D from it, loaded strictly (spade_weights.py)."""
+    `init_discriminator` = a weights file (NVlabs/SPADE's latest_net_G.pth / latest_net_D.pth) starts
+    G / D from it, loaded strictly (spade_weights.py; a run id is the synthesis task's)."""
     if (categories is None) == (num_classes is None):
         raise ConfigError("synthesis models need exactly one of `categories` and `num_classes`")
     classes = len(categories) if categories is not None else int(num_classes)
@@ -82,7 +82,7 @@ def build_synthesis_model(
     for module, value, part in ((generator, init_generator, "generator"),
                                 (discriminator, init_discriminator, "discriminator")):
         if not is_none(value):
-            load_part(module, value, part)
+            load_file(module, value, part)
     vgg = None if is_none(vgg_weights) else VGGLoss(load_vgg19_features(candidate_path(vgg_weights)))
     return SynthesisGAN(generator=generator, discriminator=discriminator, num_classes=classes,
                         dontcare_label=dontcare_label, instance_edges=instance_edges, lambda_feat=lambda_feat,

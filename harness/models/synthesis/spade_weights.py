@@ -1,8 +1,9 @@
 """Starting a synthesis model from released or earlier weights (`model.options.init_generator` /
 `init_discriminator`): NVlabs/SPADE's `latest_net_G.pth` / `latest_net_D.pth`, as its
-`save_network` writes them (`torch.save(net.cpu().state_dict(), ...)`), or a panbench run's
-`checkpoints/last.pt`. Loading G and D is SPADE's own `--continue_train` (its files hold no
-optimiser state), so it also continues a released SPADE training.
+`save_network` writes them (`torch.save(net.cpu().state_dict(), ...)`); a run id (that run's
+checkpoint) is the synthesis task's to read, which hands the state to `load_part`. Loading G and D is
+SPADE's own `--continue_train` (its files hold no optimiser state), so it also continues a released
+SPADE training.
 
 Every file is read with `weights_only=True` and loaded strictly. The one exception is by design:
 panoptic SPADE started from SPADE's generator, where exactly the panoptic-aware upsampling's 1x1
@@ -17,26 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.train.checkpoint import LAST, load_checkpoint
 from harness.weight_files import candidate_path
 from harness.weights import load_strict, mismatches, read_state_dict
 
-GAN_MODULE = "gan"  # the synthesis task's one module in a run checkpoint
 NEW_IN_PANOPTIC = re.compile(r"^upsamples\.\d+\.proj\.(weight|bias)$")
-
-
-def read_part(value: str | Path, part: str) -> tuple[dict[str, torch.Tensor], Path]:
-    """(`part`'s state dict, the file read): a plain state dict (NVlabs' `latest_net_<G|D>.pth`), or
-    the `part.` entries of a panbench run's `checkpoints/last.pt`."""
-    path = candidate_path(value)
-    if path.name == LAST:
-        checkpoint = load_checkpoint(path.parent)
-        if checkpoint is None:
-            return read_state_dict(path, f"{part} weights"), path  # names the missing file
-        state = checkpoint["modules"].get(GAN_MODULE, {})
-        prefix = f"{part}."
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, path
-    return read_state_dict(path, f"{part} weights"), path
 
 
 def new_in_panoptic(module: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
@@ -48,10 +33,15 @@ def new_in_panoptic(module: nn.Module, state: dict[str, torch.Tensor]) -> list[s
     return missing
 
 
-def load_part(module: nn.Module, value: str | Path, part: str) -> list[str]:
-    """Load `part` ("generator" / "discriminator") of the file `value` names into `module`,
-    strictly; -> the keys left at their initialisation (panoptic SPADE from SPADE: the projections)."""
-    state, path = read_part(value, part)
+def load_file(module: nn.Module, value: str | Path, part: str) -> list[str]:
+    """`load_part` from the weights file `value` names (a path, or a bare name in PANBENCH_WEIGHTS)."""
+    path = candidate_path(value)
+    return load_part(module, read_state_dict(path, f"{part} weights"), path, part)
+
+
+def load_part(module: nn.Module, state: dict[str, torch.Tensor], path: str | Path, part: str) -> list[str]:
+    """Load `state` (from `path`) into `part` ("generator" / "discriminator") `module`, strictly;
+    -> the keys left at their initialisation (panoptic SPADE from SPADE: the projections)."""
     fresh = new_in_panoptic(module, state) if part == "generator" else []
     if fresh:
         state = {**state, **{k: v for k, v in module.state_dict().items() if k in fresh}}
