@@ -11,6 +11,7 @@ import importlib.metadata
 import sys
 
 from harness.errors import PanbenchError
+from harness.interrupts import Interrupted, handled
 from harness.threads import set_process_defaults
 
 COMMAND_MODULES = (
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     set_process_defaults()  # before any command imports torch (harness.threads)
     args = build_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        with handled():  # SIGTERM / SIGINT / SIGHUP end a command in one line, exit 128 + n (harness.interrupts)
+            result = args.func(args)
+    except Interrupted as exc:
+        print(f"panbench: interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     except PanbenchError as exc:
         print(f"panbench: error: {exc}", file=sys.stderr)
         return 2

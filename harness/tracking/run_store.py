@@ -199,17 +199,18 @@ class RunStore:
         return self.update(rid, status="finished", finished_at=now_iso(), duration_s=round(duration_s, 3),
                            error=None, traceback=None)
 
-    def fail(self, rid: str, exc: BaseException, duration_s: float | None = None, status: str = "failed") -> dict:
+    def fail(self, rid: str, exc: BaseException, duration_s: float | None = None, status: str = "failed",
+             **extra: Any) -> dict:
         """Record the error in run.json and its traceback in error.log (`status` "interrupted" for a
-        run stopped to be requeued)."""
+        run stopped by a signal or to be requeued; `extra`: more run.json keys, in the same write)."""
         log = self.run_dir(rid) / ERROR_LOG
         write_text(log, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        return self.record_failure(rid, f"{type(exc).__name__}: {exc}", log, duration_s, status)
+        return self.record_failure(rid, f"{type(exc).__name__}: {exc}", log, duration_s, status, **extra)
 
     def record_failure(self, rid: str, error: str, log: Path, duration_s: float | None = None,
-                       status: str = "failed") -> dict:
+                       status: str = "failed", **extra: Any) -> dict:
         return self.update(rid, status=status, finished_at=now_iso(), error=error, traceback=os.fspath(log),
-                           duration_s=None if duration_s is None else round(duration_s, 3))
+                           duration_s=None if duration_s is None else round(duration_s, 3), **extra)
 
     def write_rank_error(self, rid: str, rank: int, exc: BaseException) -> Path:
         """A DDP rank > 0 leaves its error where rank 0 and the launcher find it: the first line

@@ -43,6 +43,7 @@ from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E40
 
 from harness.atomic import write_json  # noqa: E402
 from harness.errors import PanbenchError  # noqa: E402
+from harness.interrupts import Interrupted, handled  # noqa: E402
 from harness.tracking.run_lock import RunLock  # noqa: E402
 from harness.tracking.run_store import RunStore  # noqa: E402
 from harness.tracking.wandb_sink import WandbSink  # noqa: E402
@@ -117,7 +118,8 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
         if lock is not None and lock.took_over is not None:
             print(f"run {rid}: took over the stale lock of {lock.took_over.describe()} (its process is gone or "
                   f"its lease ran out)")
-        return _train(spec, store, ctx, progress)
+        with handled():  # SIGTERM / SIGINT / SIGHUP: recorded `interrupted` (harness.interrupts)
+            return _train(spec, store, ctx, progress)
     finally:
         if lock is not None:
             lock.release()
@@ -131,6 +133,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
     show = progress and ctx.is_main
     run_record = store.start(spec, world_size=ctx.world_size) if ctx.is_main else {}
     sink: WandbSink | None = None
+    trainer: Trainer | None = None
     started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict = {}
 
@@ -184,12 +187,15 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
             metrics = evaluation.metrics
         barrier(ctx)
     except BaseException as exc:
+        if isinstance(exc, Interrupted):
+            exc.run_id = rid
+            exc.iteration = trainer.iteration if exc.iteration is None and trainer is not None else exc.iteration or 0
         if ctx.is_main:
             _record_failure(store, rid, exc, time.perf_counter() - started, ctx)
             add_cost()
             if sink is not None:
-                sink.finish(1)
-        else:
+                sink.finish(exc.exit_code if isinstance(exc, Interrupted) else 1)
+        elif not isinstance(exc, Interrupted):  # rank 0 records the interruption
             store.write_rank_error(rid, ctx.rank, exc)
         raise
     return RunResult(rid, run_dir, metrics, skipped=False)
@@ -198,7 +204,11 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
 def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext) -> None:
     """Rank 0 records the failure in one write; under DDP the root cause is the rank that failed
     first (rank 0's own error is then only the collective it lost its peer in). A SystemExit is
-    submitit stopping the job to requeue it: the run is `interrupted`, not failed."""
+    submitit stopping the job to requeue it, an Interrupted a stop signal: the run is `interrupted`,
+    not failed, and a rerun resumes it."""
+    if isinstance(exc, Interrupted):
+        store.fail(rid, exc, duration_s, status="interrupted", interrupted=exc.record())
+        return
     status = "interrupted" if isinstance(exc, SystemExit) else "failed"
     cause = store.root_cause(rid) if ctx.distributed else None
     if cause is None:
@@ -234,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"panbench: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"panbench: interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     finally:
         shutdown(init_distributed())
     return 0
