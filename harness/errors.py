@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +42,11 @@ class ConfigError(PanbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (`panbench: warning: <file>: <problem>`); the command goes on."""
+    print(f"panbench: warning: {message}", file=sys.stderr)
 
 
 def nearest(word: str, choices: Iterable[str], n: int = 4) -> list[str]:

@@ -21,6 +21,7 @@ when the store is first used, and a run keeps the W&B id it started with (run.js
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import subprocess
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
-from harness.errors import PanbenchError
+from harness.data.schema import read_json
+from harness.errors import PanbenchError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ STORE_JSON = ".store.json"
 WANDB_DIR = "wandb"  # <run_dir>/wandb/offline-run-*: the run's offline W&B run
 OFFLINE_GLOB = "offline-run-*"
 RANK_ERROR_GLOB = "error.rank*.log"
+DAMAGED = "damaged"  # the status of a run whose run.json cannot be read
 CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 
 
@@ -59,17 +62,60 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def read_record(path: Path) -> dict | None:
-    """A run-store JSON file, None when absent; a damaged one is a PanbenchError naming it."""
+    """A run-store JSON object, None when absent; a damaged one (torn, not an object, hostile) is a
+    DatasetError naming it in one line (harness.data.schema.read_json)."""
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PanbenchError(f"{path}: unreadable run record ({exc})") from None
+    return read_json(path, expect=dict)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The objects of a JSON-lines file. A line that is not one (the torn last line a full disk or a
+    kill leaves behind an append) is dropped with one warning naming the file; the next restart
+    rewrites the file without it (RunStore.truncate_history)."""
+    if not path.is_file():
+        return []
+    records, bad = [], []
+    lines = path.read_bytes().split(b"\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):  # undecodable, invalid, too deep or too many digits
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad.append(number)
+    if bad:
+        torn = bad == [len(lines)]  # the last line, without its newline
+        what = "a torn last line" if torn else f"{len(bad)} damaged line(s) ({', '.join(map(str, bad[:5]))}" \
+            f"{', ...' if len(bad) > 5 else ''})"
+        warn(f"{path}: dropped {what}; a restart of the run rewrites the file without it")
+    return records
+
+
+def finite(node: Any) -> Any:
+    """`node` with every NaN / infinity replaced by null: JSON has no such numbers, and a metric that
+    could not be measured is absent, not a number (json.dumps would write the invalid `NaN`)."""
+    if isinstance(node, float):
+        return node if math.isfinite(node) else None
+    if isinstance(node, dict):
+        return {k: finite(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [finite(v) for v in node]
+    return node
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _step(record: dict) -> float:
+    """A history line's step (a line whose step is not a number sorts after every checkpoint)."""
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else math.inf
 
 
 class RunStore:
@@ -116,14 +162,15 @@ class RunStore:
         return read_record(self.run_dir(rid) / METRICS_JSON)
 
     def read_history(self, rid: str) -> list[dict]:
-        path = self.run_dir(rid) / HISTORY_JSONL
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(self.run_dir(rid) / HISTORY_JSONL)
 
     def status(self, rid: str) -> str | None:
-        record = self.read_run(rid)
-        return record["status"] if record else None
+        """run.json's status; DAMAGED when it cannot be read (the run is then started afresh)."""
+        try:
+            record = self.read_run(rid)
+        except PanbenchError:
+            return DAMAGED
+        return record.get("status") if record else None
 
     def is_finished(self, rid: str) -> bool:
         return self.status(rid) == "finished"
@@ -140,7 +187,13 @@ class RunStore:
         """Write (or rewrite, when resuming) run.json with status `running`: the spec's identity and
         resolved config, the code version, the attempt count; return the record. `n` (the images
         actually prepared) is added once the data is ready."""
-        previous = self.read_run(spec.run_id) or {}
+        try:
+            previous = self.read_run(spec.run_id) or {}
+        except PanbenchError as exc:  # kept beside it, never lost; the run starts afresh
+            path = self.run_dir(spec.run_id) / RUN_JSON
+            os.replace(path, path.with_name(f"{RUN_JSON}.damaged"))
+            warn(f"{exc}; kept as {RUN_JSON}.damaged, the run starts afresh")
+            previous = {}
         for stale in self.run_dir(spec.run_id).glob(RANK_ERROR_GLOB):  # an earlier attempt's
             stale.unlink()
         record = {
@@ -179,19 +232,19 @@ class RunStore:
         return record
 
     def append_history(self, rid: str, step_record: dict) -> None:
-        append_jsonl(self.run_dir(rid) / HISTORY_JSONL, step_record)
+        append_jsonl(self.run_dir(rid) / HISTORY_JSONL, finite(step_record))
 
     def truncate_history(self, rid: str, last_step: int) -> None:
         """Drop the lines logged after `last_step` (a resumed run repeats the steps after its
         checkpoint), rewriting the file atomically."""
-        kept = [r for r in self.read_history(rid) if int(r.get("step", 0)) <= last_step]
+        kept = [r for r in self.read_history(rid) if _step(r) <= last_step]
         write_text(self.run_dir(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_metrics(self, rid: str, metrics: dict) -> None:
         unknown = set(metrics) - set(METRIC_KEYS) - {"per_class"}
         if unknown:
             raise ValueError(f"metrics.json takes only {METRIC_KEYS} + per_class, not {sorted(unknown)}")
-        write_json(self.run_dir(rid) / METRICS_JSON, metrics)
+        write_json(self.run_dir(rid) / METRICS_JSON, finite(metrics))
 
     def finish(self, rid: str, metrics: dict, duration_s: float) -> dict:
         """metrics.json first, then run.json `finished`: a finished run always has its metrics."""

@@ -154,14 +154,14 @@ class Trainer:
                 "optimizers": {name: o.state_dict() for name, o in self.optims.items()}})
         barrier(self.ctx)
 
-    def step(self, batch: Any, lrs: dict[str, float] | None = None) -> dict[str, float]:
+    def step(self, batch: Any) -> dict[str, float]:
         """One iteration of the task, then every scheduler; a non-finite loss stops the run before the
-        step is logged or checkpointed (the last checkpoint stays good). `lrs`: what the step used."""
+        step is logged or checkpointed (the last checkpoint stays good)."""
         losses = self.task.train_step(batch, Step(self.nets, self.optims, self.ctx.device, self.iteration, self.amp))
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if bad:
             terms = ", ".join(f"{k}={v}" for k, v in bad.items())
-            lrs = lrs or {name: o.lr for name, o in self.optims.items()}
+            lrs = {name: o.lr for name, o in self.optims.items()}  # the step's: the schedulers step below
             lr = ", ".join(f"{k} {v:.6g}" for k, v in lr_fields(lrs).items())
             raise Diverged(f"loss is not finite at iteration {self.iteration + 1}: {terms} ({lr}); the run is failed, "
                            f"its last checkpoint kept (a lower train.base_lr, or train.grad_clip, may help)")
@@ -207,7 +207,7 @@ class Trainer:
                 data_s = t_step - t_ready
                 waited += data_s
                 lrs = {name: o.lr for name, o in self.optims.items()}  # the lrs this step uses
-                losses = self.step(batch, lrs)
+                losses = self.step(batch)
                 self.iteration += 1
                 it = self.iteration
                 s_it = time.perf_counter() - t_step

@@ -50,7 +50,7 @@ from harness.tracking.wandb_sink import WandbSink  # noqa: E402
 from harness.train.data_sources import PreparedData, describe, prepare_data  # noqa: E402
 from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed, shutdown  # noqa: E402
 from harness.train.evaluate import PREDICTIONS  # noqa: E402
-from harness.train.loop import Trainer, TrainSettings  # noqa: E402
+from harness.train.loop import Diverged, Trainer, TrainSettings  # noqa: E402
 from harness.train.recipe_schema import RecipeConfig  # noqa: E402
 from harness.train.run_spec import RunSpec  # noqa: E402
 from harness.train.tasks import build_task  # noqa: E402
@@ -197,6 +197,8 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
                 sink.finish(exc.exit_code if isinstance(exc, Interrupted) else 1)
         elif not isinstance(exc, Interrupted):  # rank 0 records the interruption
             store.write_rank_error(rid, ctx.rank, exc)
+        if isinstance(exc, Diverged):
+            raise Diverged(f"run {rid}: {exc}") from None
         raise
     return RunResult(rid, run_dir, metrics, skipped=False)
 
