@@ -4,7 +4,11 @@ One row per run: identity (recipe, model, dataset, n, variant, seed), status, ti
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
-own names), read as written, so runs and paper compare directly."""
+own names), read as written, so runs and paper compare directly.
+
+A damaged record (run.json torn, not an object, hostile; metrics.json not an object) is listed, not
+fatal: one warning line names its file, the run's row says `damaged` (run.json) or has no metrics
+(metrics.json), and every other run is rendered."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.errors import PanbenchError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
-from harness.tracking.run_store import METRICS_JSON, read_record
+from harness.tracking.run_store import DAMAGED, METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
@@ -25,7 +30,7 @@ def wandb_url(record: dict) -> str | None:
     if record.get("wandb_url"):
         return str(record["wandb_url"])
     wandb_dir = record.get("wandb_dir")
-    cfg = (record.get("config") or {}).get("wandb") or {}
+    cfg = _dict(_dict(record.get("config")).get("wandb"))
     if not wandb_dir or not cfg.get("entity") or not cfg.get("project"):
         return None
     if not any(Path(wandb_dir).glob("*.wandb.synced")):  # the marker `wandb sync` leaves
@@ -47,9 +52,9 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     root = Path(root)
     rows = []
     for run_json in sorted(root.glob("*/run.json")):
-        record = read_record(run_json)
-        metrics = read_record(run_json.parent / METRICS_JSON) or {}
-        config = record.get("config") or {}
+        record = _record(run_json) or {"status": DAMAGED, "error": f"{run_json.name} is damaged"}
+        metrics = _record(run_json.parent / METRICS_JSON) or {}
+        config = _dict(record.get("config"))
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
             "recipe": record.get("recipe"),
@@ -58,7 +63,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "n": record.get("n"),
             "variant": record.get("variant"),
             "seed": record.get("seed"),
-            "epochs": (config.get("train") or {}).get("epochs"),
+            "epochs": _dict(config.get("train")).get("epochs"),
             "status": record.get("status"),
             "error": record.get("error"),
             "log": record.get("traceback"),
@@ -80,6 +85,24 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
     return frame
+
+
+_warned: set[str] = set()  # files already named in a warning by this process
+
+
+def _record(path: Path) -> dict | None:
+    """A run-store JSON object; None when absent or damaged (a damaged one is named once, on stderr)."""
+    try:
+        return read_record(path)
+    except PanbenchError as exc:
+        if str(path) not in _warned:
+            _warned.add(str(path))
+            warn(f"{exc} (listed as damaged; the other runs are rendered)")
+        return None
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: object) -> float:
@@ -106,11 +129,11 @@ def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
     name (or the key above the category when the category is the leaf)."""
     rows = []
     for run_json in sorted(Path(root).glob("*/run.json")):
-        metrics = read_record(run_json.parent / METRICS_JSON)
-        if metrics is None:
+        metrics, record = _record(run_json.parent / METRICS_JSON), _record(run_json)
+        if metrics is None or record is None:
             continue
-        per_class = metrics.get("per_class") or {}
-        rid = read_record(run_json).get("run_id", run_json.parent.name)
+        per_class = _dict(metrics.get("per_class"))
+        rid = record.get("run_id", run_json.parent.name)
         for path, value in _leaves(per_class):
             category = next((p for p in path if p.lstrip("-").isdigit()), None)
             if category is None:

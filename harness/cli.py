@@ -10,7 +10,7 @@ import importlib
 import importlib.metadata
 import sys
 
-from harness.errors import PanbenchError
+from harness.errors import PanbenchError, clip
 from harness.interrupts import Interrupted, handled
 from harness.threads import set_process_defaults
 
@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"panbench: interrupted: {exc}", file=sys.stderr)
         return exc.exit_code
     except PanbenchError as exc:
-        print(f"panbench: error: {exc}", file=sys.stderr)
+        print(f"panbench: error: {clip(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path the system refuses (missing folder, no permission, disk full)
         if exc.filename is None:
             raise
-        print(f"panbench: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"panbench: error: {clip(exc.filename, 300)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return int(result or 0)
 

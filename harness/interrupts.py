@@ -18,11 +18,14 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
 SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)) if s is not None)
+DUPLICATE_S = 1.0  # a repeat within this time is one event delivered twice (a Ctrl-C reaches a whole
+# process group, and the sweep forwards it to its children too): only a later repeat abandons the step
 CHILD_WAIT_S = 60.0  # how long a sweep waits for its interrupted children before it kills them
 
 
@@ -55,6 +58,7 @@ class Interrupted(BaseException):
 
 class _State:
     pending: int | None = None  # the first signal received
+    since: float = 0.0  # when
     deferring: int = 0  # depth of deferred() blocks
     installed: dict[int, object] = {}  # signal -> the handler it had before
     children: set[subprocess.Popen] = set()
@@ -64,7 +68,9 @@ class _State:
 def _handler(signum: int, frame: FrameType | None) -> None:
     first = _State.pending is None
     if first:
-        _State.pending = signum
+        _State.pending, _State.since = signum, time.monotonic()
+    elif time.monotonic() - _State.since < DUPLICATE_S:
+        return
     _forward(signum)
     if not first or not _State.deferring:
         raise Interrupted(signum)
@@ -132,9 +138,18 @@ def watch(child: subprocess.Popen) -> Iterator[subprocess.Popen]:
             _State.children.discard(child)
 
 
-def kill_children() -> None:
-    """SIGKILL the watched children still alive (they did not stop within CHILD_WAIT_S)."""
-    _forward(signal.SIGKILL)
+def wait_for(child: subprocess.Popen) -> int:
+    """`child`'s exit code; once a stop signal is pending (and forwarded to it), it has CHILD_WAIT_S
+    to record its run and exit before it is killed."""
+    deadline = None
+    while True:
+        try:
+            return child.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            if _State.pending is not None:
+                deadline = deadline or time.monotonic() + CHILD_WAIT_S
+                if time.monotonic() > deadline:
+                    child.kill()
 
 
 def _restore_in_child() -> None:

@@ -56,10 +56,12 @@ class SweepSummary:
     skipped: list[str] = field(default_factory=list)  # finished before the sweep
     running_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # run id, holder
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, error, log path
+    interrupted: list[tuple[str, str]] = field(default_factory=list)  # run id, "SIGTERM at iteration N"
+    signal: int | None = None  # the stop signal the sweep received (harness.interrupts)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.signal is None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path
     repeats every cell with each training seed (mean ± std over seeds in the tables)."""
     store = RunStore(runs_root)
     specs = run_specs(load_recipe(recipe, list(overrides)), seeds=seeds)
+    for spec in specs:  # a planted link in the store: the whole sweep is refused before any run
+        store.confine(spec.run_id)
     return [PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere())
             for spec in specs]
 
@@ -133,6 +137,11 @@ def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, 
     elif store.is_finished(rid):
         summary.finished.append(rid)
         echo(f"      run {rid} finished in {took}")
+    elif store.status(rid) == "interrupted":
+        stop = (store.read_run(rid) or {}).get("interrupted") or {}
+        at = f" at iteration {stop['iteration']}" if stop.get("iteration") is not None else ""
+        summary.interrupted.append((rid, f"{stop.get('signal', 'a signal')}{at}"))
+        echo(f"      run {rid} interrupted by {stop.get('signal', 'a signal')}{at} after {took}: a rerun resumes it")
     else:
         record = store.read_run(rid) or {}
         reason = error or record.get("error") or f"ended with status {record.get('status')!r}"

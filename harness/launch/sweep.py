@@ -12,7 +12,11 @@ one executor:
 - `slurm`: one submitit job array per set of `launch:` parameters (harness.launch.slurm).
 
 A failed run is reported and the sweep goes on; a run another process is executing is skipped; the
-summary says which runs finished, were skipped, run elsewhere or failed, why, and where their log is."""
+summary says which runs finished, were skipped, run elsewhere, failed or were interrupted, why, and
+where their log is. A stop signal (SIGTERM, SIGINT, SIGHUP) stops the sweep: the run in this process
+records itself `interrupted`; runs in child processes get the signal forwarded and are waited for
+(harness.interrupts.CHILD_WAIT_S); SLURM jobs keep running on the cluster. The summary then lists
+each interrupted run and the command exits 128 + the signal (a rerun of the sweep resumes them)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import ConfigError
+from harness.interrupts import Interrupted
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, check_executor, describe_cell, record_outcome
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
@@ -45,9 +50,18 @@ def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *,
             todo.append(planned)
     if not todo:
         return summary
+    try:
+        _execute(todo, store, executor, launch, train, summary, echo)
+    except Interrupted as exc:
+        summary.signal = exc.signum
+    return summary
+
+
+def _execute(todo: list[PlannedRun], store: RunStore, executor: str, launch: Launch | None,
+             train: Callable[..., object] | None, summary: SweepSummary, echo: Callable[[str], None]) -> None:
     if executor == "local" and (launch is None or launch.parallel == 1):
         _run_here(todo, store, train, summary, echo)
-        return summary
+        return
     if launch is None:
         raise ConfigError(f"--executor {executor}: needs the recipe and overrides to launch runs")
     check_executor(executor, launch.cluster, launch.parallel)
@@ -59,7 +73,6 @@ def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *,
         from harness.launch.processes import run_as_processes
 
         run_as_processes(todo, launch, summary, echo, torchrun=executor == "torchrun")
-    return summary
 
 
 def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., object] | None, summary: SweepSummary,
@@ -72,6 +85,9 @@ def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., obje
         started = time.perf_counter()
         try:
             result = train(planned.spec, runs_root=store.root)
+        except Interrupted:  # recorded by the run; the sweep stops
+            record_outcome(store, planned, summary, echo, started)
+            raise
         except Exception as exc:  # a failing run is recorded and the sweep goes on
             record_outcome(store, planned, summary, echo, started, error=f"{type(exc).__name__}: {exc}")
             continue

@@ -25,6 +25,7 @@ import math
 import os
 import secrets
 import subprocess
+import tempfile
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
 from harness.data.schema import read_json
-from harness.errors import PanbenchError, warn
+from harness.errors import PanbenchError, WriteError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
@@ -47,9 +48,19 @@ STORE_JSON = ".store.json"
 WANDB_DIR = "wandb"  # <run_dir>/wandb/offline-run-*: the run's offline W&B run
 OFFLINE_GLOB = "offline-run-*"
 RANK_ERROR_GLOB = "error.rank*.log"
+OWN_ENTRIES = (RUN_JSON, METRICS_JSON, HISTORY_JSONL, ERROR_LOG, CHECKPOINTS, WANDB_DIR, "predictions", "run.lock",
+               "train.log")  # what panbench writes, moves or deletes in a run folder
 DAMAGED = "damaged"  # the status of a run whose run.json cannot be read
 CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 
+
+
+class StoreError(PanbenchError):
+    """A run store entry panbench would write through is not its own (a link, a file for a folder)."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}; a run store holds real folders and files only, nothing was written "
+                         f"(remove it, or choose another --runs-root)")
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
@@ -131,6 +142,33 @@ class RunStore:
     def checkpoint_dir(self, rid: str) -> Path:
         return self.run_dir(rid) / CHECKPOINTS
 
+    def confine(self, rid: str) -> Path:
+        """The run's folder, once it is certain that nothing written there leaves the store: the runs
+        root and the run folder are real folders (or absent) and none of the run's own entries is a
+        symbolic link (run ids are predictable, so anyone who can write to a shared store could plant
+        one). Raises StoreError before anything is written, moved or deleted."""
+        run_dir = self.run_dir(rid)
+        for path in (self.root, run_dir):
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                raise StoreError(path, "is a symbolic link" if path.is_symlink() else "is not a folder")
+        for name in OWN_ENTRIES:
+            if (run_dir / name).is_symlink():
+                raise StoreError(run_dir / name, "is a symbolic link")
+        return run_dir
+
+    def check_writable(self) -> None:
+        """Refuse, in one line, a runs root that is a link, not a folder, or that this user cannot
+        create files in (a sweep asks before its first run)."""
+        if self.root.is_symlink() or (self.root.exists() and not self.root.is_dir()):
+            raise StoreError(self.root, "is a symbolic link" if self.root.is_symlink() else "is not a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-probe-")
+            probe.close()
+        except OSError as exc:
+            raise WriteError(self.root, f"runs root is not writable ({exc.strerror or exc}); choose another "
+                                        "--runs-root") from None
+
     # --- W&B identity ---------------------------------------------------------------------------
     def salt(self) -> str:
         """This store's salt, drawn the first time it is needed. Created with a hard link of a
@@ -187,6 +225,7 @@ class RunStore:
         """Write (or rewrite, when resuming) run.json with status `running`: the spec's identity and
         resolved config, the code version, the attempt count; return the record. `n` (the images
         actually prepared) is added once the data is ready."""
+        self.confine(spec.run_id)
         try:
             previous = self.read_run(spec.run_id) or {}
         except PanbenchError as exc:  # kept beside it, never lost; the run starts afresh
@@ -221,7 +260,7 @@ class RunStore:
         return self.update(rid, n=n, n_train=n_train, data=data)
 
     def write_run(self, record: dict) -> None:
-        write_json(self.run_dir(record["run_id"]) / RUN_JSON, record)
+        write_json(self.confine(record["run_id"]) / RUN_JSON, record)
 
     def update(self, rid: str, **fields: Any) -> dict:
         record = self.read_run(rid)
@@ -232,19 +271,19 @@ class RunStore:
         return record
 
     def append_history(self, rid: str, step_record: dict) -> None:
-        append_jsonl(self.run_dir(rid) / HISTORY_JSONL, finite(step_record))
+        append_jsonl(self.confine(rid) / HISTORY_JSONL, finite(step_record))
 
     def truncate_history(self, rid: str, last_step: int) -> None:
         """Drop the lines logged after `last_step` (a resumed run repeats the steps after its
         checkpoint), rewriting the file atomically."""
         kept = [r for r in self.read_history(rid) if _step(r) <= last_step]
-        write_text(self.run_dir(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
+        write_text(self.confine(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_metrics(self, rid: str, metrics: dict) -> None:
         unknown = set(metrics) - set(METRIC_KEYS) - {"per_class"}
         if unknown:
             raise ValueError(f"metrics.json takes only {METRIC_KEYS} + per_class, not {sorted(unknown)}")
-        write_json(self.run_dir(rid) / METRICS_JSON, finite(metrics))
+        write_json(self.confine(rid) / METRICS_JSON, finite(metrics))
 
     def finish(self, rid: str, metrics: dict, duration_s: float) -> dict:
         """metrics.json first, then run.json `finished`: a finished run always has its metrics."""
@@ -256,7 +295,7 @@ class RunStore:
              **extra: Any) -> dict:
         """Record the error in run.json and its traceback in error.log (`status` "interrupted" for a
         run stopped by a signal or to be requeued; `extra`: more run.json keys, in the same write)."""
-        log = self.run_dir(rid) / ERROR_LOG
+        log = self.confine(rid) / ERROR_LOG
         write_text(log, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         return self.record_failure(rid, f"{type(exc).__name__}: {exc}", log, duration_s, status, **extra)
 

@@ -96,7 +96,7 @@ def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress
     """Train and evaluate the run `spec` names, recording it under `runs_root`; a finished run, or
     one whose lock another process holds, is skipped."""
     store = RunStore(runs_root)
-    rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
+    rid, run_dir = spec.run_id, store.confine(spec.run_id)  # a planted link: refused before any write
     ctx = init_distributed()
     if store.is_finished(rid):
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
