@@ -166,5 +166,6 @@ def test_a_stopped_sweep_lists_its_interrupted_runs_and_the_next_sweep_resumes_t
     assert again.returncode == 0, out + err
     assert {r["status"] for r in store.runs()} == {"finished"} and len(list(store.runs())) == 2
     for record in stopped:
-        assert store.read_run(record["run_id"])["attempts"] == 2
-        assert [r["step"] for r in store.read_history(record["run_id"])] == list(range(1, 31))
+        resumed = store.read_run(record["run_id"])
+        assert resumed["attempts"] == 2 and resumed["iterations"] > record["interrupted"]["iteration"]
+        assert [r["step"] for r in store.read_history(record["run_id"])] == list(range(1, resumed["iterations"] + 1))
