@@ -50,10 +50,11 @@ def run_cost(record: dict) -> dict:
 def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False) -> pd.DataFrame:
     """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
     root = Path(root)
-    rows = []
-    for run_json in sorted(root.glob("*/run.json")):
-        record = _record(run_json) or {"status": DAMAGED, "error": f"{run_json.name} is damaged"}
-        metrics = _record(run_json.parent / METRICS_JSON) or {}
+    rows, damaged, damaged_metrics = [], [], []
+    run_jsons = sorted(root.glob("*/run.json"))
+    for run_json in run_jsons:
+        record = _record(run_json, damaged) or {"status": DAMAGED, "error": f"{run_json.name} is damaged"}
+        metrics = _record(run_json.parent / METRICS_JSON, damaged_metrics) or {}
         config = _dict(record.get("config"))
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
@@ -81,6 +82,9 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
+    if damaged and len(damaged) == len(run_jsons):  # nothing readable to render: the first damage is the error
+        raise PanbenchError(damaged[0])
+    _warn_damaged(damaged + damaged_metrics)
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
@@ -90,15 +94,21 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
 _warned: set[str] = set()  # files already named in a warning by this process
 
 
-def _record(path: Path) -> dict | None:
-    """A run-store JSON object; None when absent or damaged (a damaged one is named once, on stderr)."""
+def _record(path: Path, problems: list[str]) -> dict | None:
+    """A run-store JSON object; None when absent or damaged (a damaged one is added to `problems`)."""
     try:
         return read_record(path)
     except PanbenchError as exc:
-        if str(path) not in _warned:
-            _warned.add(str(path))
-            warn(f"{exc} (listed as damaged; the other runs are rendered)")
+        problems.append(str(exc))
         return None
+
+
+def _warn_damaged(problems: list[str]) -> None:
+    """One warning per damaged file, once per process (tables and figures read the store again)."""
+    for problem in problems:
+        if problem not in _warned:
+            _warned.add(problem)
+            warn(f"{problem} (listed as damaged; the other runs are rendered)")
 
 
 def _dict(value: object) -> dict:
@@ -127,9 +137,9 @@ def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
     `per_class` may be `{category: {metric: v}}` or grouped by evaluator (`{"ap": {category: v}}`,
     `{"instances": {category: {"ap": v}}}`); the category is the numeric key, the metric the leaf
     name (or the key above the category when the category is the leaf)."""
-    rows = []
+    rows, damaged = [], []
     for run_json in sorted(Path(root).glob("*/run.json")):
-        metrics, record = _record(run_json.parent / METRICS_JSON), _record(run_json)
+        metrics, record = _record(run_json.parent / METRICS_JSON, damaged), _record(run_json, damaged)
         if metrics is None or record is None:
             continue
         per_class = _dict(metrics.get("per_class"))
@@ -143,6 +153,7 @@ def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
             if metric == category:
                 continue
             rows.append({"run_id": rid, "category": category, "metric": metric, "value": value})
+    _warn_damaged(damaged)
     return pd.DataFrame(rows, columns=["run_id", "category", "metric", "value"])
 
 

@@ -19,7 +19,7 @@ from cli_errors import one_line_error
 from conftest import write_blocks_dataset
 from harness.cli import main as panbench
 from harness.data.schema import MAX_DEPTH, nesting_depth, read_json
-from harness.errors import DatasetError
+from harness.errors import DatasetError, PanbenchError
 from harness.tracking.run_store import RunStore, StoreError
 from run_records import crafted_record, spec_for
 from test_analysis_runs import fill_store
@@ -125,6 +125,19 @@ def test_a_torn_last_history_line_is_dropped_with_one_warning_and_a_restart_repa
     assert [r["step"] for r in store.read_history(spec.run_id)] == [1, 2] and capsys.readouterr().err == ""
 
 
+def test_a_damaged_history_line_is_named_by_readers_and_repaired_by_a_restart(tmp_path, capsys):
+    store = RunStore(tmp_path / "runs")
+    spec = spec_for("panda-table2-mini", ("data.n=2",))
+    store.start(spec)
+    history = store.run_dir(spec.run_id) / "history.jsonl"
+    history.write_text('{"step": 1}\n[1, 2]\n{"step": 2}\n')
+    with pytest.raises(PanbenchError, match=f"{history}: line 2 is not a JSON object"):
+        store.read_history(spec.run_id)
+    store.truncate_history(spec.run_id, 5)
+    assert history.read_text() == '{"step": 1}\n{"step": 2}\n'
+    assert "dropped 1 damaged line(s)" in capsys.readouterr().err
+
+
 def test_nan_never_reaches_history_or_metrics(tmp_path):
     store = RunStore(tmp_path / "runs")
     spec = spec_for("panda-table2-mini", ("data.n=2",))
@@ -148,7 +161,8 @@ def test_a_damaged_run_json_is_set_aside_and_the_run_starts_afresh(tmp_path, cap
     assert record["status"] == "running" and record["attempts"] == 1
     assert run_json.with_name("run.json.damaged").read_text().endswith('"fini')
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"panbench: warning: {run_json}: invalid JSON") and "run.json.damaged" in line
+    assert line.startswith(f"panbench: warning: {run_json}: unreadable run record (invalid JSON")
+    assert "run.json.damaged" in line
 
 
 # --- a confined run store -----------------------------------------------------------------------

@@ -25,7 +25,6 @@ import math
 import os
 import secrets
 import subprocess
-import tempfile
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
 from harness.data.schema import read_json
-from harness.errors import PanbenchError, WriteError, warn
+from harness.errors import DatasetError, PanbenchError, WriteError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
@@ -74,16 +73,20 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 def read_record(path: Path) -> dict | None:
     """A run-store JSON object, None when absent; a damaged one (torn, not an object, hostile) is a
-    DatasetError naming it in one line (harness.data.schema.read_json)."""
+    PanbenchError naming it in one line (harness.data.schema.read_json)."""
     if not path.is_file():
         return None
-    return read_json(path, expect=dict)
+    try:
+        return read_json(path, expect=dict)
+    except DatasetError as exc:
+        raise PanbenchError(f"{path}: unreadable run record ({exc.problem})") from None
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """The objects of a JSON-lines file. A line that is not one (the torn last line a full disk or a
-    kill leaves behind an append) is dropped with one warning naming the file; the next restart
-    rewrites the file without it (RunStore.truncate_history)."""
+def read_jsonl(path: Path, repair: bool = False) -> list[dict]:
+    """The objects of a JSON-lines file. A torn last line (no newline: what a full disk or a kill leaves
+    of an append) is dropped with one warning naming the file. Any other line that is not a JSON object
+    is damage: a PanbenchError naming the file and the line, unless `repair` (a restart, which
+    rewrites the file: RunStore.truncate_history), which drops it with the same warning."""
     if not path.is_file():
         return []
     records, bad = [], []
@@ -99,10 +102,13 @@ def read_jsonl(path: Path) -> list[dict]:
             records.append(record)
         else:
             bad.append(number)
+    torn = bool(bad) and bad[-1] == len(lines)  # the last line, without its newline
+    damaged = bad[:-1] if torn else bad
+    if damaged and not repair:
+        raise PanbenchError(f"{path}: line {damaged[0]} is not a JSON object (damaged); a restart of the run "
+                            "rewrites the file without it")
     if bad:
-        torn = bad == [len(lines)]  # the last line, without its newline
-        what = "a torn last line" if torn else f"{len(bad)} damaged line(s) ({', '.join(map(str, bad[:5]))}" \
-            f"{', ...' if len(bad) > 5 else ''})"
+        what = "a torn last line" if bad == [len(lines)] else f"{len(bad)} damaged line(s)"
         warn(f"{path}: dropped {what}; a restart of the run rewrites the file without it")
     return records
 
@@ -157,17 +163,14 @@ class RunStore:
         return run_dir
 
     def check_writable(self) -> None:
-        """Refuse, in one line, a runs root that is a link, not a folder, or that this user cannot
-        create files in (a sweep asks before its first run)."""
+        """Refuse, in one line and without writing anything, a runs root that is a link, not a folder,
+        or that this user cannot create files in (a sweep asks before its first run)."""
         if self.root.is_symlink() or (self.root.exists() and not self.root.is_dir()):
             raise StoreError(self.root, "is a symbolic link" if self.root.is_symlink() else "is not a folder")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-probe-")
-            probe.close()
-        except OSError as exc:
-            raise WriteError(self.root, f"runs root is not writable ({exc.strerror or exc}); choose another "
-                                        "--runs-root") from None
+        nearest = next(p for p in (self.root, *self.root.absolute().parents) if p.exists())
+        if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):  # also a read-only file system
+            raise WriteError(self.root, f"runs root is not writable ({nearest} is not a folder this user can "
+                                        "write to); choose another --runs-root")
 
     # --- W&B identity ---------------------------------------------------------------------------
     def salt(self) -> str:
@@ -276,7 +279,7 @@ class RunStore:
     def truncate_history(self, rid: str, last_step: int) -> None:
         """Drop the lines logged after `last_step` (a resumed run repeats the steps after its
         checkpoint), rewriting the file atomically."""
-        kept = [r for r in self.read_history(rid) if _step(r) <= last_step]
+        kept = [r for r in read_jsonl(self.run_dir(rid) / HISTORY_JSONL, repair=True) if _step(r) <= last_step]
         write_text(self.confine(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_metrics(self, rid: str, metrics: dict) -> None:
