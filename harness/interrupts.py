@@ -2,15 +2,16 @@
 SIGHUP from a closed terminal) turned into an orderly stop, as torchrun's agent and submitit do.
 
 Inside `deferred()` (the training loop) a signal only sets a flag: the step in progress finishes,
-the loop checkpoints and raises `Interrupted`. Elsewhere, or at the second signal, `Interrupted`
-is raised at once (the step is abandoned; the last checkpoint stays good). Either way the run is
-recorded `interrupted`, its W&B run closed and its lock released on the way out, and the process
-exits 128 + the signal's number, the shell's convention.
+the loop checkpoints and raises `Interrupted`. Elsewhere, or at a second signal (DUPLICATE_S or more
+after the first), `Interrupted` is raised at once (the step is abandoned; the last checkpoint stays
+good). Either way the run is recorded `interrupted`, its W&B run closed and its lock released on
+the way out, and the process exits 128 + the signal's number, the shell's convention.
 
 Handlers are only put where the signal still has its default (or Python's Ctrl-C) handler: inside
 a submitit job, submitit's own (SIGTERM bypassed, USR2 checkpoint and requeue) keep working. A
-forked child (a data worker, a pool process) gets the previous handlers back. A sweep's child
-processes (`watch`) are sent the signal the sweep received, once."""
+forked child (a data worker, a pool process) gets the previous handlers back. Child processes
+(`watch`: a sweep's runs, torchrun, an evaluator trained first) are sent the signal this
+process received and get CHILD_WAIT_S to record their runs (`wait_for`) before they are killed."""
 
 from __future__ import annotations
 

@@ -217,11 +217,15 @@ class RunStore:
         return self.status(rid) == "finished"
 
     def runs(self) -> Iterator[dict]:
-        """Every run record in the store (run.json contents), sorted by run id."""
+        """Every readable run record in the store (run.json contents), sorted by run id; a damaged one is
+        named in a warning and skipped."""
         if not self.root.is_dir():
             return
         for path in sorted(self.root.glob(f"*/{RUN_JSON}")):
-            yield read_record(path)
+            try:
+                yield read_record(path)
+            except PanbenchError as exc:  # one damaged record does not hide the others
+                warn(f"{exc}; skipped")
 
     # --- writing --------------------------------------------------------------------------------
     def start(self, spec: RunSpec, **extra: Any) -> dict:

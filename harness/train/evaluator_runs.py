@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness.errors import ConfigError, PanbenchError
+from harness.interrupts import Interrupted, deferred, pending, wait_for, watch
 from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load_evaluator
 from harness.tracking.run_store import RUN_JSON, RunStore, read_record
 from harness.train.evaluate import PREDICTIONS
@@ -120,7 +121,11 @@ def _wait(seconds: float) -> None:
 def _train_in_child(recipe: str, overrides: list[str], runs_root: Path, progress: bool) -> int:
     env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}  # one process, not a DDP rank
     cmd = [sys.executable, "-m", "harness.train.run", recipe, *overrides, "--runs-root", str(runs_root)]
-    return subprocess.call(cmd if progress else [*cmd, "--no-progress"], env=env)
+    with deferred(), watch(subprocess.Popen(cmd if progress else [*cmd, "--no-progress"], env=env)) as child:
+        code = wait_for(child)  # a stop signal is forwarded: the child records its run interrupted, then we stop
+    if pending():
+        raise Interrupted(pending())
+    return code
 
 
 def train_evaluator(value: str, kind: str, runs_root: str | Path = "results/runs", *, progress: bool = True,
