@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness.data.paths import name_problem
 from harness.errors import DatasetError
 
@@ -26,13 +24,15 @@ Problem = tuple[str, str]  # (file, problem)
 
 MAX_DEPTH = 64  # COCO-panoptic JSON nests 5 deep, a run record about 6: deeper is damage or hostile
 TOP_TYPES = {dict: "a JSON object", list: "a JSON list"}
-_BRACKETS = np.zeros(256, np.int8)
-_BRACKETS[[ord("["), ord("{")]], _BRACKETS[[ord("]"), ord("}")]] = 1, -1
 
 
 def nesting_depth(text: bytes) -> int:
     """The deepest bracket nesting of a JSON text, brackets inside strings ignored; vectorised over
     the bytes (the json module would recurse into a hostile file, and walking what it returns too)."""
+    import numpy as np  # here: `panbench evaluate --help` loads no third-party module (tests/test_cli_startup.py)
+
+    brackets_of = np.zeros(256, np.int8)
+    brackets_of[[ord("["), ord("{")]], brackets_of[[ord("]"), ord("}")]] = 1, -1
     b = np.frombuffer(text, np.uint8)
     quotes, slashes = np.flatnonzero(b == ord('"')), np.flatnonzero(b == ord("\\"))
     if len(slashes):  # a quote is escaped by an odd run of backslashes just before it
@@ -42,7 +42,7 @@ def nesting_depth(text: bytes) -> int:
         ends_there = (at < len(slashes)) & (slashes[np.minimum(at, len(slashes) - 1)] == quotes - 1)
         run = np.where(ends_there, quotes - run_start[np.minimum(at, len(slashes) - 1)], 0)
         quotes = quotes[run % 2 == 0]
-    delta = _BRACKETS[b]
+    delta = brackets_of[b]
     brackets = np.flatnonzero(delta)
     outside = np.searchsorted(quotes, brackets) % 2 == 0  # an even number of quotes before it
     steps = delta[brackets[outside]].astype(np.int64)
