@@ -25,6 +25,7 @@ x processes."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import resource
 import time
@@ -179,11 +180,12 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
             metrics = evaluation.metrics
         barrier(ctx)
     except BaseException as exc:
+        iteration = trainer.iteration if trainer is not None else 0
         if isinstance(exc, Interrupted):
             exc.run_id = rid
-            exc.iteration = trainer.iteration if exc.iteration is None and trainer is not None else exc.iteration or 0
+            exc.iteration = iteration if exc.iteration is None else exc.iteration
         if ctx.is_main:
-            _record_failure(store, rid, exc, time.perf_counter() - started, ctx)
+            _record_failure(store, rid, exc, time.perf_counter() - started, ctx, iteration)
             add_cost()
             if sink is not None:
                 sink.finish(exc.exit_code if isinstance(exc, Interrupted) else 1)
@@ -195,15 +197,20 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
     return RunResult(rid, run_dir, metrics, skipped=False)
 
 
-def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext) -> None:
+def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext,
+                    iteration: int) -> None:
     """Rank 0 records the failure in one write; under DDP the root cause is the rank that failed
     first (rank 0's own error is then only the collective it lost its peer in). A SystemExit is
-    submitit stopping the job to requeue it, an Interrupted a stop signal: the run is `interrupted`,
-    not failed, and a rerun resumes it."""
+    submitit stopping the job to requeue it (on its preemption / time-limit signal), an Interrupted
+    a stop signal: the run is `interrupted`, not failed, and a rerun resumes it."""
     if isinstance(exc, Interrupted):
         store.fail(rid, exc, duration_s, status="interrupted", interrupted=exc.record())
         return
-    status = "interrupted" if isinstance(exc, SystemExit) else "failed"
+    if isinstance(exc, SystemExit):
+        requeue = {"signal": "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), "iteration": iteration}
+        store.fail(rid, exc, duration_s, status="interrupted", interrupted=requeue)
+        return
+    status = "failed"
     cause = store.root_cause(rid) if ctx.distributed else None
     if cause is None:
         store.fail(rid, exc, duration_s, status=status)
