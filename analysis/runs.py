@@ -4,7 +4,8 @@ One row per run: identity (recipe, model, dataset, n, variant, seed), status, ti
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
-own names), read as written, so runs and paper compare directly.
+own names), read as written, so runs and paper compare directly; `augment` is its structured form
+(harness.data.augment_mode.AugmentMode, from run.json's `panda`).
 
 A damaged record (run.json torn, not an object, hostile; metrics.json not an object) is listed, not
 fatal: one warning line names its file, the run's row says `damaged` (run.json) or has no metrics
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.data.augment_mode import AugmentMode
 from harness.errors import PanbenchError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import DAMAGED, METRICS_JSON, read_record
@@ -64,6 +66,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "dataset": record.get("dataset"),
             "n": record.get("n"),
             "variant": record.get("variant"),
+            "augment": AugmentMode.from_record(record.get("panda")),
             "seed": record.get("seed"),
             "epochs": _dict(config.get("train")).get("epochs"),
             "status": record.get("status"),
@@ -80,7 +83,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     if damaged and len(damaged) == len(run_jsons):  # nothing readable to render: the first damage is the error
