@@ -20,10 +20,14 @@ def _where(args: argparse.Namespace) -> RunFilter:
     return RunFilter(root=args.runs_root, recipe=args.recipe, model=args.model, dataset=args.dataset)
 
 
+SOURCE_HELP = "runs: the run store; reference: the papers' published numbers (results/reference/)"
+FIGURE_NAMES = ("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("table", help="a paper table from the run store or the published numbers")
     p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--source", choices=("runs", "reference"), default="runs", help=SOURCE_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="write the table: CSV, or Markdown / LaTeX for a .md / .tex file; with --format latex "
                         "a CSV gets its LaTeX beside it (same name, .tex)")
@@ -33,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "
                                              "the copies study; synthesis Fig. 4 and sample images (Figs 6-7)")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
+    p.add_argument("name", choices=FIGURE_NAMES, metavar="NAME", help=", ".join(FIGURE_NAMES))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--source", choices=("runs", "reference"), default="runs", help=SOURCE_HELP)
     p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
                    help="per-class: the per-class table to draw")
     p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
@@ -47,17 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=figure_command)
 
     p = subparsers.add_parser("report", help="write tables, figures and the dashboard of a study into one folder")
-    p.add_argument("--out", type=Path, default=Path("results/report"))
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--out", type=Path, default=Path("results/report"), help="folder to write (default results/report)")
+    p.add_argument("--source", choices=("runs", "reference"), default="runs", help=SOURCE_HELP)
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
                    help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
-    p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--no-dashboard", action="store_true", help="write no dashboard.html into the folder")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
     p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
-    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
+    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"),
+                   help="HTML file to write (default results/dashboard.html)")
     add_runs_root(p, old_spelling=True)
     p.set_defaults(func=dashboard_command)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from harness.errors import ConfigError
+from harness.metrics.vocabulary import METRICS
 from harness.tracking.run_lock import Holder, RunLock
 from harness.tracking.run_store import ERROR_LOG, RunStore
 from harness.train.recipes import load_recipe
@@ -18,7 +19,6 @@ from harness.train.run_spec import RunSpec, run_specs
 
 EXECUTORS = ("local", "torchrun", "slurm")
 CLUSTERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
-TRAIN_LOG = "train.log"  # a launched run's output, in its folder (appended per attempt)
 
 
 @dataclass
@@ -26,6 +26,7 @@ class PlannedRun:
     spec: RunSpec
     status: str | None  # status in the run store before the sweep (None: never started)
     holder: Holder | None = None  # who executes it now, when its lock is held
+    rerun: bool = False  # `--rerun`: a finished run is run again (its record kept beside it)
 
     @property
     def run_id(self) -> str:
@@ -42,8 +43,8 @@ class PlannedRun:
 
     @property
     def state(self) -> str:
-        """finished / running elsewhere / failed / to do."""
-        if self.done:
+        """finished / running elsewhere / failed / to do (a finished run under `--rerun`)."""
+        if self.done and not self.rerun:
             return "finished"
         if self.holder is not None:
             return "running elsewhere"
@@ -76,13 +77,14 @@ class Launch:
 
 
 def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs",
-               seeds: Iterable[int] | None = None) -> list[PlannedRun]:
+               seeds: Iterable[int] | None = None, rerun: bool = False) -> list[PlannedRun]:
     """Every cell of the recipe's grid with its run spec and current state. An override of a grid key
     pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`
-    repeats every cell with each training seed (mean ± std over seeds in the tables)."""
+    repeats every cell with each training seed (mean ± std over seeds in the tables); `rerun` plans
+    the finished runs again."""
     store = RunStore(runs_root)
     specs = run_specs(load_recipe(recipe, list(overrides)), seeds=seeds)
-    return [PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere())
+    return [PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere(), rerun)
             for spec in specs]
 
 
@@ -94,6 +96,16 @@ def cell_overrides(spec: RunSpec) -> list[str]:
     """`key=value` overrides that pin the recipe's grid to this spec's cell (values as JSON, which
     the override parser reads as YAML); the launched process checks that it lands on the same id."""
     return [f"{key}={json.dumps(value)}" for key, value in spec.cell.items()]
+
+
+def metric_summary(metrics: dict) -> str:
+    """The first measured metric of each family (PQ, mIoU, AP, detAP, ...): a sweep line's summary."""
+    shown: dict[str, str] = {}
+    for key, metric in METRICS.items():
+        value = metrics.get(key)
+        if metric.family not in shown and isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown[metric.family] = f"{metric.label} {value:.4g}"
+    return ", ".join(shown.values())
 
 
 def check_executor(executor: str, cluster: str = "slurm", parallel: int = 1) -> None:
@@ -132,7 +144,8 @@ def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, 
         echo(f"      run {rid} was finished elsewhere meanwhile: skipped")
     elif store.is_finished(rid):
         summary.finished.append(rid)
-        echo(f"      run {rid} finished in {took}")
+        scores = metric_summary(store.read_metrics(rid) or {})
+        echo(f"      run {rid} finished in {took}" + (f": {scores}" if scores else ""))
     else:
         record = store.read_run(rid) or {}
         reason = error or record.get("error") or f"ended with status {record.get('status')!r}"

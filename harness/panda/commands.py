@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
     p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
     p.add_argument("--copies", type=int, default=1, help="generated images per source image (1: PanDA 1x, 2: 2x)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="a PanDA image depends only on (seed, source image, copy): same seed, same set")
     p.add_argument("--ops", default=None, metavar="OP,OP",
                    help="operations to run, from dropout,resize,shift ('none' for none); default: all three")
     p.add_argument("--hybrid", action="store_true", help="pool segments across several source images (paper section 5)")
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=Path, default=None, metavar="FILE.png",
                    help="also draw originals beside PanDA images with their annotations (paper Fig 2)")
     p.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or lines on stdout")
     p.set_defaults(func=_panda)
 
 

@@ -380,9 +380,16 @@ def reporting_keys(cls: type = RecipeConfig) -> list[str]:
 
 def result_config(config: dict) -> dict:
     """The part of a resolved config (plain containers) that determines a run's results."""
-    out = {k: v for k, v in config.items()}
+    out = applicable_config(config)
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
+    return out
+
+
+def applicable_config(config: dict) -> dict:
+    """A resolved config without the keys that do not apply to its run: the `panda:` section without
+    PanDA, `data.panda_mix` unless online, the GAN / synthesis-eval keys for other models."""
+    out = {k: v for k, v in config.items()}
     panda = (config.get("data") or {}).get("panda")
     if panda == "none":
         out.pop("panda", None)
