@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from harness.launch.plan import CLUSTERS, EXECUTORS
 from harness.tracking.commands import add_runs_root
@@ -13,7 +14,8 @@ from harness.train.recipes import list_recipes
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sweep", help="run every cell of a recipe's grid (finished runs are skipped)",
                               description="Run every cell of a recipe's grid; finished runs are skipped unless "
-                                          "--rerun.", epilog="recipes: " + ", ".join(list_recipes()))
+                                          "--rerun.", formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=textwrap.fill("recipes: " + ", ".join(list_recipes()), break_on_hyphens=False))
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="recipe overrides; a grid key narrows the grid; launch.KEY=VALUE sets a SLURM parameter")
