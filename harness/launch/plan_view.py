@@ -46,7 +46,7 @@ def preflight_lines(plan: Sequence[PlannedRun]) -> list[str]:
             for problem in preflight(planned.spec):
                 stopped.setdefault(problem, []).append(planned.run_id)
     if not stopped:
-        return ["preflight: ok (every data root and weights file the runs to do name is there)"]
+        return ["preflight: ok (every data root and weights file the runs need is there)"]
     lines = [f"preflight: {len(stopped)} problem(s); `train` refuses the runs they name"]
     for problem, runs in stopped.items():
         shown = ", ".join(runs[:3]) + (f", ... ({len(runs)} runs)" if len(runs) > 3 else "")
