@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.metrics.vocabulary import METRIC_KEYS
+from harness.tracking.provenance import describe_state, state_of
 from harness.tracking.run_store import METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
@@ -63,6 +64,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "error": record.get("error"),
             "log": record.get("traceback"),
             "git_commit": record.get("git_commit"),
+            "code": describe_state(state_of(record)),  # one string per code state (commit + diff hash)
             "started_at": record.get("started_at"),
             "finished_at": record.get("finished_at"),
             "duration_s": record.get("duration_s"),
@@ -73,7 +75,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "code", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")

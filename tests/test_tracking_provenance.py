@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.runs import load_runs
 from harness.cli import main
 from harness.tracking import provenance
 from harness.tracking.provenance import code_state, package_versions
@@ -93,3 +94,11 @@ def test_runs_stale_lists_exactly_the_finished_runs_of_another_state(tmp_path, c
     assert "3 finished run(s) made by other code" in out and "0000000000" in out and "+diff ffffffff" in out
     assert main(["runs", "stale", "--recipe", "panda-table2-mini", "--runs-root", str(store.root)]) == 0
     assert {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]} == {ids["commit"], ids["diff"]}
+    codes = dict(zip(*load_runs(store.root)[["run_id", "code"]].to_dict("list").values()))
+    assert codes[ids["commit"]] == "0000000000" and codes[ids["diff"]] == f"{here['commit'][:10]}+diff ffffffff"
+
+
+def test_a_hostile_code_field_reads_as_unknown():
+    assert provenance.state_of({"code": {"commit": 7, "diff_sha256": ["x"]}}) == (None, None)
+    assert provenance.state_of({"code": "abc", "git_commit": "a" * 40}) == ("a" * 40, None)
+    assert provenance.describe_state((None, None)) == "unknown"

@@ -57,9 +57,11 @@ def package_versions() -> dict[str, str]:
 
 
 def state_of(record: dict) -> tuple[str | None, str | None]:
-    """(commit, diff hash) of a run record; a record from before `code` existed has its `git_commit`."""
+    """(commit, diff hash) of a run record; a record from before `code` existed has its `git_commit`.
+    Values that are not strings (a damaged or hostile run.json) count as unknown."""
     code = record.get("code") if isinstance(record.get("code"), dict) else {}
-    return code.get("commit", record.get("git_commit")), code.get("diff_sha256")
+    commit, diff = code.get("commit", record.get("git_commit")), code.get("diff_sha256")
+    return (commit if isinstance(commit, str) else None), (diff if isinstance(diff, str) else None)
 
 
 def describe_state(state: tuple[str | None, str | None]) -> str:
