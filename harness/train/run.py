@@ -18,9 +18,9 @@ on the next call; only `--rerun` trains a finished run again (its record kept in
 execution per run: rank 0 takes the run's lock (harness/tracking/run_lock.py) before anything is
 written; a run whose lock is held elsewhere is skipped with the holder's host and pid. Every restart
 cuts `history.jsonl` back to the checkpoint's iteration (to nothing without a checkpoint), so no step
-is logged twice. Rank 0 writes the human-readable `train.log` (harness/train/train_log.py). Each attempt that ends adds its device time to run.json's
-`cost`: GPU-hours = wall clock x GPUs; CPU-hours = rank 0's CPU time (all threads and data workers)
-x processes."""
+is logged twice. Rank 0 writes the human-readable `train.log` (harness/train/train_log.py). Each
+attempt that ends adds its device time to run.json's `cost`: GPU-hours = wall clock x GPUs;
+CPU-hours = rank 0's CPU time (all threads and data workers) x processes."""
 
 from __future__ import annotations
 
