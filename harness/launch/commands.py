@@ -109,10 +109,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         rows.append([planned.run_id, status[planned.state], planned.spec.variant.name, describe_cell(planned.cell),
                      cost.describe() if cost else "? (no cost entry)"])
     for line in fit_columns(("run id", "status", "variant", "cell", "estimate"), rows, shrink=(3, 2, 1, 4)):
-        console.print(line, markup=False)
+        console.print(line, markup=False, emoji=False)
     if args.dry_run:
         for line in preflight_lines(plan):
-            console.print(line, markup=False)
+            console.print(line, markup=False, emoji=False)
     todo = sum(p.state in ("to do", "failed") for p in plan)
     priced = ", ".join(f"{hours:.3g} {unit}" for unit, hours in totals.items()) or "nothing priced"
     note = f"; no cost entry for {', '.join(sorted(set(unpriced)))} (add cost.models.MODEL)" if unpriced else ""
