@@ -33,6 +33,7 @@ from analysis.run_media import IMAGES_PER_RUN, PAGE_IMAGE_BYTES, THUMB_WIDTH, Im
 from analysis.runs import METRICS, load_runs
 from analysis.tables import mark_extra_iterations, runs_table3
 from harness.atomic import write_text
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore
 
@@ -214,7 +215,7 @@ def efficiency(runs: pd.DataFrame) -> dict:
     return {"header": header, "rows": rows, "caption": table.caption, "note": None}
 
 
-def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
+def dashboard_payload(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict:
     """Everything the page shows, as plain JSON-able data."""
     runs = load_runs(runs_root)
     runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
@@ -240,11 +241,11 @@ def page_html(payload: dict) -> str:
     return head + script_json(payload) + tail
 
 
-def render_dashboard(runs_root: str | Path = "results/runs") -> str:
+def render_dashboard(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> str:
     return page_html(dashboard_payload(runs_root))
 
 
-def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str | Path = "results/runs") -> Path:
+def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str | Path = DEFAULT_RUNS_ROOT) -> Path:
     """Write the page; each problem met reading the store (a rejected path, an unreadable file) is
     listed in the page and printed as one warning line on stderr."""
     payload = dashboard_payload(runs_root)

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import build_parser, main
 from harness.launch.plan_view import fit_columns
-from harness.train.recipes import list_recipes
+from harness.config.recipes import list_recipes
 
 MISSING = "/nonexistent-panbench-data"
 PAPER_DATA = ["data.dataset=cityscapes", f"data.root={MISSING}/train", f"data.val_root={MISSING}/val"]

@@ -9,8 +9,8 @@ import pytest
 from harness.tracking import wandb_sink
 from harness.tracking.run_store import RunStore
 from harness.tracking.wandb_sink import WandbSink, run_tags, wandb_config
-from harness.train.recipe_schema import WandbConfig
-from harness.train.run_spec import run_id
+from harness.config.recipe_schema import WandbConfig
+from harness.config.run_spec import run_id
 from run_records import spec_for
 
 
@@ -51,7 +51,7 @@ def test_the_sink_names_the_seed_and_sends_the_filtered_config(tmp_path, monkeyp
 @pytest.mark.parametrize("recipe", ["panda-table2", "synth-table1", "synth-evaluators-mini"])
 def test_the_filter_keeps_every_result_key(recipe):
     """Everything the run id hashes is in the W&B config (the filter drops only what does not apply)."""
-    from harness.train.recipe_schema import result_config
+    from harness.config.recipe_schema import result_config
 
     spec = spec_for(recipe)
 

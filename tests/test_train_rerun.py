@@ -12,7 +12,7 @@ from harness.cli import main
 from harness.launch.plan import plan_sweep
 from harness.launch.sweep import run_sweep
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 from run_records import spec_for
 
 RECIPE = "base: base\nmodel: {name: upsnet-mini}\ngrid:\n  data.n: [10, 20]\n"

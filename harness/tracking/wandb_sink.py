@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from harness.config.recipe_schema import WANDB_MODES, applicable_config
 from harness.errors import ConfigError, PanbenchError
-from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
 from harness.models.registry import model_family
-from harness.train.recipe_schema import WANDB_MODES, applicable_config
+from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
 
 if TYPE_CHECKING:
-    from harness.train.recipe_schema import WandbConfig
-    from harness.train.run_spec import RunSpec
+    from harness.config.recipe_schema import WandbConfig
+    from harness.config.run_spec import RunSpec
 
 IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
 NOT_IN_WANDB_CONFIG = ("launch",)  # how a run was launched (SLURM partition, ...) is not what it is

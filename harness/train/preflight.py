@@ -6,10 +6,10 @@ runs one by one, hours apart)."""
 
 from __future__ import annotations
 
+from harness.config.run_spec import RunSpec
 from harness.data.dataset import dataset_location
 from harness.errors import ConfigError, PanbenchError
 from harness.models.pretrained import required_weight_files
-from harness.train.run_spec import RunSpec
 
 
 def _data_problems(spec: RunSpec) -> list[str]:
@@ -26,7 +26,7 @@ def _data_problems(spec: RunSpec) -> list[str]:
 
 
 def _weights_problems(spec: RunSpec) -> list[str]:
-    from harness.train.synthesis_eval import EvaluatorSettings
+    from harness.train.tasks.synthesis.evaluate import EvaluatorSettings
 
     problems = []
     try:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from harness.config.paths import add_runs_root
 from harness.launch.plan import CLUSTERS, EXECUTORS
-from harness.tracking.commands import add_runs_root
-from harness.train.recipes import list_recipes
+from harness.config.recipes import list_recipes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sweep", help="run every cell of a recipe's grid (finished runs are skipped)",
-                              description="Run every cell of a recipe's grid; finished runs are skipped unless "
-                                          "--rerun.", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = subparsers.add_parser("sweep", description="Run every cell of a recipe's grid; finished runs are skipped "
+                                                   "unless --rerun.",
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog=textwrap.fill("recipes: " + ", ".join(list_recipes()), break_on_hyphens=False))
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
     p.add_argument("overrides", nargs="*", metavar="key=value",
@@ -71,8 +71,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     from harness.launch.plan import Launch, check_executor, describe_cell, plan_sweep
     from harness.launch.plan_view import fit_columns, preflight_lines
     from harness.launch.sweep import run_sweep
+    from harness.config.recipes import load_recipe
     from harness.train.preflight import refuse
-    from harness.train.recipes import load_recipe
 
     check_executor(args.executor, args.cluster, args.parallel)
     if args.nproc is not None and args.nproc < 1:

@@ -4,8 +4,7 @@ the user is online; without run ids, every run that has an offline W&B folder. E
 uploaded once: a run has one offline folder (a restart rebuilds it, harness.tracking.wandb_sink);
 a folder already synced is skipped (its `.wandb.synced` marker), and a run still executing is left
 until it ends. The URL W&B prints for the synced run is kept in run.json (`wandb_url`), which the
-dashboard links. Also the run store's one command-line option, `--runs-root`, shared by every
-sub-command that reads or writes runs."""
+dashboard links."""
 
 from __future__ import annotations
 
@@ -17,22 +16,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.config.paths import add_runs_root
 from harness.errors import ConfigError
 from harness.tracking.provenance import code_state, describe_state, state_of
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR, RunStore
 
-DEFAULT_RUNS_ROOT = Path("results/runs")
 SYNCED_GLOB = "*.wandb.synced"  # the marker `wandb sync` leaves beside the .wandb file
-
-
-def add_runs_root(parser: argparse.ArgumentParser, old_spelling: bool = False) -> None:
-    """`--runs-root DIR`; `old_spelling` keeps `--runs` (table / figure / report / dashboard until
-    now) as a hidden alias for one release."""
-    parser.add_argument("--runs-root", type=Path, default=DEFAULT_RUNS_ROOT,
-                        help=f"run store (default {DEFAULT_RUNS_ROOT})")
-    if old_spelling:
-        parser.add_argument("--runs", dest="runs_root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 SYNC_HELP = """Upload the run store's offline W&B runs with `wandb sync` (once you are online): the runs named,
@@ -44,12 +34,12 @@ Run them again with `panbench sweep RECIPE --rerun` or `panbench train RECIPE ..
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sync", help="push offline W&B runs (wandb sync)", description=SYNC_HELP)
+    p = subparsers.add_parser("sync", description=SYNC_HELP)
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to upload (default: every run)")
     add_runs_root(p)
     p.add_argument("--dry-run", action="store_true", help="list the folders, do not upload")
     p.set_defaults(func=sync_command)
-    runs = subparsers.add_parser("runs", help="inspect the run store (runs stale: made by other code)")
+    runs = subparsers.add_parser("runs")
     actions = runs.add_subparsers(dest="runs_command", required=True)
     stale = actions.add_parser("stale", help="finished runs made by another code state than the working tree's",
                                description=STALE_HELP)
