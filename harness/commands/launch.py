@@ -87,7 +87,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds, rerun=args.rerun)
     for planned in plan if not args.dry_run else ():  # every data root and weights file the runs to do need
         if planned.state in ("to do", "failed"):
-            refuse(planned.spec)
+            refuse(planned.spec, lister="sweep --dry-run")
     table_of_costs = cost_table(load_recipe(args.recipe, list(args.overrides)))
     counts = {state: sum(p.state == state for p in plan) for state in ("finished", "running elsewhere", "failed")}
     console.print(f"sweep {args.recipe} ({args.executor}): {len(plan)} runs, {counts['finished']} finished, "

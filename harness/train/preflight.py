@@ -46,9 +46,9 @@ def preflight(spec: RunSpec) -> list[str]:
     return [*_weights_problems(spec), *_data_problems(spec)]
 
 
-def refuse(spec: RunSpec) -> None:
-    """A ConfigError (one line) naming the first problem, and how many more there are."""
+def refuse(spec: RunSpec, lister: str = "train --print-config") -> None:
+    """A ConfigError (one line) naming the first problem, and how many more `lister` shows."""
     problems = preflight(spec)
     if problems:
-        more = f" (and {len(problems) - 1} more: `--print-config` lists them)" if len(problems) > 1 else ""
+        more = f" (and {len(problems) - 1} more: `{lister}` lists them)" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more)
