@@ -48,15 +48,17 @@ def test_the_sink_names_the_seed_and_sends_the_filtered_config(tmp_path, monkeyp
     assert seen["config"] == wandb_config(spec.config) and "launch" not in seen["config"]
 
 
-@pytest.mark.parametrize("recipe", ["panda-table2", "synth-table1", "synth-evaluators-mini"])
-def test_the_filter_keeps_every_result_key(recipe):
-    """Everything the run id hashes is in the W&B config (the filter drops only what does not apply)."""
-    from harness.config.recipe_schema import result_config
-
-    spec = spec_for(recipe)
+@pytest.mark.parametrize("recipe, extra", [("panda-table2", ()), ("panda-table2-mini", ("data.panda=online",)),
+                                           ("synth-table1", ()), ("synth-evaluators-mini", ())])
+def test_the_filter_drops_only_launch_and_what_does_not_apply(recipe, extra):
+    spec = spec_for(recipe, extra)
 
     def leaves(node, prefix=""):
         return {p for k, v in node.items()
                 for p in (leaves(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}"})}
 
-    assert leaves(result_config(spec.config)) <= leaves(wandb_config(spec.config))
+    dropped = leaves(spec.config) - leaves(wandb_config(spec.config))
+    mode = spec.settings.data.mode
+    allowed = {k for k in leaves(spec.config) if k.startswith("launch.")
+               or (k.startswith("panda.") and not mode.enabled) or (k == "data.panda_mix" and not mode.online)}
+    assert any(k.startswith("launch.") for k in dropped) and dropped == allowed

@@ -47,7 +47,9 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from harness.atomic import write_json
+    from harness.config.dependencies import dependencies
     from harness.config.run_spec import RunSpec
+    from harness.launch.sweep import run_upstream
     from harness.launch.torchrun import run_distributed
     from harness.train.distributed import init_distributed, shutdown
     from harness.train.preflight import preflight, refuse
@@ -64,8 +66,9 @@ def _train(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}")
         return 0
-    if args.expect_run_id is None:  # a launcher checked its runs' data roots and weights files when it planned them
+    if args.expect_run_id is None:  # a launcher checked its runs' data, weights and dependencies when it planned them
         refuse(spec)  # a missing data root or weights file: one line, before any run folder exists
+        run_upstream(dependencies(spec.settings), args.runs_root)  # its evaluators' runs first: the sweep's planner
     if args.nproc > 1:
         result = run_distributed(spec, args.recipe, args.overrides, args.runs_root, args.nproc,
                                  progress=not args.no_progress, rerun=args.rerun)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.errors import ConfigError
-from harness.launch.plan import Launch, PlannedRun, SweepSummary, cell_overrides, describe_cell, record_outcome
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
 from harness.progress import STEP_PERCENT
 from harness.tracking.run_store import TRAIN_LOG, RunStore
@@ -83,17 +83,17 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
         rid = planned.run_id
         log = store.run_dir(rid) / TRAIN_LOG
         log.parent.mkdir(parents=True, exist_ok=True)
-        overrides = [*launch.overrides, *cell_overrides(planned.spec)]
-        echo(f"[{k}/{len(todo)}] run {rid}: {describe_cell(planned.cell)} (log: {log})")
+        recipe, overrides = planned.command(launch)
+        echo(f"[{k}/{len(todo)}] run {rid}: {planned.describe()} (log: {log})")
         env = {**os.environ, **slot}
         started = time.perf_counter()
         watch = ProgressWatch(rid, log, echo)
         try:
             if nproc is not None:
-                result = run_distributed(planned.spec, launch.recipe, overrides, launch.runs_root, nproc,
+                result = run_distributed(planned.spec, recipe, overrides, launch.runs_root, nproc,
                                          progress=False, env=env, log=log, rerun=planned.rerun, watch=watch)
             else:
-                result = run_process(planned.spec, launch.recipe, overrides, launch.runs_root, env=env, log=log,
+                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log,
                                      rerun=planned.rerun, watch=watch)
         except RunFailed as exc:
             error = (store.read_run(rid) or {}).get("error") or str(exc)
