@@ -104,3 +104,10 @@ def test_train_rerun_trains_a_finished_run_again_and_keeps_the_earlier_record(tm
     assert again_flat == pytest.approx(flat)  # same seed, same code: the same numbers
     log = (run_dir / "train.log").read_text()
     assert log.count(f"run {rid} attempt 1: ") == 2 and log.count("iter: 2/2  loss: ") == 2
+
+
+def test_rerun_marks_the_grids_runs_never_their_upstream_runs(tmp_path):
+    plan = plan_sweep("synth-table1-mini", runs_root=tmp_path / "runs", rerun=True)
+    upstream = [p for p in plan if p.upstream is not None]
+    assert upstream and not any(p.rerun for p in upstream)  # the evaluators the GANs are scored by stay
+    assert all(p.rerun for p in plan if p.upstream is None)
