@@ -94,8 +94,8 @@ def test_runs_stale_lists_exactly_the_finished_runs_of_another_state(tmp_path, c
     assert "3 finished run(s) made by other code" in out and "0000000000" in out and "+diff ffffffff" in out
     assert main(["runs", "stale", "--recipe", "panda-table2-mini", "--runs-root", str(store.root)]) == 0
     assert {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]} == {ids["commit"], ids["diff"]}
-    codes = dict(zip(*load_runs(store.root)[["run_id", "code"]].to_dict("list").values()))
-    assert codes[ids["commit"]] == "0000000000" and codes[ids["diff"]] == f"{here['commit'][:10]}+diff ffffffff"
+    codes = dict(zip(*load_runs(store.root)[["run_id", "code_state"]].to_dict("list").values()))
+    assert codes[ids["commit"]] == "000000000000" and codes[ids["diff"]].endswith("+dirty(diff ffffffff)")
 
 
 def test_a_hostile_code_field_reads_as_unknown():
