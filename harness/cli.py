@@ -33,6 +33,7 @@ COMMANDS = {  # name -> (module that registers it, one-line help), in the order 
     "specs": ("harness.commands.analysis", "the registered tables and figures, and the recipe each make target sweeps"),
     "sweep": ("harness.commands.launch", "run every cell of a recipe's grid (finished runs are skipped)"),
     "evaluate": ("harness.commands.metrics", "PQ / mIoU / AP / FID of predictions against ground truth"),
+    "weights": ("harness.commands.weights", "weights files: present, absent or corrupted (publisher's hash)"),
 }
 
 

@@ -212,9 +212,9 @@ class RunStore:
         write_text(self.run_dir(rid) / HISTORY_JSONL, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write_metrics(self, rid: str, metrics: dict) -> None:
-        unknown = set(metrics) - set(METRIC_KEYS) - {"per_class"}
+        unknown = set(metrics) - set(METRIC_KEYS) - {"per_class", "protocol"}  # protocol: synthesis runs' preset
         if unknown:
-            raise ValueError(f"metrics.json takes only {METRIC_KEYS} + per_class, not {sorted(unknown)}")
+            raise ValueError(f"metrics.json takes only {METRIC_KEYS} + per_class, protocol, not {sorted(unknown)}")
         write_json(self.run_dir(rid) / METRICS_JSON, metrics)
 
     def finish(self, rid: str, metrics: dict, duration_s: float) -> dict:
