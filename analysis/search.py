@@ -18,6 +18,17 @@ def _seed_spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else math.nan
 
 
+def named_study(name: str | None, storage: str | None, runs_root: str | Path):
+    """The study `--recipe R` names (a searched recipe's name, or a study's full name with its fixed
+    overrides) in `storage` (default: the runs root's sqlite file)."""
+    from harness.errors import ConfigError
+    from harness.launch.search import default_storage, load_search
+
+    if not name:
+        raise ConfigError("search: needs --recipe R (the searched recipe, or its study's name)")
+    return load_search(name, storage or default_storage(runs_root))
+
+
 def search_table(study) -> Table:
     """One row per trial, in trial order: state, objective (mean ± std over seeds), each parameter,
     the trial's runs and the compute-matched controls they are compared with."""

@@ -39,15 +39,14 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
-from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipe_schema import SearchConfig, SearchParam, check_fields, reporting_keys
 from harness.config.recipes import load_recipe
 from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError, PanbenchError
-from harness.launch.plan import TRAIN_LOG, Launch, plan_runs
+from harness.launch.plan import Launch, plan_runs
 from harness.seeding import stable_digest
 from harness.tracking.run_lock import RunLock
-from harness.tracking.run_store import RunStore
+from harness.tracking.run_store import TRAIN_LOG, RunStore
 
 SEARCH_DIR = "search"  # under the runs root: the default storage and the trials' leases
 STORAGE_FILE = "optuna.db"
