@@ -57,6 +57,7 @@ def search_command(args: argparse.Namespace) -> int:
     if args.parallel == 1:
         search.run()
     else:
+        search.open()  # the storage and study exist before the workers open them
         _run_workers(args, storage)
     print_table(search_table(search.open()), "markdown")
     return 0

@@ -86,11 +86,16 @@ def default_storage(runs_root: str | Path) -> str:
 
 
 def open_storage(url: str):
-    """An RDB storage; sqlite waits for a busy database instead of failing (several processes)."""
+    """An RDB storage; sqlite waits for a busy database instead of failing (several processes). Two
+    processes that create one database at once race on its schema version: the loser opens it again."""
     import optuna
+    from sqlalchemy.exc import IntegrityError
 
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except IntegrityError:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def load_search(name: str, storage: str):
