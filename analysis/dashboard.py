@@ -27,19 +27,25 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from analysis.curves import runs_points
-from analysis.labels import column_label
+from analysis.labels import category_names, column_label
 from analysis.render import display_rows
 from analysis.run_media import IMAGES_PER_RUN, PAGE_IMAGE_BYTES, THUMB_WIDTH, ImageBudget, run_thumbnails
-from analysis.runs import METRICS, load_runs
+from analysis.runs import DAMAGED, METRICS, load_runs
 from analysis.tables import mark_extra_iterations, runs_table3
 from harness.atomic import write_text
 from harness.errors import PanbenchError
+from harness.metrics.vocabulary import higher_is_better
+from harness.seeding import stable_digest
 from harness.tracking.run_store import RunStore
+from harness.train.recipe_schema import reporting_keys
 
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
 DATA_MARKER = "/*__PANBENCH_DASHBOARD_DATA__*/"
 HISTORY_POINTS = 400  # per series and run: long runs are thinned to this many steps (the last one kept)
 TEXT_FIELDS = ("run_id", "recipe", "model", "dataset", "variant", "status", "error")
+# history series of validation metrics (`eval.every` > 0): the loop's `{"step", "eval": {...}}` rows
+# become `eval/<metric>`; `val_<metric>` / `val/<metric>` keys of a training row count too
+VALIDATION_PREFIXES = ("eval/", "val_", "val/")
 
 
 def script_json(payload: object) -> str:
@@ -104,16 +110,38 @@ def flat_metrics(metrics: dict | None) -> dict:
     return {str(k): _scalar(v) for k, v in (metrics or {}).items() if k != "per_class" and _scalar(v) is not None}
 
 
-def per_class_rows(metrics: dict | None) -> dict:
-    """`per_class: {category_id: {name, pq, sq, ...}}` as {category_id: {"name": str, metric: value}}."""
+def per_class_rows(metrics: dict | None, names: dict[str, str] | None = None) -> dict:
+    """`per_class: {category_id: {name, pq, sq, ...}}` as {category_id: {"name": str, metric: value}}; a
+    row without a name (synthesis runs write `{category_id: {iou}}`) takes it from `names` (the run's
+    dataset categories), else keeps its id."""
     per_class = (metrics or {}).get("per_class")
     rows = {}
     for cid, row in (per_class.items() if isinstance(per_class, dict) else ()):
         if not isinstance(row, dict):
             continue
         values = {str(k): _scalar(v) for k, v in row.items() if k != "name" and _scalar(v) is not None}
-        rows[str(cid)] = {"name": str(row.get("name", cid)), **values}
+        rows[str(cid)] = {"name": str(row.get("name", (names or {}).get(str(cid), cid))), **values}
     return rows
+
+
+def code_state(record: dict) -> dict:
+    """The code a run ran: run.json's `code` (commit, dirty, diff_sha256), else the older `git_commit`."""
+    code = record.get("code") if isinstance(record.get("code"), dict) else {}
+    commit = code.get("commit") if "commit" in code else record.get("git_commit")
+    dirty, diff = code.get("dirty"), code.get("diff_sha256")
+    return {"commit": commit if isinstance(commit, str) else None, "dirty": dirty if isinstance(dirty, bool) else None,
+            "diff_sha256": diff if isinstance(diff, str) else None}
+
+
+def cell_key(config: object, fallback: str) -> str:
+    """What the seeds of one recipe cell share: a digest of the config without `seed` and without the
+    keys that change no result (W&B, launch, workers ...); `fallback` for a damaged config."""
+    if not isinstance(config, dict) or not config:
+        return fallback
+    reporting = tuple(reporting_keys())
+    flat = {k: v for k, v in flatten(config).items()
+            if k != "seed" and not any(k == r or k.startswith(r + ".") for r in reporting)}
+    return stable_digest(_clean(flat), 12)
 
 
 def history_series(rows: list[dict]) -> dict[str, list[list[float]]]:
@@ -152,20 +180,31 @@ def _read(reader, path: Path, notes: list[str], default):
 
 def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[str]) -> dict:
     """One run for the page: identity, status, the W&B link, metrics, flat config, history, per-class rows
-    and images, all read from its own folder."""
+    and images, all read from its own folder. A damaged record (`load_runs` status `damaged`) is listed
+    with its identity only, its problem as one note naming the file."""
     run_dir = Path(row.run_dir)
     key = run_dir.name
-    record = _read(lambda: store.read_run(key), run_dir / "run.json", notes, None) or {}
+    entry = {"key": key, **{f: None if _missing(row[f]) else str(row[f]) for f in TEXT_FIELDS}}
+    entry.update({"n": _clean(row.n), "seed": _scalar(row.seed), "wandb_url": safe_link(row.wandb_url),
+                  "duration_s": _scalar(row.duration_s), "cost": _scalar(row.cost),
+                  "cost_unit": None if _missing(row.cost_unit) else str(row.cost_unit),
+                  "metrics": {}, "config": {}, "history": {}, "per_class": {}, "images": [], "cell": key,
+                  "code": {"commit": None, "dirty": None, "diff_sha256": None}})
+    if row.status == DAMAGED:
+        notes.append(str(row.error))
+        return entry
+    record = _read(lambda: store.read_run(key), run_dir / "run.json", notes, None)
+    record = record if isinstance(record, dict) else {}
     metrics = _read(lambda: store.read_metrics(key), run_dir / "metrics.json", notes, None)
+    metrics = metrics if isinstance(metrics, dict) else None
     history = _read(lambda: store.read_history(key), run_dir / "history.jsonl", notes, [])
     images, image_notes = run_thumbnails(run_dir, record, budget)
     notes += image_notes
-    entry = {"key": key, **{f: None if _missing(row[f]) else str(row[f]) for f in TEXT_FIELDS}}
-    entry.update({"n": _clean(row.n), "seed": _scalar(row.seed),
-                  "wandb_url": safe_link(row.wandb_url), "metrics": flat_metrics(metrics),
-                  "config": _clean(flatten(row.config if isinstance(row.config, dict) else {})),
-                  "history": history_series(history), "per_class": per_class_rows(metrics),
-                  "images": [vars(image) for image in images]})
+    config = row.config if isinstance(row.config, dict) else {}
+    entry.update({"metrics": flat_metrics(metrics), "config": _clean(flatten(config)),
+                  "history": history_series(history), "per_class": per_class_rows(metrics, category_names(row.dataset)),
+                  "images": [vars(image) for image in images], "cell": cell_key(config, key),
+                  "code": code_state(record)})
     return entry
 
 
@@ -223,10 +262,13 @@ def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
     entries = [run_entry(row, store, budget, notes) for _, row in runs.iterrows()]
     notes += [budget.note()] if budget.note() else []
     metrics = metric_columns(entries)
-    per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row}
+    per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row} - {"name"}
+    series = sorted({k for entry in entries for k in entry["history"]})
     labels = {m: column_label(m) for m in sorted(set(metrics) | per_class_keys)}
     return {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "runs_root": str(runs_root),
             "runs": entries, "metrics": metrics, "metric_labels": labels,
+            "higher_is_better": {m: higher_is_better(m) for m in sorted(set(metrics) | per_class_keys)},
+            "validation_series": [k for k in series if k.startswith(VALIDATION_PREFIXES)],
             "figure": curves_figure(runs), "efficiency": efficiency(runs), "notes": notes,
             "image_budget": {"per_run": IMAGES_PER_RUN, "width": THUMB_WIDTH, "page_bytes": PAGE_IMAGE_BYTES}}
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.errors import PanbenchError
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
+DAMAGED = "damaged"  # the status of a run whose record cannot be read as one
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
 
 
@@ -47,9 +49,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     root = Path(root)
     rows = []
     for run_json in sorted(root.glob("*/run.json")):
-        record = read_record(run_json)
-        metrics = read_record(run_json.parent / METRICS_JSON) or {}
-        config = record.get("config") or {}
+        record, config, metrics, damage = _record_parts(run_json)
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
             "recipe": record.get("recipe"),
@@ -59,8 +59,8 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "variant": record.get("variant"),
             "seed": record.get("seed"),
             "epochs": (config.get("train") or {}).get("epochs"),
-            "status": record.get("status"),
-            "error": record.get("error"),
+            "status": DAMAGED if damage else record.get("status"),
+            "error": damage or record.get("error"),
             "log": record.get("traceback"),
             "git_commit": record.get("git_commit"),
             "started_at": record.get("started_at"),
@@ -80,6 +80,33 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
     return frame
+
+
+def _read_object(path: Path) -> tuple[dict, str | None]:
+    """A run-store JSON object ({} when the file is absent) and, for a damaged one (unreadable, or
+    `null`, a list ... where an object belongs), {} and the problem naming the file."""
+    try:
+        value = read_record(path)
+    except PanbenchError as exc:
+        return {}, str(exc)
+    if isinstance(value, dict) or (value is None and not path.is_file()):
+        return value or {}, None
+    return {}, f"{path}: expected a JSON object, found {_json_type(value)}"
+
+
+def _json_type(value: object) -> str:
+    names = {type(None): "null", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _record_parts(run_json: Path) -> tuple[dict, dict, dict, str | None]:
+    """run.json, its config and metrics.json as dicts, and the first problem of a damaged record."""
+    record, damage = _read_object(run_json)
+    metrics, metrics_damage = _read_object(run_json.parent / METRICS_JSON)
+    config = record.get("config")
+    if config is not None and not isinstance(config, dict):
+        damage = damage or f"{run_json}: config is {_json_type(config)}, not an object"
+    return record, config if isinstance(config, dict) else {}, metrics, damage or metrics_damage
 
 
 def _number(value: object) -> float:
