@@ -133,6 +133,14 @@ def code_state(record: dict) -> dict:
             "diff_sha256": diff if isinstance(diff, str) else None}
 
 
+def interruption(record: dict) -> str | None:
+    """`interrupted by SIGTERM at iteration 3` for a run stopped by a signal (run.json `interrupted`)."""
+    stop = record.get("interrupted")
+    if record.get("status") != "interrupted" or not isinstance(stop, dict):
+        return None
+    return f"interrupted by {stop.get('signal', 'a signal')} at iteration {stop.get('iteration', '?')}"
+
+
 def cell_key(config: object, fallback: str) -> str:
     """What the seeds of one recipe cell share: a digest of the config without `seed` and without the
     keys that change no result (W&B, launch, workers ...); `fallback` for a damaged config."""
@@ -201,6 +209,7 @@ def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[
     images, image_notes = run_thumbnails(run_dir, record, budget)
     notes += image_notes
     config = row.config if isinstance(row.config, dict) else {}
+    entry["error"] = entry["error"] or interruption(record)
     entry.update({"metrics": flat_metrics(metrics), "config": _clean(flatten(config)),
                   "history": history_series(history), "per_class": per_class_rows(metrics, category_names(row.dataset)),
                   "images": [vars(image) for image in images], "cell": cell_key(config, key),
@@ -215,7 +224,8 @@ def metric_columns(entries: list[dict]) -> list[str]:
 
 
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
-    finished = runs[runs.status == "finished"].reset_index(drop=True)
+    """The finished runs that can sit on a learning curve (a record without model or dataset cannot)."""
+    finished = runs[(runs.status == "finished") & runs.model.notna() & runs.dataset.notna()].reset_index(drop=True)
     return finished.assign(variant=mark_extra_iterations(finished)) if not finished.empty else finished
 
 

@@ -68,7 +68,7 @@ def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False)
             "duration_s": record.get("duration_s"),
             **run_cost(record),
             "iterations": _number(record.get("iterations")),
-            "wandb_url": wandb_url(record),
+            "wandb_url": wandb_url({**record, "config": config}),
             "config": config,
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
