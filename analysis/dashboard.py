@@ -265,7 +265,7 @@ def efficiency(runs: pd.DataFrame) -> dict:
 
 def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
     """Everything the page shows, as plain JSON-able data."""
-    runs = load_runs(runs_root)
+    runs = load_runs(runs_root, keep_damaged=True)
     runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
                             na_position="last")
     store, budget, notes = RunStore(runs_root), ImageBudget(), []

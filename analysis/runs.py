@@ -44,12 +44,18 @@ def run_cost(record: dict) -> dict:
     return {"cost": cpu, "cost_unit": "CPU-hours" if not np.isnan(cpu) else None}
 
 
-def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False) -> pd.DataFrame:
-    """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
+def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False,
+              keep_damaged: bool = False) -> pd.DataFrame:
+    """Every run under `root`, one row each, with its metrics as columns (NaN where not measured).
+    A damaged record (unreadable JSON; `null` or a list for run.json or metrics.json; a config that is
+    not an object) is a PanbenchError naming its file, or with `keep_damaged` a row with status
+    `damaged` and the problem as its `error`."""
     root = Path(root)
     rows = []
     for run_json in sorted(root.glob("*/run.json")):
         record, config, metrics, damage = _record_parts(run_json)
+        if damage and not keep_damaged:
+            raise PanbenchError(damage)
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
             "recipe": record.get("recipe"),

@@ -6,6 +6,7 @@ Records are written through RunStore as training writes them (`start_run`), or a
 record did not come from panbench's training (`crafted_record`)."""
 
 import json
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from analysis.dashboard import VALIDATION_PREFIXES, dashboard_payload, write_das
 from analysis.runs import load_runs
 from harness.cli import main as panbench
 from harness.data.categories import CITYSCAPES_CATEGORIES
+from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore
 from run_records import crafted_record, start_run
 
@@ -130,7 +132,9 @@ def test_damaged_records_are_listed_as_damaged_and_every_other_run_renders(tmp_p
         assert run["error"].startswith(str(root / rid / name)) and problem in run["error"]
         assert [n for n in payload["notes"] if rid in n] == [run["error"]]  # one warning naming the file
     assert [runs[rid]["metrics"]["pq"] for rid in healthy] == [10.0, 11.0]
-    assert set(load_runs(root).set_index("run_id").loc[list(DAMAGE), "status"]) == {"damaged"}
+    assert set(load_runs(root, keep_damaged=True).set_index("run_id").loc[list(DAMAGE), "status"]) == {"damaged"}
+    with pytest.raises(PanbenchError, match="^" + re.escape(str(root / "config-string" / "run.json"))):
+        load_runs(root)  # without `keep_damaged`: one error naming the first damaged file
 
 
 def test_dashboard_command_warns_once_per_damaged_run(tmp_path, capsys):
