@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run_records import crafted_record, start_run  # noqa: E402
-from test_dashboard_browser import _column_texts, browser_page  # noqa: E402,F401 (a fixture)
+from test_dashboard_browser import PAYLOADS, _column_texts, browser_page, hostile_store  # noqa: E402,F401
 from test_dashboard_payload import EVAL_STEPS, build_store, law  # noqa: E402
 
 from analysis.dashboard import write_dashboard  # noqa: E402
@@ -201,3 +201,36 @@ def test_damaged_and_interrupted_runs_are_listed_beside_the_others(tmp_path, bro
     loss_box, val_box = page.locator("#loss-chart").bounding_box(), chart.bounding_box()
     assert abs(loss_box["y"] - val_box["y"]) < 40 and val_box["x"] > loss_box["x"] + loss_box["width"] / 2  # beside
     assert events["errors"] == []
+
+
+def test_no_payload_runs_through_the_new_columns_groups_or_picker(tmp_path, browser_page):
+    root = tmp_path / "runs"
+    count = hostile_store(root)
+    store = RunStore(root)
+    for k, run_dir in enumerate(sorted(p for p in root.iterdir() if p.is_dir())):
+        payload = PAYLOADS[k % len(PAYLOADS)]
+        store.update(run_dir.name, code={"commit": payload, "dirty": True, "diff_sha256": payload},
+                     cost={"gpu_hours": payload}, duration_s=payload,
+                     **({"status": "interrupted", "interrupted": {"signal": payload, "iteration": payload}}
+                        if k % 3 == 0 else {}))
+    path = write_dashboard(tmp_path / "dashboard.html", root)
+    page, events = browser_page
+    page.goto(path.as_uri() + "#hide=" + PAYLOADS[0])
+    assert page.locator("body").get_attribute("data-ready") == "1"
+    assert page.locator("#runs-table tbody tr").count() == count
+    assert "<img src=x" in page.locator("#code-states").inner_text()  # the hostile commits, as text
+    page.check("#group-seeds")
+    for k in range(page.locator("button.expand").count()):
+        page.locator("button.expand").nth(k).click()
+    for box in page.locator("input.select-run").all():
+        box.check()
+    page.click("#column-picker summary")
+    for toggle in page.locator("input.column-toggle").all():
+        toggle.uncheck()
+        toggle.check()
+    for th in page.locator("#runs-table th.sortable").all():
+        th.click()
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.evaluate("() => document.querySelectorAll('iframe, svg [onload], img[onerror]').length") == 0
+    assert events["dialogs"] == [] and events["errors"] == []
