@@ -33,11 +33,12 @@ from analysis.run_media import IMAGES_PER_RUN, PAGE_IMAGE_BYTES, THUMB_WIDTH, Im
 from analysis.runs import DAMAGED, METRICS, load_runs
 from analysis.tables import mark_extra_iterations, runs_table3
 from harness.atomic import write_text
+from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.config.recipe_schema import reporting_keys
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import higher_is_better
 from harness.seeding import stable_digest
 from harness.tracking.run_store import RunStore
-from harness.train.recipe_schema import reporting_keys
 
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
 DATA_MARKER = "/*__PANBENCH_DASHBOARD_DATA__*/"
@@ -263,7 +264,7 @@ def efficiency(runs: pd.DataFrame) -> dict:
     return {"header": header, "rows": rows, "caption": table.caption, "note": None}
 
 
-def dashboard_payload(runs_root: str | Path = "results/runs") -> dict:
+def dashboard_payload(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict:
     """Everything the page shows, as plain JSON-able data."""
     runs = load_runs(runs_root, keep_damaged=True)
     runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
@@ -292,11 +293,11 @@ def page_html(payload: dict) -> str:
     return head + script_json(payload) + tail
 
 
-def render_dashboard(runs_root: str | Path = "results/runs") -> str:
+def render_dashboard(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> str:
     return page_html(dashboard_payload(runs_root))
 
 
-def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str | Path = "results/runs") -> Path:
+def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str | Path = DEFAULT_RUNS_ROOT) -> Path:
     """Write the page; each problem met reading the store (a rejected path, an unreadable file) is
     listed in the page and printed as one warning line on stderr."""
     payload = dashboard_payload(runs_root)

@@ -28,13 +28,12 @@ from harness.data.paths import confined
 from harness.data.schema import read_json
 from harness.errors import DatasetError
 from harness.panda.figures import colorize
-from harness.tracking.run_store import RUN_JSON
+from harness.tracking.run_store import PREDICTIONS, RUN_JSON
 
 IMAGES_PER_RUN = 4
 THUMB_WIDTH = 256
 PAGE_IMAGE_BYTES = 4 * 2 ** 20
 SAMPLES_KEY = "samples"
-PREDICTIONS = "predictions"  # harness.train.evaluate.PREDICTIONS, not imported: that module loads torch
 UNKNOWN_COLOR = (128, 128, 128)
 
 

@@ -1,9 +1,9 @@
-"""The run store (`results/runs/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
+"""The run store (`<runs root>/<run_id>/run.json` + `metrics.json`) as tidy pandas frames.
 
 One row per run: identity (recipe, model, dataset, n, variant, seed), status, timings, the device
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
-(harness.train.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
+(harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
 own names), read as written, so runs and paper compare directly."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
@@ -44,7 +45,7 @@ def run_cost(record: dict) -> dict:
     return {"cost": cpu, "cost_unit": "CPU-hours" if not np.isnan(cpu) else None}
 
 
-def load_runs(root: str | Path = "results/runs", *, finished_only: bool = False,
+def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = False,
               keep_damaged: bool = False) -> pd.DataFrame:
     """Every run under `root`, one row each, with its metrics as columns (NaN where not measured).
     A damaged record (unreadable JSON; `null` or a list for run.json or metrics.json; a config that is
@@ -131,7 +132,7 @@ def _leaves(node: object, path: tuple[str, ...] = ()):
         yield path, float(node)
 
 
-def per_class_long(root: str | Path = "results/runs") -> pd.DataFrame:
+def per_class_long(root: str | Path = DEFAULT_RUNS_ROOT) -> pd.DataFrame:
     """Per-class metrics of every finished run: run_id, category (id as string), metric, value.
 
     `per_class` may be `{category: {metric: v}}` or grouped by evaluator (`{"ap": {category: v}}`,

@@ -67,7 +67,7 @@ def one_run_per_generator(runs: pd.DataFrame) -> list[tuple[str, pd.Series]]:
 
 def run_detector(columns: list[tuple[str, pd.Series]], root: Path) -> LoadedEvaluator | None:
     """The detector the runs named, from its finished evaluator run (or its weights file)."""
-    from harness.train.evaluator_runs import evaluator_run_id, weights_of_run
+    from harness.train.tasks.evaluator.runs import evaluator_run_id, weights_of_run
 
     for _, run in columns:
         value = (run.config.get("eval") or {}).get(DETECTOR)

@@ -2,7 +2,7 @@
 results/reference/synth_table*.csv): one row per generator with its scores on the images it
 generated from the validation label maps (mean ± std over seeds), and the real-images ceiling rows:
 what the evaluators the synthesis runs named (`eval.segmenter`, `eval.detector`) score on the real
-validation images, read from those evaluator runs' metrics.json (harness/train/evaluator_task.py).
+validation images, read from those evaluator runs' metrics.json (harness/train/tasks/evaluator/task.py).
 The paper prints no ceiling; it is what makes a synthesis number readable.
 
 Generators are named as the reference tables name them (their `method` column), from the model's
@@ -66,7 +66,7 @@ def synthesis_runs(runs: pd.DataFrame, ablation: bool = False) -> pd.DataFrame:
 def evaluator_pairs(runs: pd.DataFrame, root: Path) -> tuple[list[dict[str, str | None]], list[str]]:
     """The distinct (segmenter run, detector run) pairs the synthesis runs named, and a note per
     evaluator that has no run in the store (a weights file from elsewhere, an unknown reference)."""
-    from harness.train.evaluator_runs import evaluator_run_id
+    from harness.train.tasks.evaluator.runs import evaluator_run_id
 
     named = list(dict.fromkeys(tuple((config.get("eval") or {}).get(kind) for kind in EVALUATOR_KEYS)
                                for config in runs.config))

@@ -16,6 +16,7 @@ from analysis import reference as ref
 from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
 from analysis.runs import aggregate_seeds, load_runs, per_class_long
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
 
@@ -40,7 +41,7 @@ class Table:
 class RunFilter:
     """Which runs a table is built from (all finished runs when every field is None)."""
 
-    root: Path = Path("results/runs")
+    root: Path = DEFAULT_RUNS_ROOT
     recipe: str | None = None
     model: str | None = None
     dataset: str | None = None

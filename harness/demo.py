@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
+
 PANDA_RECIPE, EVALUATOR_RECIPE, SYNTH_RECIPE = "panda-table2-mini", "synth-evaluators-mini", "synth-table1-mini"
 PRINTED = ("panda-table2.md", "panda-table3.md", "synth-table1.md")
 SHORT = {  # --scale short: a quick check of the same commands (a few minutes)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.perf_counter() - started) / 60
     timings = ", ".join(f"{s['command']} {s['seconds']:.0f} s" for s in stages)
     print(f"\ndemo: {minutes:.1f} min ({timings})")
-    print(f"demo: tables, figures and dashboard.html in {args.out}/ (runs in results/runs/, W&B offline runs "
+    print(f"demo: tables, figures and dashboard.html in {args.out}/ (runs in {DEFAULT_RUNS_ROOT}/, W&B offline runs "
           "inside each)")
     return 0
 

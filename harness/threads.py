@@ -33,7 +33,7 @@ The policy, applied at process start (`panbench`'s entry, torchrun's workers) an
   `OMP_WAIT_POLICY` / `GOMP_SPINCOUNT` as set.
 
 Forking beside running pools is avoided: panbench's process pools use `spawn`
-(harness.data.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
+(harness.parallel), PQ's parallel path uses threads, and the hotcoco engines hand the work to
 their references in a forked child (harness.metrics.engines.rayon_pool)."""
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.data.parallel import usable_cpus
 from harness.errors import ConfigError
 
 AUTO = "auto"
@@ -63,6 +62,14 @@ class ThreadPlan:
     def describe(self) -> str:
         return (f"{self.intra_op} intra-op thread{'s' * (self.intra_op != 1)} ({self.intra_op_source}), "
                 f"hotcoco {self.rayon} ({self.rayon_source})")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity (taskset / cgroups) where the OS reports one (Linux),
+    else every CPU (macOS has no `sched_getaffinity`)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def set_process_defaults(environ: os._Environ | dict = os.environ) -> None:

@@ -1,4 +1,4 @@
-"""torchrun entry point for tests/test_launch_torchrun.py: harness.train.run, except that DDP rank 1
+"""torchrun entry point for tests/test_launch_torchrun.py: `panbench` (harness.cli), except that DDP rank 1
 raises in its second training step (a stand-in for a rank that hits a bug or runs out of memory)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-import harness.train.run as run_module
+from harness.cli import main
 from harness.train.loop import Trainer
 
 MESSAGE = "rank 1 fails on purpose"
@@ -22,4 +22,4 @@ def failing_step(self, batch):
 if __name__ == "__main__":
     assert os.environ.get("WORLD_SIZE") == "2"
     Trainer.step = failing_step
-    sys.exit(run_module.main())
+    sys.exit(main())

@@ -74,7 +74,7 @@ def evaluator_reference(cache, model: str | None = None, *extra: str) -> str:
 def train_tiny_evaluators(root, cache) -> dict[str, str]:
     """Both tiny evaluator runs, trained in this process through run_training; {model: run id}."""
     from harness.train.run import run_training
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: a second thread only spin-waits on a busy machine

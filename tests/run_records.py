@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec
 
 
 @functools.lru_cache(maxsize=None)

@@ -32,8 +32,7 @@ def test_table_command_writes_csv_and_latex(tmp_path, capsys):
 
 
 def test_table_command_bad_input_is_one_line(tmp_path, capsys):
-    # `--runs`: the old spelling of --runs-root, kept as a hidden alias for one release
-    assert main(["table", "panda-table2", "--source", "runs", "--runs", str(tmp_path / "none")]) == 2
+    assert main(["table", "panda-table2", "--source", "runs", "--runs-root", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("panbench: error:") and "no finished runs" in err and err.count("\n") == 1
 

@@ -21,14 +21,14 @@ from analysis.tables import RunFilter, build_table, select_runs
 from evaluator_fixtures import evaluator_reference
 from harness.atomic import write_png
 from harness.cli import main
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import run_specs
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.data.dataset import PanopticDataset
 from harness.errors import DatasetError
 from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
 from harness.tracking.run_store import RunStore
-from harness.train.evaluator_runs import weights_of_run
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import run_specs
+from harness.train.tasks.evaluator.runs import weights_of_run
 from test_metrics_fid import TinyExtractor
 
 SEEDS = (0, 1, 2)

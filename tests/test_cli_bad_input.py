@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from cli_errors import one_line_error
-from harness.data.parallel import parallel_map
 from harness.errors import DatasetError
+from harness.parallel import parallel_map
 
 
 def edit_json(root, change):

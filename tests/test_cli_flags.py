@@ -1,5 +1,5 @@
 """The command line's shared flags: one spelling per concept (`--runs-root` for the run store in
-every sub-command, `--runs` a hidden alias for one release) and `panbench --version`."""
+every sub-command, its default in one place; the old `--runs` is gone) and `panbench --version`."""
 
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ def test_every_run_store_command_takes_runs_root(argv):
 
 
 @pytest.mark.parametrize("command", ["table", "figure", "report", "dashboard"])
-def test_old_runs_spelling_is_a_hidden_alias(command, capsys):
+def test_old_runs_spelling_is_gone(command, capsys):
     argv = {"table": ["table", "panda-table2"], "figure": ["figure", "fig3", "--out", "x"]}.get(command, [command])
-    assert build_parser().parse_args([*argv, "--runs", "/tmp/old"]).runs_root == Path("/tmp/old")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--runs", "/tmp/old"])
     with pytest.raises(SystemExit):
         build_parser().parse_args([command, "--help"])
     shown = capsys.readouterr().out

@@ -40,7 +40,7 @@ def law(n: float) -> float:
 
 
 def write_predictions(run_dir: Path, count: int = 6, wide: int = 600) -> None:
-    """`count` predicted id maps (sky over road, one car) in the layout harness.train.evaluate writes;
+    """`count` predicted id maps (sky over road, one car) in the layout harness.train.tasks.panoptic.evaluate writes;
     the first is `wide` pixels wide (the thumbnail must shrink it), the others 48."""
     annotations, images = [], []
     for k in range(count):

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 
 from harness.cli import main as panbench
+from harness.config.run_spec import RunSpec
 from harness.data.dataset import PanopticDataset, dataset_location
 from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.validate import check_dataset, load_valid
 from harness.errors import ConfigError, DatasetError
 from harness.train.data_sources import prepare_data
 from harness.train.loader import PanopticTrainSet
-from harness.train.run_spec import RunSpec
 
 H, W = 24, 32
 # COCO's own ids: person 1 and car 3 are things; sky-other-merged 187 and road 149 are stuff

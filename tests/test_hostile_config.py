@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cli_errors import one_line_error as refused
-from harness.train.run_spec import RunSpec
+from harness.config.run_spec import RunSpec
 
 TINY = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "data.synth.width=64", "data.synth.height=32",
         "train.max_iters=1", "eval.images_logged=0"]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.recipes import list_recipes, load_recipe
+from harness.config.run_spec import RunSpec, run_specs
 from harness.launch.estimate import cost_table, estimate
 from harness.launch.plan import cell_overrides, plan_sweep
 from harness.tracking.run_store import RunStore
-from harness.train.recipes import list_recipes, load_recipe
-from harness.train.run_spec import RunSpec, run_specs
 
 ROOT = Path(__file__).parents[1]
 UPSNET_R50_CITYSCAPES_S = 0.240  # recipes/base.yaml, from detectron2's model zoo (8 V100, 1 image per GPU)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.run_spec import RunSpec
 from harness.launch.slurm import SUBMITIT_DIR, make_executor
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec
 from test_launch_sweeps import ENV, summary_counts, tiny_recipe
 
 ROOT = Path(__file__).parents[1]

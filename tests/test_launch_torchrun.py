@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ddp_failing_rank import MESSAGE
+from harness.config.run_spec import RunSpec
 from harness.launch.torchrun import RunFailed, run_distributed
 from harness.tracking.run_store import RunStore
 from harness.train.distributed import DIST_TIMEOUT
-from harness.train.run_spec import RunSpec
 from test_launch_sweeps import ENV, summary_counts, tiny_recipe
 
 pytestmark = pytest.mark.slow

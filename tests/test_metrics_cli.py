@@ -90,11 +90,10 @@ def test_evaluate_instances_writes_the_library_result(pair, tmp_path):
     expected = json.loads(json.dumps(evaluate_instances(pair["gt_json"], pair["gt_dir"], predictions)))
     assert json.loads(out.read_text()) == expected
     assert {"ap_box", "ap_box50", "ap_box75", "per_class"} <= set(expected)
-    # the old spelling --pred still works for one release, and is no longer shown
-    old = tmp_path / "old.json"
-    assert main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
-                 "--pred", str(preds), "--out", str(old)]) == 0
-    assert json.loads(old.read_text()) == expected
+    # the old spelling --pred is gone (it was kept for one release)
+    with pytest.raises(SystemExit):
+        main(["evaluate", "instances", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
+              "--pred", str(preds), "--out", str(tmp_path / "old.json")])
 
 
 def test_instances_help_names_pred_json_only(capsys):

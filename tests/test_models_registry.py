@@ -17,12 +17,12 @@ from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.synth import make_scene
 from harness.data.validate import load_valid
 from harness.errors import ConfigError
+from harness.metrics.export import prediction_to_coco
 from harness.metrics.instances import evaluate_instances
 from harness.metrics.panoptic import pq_compute
 from harness.models import create_model, list_models
 from harness.models.evaluators import EVALUATORS
 from harness.models.registry import MODELS
-from harness.models.export import prediction_to_coco
 from harness.models.synthesis.entries import SYNTHESIS_MODELS
 from harness.models.targets import panoptic_to_targets
 

@@ -14,10 +14,10 @@ from analysis.render import to_markdown
 from analysis.report import copies_figure
 from analysis.tables import RunFilter, build_table
 from harness.cli import main as panbench
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import run_specs
 from harness.errors import PanbenchError
 from harness.tracking.run_store import RunStore
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import run_specs
 from run_records import start_run
 
 RECIPE = "panda-copies-mini"

@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from harness.config.recipes import load_recipe, select_cell, typed_recipe
+from harness.config.run_spec import RunSpec
 from harness.data.categories import categories_json
 from harness.data.dataset import PanopticDataset, write_panoptic_json, write_sample
 from harness.data.synth import synthesize_dataset
@@ -23,9 +25,7 @@ from harness.panda.online import OnlinePanda
 from harness.train.distributed import DistContext
 from harness.train.loader import PanopticTrainSet, ResumableBatchSampler, samples_per_epoch
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.panoptic_task import PanopticTask, SgdSettings
-from harness.train.recipes import load_recipe, select_cell, typed_recipe
-from harness.train.run_spec import RunSpec
+from harness.train.tasks.panoptic.task import PanopticTask, SgdSettings
 from panda_checks import assert_traces_to_sources, coded_scene
 
 SEED = 7

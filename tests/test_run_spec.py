@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.recipe_schema import reporting_keys
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import PandaVariant, RunSpec, run_specs
 from harness.panda.config import PandaConfig
-from harness.train.recipe_schema import reporting_keys
-from harness.train.run_spec import PandaVariant, RunSpec, run_specs
-from harness.train.recipes import load_recipe
 
 
 @pytest.mark.parametrize("copies, ops, params, name", [
@@ -62,7 +62,7 @@ def test_reporting_keys_are_declared_by_the_schema():
 def test_run_ids_are_the_same_in_another_process():
     """Another interpreter with another hash seed computes the same ids (no dict-order or hash())."""
     ids = [s.run_id for s in run_specs(load_recipe("panda-table4-mini"))]
-    code = ("from harness.train.run_spec import run_specs; from harness.train.recipes import load_recipe; "
+    code = ("from harness.config.run_spec import run_specs; from harness.config.recipes import load_recipe; "
             "print(' '.join(s.run_id for s in run_specs(load_recipe('panda-table4-mini'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=Path(__file__).parents[1])

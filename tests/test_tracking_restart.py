@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_store import RunStore
 from harness.train.loop import Trainer
-from harness.train.run_spec import RunSpec
 from test_tracking_run_record import wandb_history, wandb_summary
 
 TINY = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "data.synth.width=64", "data.synth.height=32",

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_lock import LOCK_FILE, RunLock
-from harness.train.run_spec import RunSpec
 
 ROOT = Path(__file__).parents[1]
 

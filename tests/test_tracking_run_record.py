@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_store import METRIC_KEYS, RunStore
-from harness.train.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 

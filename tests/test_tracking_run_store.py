@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from harness.config.run_spec import RunSpec, run_id
 from harness.tracking.run_store import RunStore
-from harness.train.run_spec import RunSpec, run_id
 
 
 def _spec(*overrides):

@@ -14,9 +14,9 @@ import pytest
 
 from analysis.runs import load_runs
 from harness.cli import main
+from harness.config.run_spec import RunSpec
 from harness.tracking.run_store import RunStore
 from harness.tracking.wandb_sink import WandbSink
-from harness.train.run_spec import RunSpec
 
 ROOT = Path(__file__).parents[1]
 FAKE_WANDB = """#!{python}
@@ -51,7 +51,7 @@ def fake_wandb(tmp_path, monkeypatch):
     script = tmp_path / "wandb"
     script.write_text(FAKE_WANDB.format(python=sys.executable, calls=str(calls)))
     script.chmod(0o755)
-    monkeypatch.setattr("harness.tracking.commands.wandb_cli", lambda: str(script))
+    monkeypatch.setattr("harness.commands.tracking.wandb_cli", lambda: str(script))
     return calls
 
 

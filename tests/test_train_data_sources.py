@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from harness.config.run_spec import RunSpec
 from harness.data.dataset import PanopticDataset
 from harness.errors import ConfigError, DatasetError
 from harness.train.data_sources import prepare_data
-from harness.train.run_spec import RunSpec
 
 
 def _cfg(tmp_path, *overrides):

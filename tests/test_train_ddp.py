@@ -21,7 +21,7 @@ def test_two_process_gloo_run_finishes_and_only_rank0_writes(tmp_path):
                  "train.checkpoint_every=1", "eval.every=1", "eval.images_logged=0", f"data.cache={tmp_path / 'cache'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "harness.train.run", "panda-table2-mini", *overrides, "--runs-root", str(runs), "--no-progress"]
+           "-m", "harness.cli", "train", "panda-table2-mini", *overrides, "--runs-root", str(runs), "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]  # beside it: the store's .store.json

@@ -18,12 +18,12 @@ from harness.models import create_model
 from harness.models.evaluators import category_ids_of, load_evaluator
 from harness.models.registry import model_family
 from harness.tracking.run_store import RunStore
-from harness.train import evaluator_runs
-from harness.train.evaluator_runs import (EvaluatorRunError, evaluator_resolver, evaluator_run_id, evaluator_weights,
-                                          weights_of_run)
-from harness.train.evaluator_task import CEILING_JSON
+from harness.train.tasks.evaluator import runs as evaluator_runs
+from harness.train.tasks.evaluator.runs import (EvaluatorRunError, evaluator_resolver, evaluator_run_id,
+                                                evaluator_weights, weights_of_run)
+from harness.config.run_spec import RunSpec
 from harness.train.run import run_training
-from harness.train.run_spec import RunSpec
+from harness.train.tasks.evaluator.task import CEILING_JSON
 
 @pytest.fixture
 def store(tiny_evaluators):

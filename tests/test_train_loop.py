@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness.config.recipes import load_recipe, select_cell, typed_recipe
 from harness.data.dataset import PanopticDataset
 from harness.data.synth import synthesize_dataset
 from harness.train.distributed import DistContext
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.panoptic_task import PanopticTask, SgdSettings
-from harness.train.recipes import load_recipe, select_cell, typed_recipe
+from harness.train.tasks.panoptic.task import PanopticTask, SgdSettings
 
 pytestmark = pytest.mark.slow
 

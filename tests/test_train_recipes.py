@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.config.recipes import expand_grid, list_recipes, load_recipe, select_cell
 from harness.errors import ConfigError
-from harness.train.recipes import expand_grid, list_recipes, load_recipe, select_cell
 
 PAPER_RECIPES = ("panda-table1", "panda-table2", "panda-table4")
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from harness.config.run_spec import RunSpec
 from harness.train.loop import Trainer
-from harness.train.run_spec import RunSpec
 
 pytestmark = pytest.mark.slow
 

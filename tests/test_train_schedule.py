@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.config.recipes import load_recipe, select_cell, typed_recipe
 from harness.train.loop import TrainSettings
-from harness.train.panoptic_task import SgdSettings
-from harness.train.recipes import load_recipe, select_cell, typed_recipe
 from harness.train.schedule import LrSchedule, scaled_lr, total_iterations
+from harness.train.tasks.panoptic.task import SgdSettings
 
 UPSNET_EPOCHS = 48000 * 4 / 2975
 

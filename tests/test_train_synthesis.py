@@ -1,4 +1,4 @@
-"""GAN synthesis on the one training loop (harness/train/synthesis_task.py): SPADE's schedule by hand,
+"""GAN synthesis on the one training loop (harness/train/tasks/synthesis/task.py): SPADE's schedule by hand,
 exact resume of a (panoptic) SPADE GAN (N + N steps = 2N steps bit for bit for G, D, both Adams, both
 schedulers), a 2-process gloo DDP run, evaluator files checked before training, and whole runs
 through `panbench sweep` / `panbench train` that record their runs, sample grids, W&B media and
@@ -23,8 +23,8 @@ from harness.metrics.synthesis import RESULT_KEYS
 from harness.models.evaluators import build_evaluator
 from harness.train.distributed import DistContext
 from harness.train.loop import Trainer, TrainSettings
-from harness.train.synthesis_eval import GAP, EvaluatorSettings
-from harness.train.synthesis_task import GanSettings, GanSynthesisTask, LinearDecay
+from harness.train.tasks.synthesis.evaluate import GAP, EvaluatorSettings
+from harness.train.tasks.synthesis.task import GanSettings, GanSynthesisTask, LinearDecay
 from harness.weights import WeightsError
 from test_train_tasks import _assert_equal
 
@@ -248,7 +248,7 @@ def test_a_run_naming_its_evaluators_by_recipe_scores_with_their_runs_and_tables
     from analysis.tables import RunFilter, build_table
     from evaluator_fixtures import evaluator_reference
     from harness.tracking.run_store import RunStore
-    from harness.train.evaluator_runs import weights_of_run
+    from harness.train.tasks.evaluator.runs import weights_of_run
 
     shared, cache, ids = tiny_evaluators
     root = tmp_path / "runs"  # the session's evaluator runs, in a store of this test's own

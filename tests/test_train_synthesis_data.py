@@ -1,4 +1,4 @@
-"""Synthesis samples (harness/train/synthesis_data.py) on the hand-made blocks dataset, whose pixels
+"""Synthesis samples (harness/train/tasks/synthesis/data.py) on the hand-made blocks dataset, whose pixels
 are known: the semantic map is each category's position in the categories (void 255), the image in
 [-1, 1]; resizing takes F.interpolate's nearest pixels for labels and PIL's bicubic for the image;
 flips and crops are a pure function of (seed, epoch, index). And the reading side of the label-map
@@ -21,7 +21,7 @@ from harness.data.dataset import PanopticDataset
 from harness.data.images import read_ids, read_rgb
 from harness.data.subsets import write_subset
 from harness.errors import DatasetError
-from harness.train.synthesis_data import LabelSource, SynthesisSet, collate
+from harness.train.tasks.synthesis.data import LabelSource, SynthesisSet, collate
 
 # the blocks dataset (conftest.write_blocks_dataset): category id -> position in Cityscapes' 19
 POSITION = {23: 10, 7: 0, 26: 13, 24: 11}

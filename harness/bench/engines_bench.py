@@ -31,7 +31,7 @@ from harness.atomic import write_json
 from harness.bench.machine_load import load_average, load_line
 from harness.bench.pq_bench import interleaved, max_difference, reference_module
 from harness.data.coco_instances import thing_annotations
-from harness.data.parallel import usable_cpus
+from harness.threads import usable_cpus
 
 
 def instance_predictions(paths: dict[str, Path], seed: int) -> list[dict]:

@@ -98,8 +98,8 @@ def loader_wait(steps: int, tmp: Path, threads: int) -> dict:
     from harness.train.distributed import DistContext
     from harness.train.loop import Trainer, TrainSettings
     from harness.train.run import seed_everything
-    from harness.train.run_spec import RunSpec
-    from harness.train.tasks import build_task
+    from harness.config.run_spec import RunSpec
+    from harness.train.tasks.registry import build_task
 
     out: dict[str, dict] = {}
     before = torch.get_num_threads()

@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
-from harness.data.parallel import usable_cpus
 from harness.errors import PanbenchError
 from harness.metrics.panoptic import pq_compute_reference
+from harness.threads import usable_cpus
 
 KEYS = ("pq", "sq", "rq", "pq_th", "sq_th", "rq_th", "pq_st", "sq_st", "rq_st")
 TESTS = Path(__file__).resolve().parents[2] / "tests"  # the references live with the tests, not in the package

@@ -34,9 +34,8 @@ from typing import Any, Iterator
 
 from harness.atomic import write_json
 from harness.bench.machine_load import load_average, load_line
-from harness.data.parallel import usable_cpus
 from harness.demo import demo_commands, run_commands
-from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads
+from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads, usable_cpus
 
 STEP_CONFIGS = {  # name: (intra-op threads, OMP_WAIT_POLICY or None for OpenMP's default)
     "1_thread": (1, None),

@@ -28,10 +28,10 @@ from pathlib import Path
 from harness.atomic import link_or_copy, naming_failures, output_folder
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
 from harness.data.label_maps import LABEL_MAPS_KEY, LabelMaps
-from harness.data.parallel import parallel_map
 from harness.data.schema import read_json
 from harness.data.validate import validate_dataset
 from harness.errors import DatasetError
+from harness.parallel import parallel_map
 
 CONVERTER = "cityscapesscripts.preparation.createPanopticImgs.convert2panoptic"
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"

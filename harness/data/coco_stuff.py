@@ -33,11 +33,11 @@ from harness.atomic import link_or_copy, output_folder, write_png
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
 from harness.data.images import image_size, read_class_ids
 from harness.data.panoptic_format import id2rgb, make_segments_info
-from harness.data.parallel import parallel_map
 from harness.data.paths import confined
 from harness.data.schema import FILE, ID, INT, Key, entry_problems, kind, raise_first, read_json
 from harness.data.validate import validate_dataset
 from harness.errors import DatasetError
+from harness.parallel import parallel_map
 
 # cocostuff labels.txt, ids 1..182 (0 is "unlabeled")
 COCO_STUFF_NAMES: tuple[str, ...] = (

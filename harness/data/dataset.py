@@ -213,3 +213,15 @@ def write_panoptic_json(root: str | Path, images: list[dict], annotations: list[
     path = Path(root) / PANOPTIC_JSON
     write_json(path, {**extra, "images": images, "annotations": annotations, "categories": categories}, indent=None)
     return path
+
+
+def ground_truth_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
+    """The ground-truth JSON an evaluation of `images` reads: the dataset's own when it is all of
+    them, else a copy restricted to them in `out_dir` (gt_subset.json)."""
+    if len(images) == len(ds.images):
+        return ds.json_path
+    keep = {im["id"] for im in images}
+    path = out_dir / "gt_subset.json"
+    write_json(path, {**ds.to_json(), "images": images,
+                      "annotations": [a for a in ds.annotations if a["image_id"] in keep]}, indent=None)
+    return path

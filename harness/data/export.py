@@ -36,9 +36,9 @@ from harness.data.coco_instances import thing_annotations
 from harness.data.dataset import INSTANCES_JSON, SEMANTIC_DIR, THINGS_FIRST_JSON
 from harness.data.images import read_ids
 from harness.data.panoptic_format import semantic_map
-from harness.data.parallel import parallel_map
 from harness.data.validate import load_valid
 from harness.errors import DatasetError
+from harness.parallel import parallel_map
 
 THING_LABEL = 0
 VOID_LABEL = 255

@@ -4,7 +4,7 @@
 the sum of those averages over all non-void classes, in percent. `frame_share` divides the same
 average by the average frame size instead (Supplementary Fig 1's treemap, where void/background is
 a class of its own). Areas come from `segments_info`, which the validator ties to the PNGs, so no
-image is decoded. `panbench data stats DIR [--compare DIR2] [--plot FILE.png]` (harness.data.commands)
+image is decoded. `panbench data stats DIR [--compare DIR2] [--plot FILE.png]` (harness.commands.data)
 prints the table and draws the bar chart."""
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ from harness.data import label_maps
 from harness.data.dataset import PanopticDataset
 from harness.data.images import image_size, label_mode_problem, read_ids, read_rgb
 from harness.data.panoptic_format import segment_stats
-from harness.data.parallel import parallel_map
 from harness.data.schema import Problem, dataset_problems
 from harness.errors import DatasetError
+from harness.parallel import parallel_map
 
 LOAD_PIXEL_BUDGET = 16 * 2**20  # label pixels decoded by `load_valid` (about 128 images of 256x512)
 

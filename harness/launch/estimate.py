@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.config.recipe_schema import CostConfig, ModelCost
+from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError
-from harness.train.recipe_schema import CostConfig, ModelCost
-from harness.train.run_spec import RunSpec
 
 UNITS = {"gpu": "GPU-hours", "cpu": "CPU-hours"}
 

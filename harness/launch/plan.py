@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.config.recipes import load_recipe
+from harness.config.run_spec import RunSpec, run_specs
 from harness.errors import ConfigError
 from harness.tracking.run_lock import Holder, RunLock
 from harness.tracking.run_store import ERROR_LOG, RunStore
-from harness.train.recipes import load_recipe
-from harness.train.run_spec import RunSpec, run_specs
 
 EXECUTORS = ("local", "torchrun", "slurm")
 CLUSTERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
@@ -75,7 +76,7 @@ class Launch:
     cluster: str = "slurm"
 
 
-def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = "results/runs",
+def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = DEFAULT_RUNS_ROOT,
                seeds: Iterable[int] | None = None) -> list[PlannedRun]:
     """Every cell of the recipe's grid with its run spec and current state. An override of a grid key
     pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`

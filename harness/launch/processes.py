@@ -1,5 +1,5 @@
 """Runs as processes on this machine: `--executor local --parallel N` (N runs at once, each
-`python -m harness.train.run`) and `--executor torchrun` (each run a DDP job of `--nproc`
+`python -m harness.cli train`) and `--executor torchrun` (each run a DDP job of `--nproc`
 processes, `--parallel` jobs at once). Each run is a separate process (or group of processes) with
 its own torch threads: the cores are split, threads = cores // (runs at once x processes per run),
 and on a GPU machine each run gets its own GPUs (CUDA_VISIBLE_DEVICES), so parallel runs never share

@@ -27,11 +27,11 @@ from typing import Any, Callable
 
 import submitit
 
+from harness.config.recipe_schema import LaunchConfig
+from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
 from harness.tracking.run_store import RunStore
-from harness.train.recipe_schema import LaunchConfig
-from harness.train.run_spec import RunSpec
 
 SUBMITIT_DIR = ".submitit"
 

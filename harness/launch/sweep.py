@@ -1,12 +1,12 @@
 """`panbench sweep RECIPE`: a recipe's `grid:` expanded into runs, each run executed once.
 
-Each cell becomes a run spec (harness.train.run_spec: its id, cell and canonical variant, computed
+Each cell becomes a run spec (harness.config.run_spec: its id, cell and canonical variant, computed
 once), so the plan knows each run's state before anything starts: finished, running elsewhere (its
 lock is held: harness.tracking.run_lock), failed (it is retried) or to do. The runs to do go to
 one executor:
 
 - `local`: one after the other in this process, or `--parallel N` at once as N processes
-  (`python -m harness.train.run`), the machine's cores split between them;
+  (`python -m harness.cli train`), the machine's cores split between them;
 - `torchrun`: each run as a DDP job of `--nproc` processes (harness.launch.torchrun), `--parallel`
   jobs at once on disjoint GPUs;
 - `slurm`: one submitit job array per set of `launch:` parameters (harness.launch.slurm).
@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import ConfigError
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, check_executor, describe_cell, record_outcome
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 
 
-def run_sweep(plan: list[PlannedRun], runs_root: str | Path = "results/runs", *, executor: str = "local",
+def run_sweep(plan: list[PlannedRun], runs_root: str | Path = DEFAULT_RUNS_ROOT, *, executor: str = "local",
               launch: Launch | None = None, train: Callable[..., object] | None = None,
               echo: Callable[[str], None] = print) -> SweepSummary:
     """Run every run of `plan` that is neither finished nor running elsewhere; never twice, never

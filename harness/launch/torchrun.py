@@ -1,6 +1,7 @@
 """Runs launched as other processes: one run as a DDP job through torchrun (`panbench train
 --nproc N`, `panbench sweep --executor torchrun`: `python -m torch.distributed.run --standalone
---nproc_per_node N -m harness.train.run ...`), or as one plain process (`sweep --parallel N`).
+--nproc_per_node N -m harness.cli train ...`), or as one plain process (`sweep --parallel N`): every
+process runs the one entry point, `panbench train` (harness/commands/train.py).
 
 The launched command must land on the planned run (`--expect-run-id`), and its rank 0 writes what
 became of the run to an outcome file (trained, finished before, running elsewhere). A failing rank
@@ -21,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from harness.config.run_spec import RunSpec
 from harness.errors import PanbenchError
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 from harness.train.run import RunResult
-from harness.train.run_spec import RunSpec
 
-ENTRY = "harness.train.run"
+ENTRY = "harness.cli"  # `python -m harness.cli train ...` = `panbench train ...`
 
 
 class RunFailed(PanbenchError):
@@ -36,8 +37,8 @@ class RunFailed(PanbenchError):
 
 def entry_args(recipe: str, overrides: Sequence[str], runs_root: str | Path, run_id: str, outcome: Path,
                entry: str = ENTRY) -> list[str]:
-    """`-m harness.train.run RECIPE overrides ...` for a launched process that must land on `run_id`."""
-    return ["-m", entry, recipe, *overrides, "--runs-root", str(runs_root), "--expect-run-id", run_id,
+    """`-m harness.cli train RECIPE overrides ...` for a launched process that must land on `run_id`."""
+    return ["-m", entry, "train", recipe, *overrides, "--runs-root", str(runs_root), "--expect-run-id", run_id,
             "--outcome-file", str(outcome)]
 
 
@@ -57,7 +58,7 @@ def launch(spec: RunSpec, command: Callable[[Path], list[str]], runs_root: str |
 
 def run_process(spec: RunSpec, recipe: str, overrides: list[str], runs_root: str | Path,
                 env: Mapping[str, str] | None = None, log: Path | None = None) -> RunResult:
-    """The run as one process (`python -m harness.train.run`)."""
+    """The run as one process (`python -m harness.cli train`)."""
     return launch(spec, lambda outcome: [sys.executable, *entry_args(recipe, overrides, runs_root, spec.run_id,
                                                                      outcome), "--no-progress"],
                   runs_root, env, log, what="the run's process")

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from harness.data.images import read_id_words
-from harness.data.parallel import usable_cpus
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
 from harness.metrics.pq_image import PQCounts, SegmentTable, pq_counts
 from harness.metrics.prefetch import prefetched
 from harness.progress import track
+from harness.threads import usable_cpus
 
 GROUPS = (("", None), ("_th", True), ("_st", False))
 

@@ -106,7 +106,7 @@ def class_categories(evaluator: LoadedEvaluator, categories: list[dict]) -> list
 def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
                       resolve_run: Resolver | None = None) -> LoadedEvaluator | None:
     """A weights file; with `resolve_run` (the run store's resolver,
-    `harness.train.evaluator_runs.evaluator_resolver`) whatever it takes: a run id, a recipe
+    `harness.train.tasks.evaluator.runs.evaluator_resolver`) whatever it takes: a run id, a recipe
     reference or a weights file."""
     if value is None or isinstance(value, LoadedEvaluator):
         return value

@@ -1,5 +1,5 @@
 """Panoptic models: UPSNet-style and Seamless-Scene-Segmentation-style networks on torchvision's
-Mask R-CNN, their targets, and the export of predictions to COCO-panoptic files."""
+Mask R-CNN and their targets (predictions become COCO files in harness/metrics/export.py)."""
 
 from harness.models.registry import create_model, list_models
 

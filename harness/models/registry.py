@@ -58,7 +58,7 @@ def list_models() -> list[str]:
 
 def model_family(name: str) -> str:
     """`panoptic`, `synthesis`, `segmenter` or `detector`: which task trains model `name`
-    (harness/train/tasks.py)."""
+    (harness/train/tasks/registry.py)."""
     if name in SYNTHESIS_MODELS:
         return "synthesis"
     if name in EVALUATORS:

@@ -16,11 +16,11 @@ from typing import Any
 from harness.atomic import encode_png, output_folder, write_bytes, write_json
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, write_panoptic_json
 from harness.data.images import encode_image, read_ids, read_rgb
-from harness.data.parallel import parallel_map
 from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
 from harness.panda.config import PandaConfig
 from harness.panda.sample import Source, hybrid_partners, panda_sample
+from harness.parallel import parallel_map
 
 MANIFEST = "manifest.json"
 

@@ -1,16 +1,16 @@
 """The local run store (ARCHITECTURE.md "Run record"): one folder per run, named by its run id (a
-stable hash of the resolved config, harness.train.run_spec), so a re-run sweep finds its finished runs
+stable hash of the resolved config, harness.config.run_spec), so a re-run sweep finds its finished runs
 and skips them.
 
-    results/runs/<run_id>/run.json        identity, resolved config, status and timings
-    results/runs/<run_id>/metrics.json    final metrics: flat keys in percent + per_class
-    results/runs/<run_id>/history.jsonl   one line per logged step
-    results/runs/<run_id>/checkpoints/    the latest training state (exact resume)
-    results/runs/<run_id>/error.log       the traceback of a failed run
-    results/runs/<run_id>/error.rank<k>.log   the traceback of DDP rank k > 0, when it failed
-    results/runs/<run_id>/run.lock        held while the run executes (harness.tracking.run_lock)
-    results/runs/<run_id>/wandb/offline-run-*/   its one offline W&B run (harness.tracking.wandb_sink)
-    results/runs/.store.json              the store's salt: W&B id = <run_id>-<salt>
+    <root>/<run_id>/run.json        identity, resolved config, status and timings
+    <root>/<run_id>/metrics.json    final metrics: flat keys in percent + per_class
+    <root>/<run_id>/history.jsonl   one line per logged step
+    <root>/<run_id>/checkpoints/    the latest training state (exact resume)
+    <root>/<run_id>/error.log       the traceback of a failed run
+    <root>/<run_id>/error.rank<k>.log   the traceback of DDP rank k > 0, when it failed
+    <root>/<run_id>/run.lock        held while the run executes (harness.tracking.run_lock)
+    <root>/<run_id>/wandb/offline-run-*/   its one offline W&B run (harness.tracking.wandb_sink)
+    <root>/.store.json              the store's salt: W&B id = <run_id>-<salt>
 
 Every JSON file is written atomically (temp file + rename, harness.atomic).
 
@@ -30,17 +30,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from harness.atomic import append_jsonl, write_json, write_text
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import METRIC_KEYS
 
 if TYPE_CHECKING:
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
 RUN_JSON = "run.json"
 METRICS_JSON = "metrics.json"
 HISTORY_JSONL = "history.jsonl"
 ERROR_LOG = "error.log"
 CHECKPOINTS = "checkpoints"
+PREDICTIONS = "predictions"  # what the final evaluation wrote (step_NNNNNNN/ for earlier ones)
 STORE_JSON = ".store.json"
 WANDB_DIR = "wandb"  # <run_dir>/wandb/offline-run-*: the run's offline W&B run
 OFFLINE_GLOB = "offline-run-*"
@@ -73,9 +75,9 @@ def now_iso() -> str:
 
 
 class RunStore:
-    """Reads and writes run records under `root` (default `results/runs`)."""
+    """Reads and writes run records under `root` (default harness.config.paths.DEFAULT_RUNS_ROOT)."""
 
-    def __init__(self, root: str | Path = "results/runs"):
+    def __init__(self, root: str | Path = DEFAULT_RUNS_ROOT):
         self.root = Path(root)
 
     # --- paths ----------------------------------------------------------------------------------

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from harness.config.recipe_schema import WANDB_MODES
 from harness.errors import ConfigError, PanbenchError
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
-from harness.train.recipe_schema import WANDB_MODES
 
 if TYPE_CHECKING:
-    from harness.train.recipe_schema import WandbConfig
-    from harness.train.run_spec import RunSpec
+    from harness.config.recipe_schema import WandbConfig
+    from harness.config.run_spec import RunSpec
 
 IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
 

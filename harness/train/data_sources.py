@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.config.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
 from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
 from harness.panda.online import OnlinePanda, epoch_samples
 from harness.seeding import stable_digest
-from harness.train.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 
 VAL_SEED_OFFSET = 1_000_003  # the synthetic val set never shares a seed with a training pool
 KEY_FILE = "cache_key.json"

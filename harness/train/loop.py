@@ -17,11 +17,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from harness.config.recipe_schema import RecipeConfig
 from harness.progress import progress_bar
 from harness.train.checkpoint import LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from harness.train.distributed import DistContext, barrier, gather_objects
 from harness.train.loader import ResumableBatchSampler, samples_per_epoch
-from harness.train.recipe_schema import RecipeConfig
 from harness.train.schedule import total_iterations
 from harness.train.task import Optim, Step, Task
 

@@ -2,17 +2,18 @@
 cached), build the task, train it with the one loop (harness/train/loop.py), evaluate, record in
 the run store and W&B.
 
-Launch (one process, CPU or one GPU):
+Launch (one process, CPU or one GPU), through the one entry point, `panbench train`
+(harness/commands/train.py):
     panbench train panda-table2-mini data.n=10 data.panda=1x
 DDP (one process per GPU with NCCL, or CPU processes with gloo):
-    torchrun --nproc_per_node 8 -m harness.train.run panda-table2 data.n=100 data.panda=1x
+    torchrun --nproc_per_node 8 -m harness.cli train panda-table2 data.n=100 data.panda=1x
     panbench train panda-table2-mini --nproc 2 data.n=10          (the same through torchrun)
 A whole grid, locally, through torchrun or on SLURM: `panbench sweep` (harness/launch).
 
 Iterations and lr follow harness/train/schedule.py: iterations = epochs * n_train / (GPUs x
 ims_per_gpu), lr = base_lr * (GPUs x ims_per_gpu) / base_batch.
 
-The run id comes from the run spec (harness/train/run_spec.py): a finished run is skipped, a killed
+The run id comes from the run spec (harness/config/run_spec.py): a finished run is skipped, a killed
 one resumes from its last checkpoint, a failed one records its error and traceback and is retried
 on the next call. One execution per run: rank 0 takes the run's lock (harness/tracking/run_lock.py)
 before anything is written; a run whose lock is held elsewhere is skipped with the holder's host
@@ -23,36 +24,27 @@ x processes."""
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import random
 import resource
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.threads import apply_thread_policy, set_process_defaults
+import numpy as np
+import torch
 
-set_process_defaults()  # torchrun's workers start here: before torch loads OpenMP (harness.threads)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
-
-from harness.atomic import write_json  # noqa: E402
-from harness.errors import PanbenchError  # noqa: E402
-from harness.tracking.run_lock import RunLock  # noqa: E402
-from harness.tracking.run_store import RunStore  # noqa: E402
-from harness.tracking.wandb_sink import WandbSink  # noqa: E402
-from harness.train.data_sources import PreparedData, describe, prepare_data  # noqa: E402
-from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed, shutdown  # noqa: E402
-from harness.train.evaluate import PREDICTIONS  # noqa: E402
-from harness.train.loop import Trainer, TrainSettings  # noqa: E402
-from harness.train.recipe_schema import RecipeConfig  # noqa: E402
-from harness.train.run_spec import RunSpec  # noqa: E402
-from harness.train.tasks import build_task  # noqa: E402
+from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.config.recipe_schema import RecipeConfig
+from harness.config.run_spec import RunSpec
+from harness.threads import apply_thread_policy
+from harness.tracking.run_lock import RunLock
+from harness.tracking.run_store import PREDICTIONS, RunStore
+from harness.tracking.wandb_sink import WandbSink
+from harness.train.data_sources import PreparedData, describe, prepare_data
+from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed
+from harness.train.loop import Trainer, TrainSettings
+from harness.train.tasks.registry import build_task
 
 FINISHED = "finished"  # rank 0's verdict when the run was finished by the time it held the lock
 
@@ -91,7 +83,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_training(spec: RunSpec, runs_root: str | Path = "results/runs", progress: bool = True) -> RunResult:
+def run_training(spec: RunSpec, runs_root: str | Path = DEFAULT_RUNS_ROOT, progress: bool = True) -> RunResult:
     """Train and evaluate the run `spec` names, recording it under `runs_root`; a finished run, or
     one whose lock another process holds, is skipped."""
     store = RunStore(runs_root)
@@ -205,39 +197,3 @@ def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: f
         store.fail(rid, exc, duration_s, status=status)
     else:
         store.record_failure(rid, cause[0], cause[1], duration_s, status=status)
-
-
-@record  # a failing rank's traceback reaches torchrun's error summary
-def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.train.run RECIPE [key=value ...]` (the torchrun entry point)."""
-    parser = argparse.ArgumentParser(prog="harness.train.run", description="Train one recipe cell.")
-    parser.add_argument("recipe")
-    parser.add_argument("overrides", nargs="*", metavar="key=value")
-    parser.add_argument("--runs-root", default="results/runs")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--expect-run-id", default=None, help="refuse to train any other run (set by launchers)")
-    parser.add_argument("--outcome-file", type=Path, default=None,
-                        help="rank 0 writes what became of the run here (JSON; set by launchers)")
-    args = parser.parse_args(argv)
-    try:
-        spec = RunSpec.from_recipe(args.recipe, args.overrides)
-        if args.expect_run_id and spec.run_id != args.expect_run_id:
-            raise PanbenchError(f"{args.recipe} {' '.join(args.overrides)}: resolves to run {spec.run_id}, the "
-                                f"launcher expected {args.expect_run_id}")
-        result = run_training(spec, args.runs_root, progress=not args.no_progress)
-        if result.running_elsewhere and int(os.environ.get("RANK", "0")) == 0:
-            print(f"run {result.run_id} skipped: it is running elsewhere ({result.running_elsewhere})")
-        if args.outcome_file and int(os.environ.get("RANK", "0")) == 0:
-            write_json(args.outcome_file, {"run_id": result.run_id, "skipped": result.skipped,
-                                           "running_elsewhere": result.running_elsewhere})
-    except PanbenchError as exc:
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(f"panbench: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        shutdown(init_distributed())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
 """One trainer, several tasks (ARCHITECTURE.md "One trainer, several tasks"; detectron2's
 `SimpleTrainer.run_step`, mmengine's `train_step(data, optim_wrapper)`): the loop in
 harness/train/loop.py owns the iterations, exact resume, checkpoints, DDP, AMP and logging; a task
-says what is trained and what one step is. Panoptic segmentation (harness/train/panoptic_task.py)
+says what is trained and what one step is. Panoptic segmentation (harness/train/tasks/panoptic/task.py)
 is one task; GAN synthesis, with a generator and a discriminator stepped in turn, is another.
 
-A task class is built by `from_config(recipe, prepared_data)` (harness/train/tasks.py picks the
+A task class is built by `from_config(recipe, prepared_data)` (harness/train/tasks/registry.py picks the
 class from the model's family) and provides
     modules()                             {name: nn.Module}, built on the CPU after the run is seeded
     optimizers(modules, total, batch)     {name: OptimizerSetup} for `total` iterations at `batch`

@@ -8,9 +8,9 @@ from pathlib import Path
 from harness.atomic import output_folder
 from harness.data.categories import categories_json
 from harness.data.dataset import write_panoptic_json, write_sample
-from harness.data.parallel import parallel_map
 from harness.data.synth.scene import MIN_SIDE, make_scene
 from harness.errors import PanbenchError
+from harness.parallel import parallel_map
 from harness.seeding import keyed_rng
 
 

@@ -23,13 +23,13 @@ import numpy as np
 from hotcoco.panoptic import PanopticEval
 
 from harness.data.images import read_ids
-from harness.data.parallel import usable_cpus
 from harness.data.schema import read_panoptic_json
 from harness.metrics import panoptic_reference as reference
 from harness.metrics.engines.gt_cache import PngRecords
 from harness.metrics.engines.rayon_pool import mark_pool_started, pool_usable
 from harness.metrics.pq_image import VOID, PQCounts, SegmentTable, overlap_pairs
 from harness.progress import progress_bar
+from harness.threads import usable_cpus
 
 IMAGES_PER_THREAD = 4  # per chunk: enough to keep every thread busy, few enough to show progress
 

@@ -23,14 +23,13 @@ import torch
 from torch import nn
 
 from harness.atomic import write_png
-from harness.data.dataset import PANOPTIC_DIR
+from harness.data.dataset import PANOPTIC_DIR, ground_truth_json
 from harness.metrics.synthesis import RESULT_KEYS, Resolver, evaluate_synthesis
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator
 from harness.panda.figures import colorize
 from harness.progress import track
-from harness.train.evaluate import _gt_json
-from harness.train.synthesis_data import SynthesisSet, collate
 from harness.train.task import Evaluation, to_device
+from harness.train.tasks.synthesis.data import SynthesisSet, collate
 from harness.weight_files import candidate_path
 from harness.weights import WeightsError
 
@@ -129,7 +128,7 @@ def evaluate_generator(gan: nn.Module, val_set: SynthesisSet, out_dir: Path, dev
     n = min(len(val_set), val_max) if val_max else len(val_set)
     grids, grid_files = synthesise(gan, val_set, out_dir, device, n, max(1, batch_size), n_samples, amp, progress)
     ds = val_set.datasets[0]
-    gt_json = _gt_json(ds, ds.images[:n], out_dir)
+    gt_json = ground_truth_json(ds, ds.images[:n], out_dir)
     result = evaluate_synthesis(out_dir / GENERATED, gt_json, ds.root / PANOPTIC_DIR, real=out_dir / REAL,
                                 segmenter=evaluators.segmenter, detector=evaluators.detector,
                                 fid_weights=evaluators.fid_weights, resolve_run=resolve_run, device=device,

@@ -17,8 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = PandaConfig()
     parameters = ", ".join(f"{f.name}={getattr(defaults, f.name)}" for f in dataclasses.fields(PandaConfig)
                            if f.name != "ops")
-    p = subparsers.add_parser("panda", help="PanDA: synthesise a panoptic dataset from a COCO-panoptic one",
-                              description=__doc__.splitlines()[0],
+    p = subparsers.add_parser("panda", description=__doc__.splitlines()[0],
                               epilog=f"parameters for --set (paper defaults): {parameters}")
     p.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
     p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")

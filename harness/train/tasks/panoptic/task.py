@@ -1,7 +1,7 @@
 """Panoptic segmentation as a task of the one training loop (harness/train/task.py): one model from
 the registry (UPSNet- or SSS-style), SGD under the PanDA protocol (Sec. 4.1: lr scaled with the total
 batch, warmup then steps, schedule.py), the summed loss dict of the model as one step, and the PQ /
-mIoU / AP evaluation of harness/train/evaluate.py."""
+mIoU / AP evaluation of harness/train/tasks/panoptic/evaluate.py."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from harness.config.recipe_schema import RecipeConfig, TrainConfig
 from harness.panda.online import OnlinePanda
 from harness.train.data_sources import PreparedData, online_panda
-from harness.train.recipe_schema import RecipeConfig, TrainConfig
 from harness.train.schedule import LrSchedule, scaled_lr
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 
@@ -112,7 +112,7 @@ class PanopticTask:
 
     def evaluate(self, modules: dict[str, nn.Module], out_dir: Path, device: torch.device, n_samples: int,
                  progress: bool) -> Evaluation:
-        from harness.train.evaluate import evaluate_model
+        from harness.train.tasks.panoptic.evaluate import evaluate_model
 
         return evaluate_model(modules["model"], self.val_root, out_dir, device, self.val_max, n_samples,
                               self.amp, progress, cache_dir=self.gt_cache)

@@ -4,14 +4,14 @@ takes the same values, in one of three forms:
 
 - a weights FILE: read with `load_evaluator` (architecture from its keys or its sidecar);
 - a RUN ID (12 hex digits) of a finished evaluator run in the run store: its final weights,
-  `<run>/predictions/evaluator.pth`, written by harness/train/evaluator_task.py;
+  `<run>/predictions/evaluator.pth`, written by harness/train/tasks/evaluator/task.py;
 - a RECIPE REFERENCE, `RECIPE [key=value ...]` as `panbench train` takes it, e.g.
   `synth-evaluators-mini` or `synth-evaluators-mini model.name=drn-d-mini train.epochs=20`: the
   recipe's grid cell whose model is of the kind asked for (pin `model.name` when the grid has
   several), i.e. one run spec and its run id.
 
 A recipe reference whose run is not finished is trained first, through the one trainer and the
-run store (`python -m harness.train.run RECIPE overrides --runs-root ROOT`), so a second caller
+run store (`python -m harness.cli train RECIPE overrides --runs-root ROOT`), so a second caller
 finds it finished and every synthesis run naming it shares the one run; a run that another
 process is training is waited for. It trains in a child process on purpose: the caller may be a
 synthesis run in the middle of its own W&B run (a second `wandb.init` in one process returns the
@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import ConfigError, PanbenchError
 from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load_evaluator
-from harness.tracking.run_store import RUN_JSON, RunStore, read_record
-from harness.train.evaluate import PREDICTIONS
-from harness.train.evaluator_task import EVALUATOR_WEIGHTS
+from harness.tracking.run_store import PREDICTIONS, RUN_JSON, RunStore, read_record
+from harness.train.tasks.evaluator.task import EVALUATOR_WEIGHTS
 from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
-    from harness.train.run_spec import RunSpec
+    from harness.config.run_spec import RunSpec
 
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 POLL_SECONDS = 10.0
@@ -61,8 +61,8 @@ def _kind_of(model: str) -> str | None:
 def reference_overrides(value: str, kind: str) -> tuple[str, list[str], RunSpec]:
     """(recipe, overrides, run spec) of a recipe reference; the overrides pin `model.name` to the
     cell of `kind`, so the reference, `panbench train` and the child process mean one run."""
-    from harness.train.recipes import load_recipe
-    from harness.train.run_spec import RunSpec, run_specs  # noqa: F811 - the runtime import of the hinted type
+    from harness.config.recipes import load_recipe
+    from harness.config.run_spec import RunSpec, run_specs  # noqa: F811 - the runtime import of the hinted type
 
     try:
         recipe, *overrides = shlex.split(value)
@@ -91,7 +91,7 @@ def run_of_weights(path: Path) -> str | None:
     return (read_record(run_json) or {}).get("run_id")
 
 
-def evaluator_run_id(value: str, kind: str, runs_root: str | Path = "results/runs") -> str | None:
+def evaluator_run_id(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> str | None:
     """The evaluator run `value` names, without training anything: a run id as given, a recipe
     reference's run id, the run a weights file came from; None for a file from elsewhere."""
     path = candidate_path(value)  # a bare file name: in the weights folder ($PANBENCH_WEIGHTS)
@@ -119,11 +119,11 @@ def _wait(seconds: float) -> None:
 
 def _train_in_child(recipe: str, overrides: list[str], runs_root: Path, progress: bool) -> int:
     env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}  # one process, not a DDP rank
-    cmd = [sys.executable, "-m", "harness.train.run", recipe, *overrides, "--runs-root", str(runs_root)]
+    cmd = [sys.executable, "-m", "harness.cli", "train", recipe, *overrides, "--runs-root", str(runs_root)]
     return subprocess.call(cmd if progress else [*cmd, "--no-progress"], env=env)
 
 
-def train_evaluator(value: str, kind: str, runs_root: str | Path = "results/runs", *, progress: bool = True,
+def train_evaluator(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT, *, progress: bool = True,
                     poll_seconds: float = POLL_SECONDS) -> str:
     """The run id of the evaluator recipe reference `value`, trained first when it is not finished
     (idempotent: a finished run is left alone; one that another process trains is waited for)."""
@@ -147,7 +147,7 @@ def train_evaluator(value: str, kind: str, runs_root: str | Path = "results/runs
     return rid
 
 
-def evaluator_weights(value: str, kind: str, runs_root: str | Path = "results/runs", *,
+def evaluator_weights(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT, *,
                       progress: bool = True) -> Path:
     """The weights file `value` names (see the module docstring), its run trained first when it is
     a recipe reference that is not finished. A synthesis run calls it before it trains, so an
@@ -169,13 +169,13 @@ def evaluator_weights(value: str, kind: str, runs_root: str | Path = "results/ru
     return _finished_weights(store, rid, kind, value)
 
 
-def resolve_evaluator_run(value: str, kind: str, runs_root: str | Path = "results/runs", *,
+def resolve_evaluator_run(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT, *,
                           progress: bool = True) -> LoadedEvaluator:
     """The evaluator `value` names, loaded strictly, in eval mode."""
     return load_evaluator(evaluator_weights(value, kind, runs_root, progress=progress), kind)
 
 
-def evaluator_resolver(runs_root: str | Path = "results/runs", *,
+def evaluator_resolver(runs_root: str | Path = DEFAULT_RUNS_ROOT, *,
                        progress: bool = True) -> Callable[[str, str], LoadedEvaluator]:
     """`(value, kind) -> LoadedEvaluator` against the run store at `runs_root`: the `resolve_run`
     of `evaluate_synthesis` (the CLI and the end of every synthesis run)."""

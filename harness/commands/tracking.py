@@ -3,8 +3,7 @@ the user is online; without run ids, every run that has an offline W&B folder. E
 uploaded once: a run has one offline folder (a restart rebuilds it, harness.tracking.wandb_sink);
 a folder already synced is skipped (its `.wandb.synced` marker), and a run still executing is left
 until it ends. The URL W&B prints for the synced run is kept in run.json (`wandb_url`), which the
-dashboard links. Also the run store's one command-line option, `--runs-root`, shared by every
-sub-command that reads or writes runs."""
+dashboard links."""
 
 from __future__ import annotations
 
@@ -16,25 +15,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.config.paths import add_runs_root
 from harness.errors import ConfigError
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR, RunStore
 
-DEFAULT_RUNS_ROOT = Path("results/runs")
 SYNCED_GLOB = "*.wandb.synced"  # the marker `wandb sync` leaves beside the .wandb file
 
 
-def add_runs_root(parser: argparse.ArgumentParser, old_spelling: bool = False) -> None:
-    """`--runs-root DIR`; `old_spelling` keeps `--runs` (table / figure / report / dashboard until
-    now) as a hidden alias for one release."""
-    parser.add_argument("--runs-root", type=Path, default=DEFAULT_RUNS_ROOT,
-                        help=f"run store (default {DEFAULT_RUNS_ROOT})")
-    if old_spelling:
-        parser.add_argument("--runs", dest="runs_root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sync", help="push offline W&B runs (wandb sync)", description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser("sync", description=__doc__.split("\n\n")[0])
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     add_runs_root(p)
     p.add_argument("--dry-run", action="store_true", help="list the folders, do not upload")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from harness.config.paths import add_runs_root
 from harness.launch.plan import CLUSTERS, EXECUTORS
-from harness.tracking.commands import add_runs_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sweep", help="run every cell of a recipe's grid (finished runs are skipped)")
+    p = subparsers.add_parser("sweep")
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="recipe overrides; a grid key narrows the grid; launch.KEY=VALUE sets a SLURM parameter")
@@ -64,7 +64,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from harness.launch.plan import Launch, check_executor, describe_cell, plan_sweep
     from harness.launch.sweep import run_sweep
     from harness.models.pretrained import required_weight_files
-    from harness.train.recipes import load_recipe
+    from harness.config.recipes import load_recipe
 
     check_executor(args.executor, args.cluster, args.parallel)
     if args.nproc is not None and args.nproc < 1:

@@ -13,26 +13,13 @@ import torch
 
 from harness.atomic import write_json, write_png
 from harness.data.categories import train_ids
-from harness.data.dataset import PANOPTIC_DIR, PanopticDataset
+from harness.data.dataset import PANOPTIC_DIR, PanopticDataset, ground_truth_json
 from harness.data.panoptic_format import id2rgb, semantic_map
 from harness.data.tensors import image_tensor
-from harness.models.export import prediction_to_coco
-from harness.progress import progress_bar
+from harness.metrics.export import prediction_to_coco
 from harness.metrics.vocabulary import INSTANCE_KEYS, PANOPTIC_KEYS, SEMANTIC_KEYS
+from harness.progress import progress_bar
 from harness.train.task import Evaluation
-
-PREDICTIONS = "predictions"
-
-
-def _gt_json(ds: PanopticDataset, images: list[dict], out_dir: Path) -> Path:
-    """The ground-truth JSON of the evaluated images (a copy restricted to them if not all)."""
-    if len(images) == len(ds.images):
-        return ds.json_path
-    keep = {im["id"] for im in images}
-    path = out_dir / "gt_subset.json"
-    write_json(path, {**ds.to_json(), "images": images,
-                      "annotations": [a for a in ds.annotations if a["image_id"] in keep]}, indent=None)
-    return path
 
 
 @torch.no_grad()
@@ -78,7 +65,7 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     pred_json = out_dir / "panoptic.json"
     write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories}, indent=None)
     write_json(out_dir / "instances.json", instances, indent=None)
-    gt_json = _gt_json(ds, images, out_dir)
+    gt_json = ground_truth_json(ds, images, out_dir)
     gt_dir = ds.panoptic_dir
     pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir, cache_dir=cache_dir)
     ap = evaluate_instances(gt_json, gt_dir, instances, cache_dir=cache_dir)

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
-from harness.tracking.commands import add_runs_root
+from harness.config.paths import add_runs_root
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
-    add_runs_root(parser, old_spelling=True)
+    add_runs_root(parser)
     parser.add_argument("--recipe", default=None, help="only runs of this recipe")
     parser.add_argument("--model", default=None, help="only runs of this model")
     parser.add_argument("--dataset", default=None, help="only runs on this dataset")
@@ -21,7 +21,7 @@ def _where(args: argparse.Namespace) -> RunFilter:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("table", help="a paper table from the run store or the published numbers")
+    p = subparsers.add_parser("table")
     p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--out", type=Path, default=None,
@@ -31,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=table_command)
 
-    p = subparsers.add_parser("figure", help="PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "
-                                             "the copies study; synthesis Fig. 4 and sample images (Figs 6-7)")
+    p = subparsers.add_parser("figure")
     p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
@@ -46,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=figure_command)
 
-    p = subparsers.add_parser("report", help="write tables, figures and the dashboard of a study into one folder")
+    p = subparsers.add_parser("report")
     p.add_argument("--out", type=Path, default=Path("results/report"))
     p.add_argument("--source", choices=("runs", "reference"), default="runs")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
@@ -56,9 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
-    p = subparsers.add_parser("dashboard", help="one self-contained HTML page comparing runs")
+    p = subparsers.add_parser("dashboard")
     p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
-    add_runs_root(p, old_spelling=True)
+    add_runs_root(p)
     p.set_defaults(func=dashboard_command)
 
 

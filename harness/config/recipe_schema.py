@@ -190,7 +190,7 @@ class TrainConfig:
 
 @dataclass
 class GanConfig:
-    """Synthesis runs' optimiser, schedule and preprocessing (harness/train/synthesis_task.py)."""
+    """Synthesis runs' optimiser, schedule and preprocessing (harness/train/tasks/synthesis/task.py)."""
 
     lr_generator: float = MISSING
     lr_discriminator: float = MISSING
@@ -214,7 +214,7 @@ class GanConfig:
 class EvalConfig:
     every: int = MISSING
     images_logged: int = reporting()
-    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/evaluator_runs.py)
+    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/tasks/evaluator/runs.py)
     segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
     detector: Optional[str] = MISSING  # null: no detAP
     fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
@@ -326,7 +326,7 @@ class RecipeConfig:
 
 @dataclass
 class RecipeFile(RecipeConfig):
-    """A recipe as written: its cells plus the `grid:` that declares them (harness.train.recipes)
+    """A recipe as written: its cells plus the `grid:` that declares them (harness.config.recipes)
     and the cost table its sweeps are estimated with; neither belongs to a single run."""
 
     grid: Dict[str, Any] = field(default=MISSING, metadata={REPORTING: True})

@@ -2,7 +2,7 @@
 accuracy, the Faster R-CNN behind detAP) as a task of the one training loop, on the real training
 images of the dataset.
 
-Everything but the end is the panoptic task's (harness/train/panoptic_task.py): the model from the
+Everything but the end is the panoptic task's (harness/train/tasks/panoptic/task.py): the model from the
 registry door (an evaluator there: one output per category, or per thing category + background),
 the recipe's SGD with lr scaling, warmup and steps, flips and scale jitter, the summed loss dict as
 one step. The end differs: the final weights are written as a plain state dict,
@@ -22,8 +22,8 @@ from torch import nn
 from harness.atomic import write_json
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset
 from harness.models.evaluators.registry import EVALUATORS, category_ids_of, load_evaluator, sidecar_path
-from harness.train.panoptic_task import PanopticTask
 from harness.train.task import Evaluation
+from harness.train.tasks.panoptic.task import PanopticTask
 from harness.weights import write_state_dict
 
 EVALUATOR_WEIGHTS = "evaluator.pth"

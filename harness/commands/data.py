@@ -14,7 +14,7 @@ from harness.data.paths import ALLOW_FLAG
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="make, check, subset, convert and export COCO-panoptic datasets")
+    data = subparsers.add_parser("data")
     data_subparsers = data.add_subparsers(dest="data_command", required=True)
     for add in (_register_synth, _register_check, _register_subset, _register_cityscapes, _register_coco_stuff,
                 _register_stats, _register_export):

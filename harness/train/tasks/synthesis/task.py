@@ -5,7 +5,7 @@ discriminator feature matching, VGG when its weights are given), then one discri
 (`run_discriminator_one_step`: the generator runs without gradient). Adam with TTUR (β1 = 0,
 lr 1e-4 for G and 4e-4 for D), constant or linearly decayed to 0 over the last part of the run
 (SPADE's `niter_decay`), from the recipe's `gan:` section. The evaluation
-(harness/train/synthesis_eval.py) generates the validation set and scores it.
+(harness/train/tasks/synthesis/evaluate.py) generates the validation set and scores it.
 
 DDP: the whole SynthesisGAN is ONE module (its `forward(batch, mode)` dispatches to the G losses, the
 D losses or inference, so DDP hooks every call), with two optimisers over its generator's and its
@@ -24,13 +24,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from harness.config.recipe_schema import GanConfig, RecipeConfig
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
 from harness.train.data_sources import PreparedData
-from harness.train.recipe_schema import GanConfig, RecipeConfig
-from harness.train.synthesis_data import LabelSource, SynthesisSet, collate
-from harness.train.synthesis_eval import EvaluatorSettings, evaluate_generator
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
+from harness.train.tasks.synthesis.data import LabelSource, SynthesisSet, collate
+from harness.train.tasks.synthesis.evaluate import EvaluatorSettings, evaluate_generator
 
 GAN = "gan"  # the one module
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"  # its two optimisers

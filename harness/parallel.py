@@ -12,14 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
 from harness.progress import progress_bar
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity (taskset / cgroups) where the OS reports one (Linux),
-    else every CPU (macOS has no `sched_getaffinity`)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+from harness.threads import usable_cpus
 
 
 def default_workers(n_items: int) -> int:

@@ -1,7 +1,7 @@
 """Recipes: OmegaConf YAML files in `recipes/`, one per paper table plus `-mini` CPU variants.
 
 A recipe names its parent with `base:` (a chain is allowed; `base.yaml` is the root and holds every
-default). Every key is typed by `harness.train.recipe_schema`: a key the schema does not have is a
+default). Every key is typed by `harness.config.recipe_schema`: a key the schema does not have is a
 typo, reported with the nearest valid keys; a wrong-typed value is reported with the file or override
 that set it. Two sub-trees are open (free keys): `model.options` (checked by the model registry) and
 `grid`.
@@ -32,8 +32,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.errors import ConfigError, nearest
 from harness.panda.config import PandaConfig
-from harness.train.recipe_schema import (RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys,
-                                         sweep_keys)
+from harness.config.recipe_schema import (RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys,
+                                          sweep_keys)
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 ROOT_RECIPE = "base"

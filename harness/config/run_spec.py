@@ -23,11 +23,11 @@ from typing import Any, Iterable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.config.recipe_schema import RecipeConfig, result_config
+from harness.config.recipes import expand_grid, grid_keys, load_recipe, to_dict, typed_recipe
 from harness.panda.config import OPS, PandaConfig
 from harness.panda.online import RATIO_1X
 from harness.seeding import stable_digest
-from harness.train.recipe_schema import RecipeConfig, result_config
-from harness.train.recipes import expand_grid, grid_keys, load_recipe, to_dict, typed_recipe
 
 
 def run_id(config: dict) -> str:

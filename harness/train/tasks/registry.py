@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.config.recipe_schema import RecipeConfig
 from harness.models.registry import model_family
 from harness.train.data_sources import PreparedData
-from harness.train.evaluator_runs import evaluator_resolver
-from harness.train.evaluator_task import EvaluatorTask
-from harness.train.panoptic_task import PanopticTask
-from harness.train.recipe_schema import RecipeConfig
-from harness.train.synthesis_task import GanSynthesisTask
 from harness.train.task import Task
+from harness.train.tasks.evaluator.runs import evaluator_resolver
+from harness.train.tasks.evaluator.task import EvaluatorTask
+from harness.train.tasks.panoptic.task import PanopticTask
+from harness.train.tasks.synthesis.task import GanSynthesisTask
 
 TASKS = {
     "panoptic": PanopticTask,
@@ -24,7 +25,7 @@ TASKS = {
 }
 
 
-def build_task(recipe: RecipeConfig, prepared: PreparedData, runs_root: str | Path = "results/runs", *,
+def build_task(recipe: RecipeConfig, prepared: PreparedData, runs_root: str | Path = DEFAULT_RUNS_ROOT, *,
                progress: bool = True) -> Task:
     """The task that trains `recipe.model.name` on the prepared folders; a synthesis model's
     evaluators are resolved against the run store at `runs_root` (trained first when not finished)."""

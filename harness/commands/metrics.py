@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from harness.atomic import write_json
+from harness.config.paths import add_runs_root
 from harness.data.paths import ALLOW_FLAG
 from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
 from harness.threads import rayon_threads
-from harness.tracking.commands import add_runs_root
+
+if TYPE_CHECKING:  # rich is imported by the handlers: building the parser stays light
+    from rich.table import Table
 
 INCEPTION_DEFAULT = ("$PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; "
                      "never downloaded")
@@ -61,7 +60,17 @@ def _categories(gt_json: Path) -> dict[int, dict]:
     return {int(c["id"]): c for c in read_json(gt_json)["categories"]}
 
 
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title)
+
+
 def _finish(result: dict[str, Any], table: Table, out: Path | None) -> int:
+    from rich.console import Console
+
+    from harness.atomic import write_json
+
     Console().print(table)
     if out:
         write_json(out, result)
@@ -79,7 +88,7 @@ def _panoptic(args: argparse.Namespace) -> int:
     result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=True,
                         allow_outside_links=args.allow_outside_links, engine=args.engine)
     categories = _categories(gt_json)
-    table = Table(title=f"Panoptic quality of {pred_json}")
+    table = _table(f"Panoptic quality of {pred_json}")
     for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for cat, row in result["per_class"].items():
@@ -109,7 +118,7 @@ def _semantic(args: argparse.Namespace) -> int:
         result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=True,
                                             allow_outside_links=args.allow_outside_links)
         names = {k: c["name"] for k, c in _categories(gt_json).items()}
-    table = Table(title="Semantic segmentation")
+    table = _table("Semantic segmentation")
     table.add_column("class")
     table.add_column("IoU", justify="right")
     for cls, iou in result["per_class"].items():
@@ -130,7 +139,7 @@ def _instances(args: argparse.Namespace) -> int:
     result = evaluate_instances(gt_json, gt_dir, read_instance_results(args.pred_json), source=str(args.pred_json),
                                 progress=True, allow_outside_links=args.allow_outside_links, engine=args.engine)
     names = {k: c["name"] for k, c in _categories(gt_json).items()}
-    table = Table(title=f"Instances: {args.pred_json}")
+    table = _table(f"Instances: {args.pred_json}")
     for column in ("category", "AP", "APbox"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for cat, row in result["per_class"].items():
@@ -145,7 +154,7 @@ def _fid(args: argparse.Namespace) -> int:
     from harness.metrics.fid import compute_fid
 
     value = compute_fid(args.real, args.fake, weights_path=args.weights, batch_size=args.batch_size, device=args.device)
-    table = Table(title="Fréchet Inception Distance")
+    table = _table("Fréchet Inception Distance")
     table.add_column("real")
     table.add_column("fake")
     table.add_column("FID", justify="right")
@@ -154,8 +163,7 @@ def _fid(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    evaluate = subparsers.add_parser("evaluate", help="PQ / mIoU / AP / FID of predictions against ground truth",
-                                     description=" ".join(__doc__.split()))
+    evaluate = subparsers.add_parser("evaluate", description=" ".join(__doc__.split()))
     kinds = evaluate.add_subparsers(dest="metric", required=True)
 
     p = kinds.add_parser("panoptic", help="PQ, SQ, RQ (all / things / stuff, per class), as panopticapi")
@@ -184,7 +192,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _dataset_args(p)
     p.add_argument("--pred-json", type=Path,
                    help="COCO results JSON: [{image_id, category_id, score, bbox, segmentation}]")
-    p.add_argument("--pred", dest="pred_json", type=Path, help=argparse.SUPPRESS)  # the old spelling, for one release
     _engine_arg(p, COCO_ENGINES, "pycocotools")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
@@ -224,13 +231,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _synthesis(args: argparse.Namespace) -> int:
     from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
-    from harness.train.evaluator_runs import evaluator_resolver
+    from harness.train.tasks.evaluator.runs import evaluator_resolver
 
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
                                 batch_size=args.batch_size, progress=True,
                                 resolve_run=evaluator_resolver(args.runs_root))
-    table = Table(title=f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
+    table = _table(f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in RESULT_KEYS:

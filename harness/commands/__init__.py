@@ -1,0 +1,1 @@
+"""The command line's top layer: one module per stage with `register(subparsers)`; nothing below imports it."""

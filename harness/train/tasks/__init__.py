@@ -1,0 +1,1 @@
+"""One task per model family on the one loop (harness/train/loop.py); `registry.py` picks it."""

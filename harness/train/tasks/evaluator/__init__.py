@@ -1,0 +1,1 @@
+"""Evaluator networks (segmenters, detectors) for the synthesis metrics: task and run references."""

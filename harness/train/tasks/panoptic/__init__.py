@@ -1,0 +1,1 @@
+"""Panoptic segmentation (UPSNet, SSS): training task and PQ / mIoU / AP evaluation."""

@@ -1,0 +1,1 @@
+"""GAN synthesis (SPADE, panoptic SPADE): training task, label-map data and evaluation."""
