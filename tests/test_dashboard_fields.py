@@ -39,6 +39,16 @@ def test_duration_cost_and_code_state(tmp_path):
     assert runs[old]["code"] == {"commit": SHA[::-1], "dirty": None, "diff_sha256": None}  # before `code` existed
 
 
+def test_a_code_state_of_the_wrong_types_is_unknown(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    crafted_record(store, "odd", seed=0, code={"commit": ["x"], "dirty": "yes", "diff_sha256": 5}, git_commit=SHA)
+    crafted_record(store, "odder", seed=0, code="abc", git_commit=7)
+    runs = _runs(tmp_path / "runs")
+    unknown = {"commit": None, "dirty": None, "diff_sha256": None}
+    assert runs["odd"]["code"] == unknown  # `code` names a commit key: the older field is not consulted
+    assert runs["odder"]["code"] == unknown
+
+
 def test_seeds_of_one_cell_share_a_cell_key(tmp_path):
     store = RunStore(tmp_path / "runs")
     a0, a1 = (start_run(store, n=8, panda="none", seed=s) for s in (0, 1))
