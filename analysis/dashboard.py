@@ -1,7 +1,9 @@
-"""One self-contained HTML page over the run store: a filterable, sortable runs table; for the runs
-ticked, a side-by-side comparison (metrics, differences, config differences), their loss curves
-from `history.jsonl` overlaid, a per-class table and their images (`analysis.run_media`); the
-learning curves (Fig. 3) and the data-efficiency table (Table 3). W&B links appear for synced runs.
+"""One self-contained HTML page over the run store: a filterable, sortable runs table (run id pinned
+left, W&B link right; status, duration, cost and commit columns; a column picker; seeds of one cell
+folded into mean ± std); for the runs ticked, a side-by-side comparison (metrics, differences
+coloured by the metric's direction from harness.metrics.vocabulary, config differences), their loss
+and validation curves from `history.jsonl`, a per-class table with class names and their images
+(`analysis.run_media`); the learning curves (Fig. 3) and the data-efficiency table (Table 3).
 
 Everything is inline (data, JS, CSS, images as data: URIs), so the file works offline and can be
 mailed or attached to a paper review. Size budget: at most 4 images per run, 256 px wide, 4 MiB of
