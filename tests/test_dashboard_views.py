@@ -234,3 +234,23 @@ def test_no_payload_runs_through_the_new_columns_groups_or_picker(tmp_path, brow
     assert page.evaluate("() => window.__pwned") is None
     assert page.evaluate("() => document.querySelectorAll('iframe, svg [onload], img[onerror]').length") == 0
     assert events["dialogs"] == [] and events["errors"] == []
+
+
+def test_runs_of_more_than_one_code_state_get_one_line_naming_each(tmp_path, browser_page):
+    store = RunStore(tmp_path / "runs")
+    clean, dirty = "a" * 40, "b" * 40
+    states = {"r1": {"commit": clean, "dirty": False}, "r2": {"commit": clean, "dirty": False},
+              "r3": {"commit": dirty, "dirty": True, "diff_sha256": "c" * 64}}
+    for rid, code in states.items():
+        crafted_record(store, rid, recipe="fixed" if rid == "r3" else "base", seed=0, code=code)
+        store.finish(rid, {"pq": 1.0}, 1.0)
+    path = write_dashboard(tmp_path / "dashboard.html", tmp_path / "runs")
+    page, events = browser_page
+    page.goto(path.as_uri())
+    line = page.locator("#code-states")
+    assert line.inner_text() == ("These runs come from 2 code states: aaaaaaa (2 runs: r1, r2); "
+                                 "bbbbbbb +dirty cccccccc (1 run: r3).")
+    assert _column_texts(page, "commit") == ["aaaaaaa", "aaaaaaa", "bbbbbbb +dirty"]
+    page.select_option("#filter-recipe", "base")  # the runs shown: one code state, no line
+    assert not line.is_visible()
+    assert events["errors"] == []
