@@ -49,6 +49,7 @@ TEXT_FIELDS = ("run_id", "recipe", "model", "dataset", "variant", "status", "err
 # history series of validation metrics (`eval.every` > 0): the loop's `{"step", "eval": {...}}` rows
 # become `eval/<metric>`; `val_<metric>` / `val/<metric>` keys of a training row count too
 VALIDATION_PREFIXES = ("eval/", "val_", "val/")
+REPORTING_KEYS = tuple(reporting_keys())  # config keys that change no result (the run id leaves them out)
 
 
 def script_json(payload: object) -> str:
@@ -149,9 +150,8 @@ def cell_key(config: object, fallback: str) -> str:
     keys that change no result (W&B, launch, workers ...); `fallback` for a damaged config."""
     if not isinstance(config, dict) or not config:
         return fallback
-    reporting = tuple(reporting_keys())
     flat = {k: v for k, v in flatten(config).items()
-            if k != "seed" and not any(k == r or k.startswith(r + ".") for r in reporting)}
+            if k != "seed" and not any(k == r or k.startswith(r + ".") for r in REPORTING_KEYS)}
     return stable_digest(_clean(flat), 12)
 
 
