@@ -38,7 +38,7 @@ clean:
 # --- PanDA benchmark and the first demo (panda) ------------------------------------------------------
 DEMO_DIR ?= results/demo
 
-.PHONY: bench bench-demo demo
+.PHONY: bench bench-demo demo gpu-check
 
 # Performance figures, each a ratio against a baseline timed in the same run (results/bench/*.json), sized
 # to take a few minutes on 2 CPU cores; run any module alone for larger samples (`--help` lists its sizes).
@@ -56,6 +56,14 @@ bench: setup
 	$(PY) -m harness.bench.pq_bench --n 10 --repeat 2
 	$(PY) -m harness.bench.train_step_bench --steps 5
 	$(PY) -m harness.bench.synthesis_bench --repeats 3 --steps 4
+	$(PY) -m harness.bench.floors_bench --repeat 5 --readme README.md  # issue 24's figures, README's table
+
+# One GPU, at most 10 minutes: each paper-scale model's AMP training steps (s/iteration, peak memory,
+# loss finite, AMP vs fp32) and the cost table re-priced from them (results/bench/gpu.json). Needs only
+# torch + torchvision where it runs (no `setup`: a bare GPU machine's python, the tree on PYTHONPATH).
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m harness.bench.gpu_check
 
 # `make demo`'s commands (harness/demo.py) timed on their own and beside one CPU-bound process (target
 # <= 1.3x), in a temporary folder (results/bench/demo.json); about twice `make demo`'s time.

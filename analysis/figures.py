@@ -24,8 +24,8 @@ import pandas as pd  # noqa: E402
 
 from analysis.fits import MIN_FIT_SIZES, bootstrap_band, fit_log_linear  # noqa: E402
 from analysis.labels import METRIC_LABELS  # noqa: E402
-from analysis.tables import copies_rank  # noqa: E402
 from harness.atomic import write_figure  # noqa: E402
+from harness.data.augment_mode import AugmentMode  # noqa: E402
 
 WEAK_FIT_STYLE = ":"
 VARIANT_STYLE = {"none": ("--", "o", "baseline"), "panda-1x": ("-", "s", "PanDA")}
@@ -171,10 +171,11 @@ def copies_curves(frame: pd.DataFrame, metrics: list[str], *, title: str = "") -
     panel per metric: PanDA (solid) and its plain control of the same iterations (dashed) at 1x, 2x,
     4x, 8x, ... copies and, apart on the right, online PanDA; the plain baseline as a dotted line."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.0 * len(metrics), 4.0), squeeze=False)
-    offline = frame[frame.copies.map(lambda c: 0 < copies_rank(c) < float("inf"))]
-    offline = offline.assign(k=offline.copies.map(copies_rank)).sort_values("k")
-    online = frame[frame.copies == "online"]
-    base = frame[frame.copies == "none"]
+    modes = frame.copies.map(AugmentMode.parse)  # the table's schedule column: none, Kx, online
+    offline = frame[modes.map(lambda m: m.copies is not None)]
+    offline = offline.assign(k=modes[offline.index].map(lambda m: m.copies)).sort_values("k")
+    online = frame[modes.map(lambda m: m.online)]
+    base = frame[modes.map(lambda m: not m.enabled)]
     x_off = np.log2(offline.k.to_numpy(dtype=float))
     x_online = (x_off.max() if len(x_off) else 0.0) + 1.5
     ticks = list(x_off) + ([x_online] if len(online) else [])

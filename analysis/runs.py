@@ -4,7 +4,8 @@ One row per run: identity (recipe, model, dataset, n, variant, seed), status, ti
 time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwise), the W&B link
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
-own names), read as written, so runs and paper compare directly."""
+own names), read as written, so runs and paper compare directly; `augment` is its structured form
+(harness.data.augment_mode.AugmentMode, from run.json's `panda`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.data.augment_mode import AugmentMode
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
@@ -64,6 +66,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "dataset": record.get("dataset"),
             "n": record.get("n"),
             "variant": record.get("variant"),
+            "augment": AugmentMode.from_record(record.get("panda")),
             "seed": record.get("seed"),
             "epochs": (config.get("train") or {}).get("epochs"),
             "status": DAMAGED if damage else record.get("status"),
@@ -80,7 +83,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "error", "log", "git_commit", "started_at", "finished_at",
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "started_at", "finished_at",
                                         "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
                                         "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")

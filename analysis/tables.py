@@ -17,6 +17,7 @@ from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
 from analysis.runs import aggregate_seeds, load_runs, per_class_long
 from harness.config.paths import DEFAULT_RUNS_ROOT
+from harness.data.augment_mode import AugmentMode
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
 
@@ -192,20 +193,8 @@ def mark_extra_iterations(runs: pd.DataFrame) -> pd.Series:
 
 
 def panda_setting(runs: pd.DataFrame) -> pd.Series:
-    """Each run's `data.panda` as its config says (`none`, `Kx`, `online`); `none` where unreadable."""
-    def setting(config: object) -> str:
-        data = config.get("data") if isinstance(config, dict) else None
-        value = data.get("panda") if isinstance(data, dict) else None
-        return value if isinstance(value, str) else "none"
-
-    return runs.config.map(setting)
-
-
-def copies_rank(setting: str) -> float:
-    """Order of the copies study's rows: none, 1x, 2x, 4x, 8x, ..., online (fresh images every pass)."""
-    if setting == "online":
-        return float("inf")
-    return float(setting[:-1]) if setting.endswith("x") and setting[:-1].isdigit() else 0.0
+    """Each run's augmentation schedule (`none`, `Kx`, `online`) from run.json's structured variant."""
+    return runs.augment.map(lambda mode: mode.setting)
 
 
 def matched_controls(runs: pd.DataFrame, panda: pd.DataFrame) -> pd.DataFrame:
@@ -256,7 +245,7 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
                          **_mean_std(panda, metrics), "control_seeds": controls.seed.nunique(),
                          **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics)})
     frame = pd.DataFrame(rows)
-    frame = frame.assign(_rank=frame.copies.map(copies_rank)).sort_values(
+    frame = frame.assign(_rank=frame.copies.map(lambda setting: AugmentMode.parse(setting).rank)).sort_values(
         ["model", "dataset", "images", "_rank", "variant"], kind="stable").drop(columns="_rank").reset_index(drop=True)
     seeds = sorted(set(runs.seed.dropna().astype(int)))
     caption = ("The copies study from the run store: at a fixed n, PanDA Kx generated offline and online PanDA "

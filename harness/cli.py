@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 from collections.abc import Iterable
@@ -41,6 +40,20 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+class _Version(argparse.Action):
+    """`--version` from the package metadata, read only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help=help or "show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        import importlib.metadata
+
+        print(f"panbench {importlib.metadata.version('panbench')}")
+        parser.exit()
+
+
 class _Commands(argparse._SubParsersAction):
     """The sub-command action: a command's one-line help comes from COMMANDS, so `panbench --help`
     lists every command without importing its module."""
@@ -54,7 +67,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     """The `panbench` parser with the full parsers of `commands` (default: all); any other command is
     listed by name and help only, its module not imported."""
     parser = _Parser(prog="panbench", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"panbench {importlib.metadata.version('panbench')}")
+    parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", required=True, action=_Commands)
     wanted = {COMMANDS[name][0] for name in (COMMANDS if commands is None else commands) if name in COMMANDS}
     for name, (module, _) in COMMANDS.items():

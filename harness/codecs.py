@@ -12,17 +12,16 @@ would be slower than Pillow). On small images (up to SMALL_PIXELS, the mini reci
 encoders run (well under a millisecond each) and the smaller file is kept: a file panbench writes
 is never larger than Pillow level 1's there, and measured no larger in total at Cityscapes size.
 Everything is lossless: the files are ordinary PNGs that every decoder, Pillow's included, reads
-back to the same pixels."""
+back to the same pixels. imagecodecs is imported by the functions that code a PNG, not with this
+module: a process that only builds models (harness.bench.gpu_check on a bare GPU machine) needs none."""
 
 from __future__ import annotations
 
 import io
 
-import imagecodecs
 import numpy as np
 from PIL import Image
 
-FILTERS = imagecodecs.PNG.FILTER.SUB | imagecodecs.PNG.FILTER.UP  # SUB alone: labels up to 8 % larger than Pillow's
 SMALL_PIXELS = 1 << 17  # up to this many pixels both encoders run and the smaller file is kept
 
 
@@ -49,8 +48,11 @@ def encode_png(array: np.ndarray) -> bytes:
     """(H, W) grayscale or (H, W, 3|4) RGB(A), uint8 or uint16 (or other integers in 0..65535, as
     16-bit) -> PNG bytes: libpng (zlib level 1, RLE strategy, SUB or UP filter per row), or on a
     small image Pillow's level 1 where that file is smaller."""
+    import imagecodecs
+
     samples = png_samples(array)
-    data = imagecodecs.png_encode(samples, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE, filter=FILTERS)
+    filters = imagecodecs.PNG.FILTER.SUB | imagecodecs.PNG.FILTER.UP  # SUB alone: labels up to 8 % larger than Pillow's
+    data = imagecodecs.png_encode(samples, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE, filter=filters)
     if samples.shape[0] * samples.shape[1] <= SMALL_PIXELS and (samples.ndim == 2 or samples.dtype == np.uint8):
         other = pillow_png(samples)  # (Pillow has no 16-bit colour PNG)
         if len(other) < len(data):
@@ -62,6 +64,8 @@ def decode_rgb(data: bytes) -> np.ndarray | None:
     """(H, W, 3) uint8 of an 8-bit RGB or RGBA PNG by libspng (alpha dropped, as Pillow's RGB
     conversion drops it); None for any other file (16-bit, grey, unreadable): the caller's other
     decoder decides, and names the problem."""
+    import imagecodecs
+
     try:
         pixels = imagecodecs.spng_decode(data)
     except imagecodecs.SpngError:
@@ -76,6 +80,8 @@ def decode_rgb_ids(data: bytes, height: int, width: int) -> np.ndarray | None:
     libspng, decoded straight into a buffer that is read back as overlapping little-endian words (3
     bytes apart) and masked to 24 bits: one pass after decoding, where a padded RGBX copy would take
     longer than the decoding; None for any other file (the caller's other decoder decides)."""
+    import imagecodecs
+
     n = 3 * height * width
     buffer = np.empty(n + 1, np.uint8)
     try:
@@ -88,6 +94,8 @@ def decode_rgb_ids(data: bytes, height: int, width: int) -> np.ndarray | None:
 
 def decode_png(data: bytes) -> np.ndarray:
     """PNG bytes -> the stored pixels, (H, W) or (H, W, channels); ValueError if not a readable PNG."""
+    import imagecodecs
+
     try:
         return imagecodecs.spng_decode(data)
     except imagecodecs.SpngError:

@@ -7,11 +7,9 @@ Results come back in input order whatever the completion order, so anything writ
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
-from harness.progress import progress_bar
 from harness.threads import usable_cpus
 
 
@@ -30,6 +28,8 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | 
     """[fn(x) for x in items], over `workers` processes (1 = in this process), in input order.
     `fn` must be a module-level function (picklable). Items travel in chunks of up to 8 (about four
     per worker), so short items (a PQ image) do not pay one round trip each."""
+    from harness.progress import progress_bar  # rich: loaded when work is shown (a bare GPU machine has none)
+
     workers = default_workers(len(items)) if workers is None else max(1, min(workers, len(items) or 1))
     results: list[Any] = [None] * len(items)
     with progress_bar(disable=not progress) as bar:

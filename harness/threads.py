@@ -42,6 +42,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from harness.allocator import set_allocation_policy
 from harness.errors import ConfigError
 
 AUTO = "auto"
@@ -73,9 +74,12 @@ def usable_cpus() -> int:
 
 
 def set_process_defaults(environ: os._Environ | dict = os.environ) -> None:
-    """The OpenMP wait policy, unless the environment sets one; call before torch is imported."""
+    """The OpenMP wait policy, unless the environment sets one; call before torch is imported. For
+    this process's own environment, also the allocator's policy (harness.allocator)."""
     for key, value in WAIT_POLICY.items():
         environ.setdefault(key, value)
+    if environ is os.environ:
+        set_allocation_policy()
 
 
 def _positive(raw: str, key: str) -> int:

@@ -37,3 +37,11 @@ def test_old_runs_spelling_is_gone(command, capsys):
         build_parser().parse_args([command, "--help"])
     shown = capsys.readouterr().out
     assert "--runs-root" in shown and "--runs " not in shown and "--runs\n" not in shown
+
+
+def test_the_run_store_folder_is_named_once_in_the_code():
+    """`results/runs` is written in one place (harness/config/paths.py); every default reads it."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [p for folder in ("harness", "analysis") for p in sorted((root / folder).rglob("*.py"))]
+    naming = [str(p.relative_to(root)) for p in sources for _ in range(p.read_text(encoding="utf-8").count("results/runs"))]
+    assert naming == ["harness/config/paths.py"]

@@ -41,7 +41,7 @@ BAD_VALUES = [
     ("panda zero copies", ["data.panda=0x"], ["data.panda must be none or Kx"]),
     ("panda mix of one", ["data.panda=online", "data.panda_mix=1.0"],
      ["data.panda_mix must be a probability in [0, 1)"]),
-    ("unknown schedule", ["train.schedule=cosine"], ["train.schedule must be one of step, poly", "'cosine'"]),
+    ("unknown schedule", ["train.schedule=cosine"], ["optim.schedule must be one of step, poly", "'cosine'"]),
     ("unknown wandb mode", ["wandb.mode=loud"], ["wandb.mode must be one of offline, online, disabled"]),
     ("unknown model", ["model.name=upsnet-huge"], ["model.name must be one of", "'upsnet-huge'"]),
     ("unknown model option", ["model.options.fpn_chanels=8"], ["model.options", "fpn_chanels", "fpn_channels"]),

@@ -137,3 +137,19 @@ def test_semantic_conflicts_turn_an_instance_into_the_stuff_under_it():
         instance_map, torch.full_like(instance_map, -1), semantic, torch.tensor([2, 2, 2]), torch.tensor([0, 1]),
         num_classes=3)
     assert out_instances[0, 5:].tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize("shape,window", [((2, 3, 32, 64), (16, 16)), ((1, 2, 16, 32), (16, 16)),
+                                          ((1, 1, 7, 5), (3, 4)), ((1, 2, 64, 128), (64, 64))])
+def test_box_mean_equals_avg_pool_forward_and_backward(shape, window):
+    """SSS's moving average by running sums (harness.models.semantic_heads.box_mean) against avg_pool2d."""
+    from harness.models.semantic_heads import box_mean
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    weights = torch.randn_like(F.avg_pool2d(x, window, stride=1))
+    ours = box_mean(x, *window)
+    reference = F.avg_pool2d(x, window, stride=1)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
+    grad, = torch.autograd.grad((ours * weights).sum(), x)
+    grad_reference, = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(grad, grad_reference, atol=1e-6, rtol=1e-5)

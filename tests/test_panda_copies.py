@@ -47,7 +47,7 @@ def test_every_panda_row_has_a_plain_control_of_as_many_iterations(recipe):
         copies = 1 if spec.variant.online else spec.variant.copies
         assert hand_iterations(spec) == pytest.approx((copies + 1) * baseline, abs=1)
     online = specs[-1]
-    assert online.settings.data.online and online.settings.data.panda_mix == 0.5
+    assert online.settings.data.mode.online and online.settings.data.panda_mix == 0.5
     assert online.settings.data.workers == (1 if recipe.endswith("-mini") else 4)  # bench: data-loader wait
     assert online.settings.panda == specs[1].settings.panda  # the same PanDA parameters as offline
 

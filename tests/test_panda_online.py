@@ -136,7 +136,7 @@ def _trainer(scenes, checkpoint_dir, recipe):
     root, categories = scenes
     torch.manual_seed(0)
     task = PanopticTask(model_name="upsnet-mini", model_options={}, categories=categories, train_roots=[root],
-                        seed=0, sgd=SgdSettings.from_config(recipe.train), hflip=0.5, scale_jitter=(0.8, 1.2),
+                        seed=0, sgd=SgdSettings.from_config(recipe.optim), hflip=0.5, scale_jitter=(0.8, 1.2),
                         online=OnlinePanda(recipe.panda, recipe.data.panda_mix, recipe.data.seed))
     return Trainer(task, TrainSettings.from_config(recipe), DistContext(), checkpoint_dir, progress=False)
 

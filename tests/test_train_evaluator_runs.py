@@ -1,8 +1,9 @@
 """Evaluators are runs: the mini segmenter and detector trained through the one trainer on tiny
 street scenes, recorded in the run store with their real-images ceiling; the resolver by run id,
-recipe reference and file; an unfinished reference trained first, exactly once for two callers, and
-waited for while it runs elsewhere; `evaluate synthesis --segmenter RUN_ID` scores the real
-validation images exactly as the run's ceiling."""
+recipe reference and file; an unfinished reference refused by the resolver (nothing trains inside a
+task), trained first as an upstream stage exactly once for two callers, and named in one line while it
+runs elsewhere; `evaluate synthesis --segmenter RUN_ID` scores the real validation images exactly as
+the run's ceiling."""
 
 from __future__ import annotations
 
@@ -13,17 +14,17 @@ import torch
 
 from evaluator_fixtures import EVALUATOR_RECIPE, evaluator_overrides, evaluator_reference, falls
 from harness.cli import main
+from harness.config.dependencies import Dependency, DependencyError
+from harness.config.run_spec import RunSpec
 from harness.data.categories import categories_json
+from harness.launch.sweep import run_upstream
 from harness.models import create_model
 from harness.models.evaluators import category_ids_of, load_evaluator
 from harness.models.registry import model_family
 from harness.tracking.run_store import RunStore
-from harness.train.tasks.evaluator import runs as evaluator_runs
-from harness.train.tasks.evaluator.runs import (EvaluatorRunError, evaluator_resolver, evaluator_run_id,
-                                                evaluator_weights, weights_of_run)
-from harness.config.run_spec import RunSpec
-from harness.train.run import run_training
+from harness.train.tasks.evaluator.runs import evaluator_resolver, evaluator_run_id, evaluator_weights, weights_of_run
 from harness.train.tasks.evaluator.task import CEILING_JSON
+
 
 @pytest.fixture
 def store(tiny_evaluators):
@@ -61,7 +62,7 @@ def test_evaluator_runs_are_recorded_with_their_ceiling(store):
 @pytest.mark.slow
 def test_the_resolver_takes_a_run_id_a_recipe_reference_or_a_file(store):
     root, cache, ids = store
-    resolve = evaluator_resolver(root, progress=False)
+    resolve = evaluator_resolver(root)
     segmenter = ids["drn-d-mini"]
     weights = weights_of_run(RunStore(root).run_dir(segmenter))
     by_id, by_file = resolve(segmenter, "segmenter"), resolve(str(weights), "segmenter")
@@ -71,11 +72,11 @@ def test_the_resolver_takes_a_run_id_a_recipe_reference_or_a_file(store):
     assert RunStore(root).read_run(segmenter)["attempts"] == 1
     assert evaluator_run_id(evaluator_reference(cache), "detector", root) == ids["fasterrcnn-mini"]
     assert evaluator_run_id(str(weights), "segmenter", root) == segmenter
-    with pytest.raises(EvaluatorRunError, match=f"run {segmenter} trained 'drn-d-mini', not a detector"):
+    with pytest.raises(DependencyError, match=f"run {segmenter} trained 'drn-d-mini', not a detector"):
         resolve(segmenter, "detector")
-    with pytest.raises(EvaluatorRunError, match=r"no run 0123456789ab in .*recipe reference"):
+    with pytest.raises(DependencyError, match=r"no run 0123456789ab in .*recipe reference"):
         resolve("0123456789ab", "segmenter")
-    with pytest.raises(EvaluatorRunError, match="recipe panda-table1-mini has no detector cell"):
+    with pytest.raises(DependencyError, match="recipe panda-table1-mini has no detector cell"):
         resolve("panda-table1-mini", "detector")
 
 
@@ -95,34 +96,46 @@ def test_evaluate_synthesis_with_run_ids_scores_the_ceiling_on_the_real_images(s
     assert result["protocol"]["segmenter"]["source"] == str(weights_of_run(runs.run_dir(ids["drn-d-mini"])))
 
 
+def test_an_unfinished_reference_is_refused_by_the_resolver_without_training(tmp_path):
+    """A task only reads finished runs: the planner, not the resolver, trains an upstream run."""
+    root = tmp_path / "runs"
+    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(tmp_path, "model.name=drn-d-mini"))
+    with pytest.raises(DependencyError, match=f"run {spec.run_id} is not started, not finished; `panbench train` and "
+                                              f"`panbench sweep` train it first as an upstream stage"):
+        evaluator_weights(evaluator_reference(tmp_path, "drn-d-mini"), "segmenter", root)
+    assert not root.exists()  # nothing trained, nothing written
+
+
 @pytest.mark.slow
-def test_an_unfinished_reference_is_trained_once_for_every_caller(store, tmp_path, monkeypatch):
-    """The child process trains it (no W&B, RNG or process group of the caller touched); a second
-    resolver of the same store finds it finished."""
+def test_an_unfinished_reference_is_trained_once_for_every_caller(store, tmp_path):
+    """Its run is an upstream stage, trained by the planner's local executor; a second caller of the
+    same store finds it finished."""
     _, cache, _ = store
     root = tmp_path / "runs"
-    children = []
-    train_in_child = evaluator_runs._train_in_child
-    monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or train_in_child(*a))
     short = "train.epochs=1"  # 4 iterations: what is tested is who trains, not how well
-    first = evaluator_resolver(root, progress=False)(evaluator_reference(cache, "drn-d-mini", short), "segmenter")
-    second = evaluator_resolver(root, progress=False)(evaluator_reference(cache, None, short), "segmenter")
-    assert len(children) == 1 and first.source == second.source
+    run_upstream([Dependency("eval.segmenter", "segmenter", evaluator_reference(cache, "drn-d-mini", short))], root)
+    run_upstream([Dependency("eval.segmenter", "segmenter", evaluator_reference(cache, None, short))], root)
+    first = evaluator_resolver(root)(evaluator_reference(cache, "drn-d-mini", short), "segmenter")
+    second = evaluator_resolver(root)(evaluator_reference(cache, None, short), "segmenter")
+    assert first.source == second.source
     rid = evaluator_run_id(evaluator_reference(cache, None, short), "segmenter", root)
     record = RunStore(root).read_run(rid)
     assert record["status"] == "finished" and record["attempts"] == 1
+    assert len(list(RunStore(root).runs())) == 1
 
 
-@pytest.mark.slow
-def test_a_reference_running_elsewhere_is_waited_for(store, tmp_path, monkeypatch):
-    """The child returns without training (the run's lock is held elsewhere); the caller polls until
-    the other process has finished it, then loads it."""
-    _, cache, _ = store
+def test_a_reference_running_elsewhere_is_named_in_one_line(tmp_path):
+    """The upstream run's lock is held by another process: the planner neither trains nor waits."""
+    from test_tracking_run_lock import hold_lock
+
     root = tmp_path / "runs"
-    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(cache, "train.epochs=1", "model.name=fasterrcnn-mini"))
-    children, waits = [], []
-    monkeypatch.setattr(evaluator_runs, "_train_in_child", lambda *a: children.append(a) or 0)
-    monkeypatch.setattr(evaluator_runs, "_wait", lambda s: waits.append(s) or run_training(spec, root, False))
-    weights = evaluator_weights(evaluator_reference(cache, None, "train.epochs=1"), "detector", root, progress=False)
-    assert len(children) == 1 and len(waits) == 1
-    assert weights == weights_of_run(RunStore(root).run_dir(spec.run_id)) and weights.is_file()
+    spec = RunSpec.from_recipe(EVALUATOR_RECIPE, evaluator_overrides(tmp_path, "model.name=fasterrcnn-mini"))
+    proc = hold_lock(root / spec.run_id)
+    try:
+        with pytest.raises(DependencyError, match=f"upstream run {spec.run_id} is running elsewhere .*pid {proc.pid}"):
+            run_upstream([Dependency("eval.detector", "detector", evaluator_reference(tmp_path, "fasterrcnn-mini"))],
+                         root)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (root / spec.run_id / "run.json").exists()

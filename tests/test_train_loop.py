@@ -26,7 +26,7 @@ def scenes(tmp_path_factory):
 def settings(*overrides):
     """The loop's and the optimiser's settings as a recipe gives them (recipes/base.yaml + overrides)."""
     recipe = typed_recipe(select_cell(load_recipe("base", ["seed=0", "data.workers=0", *overrides])))
-    return TrainSettings.from_config(recipe), SgdSettings.from_config(recipe.train)
+    return TrainSettings.from_config(recipe), SgdSettings.from_config(recipe.optim)
 
 
 def _trainer(scenes, checkpoint_dir, settings, augment=True, log=None):

@@ -23,9 +23,9 @@ def test_inheritance_chain_takes_the_nearest_definition():
     cfg = load_recipe("panda-table2")  # panda-table2 -> panda-table1 -> base
     assert cfg.model.name == "upsnet-r50"  # panda-table2
     assert cfg.data.dataset == "cityscapes" and cfg.train.ims_per_gpu == 1  # panda-table1
-    assert cfg.train.momentum == 0.9 and cfg.train.base_lr == 0.02  # base
+    assert cfg.optim.momentum == 0.9 and cfg.optim.base_lr == 0.02  # base
     mini = load_recipe("panda-table2-mini")  # -> mini -> base
-    assert mini.train.ims_per_gpu == 2 and mini.train.weight_decay == 0.0001
+    assert mini.train.ims_per_gpu == 2 and mini.optim.weight_decay == 0.0001
 
 
 def test_unknown_override_key_names_the_nearest_keys():
@@ -73,7 +73,7 @@ def test_select_cell_uses_overrides_and_first_values():
     assert (cell.data.n, cell.data.panda) == (10, "1x")  # data.n not given: first grid value
     overrides = ["model.name=sss-r50", "data.panda=1x"]
     sss = select_cell(load_recipe("panda-table1", overrides))
-    assert sss.train.base_lr == 0.01 and sss.train.epochs == 130  # the SSS case's own schedule
+    assert sss.optim.base_lr == 0.01 and sss.train.epochs == 130  # the SSS case's own schedule
 
 
 def test_overrides_pin_the_grid():

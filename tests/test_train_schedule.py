@@ -31,7 +31,7 @@ def test_iterations_scale_with_training_images_panda_included():
     assert settings.iterations(10, world_size=1) == 50
     assert settings.iterations(20, world_size=1) == 100  # PanDA 1x doubles the images -> the iterations
     assert settings.iterations(20, world_size=2) == 50  # two processes: twice the batch, half the steps
-    assert SgdSettings.from_config(recipe.train).lr(total_batch=2 * 2) == pytest.approx(0.02 * 4 / 16)
+    assert SgdSettings.from_config(recipe.optim).lr(total_batch=2 * 2) == pytest.approx(0.02 * 4 / 16)
     capped = TrainSettings.from_config(_recipe("train.epochs=10", "train.ims_per_gpu=2", "train.max_iters=7"))
     assert capped.iterations(20, 1) == 7
     assert total_iterations(0.1, 3, 8) == 1  # never zero
@@ -40,7 +40,7 @@ def test_iterations_scale_with_training_images_panda_included():
 def test_settings_take_every_value_from_the_recipe():
     """No second set of defaults: what base.yaml says is what the loop and the optimiser use."""
     recipe = _recipe()
-    sgd = SgdSettings.from_config(recipe.train)
+    sgd = SgdSettings.from_config(recipe.optim)
     assert (sgd.warmup, sgd.warmup_factor, sgd.steps, sgd.weight_decay) == (0.03125, 0.3333333, (0.75,), 0.0001)
     assert TrainSettings.from_config(recipe).epochs == 64.54
     with pytest.raises(TypeError):

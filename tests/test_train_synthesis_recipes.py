@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.config.dependencies import reference_overrides
 from harness.config.recipes import list_recipes, load_recipe, select_cell, typed_recipe
 from harness.config.run_spec import RunSpec, run_specs
 from harness.errors import ConfigError
-from harness.train.tasks.evaluator.runs import reference_overrides
 
 SYNTH_RECIPES = ("synth-table1", "synth-table2", "synth-table4")
 

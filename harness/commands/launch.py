@@ -61,7 +61,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     from harness.errors import ConfigError
     from harness.launch.estimate import cost_table, estimate
-    from harness.launch.plan import Launch, check_executor, describe_cell, plan_sweep
+    from harness.launch.plan import Launch, check_executor, plan_sweep
     from harness.launch.sweep import run_sweep
     from harness.models.pretrained import required_weight_files
     from harness.config.recipes import load_recipe
@@ -99,7 +99,7 @@ def sweep_command(args: argparse.Namespace) -> int:
                                                                                              planned.status)
         status = {"finished": "finished", "to do": f"to do ({why})", "failed": "failed, runs again",
                   "running elsewhere": f"running elsewhere ({planned.holder.describe() if planned.holder else ''})"}
-        table.add_row(planned.run_id, status[planned.state], planned.spec.variant.name, describe_cell(planned.cell),
+        table.add_row(planned.run_id, status[planned.state], planned.spec.variant.name, planned.describe(),
                       cost.describe() if cost else "? (no cost entry)")
     console.print(table)
     todo = sum(p.state in ("to do", "failed") for p in plan)
@@ -113,9 +113,11 @@ def sweep_command(args: argparse.Namespace) -> int:
     summary = run_sweep(plan, args.runs_root, executor=args.executor, launch=launch, echo=console.print)
     console.print(f"sweep {args.recipe}: {len(summary.finished)} finished, {len(summary.skipped)} skipped "
                   f"(already finished), {len(summary.failed)} failed, {len(summary.running_elsewhere)} running "
-                  f"elsewhere")
+                  f"elsewhere" + (f", {len(summary.blocked)} blocked" if summary.blocked else ""))
     for rid, holder in summary.running_elsewhere:
         console.print(f"  [yellow]running elsewhere[/] {rid}: {holder}")
     for rid, error, log in summary.failed:
         console.print(f"  [red]failed[/] {rid}: {error}\n         log: {log}")
+    for rid, reason in summary.blocked:
+        console.print(f"  [red]blocked[/] {rid}: {reason}")
     return 0 if summary.ok else 1

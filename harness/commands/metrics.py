@@ -216,7 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="folder of real images for FID / KID (default: images/ beside --gt-json)")
     p.add_argument("--segmenter", default=None, metavar="RUN_ID|FILE",
                    help="segmenter for mIoU / accuracy: an evaluator run id, a recipe reference "
-                        "('synth-evaluators-mini', trained first if not finished) or a weights FILE "
+                        "('synth-evaluators-mini', its run trained first if not finished) or a weights FILE "
                         "(DRN-D-105, DeepLabV2, mini)")
     p.add_argument("--detector", default=None, metavar="RUN_ID|FILE",
                    help="Faster R-CNN for detAP: an evaluator run id, a recipe reference or a weights FILE")
@@ -230,9 +230,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _synthesis(args: argparse.Namespace) -> int:
+    from harness.launch.sweep import run_upstream
     from harness.metrics.synthesis import RESULT_KEYS, evaluate_synthesis
+    from harness.config.dependencies import Dependency
     from harness.train.tasks.evaluator.runs import evaluator_resolver
 
+    run_upstream([Dependency(f"--{kind}", kind, value) for kind, value in (("segmenter", args.segmenter),
+                                                                          ("detector", args.detector)) if value],
+                 args.runs_root)  # an evaluator named by recipe reference and not finished: trained first
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
                                 batch_size=args.batch_size, progress=True,

@@ -41,7 +41,9 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from harness.atomic import write_json
+    from harness.config.dependencies import dependencies
     from harness.config.run_spec import RunSpec
+    from harness.launch.sweep import run_upstream
     from harness.launch.torchrun import run_distributed
     from harness.models.pretrained import required_weight_files
     from harness.train.distributed import init_distributed, shutdown
@@ -54,8 +56,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps({"run_id": spec.run_id, "variant": spec.variant.name, "config": spec.config}, indent=2))
         return 0
-    if args.expect_run_id is None:  # a launcher checked its runs' weights files when it planned them
+    if args.expect_run_id is None:  # a launcher checked its runs' weights files and dependencies when it planned them
         required_weight_files(spec.model, spec.settings.model.options)  # a missing weights file: one line, now
+        run_upstream(dependencies(spec.settings), args.runs_root)  # its evaluators' runs first: the sweep's planner
     if args.nproc > 1:
         result = run_distributed(spec, args.recipe, args.overrides, args.runs_root, args.nproc,
                                  progress=not args.no_progress)

@@ -11,4 +11,5 @@ DEFAULT_RUNS_ROOT = Path("results/runs")
 
 def add_runs_root(parser: argparse.ArgumentParser) -> None:
     """`--runs-root DIR` on a sub-command that reads or writes runs."""
-    parser.add_argument("--runs-root", type=Path, default=DEFAULT_RUNS_ROOT, help=f"run store (default {DEFAULT_RUNS_ROOT})")
+    parser.add_argument("--runs-root", type=Path, default=DEFAULT_RUNS_ROOT,
+                        help=f"run store (default {DEFAULT_RUNS_ROOT})")

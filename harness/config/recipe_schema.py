@@ -9,17 +9,24 @@ Defaults have one home each: `recipes/base.yaml` holds the value of every field 
 MISSING), except the `panda:` section, whose type and defaults are PanDA's own frozen parameters
 (`harness.panda.config.PandaConfig`, paper Sec. 4.3), shared with `panbench panda`.
 
+Sections per model family: a recipe FILE has every section (`RecipeFile`); each of its cells is
+typed by its model's family, so a run's config holds only what applies to it: `SgdRecipe` (panoptic
+models and the evaluators: `optim:`, SGD) or `GanRecipe` (synthesis models: `gan:`, and `eval:` with
+the evaluators, `GanEvalConfig`). The SGD keys were once spelled under `train:`; `SGD_ALIASES` maps
+those spellings (files, overrides, grid keys) onto `optim.*`.
+
 Run identity: a run's id hashes its resolved config except the fields marked `reporting(...)`, which
 change where or how a run is reported (W&B, the logging and checkpoint cadence, the cache folder, the
 number of data workers, the intra-op threads), never its numbers. The `panda:` section is left out
-too while `data.panda: none` (no PanDA set is generated, so its parameters cannot change the
-results), `data.panda_mix` unless `data.panda: online` (the only mode that reads it), and the GAN
-keys (`gan:`, `eval.segmenter / detector / fid_weights`) when the model is not a synthesis model
-(they neither train nor score it). The recipe name stays in: a run belongs to one recipe's tables."""
+too while the augmentation mode is off (no augmented image is drawn, so its parameters cannot change
+the results), and `data.panda_mix` unless the mode is online (the only mode that reads it). The
+hash is taken in the layout ids were first taken in (`result_config`), so no existing id changed. The
+recipe name stays in: a run belongs to one recipe's tables."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import typing
 from dataclasses import dataclass, field
@@ -27,17 +34,25 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from omegaconf import MISSING
 
+from harness.data.augment_mode import AugmentMode
+from harness.data.synth import MIN_SIDE
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
+RULE = "rule"  # field metadata: (test, what the value must be), checked by check_fields
 DATASETS = ("synth", "coco_panoptic", "cityscapes", "coco_stuff")
 SUBSETS = ("random", "every_kth")
 SCHEDULES = ("step", "poly")
 WANDB_MODES = ("offline", "online", "disabled")
-SYNTHESIS_ONLY = ("gan", "eval.segmenter", "eval.detector", "eval.fid_weights")  # keys of GAN runs only
 DEVICES = ("gpu", "cpu")  # what a cost-table entry was measured on
-PANDA_COPIES = re.compile(r"^(none|online|[1-9][0-9]*x)$")  # none, online, or Kx: K PanDA images per original
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")
+
+
+def checked(test: Callable[[Any], bool], rule: str, *, reports: bool = False) -> Any:
+    """A field whose value must pass `test`; `rule` says what it must be (the error names the key
+    from the schema, so no check spells a dotted key by hand). `reports`: a reporting field."""
+    return field(default=MISSING, metadata={RULE: (test, rule), **({REPORTING: True} if reports else {})})
 
 
 def reporting() -> Any:
@@ -48,6 +63,33 @@ def reporting() -> Any:
 def require(ok: bool, key: str, rule: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"{key} must be {rule}, got {value!r}")
+
+
+def check_fields(section: Any, prefix: str) -> None:
+    """Every field rule of `section` (keys named `prefix` + field), then its cross-field `check()`."""
+    for f in dataclasses.fields(section):
+        if RULE in f.metadata:
+            test, rule = f.metadata[RULE]
+            value = getattr(section, f.name)
+            require(test(value), prefix + f.name, rule, value)
+    if hasattr(section, "check"):
+        section.check()
+
+
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: v >= low
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _null_or(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or test(v)
+
+
+def _fraction(v: float) -> bool:  # [0, 1)
+    return 0 <= v < 1
 
 
 @dataclass
@@ -67,61 +109,41 @@ class ModelConfig:
 
 @dataclass
 class SynthConfig:
-    width: int = MISSING
-    height: int = MISSING
-    count: int = MISSING
-    val_count: int = MISSING
-
-    def check(self) -> None:
-        from harness.data.synth import MIN_SIDE
-
-        for key in ("width", "height"):
-            require(getattr(self, key) >= MIN_SIDE, f"data.synth.{key}", f">= {MIN_SIDE} pixels", getattr(self, key))
-        for key in ("count", "val_count"):
-            require(getattr(self, key) >= 1, f"data.synth.{key}", ">= 1", getattr(self, key))
+    width: int = checked(_at_least(MIN_SIDE), f">= {MIN_SIDE} pixels")
+    height: int = checked(_at_least(MIN_SIDE), f">= {MIN_SIDE} pixels")
+    count: int = checked(_at_least(1), ">= 1")
+    val_count: int = checked(_at_least(1), ">= 1")
 
 
 @dataclass
 class DataConfig:
-    dataset: str = MISSING
+    dataset: str = checked(lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
     root: Optional[str] = MISSING
     val_root: Optional[str] = MISSING
-    split: Optional[str] = MISSING  # COCO's official layout read in place: root/annotations/panoptic_<split>.json
-    val_split: Optional[str] = MISSING
-    n: Optional[int] = MISSING
-    subset: str = MISSING
-    every_k: int = MISSING
-    seed: int = MISSING
-    panda: str = MISSING
-    panda_mix: float = MISSING  # online PanDA: probability that a sample is replaced by its PanDA version
+    split: Optional[str] = checked(_null_or(SPLIT_NAME.fullmatch), "a split name such as train2017 (COCO's "
+                                   "layout: annotations/panoptic_<split>.json) or null")  # COCO's layout read in place
+    val_split: Optional[str] = checked(_null_or(SPLIT_NAME.fullmatch), "a split name such as train2017 (COCO's "
+                                       "layout: annotations/panoptic_<split>.json) or null")
+    n: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null (all images)")
+    subset: str = checked(lambda v: v in SUBSETS, f"one of {', '.join(SUBSETS)}")
+    every_k: int = checked(_at_least(1), ">= 1")
+    seed: int = checked(_at_least(0), ">= 0")
+    panda: str = MISSING  # the augmentation mode: `mode`
+    panda_mix: float = checked(_fraction, "a probability in [0, 1)")  # online: P(a sample is replaced)
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
-    workers: int = reporting()
-    val_max: Optional[int] = MISSING
+    workers: int = checked(_at_least(0), ">= 0", reports=True)
+    val_max: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null (all images)")
 
-    @property
-    def copies(self) -> int:
-        """PanDA images per original image written to disk (0 without PanDA and with online PanDA)."""
-        return 0 if self.panda in ("none", "online") else int(self.panda[:-1])
-
-    @property
-    def online(self) -> bool:
-        """PanDA drawn in the data loader (harness/panda/online.py) instead of a generated set."""
-        return self.panda == "online"
+    @functools.cached_property
+    def mode(self) -> AugmentMode:
+        """`data.panda` (with `panda_mix` when online) parsed once: harness/data/augment_mode.py."""
+        return AugmentMode.parse(self.panda, mix=self.panda_mix)
 
     def check(self) -> None:
-        require(self.dataset in DATASETS, "data.dataset", f"one of {', '.join(DATASETS)}", self.dataset)
-        require(self.subset in SUBSETS, "data.subset", f"one of {', '.join(SUBSETS)}", self.subset)
-        require(bool(PANDA_COPIES.match(self.panda)), "data.panda",
-                "none or Kx for an integer K >= 1 (1x, 2x, ...), or online", self.panda)
-        require(0 <= self.panda_mix < 1, "data.panda_mix", "a probability in [0, 1)", self.panda_mix)
-        require(self.n is None or self.n >= 1, "data.n", ">= 1 or null (all images)", self.n)
-        require(self.every_k >= 1, "data.every_k", ">= 1", self.every_k)
-        require(self.seed >= 0, "data.seed", ">= 0", self.seed)
-        require(self.workers >= 0, "data.workers", ">= 0", self.workers)
-        require(self.val_max is None or self.val_max >= 1, "data.val_max", ">= 1 or null (all images)", self.val_max)
+        self.mode  # noqa: B018 - parsing is the check (ConfigError naming data.panda)
         if self.dataset == "synth":
-            self.synth.check()
+            check_fields(self.synth, "data.synth.")
             pool = self.synth.count if self.subset == "random" else len(range(0, self.synth.count, self.every_k))
             if self.n is not None and self.n > pool:
                 raise ConfigError(f"data.n={self.n} is larger than the training pool: {pool} synthetic images "
@@ -133,111 +155,88 @@ class DataConfig:
         for key in ("split", "val_split"):
             value = getattr(self, key)
             require(value is None or self.dataset != "synth", f"data.{key}", "null for data.dataset=synth", value)
-            require(value is None or bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", value)), f"data.{key}",
-                    "a split name such as train2017 (COCO's layout: annotations/panoptic_<split>.json) or null", value)
 
 
 @dataclass
 class TrainConfig:
-    epochs: float = MISSING
-    ims_per_gpu: int = MISSING
-    base_lr: float = MISSING
-    base_batch: int = MISSING
-    momentum: float = MISSING
-    nesterov: bool = MISSING
-    weight_decay: float = MISSING
-    schedule: str = MISSING
-    steps: List[float] = MISSING
-    gamma: float = MISSING
-    power: float = MISSING
-    warmup: float = MISSING
-    warmup_factor: float = MISSING
-    hflip: float = MISSING
-    scale_jitter: List[float] = MISSING
+    """The training loop of every run: its length, batch, augmentation and cadence."""
+
+    epochs: float = checked(_positive, "> 0")
+    ims_per_gpu: int = checked(_at_least(1), ">= 1")
+    hflip: float = checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+    scale_jitter: List[float] = checked(lambda v: len(v) == 2 and 0 < v[0] <= v[1], "[low, high] with 0 < low <= high")
     amp: bool = MISSING
-    grad_clip: Optional[float] = MISSING
-    max_iters: Optional[int] = MISSING
-    checkpoint_every: int = reporting()
-    log_every: int = reporting()
+    max_iters: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null")
+    checkpoint_every: int = checked(_at_least(0), ">= 0 (0: only at the end)", reports=True)
+    log_every: int = checked(_at_least(1), ">= 1", reports=True)
     threads: str = reporting()  # intra-op threads: auto | N (harness.threads; the environment wins)
 
     def check(self) -> None:
-        require(self.epochs > 0, "train.epochs", "> 0", self.epochs)
-        for key in ("ims_per_gpu", "base_batch", "log_every"):
-            require(getattr(self, key) >= 1, f"train.{key}", ">= 1", getattr(self, key))
-        require(self.base_lr > 0, "train.base_lr", "> 0", self.base_lr)
-        require(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)
-        require(self.weight_decay >= 0, "train.weight_decay", ">= 0", self.weight_decay)
-        require(self.schedule in SCHEDULES, "train.schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
-        steps = list(self.steps)
-        require(all(0 < s <= 1 for s in steps) and steps == sorted(steps), "train.steps",
-                "increasing fractions of the run in (0, 1]", steps)
-        require(self.gamma > 0, "train.gamma", "> 0", self.gamma)
-        require(self.power > 0, "train.power", "> 0", self.power)
-        require(0 <= self.warmup < 1, "train.warmup", "a fraction of the run in [0, 1)", self.warmup)
-        require(0 < self.warmup_factor <= 1, "train.warmup_factor", "in (0, 1]", self.warmup_factor)
-        require(0 <= self.hflip <= 1, "train.hflip", "a probability in [0, 1]", self.hflip)
-        jitter = list(self.scale_jitter)
-        require(len(jitter) == 2 and 0 < jitter[0] <= jitter[1], "train.scale_jitter", "[low, high] with 0 < low <= high",
-                jitter)
-        require(self.grad_clip is None or self.grad_clip > 0, "train.grad_clip", "> 0 or null", self.grad_clip)
-        require(self.max_iters is None or self.max_iters >= 1, "train.max_iters", ">= 1 or null", self.max_iters)
-        require(self.checkpoint_every >= 0, "train.checkpoint_every", ">= 0 (0: only at the end)", self.checkpoint_every)
         from harness.threads import check_setting
 
         check_setting(self.threads)
 
 
 @dataclass
+class OptimConfig:
+    """SGD runs' optimiser and lr schedule (harness/train/schedule.py): panoptic models, evaluators."""
+
+    base_lr: float = checked(_positive, "> 0")
+    base_batch: int = checked(_at_least(1), ">= 1")
+    momentum: float = checked(_fraction, "in [0, 1)")
+    nesterov: bool = MISSING
+    weight_decay: float = checked(_at_least(0), ">= 0")
+    schedule: str = checked(lambda v: v in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
+    steps: List[float] = checked(lambda v: all(0 < s <= 1 for s in v) and list(v) == sorted(v),
+                                 "increasing fractions of the run in (0, 1]")
+    gamma: float = checked(_positive, "> 0")
+    power: float = checked(_positive, "> 0")
+    warmup: float = checked(_fraction, "a fraction of the run in [0, 1)")
+    warmup_factor: float = checked(lambda v: 0 < v <= 1, "in (0, 1]")
+    grad_clip: Optional[float] = checked(_null_or(_positive), "> 0 or null")
+
+
+@dataclass
 class GanConfig:
     """Synthesis runs' optimiser, schedule and preprocessing (harness/train/tasks/synthesis/task.py)."""
 
-    lr_generator: float = MISSING
-    lr_discriminator: float = MISSING
-    beta1: float = MISSING
-    beta2: float = MISSING
-    decay: float = MISSING  # fraction of the run, at its end, over which both lrs fall linearly to 0
-    load_size: Optional[List[int]] = MISSING  # [H, W] resize before a random crop to the image size
-
-    def check(self) -> None:
-        for key in ("lr_generator", "lr_discriminator"):
-            require(getattr(self, key) > 0, f"gan.{key}", "> 0", getattr(self, key))
-        for key in ("beta1", "beta2"):
-            require(0 <= getattr(self, key) < 1, f"gan.{key}", "in [0, 1)", getattr(self, key))
-        require(0 <= self.decay <= 1, "gan.decay", "a fraction of the run in [0, 1] (0: constant lr)", self.decay)
-        size = None if self.load_size is None else list(self.load_size)
-        require(size is None or (len(size) == 2 and min(size) >= 1), "gan.load_size", "[height, width] or null",
-                size)
+    lr_generator: float = checked(_positive, "> 0")
+    lr_discriminator: float = checked(_positive, "> 0")
+    beta1: float = checked(_fraction, "in [0, 1)")
+    beta2: float = checked(_fraction, "in [0, 1)")
+    # fraction of the run, at its end, over which both lrs fall linearly to 0
+    decay: float = checked(lambda v: 0 <= v <= 1, "a fraction of the run in [0, 1] (0: constant lr)")
+    # [H, W] resize before a random crop to the image size
+    load_size: Optional[List[int]] = checked(_null_or(lambda v: len(v) == 2 and min(v) >= 1), "[height, width] or null")
 
 
 @dataclass
 class EvalConfig:
-    every: int = MISSING
-    images_logged: int = reporting()
-    # synthesis runs' evaluators: a run id, a recipe reference or a weights file (harness/train/tasks/evaluator/runs.py)
-    segmenter: Optional[str] = MISSING  # null: no mIoU / accuracy
-    detector: Optional[str] = MISSING  # null: no detAP
-    fid_weights: Optional[str] = MISSING  # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
+    every: int = checked(_at_least(0), ">= 0 (0: at the end only)")
+    images_logged: int = checked(_at_least(0), ">= 0", reports=True)
 
-    def check(self) -> None:
-        require(self.every >= 0, "eval.every", ">= 0 (0: at the end only)", self.every)
-        require(self.images_logged >= 0, "eval.images_logged", ">= 0", self.images_logged)
-        for key in ("segmenter", "detector", "fid_weights"):
-            value = getattr(self, key)
-            require(value is None or bool(value.strip()), f"eval.{key}", "a weights file, a run id or null", value)
+
+def _evaluator(v: str | None) -> bool:
+    return v is None or bool(v.strip())
+
+
+@dataclass
+class GanEvalConfig(EvalConfig):
+    """A synthesis run's evaluation adds its evaluators: a run id, a recipe reference or a weights
+    file each (harness/config/dependencies.py)."""
+
+    segmenter: Optional[str] = checked(_evaluator, "a weights file, a run id or null")  # null: no mIoU / accuracy
+    detector: Optional[str] = checked(_evaluator, "a weights file, a run id or null")  # null: no detAP
+    # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
+    fid_weights: Optional[str] = checked(_evaluator, "a weights file, a run id or null")
 
 
 @dataclass
 class WandbConfig:
-    mode: str = MISSING
-    project: str = MISSING
+    mode: str = checked(lambda v: v in WANDB_MODES, f"one of {', '.join(WANDB_MODES)}")
+    project: str = checked(bool, "a project name")
     entity: Optional[str] = MISSING
-    init_timeout: float = MISSING
-
-    def check(self) -> None:
-        require(self.mode in WANDB_MODES, "wandb.mode", f"one of {', '.join(WANDB_MODES)}", self.mode)
-        require(bool(self.project), "wandb.project", "a project name", self.project)
-        require(self.init_timeout > 0, "wandb.init_timeout", "> 0 seconds", self.init_timeout)
+    init_timeout: float = checked(_positive, "> 0 seconds")
 
 
 @dataclass
@@ -251,26 +250,17 @@ class LaunchConfig:
     account: Optional[str] = MISSING
     qos: Optional[str] = MISSING
     constraint: Optional[str] = MISSING
-    time_min: int = MISSING  # wall-clock limit of one job; a run that needs more is requeued and resumes
-    nodes: int = MISSING
-    gpus_per_node: int = MISSING  # 0: a CPU job
-    tasks_per_node: Optional[int] = MISSING  # DDP ranks per node (null: one per GPU, one without GPUs)
-    cpus_per_task: int = MISSING
-    mem_gb: Optional[float] = MISSING  # null: the partition's default
-    array_parallelism: int = MISSING  # jobs of the array running at once
-    max_requeues: int = MISSING  # timeouts before a job gives up (preemptions do not count)
+    # wall-clock limit of one job; a run that needs more is requeued and resumes
+    time_min: int = checked(_at_least(1), ">= 1 minute")
+    nodes: int = checked(_at_least(1), ">= 1")
+    gpus_per_node: int = checked(_at_least(0), ">= 0")  # 0: a CPU job
+    # DDP ranks per node (null: one per GPU, one without GPUs)
+    tasks_per_node: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null")
+    cpus_per_task: int = checked(_at_least(1), ">= 1")
+    mem_gb: Optional[float] = checked(_null_or(_positive), "> 0 or null")  # null: the partition's default
+    array_parallelism: int = checked(_at_least(1), ">= 1")  # jobs of the array running at once
+    max_requeues: int = checked(_at_least(0), ">= 0")  # timeouts before a job gives up (preemptions do not count)
     setup: List[str] = MISSING  # shell lines run before each job (e.g. `module load cuda`)
-
-    def check(self) -> None:
-        require(self.time_min >= 1, "launch.time_min", ">= 1 minute", self.time_min)
-        require(self.nodes >= 1, "launch.nodes", ">= 1", self.nodes)
-        require(self.gpus_per_node >= 0, "launch.gpus_per_node", ">= 0", self.gpus_per_node)
-        require(self.tasks_per_node is None or self.tasks_per_node >= 1, "launch.tasks_per_node", ">= 1 or null",
-                self.tasks_per_node)
-        require(self.cpus_per_task >= 1, "launch.cpus_per_task", ">= 1", self.cpus_per_task)
-        require(self.mem_gb is None or self.mem_gb > 0, "launch.mem_gb", "> 0 or null", self.mem_gb)
-        require(self.array_parallelism >= 1, "launch.array_parallelism", ">= 1", self.array_parallelism)
-        require(self.max_requeues >= 0, "launch.max_requeues", ">= 0", self.max_requeues)
 
     @property
     def ranks_per_node(self) -> int:
@@ -282,15 +272,10 @@ class ModelCost:
     """Seconds per training iteration on one device at `ims_per_gpu` images, and where the number
     comes from (a measured run, or a published training time)."""
 
-    seconds_per_iter: float = MISSING
-    ims_per_gpu: int = MISSING
-    device: str = MISSING  # gpu | cpu
+    seconds_per_iter: float = checked(_positive, "> 0")
+    ims_per_gpu: int = checked(_at_least(1), ">= 1")
+    device: str = checked(lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}")  # gpu | cpu
     source: str = MISSING
-
-    def check(self, key: str) -> None:
-        require(self.seconds_per_iter > 0, f"{key}.seconds_per_iter", "> 0", self.seconds_per_iter)
-        require(self.ims_per_gpu >= 1, f"{key}.ims_per_gpu", ">= 1", self.ims_per_gpu)
-        require(self.device in DEVICES, f"{key}.device", f"one of {', '.join(DEVICES)}", self.device)
 
 
 @dataclass
@@ -305,12 +290,13 @@ class CostConfig:
 
     def check(self) -> None:
         for key, entry in self.models.items():
-            entry.check(f"cost.models.{key}")
+            check_fields(entry, f"cost.models.{key}.")
 
 
 @dataclass
 class RecipeConfig:
-    """One resolved cell of a recipe: what `panbench train` runs."""
+    """One resolved cell of a recipe: what `panbench train` runs (the sections every run has; its
+    model family adds its own: SgdRecipe, GanRecipe)."""
 
     name: Optional[str] = MISSING  # defaults to the recipe's file name
     seed: int = MISSING
@@ -318,14 +304,37 @@ class RecipeConfig:
     data: DataConfig = field(default_factory=DataConfig)
     panda: PandaConfig = field(default_factory=PandaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    gan: GanConfig = field(default_factory=GanConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig, metadata={REPORTING: True})
     launch: LaunchConfig = field(default_factory=LaunchConfig, metadata={REPORTING: True})
 
 
 @dataclass
-class RecipeFile(RecipeConfig):
+class SgdRecipe(RecipeConfig):
+    """A run trained with SGD (harness/train/tasks/panoptic, tasks/evaluator)."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class GanRecipe(RecipeConfig):
+    """A GAN synthesis run (harness/train/tasks/synthesis)."""
+
+    gan: GanConfig = field(default_factory=GanConfig)
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+
+
+@dataclass
+class RecipeCell(RecipeConfig):
+    """A cell before its model's family is known: every section (what a recipe file sets)."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    eval: GanEvalConfig = field(default_factory=GanEvalConfig)
+
+
+@dataclass
+class RecipeFile(RecipeCell):
     """A recipe as written: its cells plus the `grid:` that declares them (harness.config.recipes)
     and the cost table its sweeps are estimated with; neither belongs to a single run."""
 
@@ -333,9 +342,26 @@ class RecipeFile(RecipeConfig):
     cost: CostConfig = field(default_factory=CostConfig, metadata={REPORTING: True})
 
 
+SGD_ALIASES = {f"train.{f.name}": f"optim.{f.name}" for f in dataclasses.fields(OptimConfig)}  # old spellings
+# The SGD values every GAN run was hashed with while its config still carried them (recipes/base.yaml's):
+# GAN run ids keep them so that no existing id changed (see result_config).
+GAN_ID_SGD = {"base_lr": 0.02, "base_batch": 16, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0001,
+              "schedule": "step", "steps": [0.75], "gamma": 0.1, "power": 0.9, "warmup": 0.03125,
+              "warmup_factor": 0.3333333, "grad_clip": None}
+
+
+def run_config_class(model_name: str) -> type[RecipeConfig]:
+    """The typed config of a run of `model_name`: GanRecipe for synthesis models, else SgdRecipe
+    (an unknown name too: ModelConfig.check names the known ones)."""
+    from harness.models.registry import list_models, model_family
+
+    synthesis = model_name in list_models() and model_family(model_name) == "synthesis"
+    return GanRecipe if synthesis else SgdRecipe
+
+
 def sweep_keys() -> list[str]:
     """The top-level keys of a recipe file that no single run has (`grid`, `cost`)."""
-    run_fields = {f.name for f in dataclasses.fields(RecipeConfig)}
+    run_fields = {f.name for f in dataclasses.fields(RecipeCell)}
     return [f.name for f in dataclasses.fields(RecipeFile) if f.name not in run_fields]
 
 
@@ -343,8 +369,9 @@ def check_recipe(recipe: RecipeConfig) -> None:
     """Every enumeration and range of `recipe`; a ConfigError names the key and the allowed values.
     PanDA's parameters are checked by PandaConfig itself when the section is built."""
     require(recipe.seed >= 0, "seed", ">= 0", recipe.seed)
-    for section in (recipe.model, recipe.data, recipe.train, recipe.gan, recipe.eval, recipe.wandb, recipe.launch):
-        section.check()
+    for f in dataclasses.fields(recipe):
+        if f.name not in ("name", "seed", "panda"):
+            check_fields(getattr(recipe, f.name), f.name + ".")
 
 
 def _walk(cls: type, prefix: str = "", stop: Callable[[dataclasses.Field], bool] = lambda f: False
@@ -373,31 +400,26 @@ def open_sections(cls: type = RecipeFile) -> list[str]:
     return [key for key, _, hint in _walk(cls) if typing.get_origin(hint) is dict]
 
 
-def reporting_keys(cls: type = RecipeConfig) -> list[str]:
+def reporting_keys(cls: type = RecipeCell) -> list[str]:
     """The dotted keys marked `reporting` (left out of the run id)."""
     return [key for key, f, _ in _walk(cls, stop=_is_reporting) if _is_reporting(f)]
 
 
 def result_config(config: dict) -> dict:
-    """The part of a resolved config (plain containers) that determines a run's results."""
+    """The part of a resolved config (plain containers) that determines a run's results, in the
+    layout run ids were first taken in: the SGD keys under `train:`, where a GAN run also had the
+    root recipe's SGD values (GAN_ID_SGD)."""
     out = {k: v for k, v in config.items()}
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
-    panda = (config.get("data") or {}).get("panda")
-    if panda == "none":
+    mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
+    if not mode.enabled:
         out.pop("panda", None)
-    if not _is_synthesis(config):
-        for dotted in SYNTHESIS_ONLY:
-            _drop(out, dotted.split("."))
-    if panda != "online":
+    if not mode.online:
         _drop(out, ["data", "panda_mix"])
+    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
+    out["train"] = {**dict(out.get("train") or {}), **sgd}
     return out
-
-
-def _is_synthesis(config: dict) -> bool:
-    from harness.models.synthesis.entries import SYNTHESIS_MODELS
-
-    return (config.get("model") or {}).get("name") in SYNTHESIS_MODELS
 
 
 def _drop(node: dict, path: list[str]) -> None:

@@ -19,9 +19,11 @@ one recipe different run ids on different machines."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
+import typing
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -30,10 +32,10 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from harness.config.recipe_schema import (SGD_ALIASES, RecipeCell, RecipeConfig, RecipeFile, check_recipe,
+                                          open_sections, run_config_class, schema_keys, sweep_keys)
 from harness.errors import ConfigError, nearest
 from harness.panda.config import PandaConfig
-from harness.config.recipe_schema import (RecipeConfig, RecipeFile, check_recipe, open_sections, schema_keys,
-                                          sweep_keys)
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 ROOT_RECIPE = "base"
@@ -59,6 +61,37 @@ def recipe_path(name_or_path: str | Path) -> Path:
 
 def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def canonical_key(key: str) -> str:
+    """A key's current spelling: the SGD keys' old `train.` spelling is `optim.` now (SGD_ALIASES)."""
+    return SGD_ALIASES.get(key, key)
+
+
+def _canonical_part(cfg: DictConfig) -> DictConfig:
+    """A recipe file's SGD keys written under `train:` (their old home) moved to `optim:`."""
+    train = cfg.get("train")
+    moved = [k for k in train if f"train.{k}" in SGD_ALIASES] if isinstance(train, DictConfig) else []
+    if not moved:
+        return cfg
+    node = OmegaConf.to_container(cfg, resolve=False)
+    optim = node.get("optim") if isinstance(node.get("optim"), dict) else {}
+    node["optim"] = {**optim, **{k: node["train"].pop(k) for k in moved}}
+    return OmegaConf.create(node)
+
+
+def _canonical_grid(cfg: DictConfig) -> None:
+    """The grid's keys (plain and in `cases`) in their current spelling."""
+    grid = cfg.get("grid")
+    if not isinstance(grid, DictConfig):
+        return
+    plain = OmegaConf.to_container(grid, resolve=False)
+    cases = plain.pop(CASES_KEY, None)
+    out = {canonical_key(k): v for k, v in plain.items()}
+    if cases is not None:
+        out[CASES_KEY] = [{canonical_key(k): v for k, v in case.items()} if isinstance(case, dict) else case
+                          for case in cases] if isinstance(cases, list) else cases
+    cfg.grid = out
 
 
 def _read_yaml(path: Path) -> DictConfig:
@@ -90,7 +123,7 @@ def _is_open(key: str) -> bool:
 
 
 def _unknown_key_error(key: str, where: str) -> ConfigError:
-    near = nearest(key, SCHEMA_KEYS)
+    near = nearest(key, [*SCHEMA_KEYS, *SGD_ALIASES])
     return ConfigError(f"{where}: unknown key '{key}'; nearest valid keys: {', '.join(near) or '(none)'}")
 
 
@@ -141,7 +174,7 @@ def _apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> list[str]:
     keys = []
     for item in overrides:
         key, sep, raw = item.partition("=")
-        key = key.strip()
+        key = canonical_key(key.strip())
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
         if not _is_open(key) and key not in SCHEMA_KEYS:
@@ -200,6 +233,7 @@ def load_recipe(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Dict
     path = recipe_path(name_or_path)
     merged = _structured(RecipeFile)
     for part_path, part in _chain(path):
+        part = _canonical_part(part)
         check_keys(part, str(part_path))
         _forbid_resolvers(OmegaConf.to_container(part, resolve=False), str(part_path))
         with _typed(str(part_path)):
@@ -210,6 +244,7 @@ def load_recipe(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Dict
                           "(the root recipe holds every default)")
     if merged.name is None:
         merged.name = path.stem
+    _canonical_grid(merged)
     _check_grid(merged, str(path))
     _pin_grid(merged, _apply_overrides(merged, list(overrides)))
     with _typed(str(path)):
@@ -239,10 +274,11 @@ def grid_cells(grid: dict) -> list[dict[str, Any]]:
 
 
 def expand_grid(cfg: DictConfig) -> list[DictConfig]:
-    """One resolved config (typed RecipeConfig, no `grid`) per distinct grid cell."""
+    """One resolved config per distinct grid cell, typed by its model's family (SgdRecipe or
+    GanRecipe: only the sections that apply to it; no `grid`)."""
     grid = OmegaConf.to_container(cfg.get("grid") or OmegaConf.create({}), resolve=True)
     with _typed(f"recipe {cfg.name}"):
-        base = OmegaConf.merge(_structured(RecipeConfig),
+        base = OmegaConf.merge(_structured(RecipeCell),
                                OmegaConf.masked_copy(cfg, [k for k in cfg if k not in sweep_keys()]))
     out, seen = [], set()
     for cell in grid_cells(grid):
@@ -250,11 +286,27 @@ def expand_grid(cfg: DictConfig) -> list[DictConfig]:
         for key, value in cell.items():
             with _typed(f"recipe {cfg.name} grid {key}={value!r}"):
                 OmegaConf.update(c, key, value, merge=False, force_add=_is_open(key))
+        c = _of_family(c)
         canonical = json.dumps(to_dict(c), sort_keys=True)
         if canonical not in seen:
             seen.add(canonical)
             out.append(c)
     return out
+
+
+def _of_family(cell: DictConfig) -> DictConfig:
+    """`cell` as the typed config of its model's family (recipe_schema.run_config_class)."""
+    cls = run_config_class(str(cell.model.name))
+    with _typed(f"recipe {cell.name}"):
+        return OmegaConf.merge(_structured(cls), _prune(OmegaConf.to_container(cell, resolve=True), cls))
+
+
+def _prune(node: dict, cls: type) -> dict:
+    """The keys of `node` that the dataclass `cls` has, section by section (open sections whole)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _prune(node[f.name], hints[f.name])
+            if dataclasses.is_dataclass(hints[f.name]) and isinstance(node[f.name], dict) else node[f.name]
+            for f in dataclasses.fields(cls) if f.name in node}
 
 
 def select_cell(cfg: DictConfig) -> DictConfig:

@@ -98,8 +98,8 @@ class RunSpec:
     def from_config(cls, cell: DictConfig, cell_keys: Sequence[str] = ()) -> "RunSpec":
         """The spec of one expanded cell; every value is checked first (ConfigError naming the key)."""
         settings = typed_recipe(cell)
-        data = settings.data
-        variant = PandaVariant.of(data.copies, settings.panda, data.panda_mix if data.online else None)
+        mode = settings.data.mode
+        variant = PandaVariant.of(mode.stored_copies, settings.panda, mode.mix if mode.online else None)
         config = to_dict(cell)
         config["panda"]["ops"] = [op for op in OPS if op in config["panda"]["ops"]]  # order-free: one id
         return cls(run_id=run_id(config), recipe=str(settings.name),

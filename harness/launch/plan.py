@@ -1,6 +1,8 @@
 """A sweep's plan: every cell of a recipe's grid as a run spec with its state (finished, running
-elsewhere, failed, to do), how its runs are launched, and the summary every executor files its
-outcomes in (harness/launch/sweep.py runs the plan; processes.py, torchrun.py and slurm.py execute it)."""
+elsewhere, failed, to do), preceded by the upstream runs the cells depend on (harness/train/
+dependencies.py: a synthesis run's evaluators named by recipe reference), how its runs are launched,
+and the summary every executor files its outcomes in (harness/launch/sweep.py runs the plan in
+stages, upstream first; processes.py, torchrun.py and slurm.py execute each stage)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from harness.config.dependencies import Upstream, upstream_runs
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipes import load_recipe
 from harness.config.run_spec import RunSpec, run_specs
@@ -27,10 +30,24 @@ class PlannedRun:
     spec: RunSpec
     status: str | None  # status in the run store before the sweep (None: never started)
     holder: Holder | None = None  # who executes it now, when its lock is held
+    upstream: Upstream | None = None  # set when the run is planned as another run's dependency
+    needs: tuple[str, ...] = ()  # run ids of the upstream runs that must finish before this one starts
 
     @property
     def run_id(self) -> str:
         return self.spec.run_id
+
+    def describe(self) -> str:
+        """The cell, or for an upstream run the dependency it is (`upstream eval.segmenter '...'`)."""
+        if self.upstream is None:
+            return describe_cell(self.cell)
+        return f"upstream {self.upstream.dependency.describe()}: {describe_cell(self.cell)}"
+
+    def command(self, launch: "Launch") -> tuple[str, list[str]]:
+        """The recipe and overrides a launched process rebuilds this run's spec from."""
+        if self.upstream is not None:
+            return self.upstream.recipe, list(self.upstream.overrides)
+        return launch.recipe, [*launch.overrides, *cell_overrides(self.spec)]
 
     @property
     def cell(self) -> dict:
@@ -57,10 +74,11 @@ class SweepSummary:
     skipped: list[str] = field(default_factory=list)  # finished before the sweep
     running_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # run id, holder
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, error, log path
+    blocked: list[tuple[str, str]] = field(default_factory=list)  # run id, the upstream run it waits for
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.blocked
 
 
 @dataclass(frozen=True)
@@ -81,10 +99,46 @@ def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path
     """Every cell of the recipe's grid with its run spec and current state. An override of a grid key
     pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`
     repeats every cell with each training seed (mean ± std over seeds in the tables)."""
+    return plan_runs(run_specs(load_recipe(recipe, list(overrides)), seeds=seeds), runs_root)
+
+
+def plan_runs(specs: list[RunSpec], runs_root: str | Path = DEFAULT_RUNS_ROOT) -> list[PlannedRun]:
+    """`specs` with their state, after every upstream run they need (each once, recursively: an
+    upstream run's own dependencies come before it), finished upstream runs included."""
     store = RunStore(runs_root)
-    specs = run_specs(load_recipe(recipe, list(overrides)), seeds=seeds)
-    return [PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere())
-            for spec in specs]
+    own = {spec.run_id for spec in specs}
+    ups: dict[str, Upstream] = {}
+    needs: dict[str, tuple[str, ...]] = {}
+    queue = list(specs)
+    while queue:
+        spec = queue.pop(0)
+        found = upstream_runs(spec)
+        needs[spec.run_id] = tuple(up.spec.run_id for up in found)
+        for up in found:
+            if up.spec.run_id not in own and up.spec.run_id not in ups:
+                ups[up.spec.run_id] = up
+                queue.append(up.spec)
+
+    def planned(spec: RunSpec, upstream: Upstream | None = None) -> PlannedRun:
+        return PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere(),
+                          upstream, needs[spec.run_id])
+
+    return [planned(up.spec, up) for up in ups.values()] + [planned(spec) for spec in specs]
+
+
+def stages(plan: list[PlannedRun]) -> list[list[PlannedRun]]:
+    """The plan in stages that run one after the other: a run in the stage after the last run it needs."""
+    planned_ids = {p.run_id for p in plan}
+    done: set[str] = set()
+    left, out = list(plan), []
+    while left:
+        ready = [p for p in left if all(n in done or n not in planned_ids for n in p.needs)]
+        if not ready:
+            raise ConfigError("the runs' dependencies form a cycle: " + ", ".join(p.run_id for p in left))
+        out.append(ready)
+        done |= {p.run_id for p in ready}
+        left = [p for p in left if p.run_id not in done]
+    return out
 
 
 def describe_cell(cell: dict) -> str:

@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from harness.errors import ConfigError
-from harness.launch.plan import (TRAIN_LOG, Launch, PlannedRun, SweepSummary, cell_overrides, describe_cell,
-                                  record_outcome)
+from harness.launch.plan import TRAIN_LOG, Launch, PlannedRun, SweepSummary, record_outcome
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
 from harness.tracking.run_store import RunStore
 
@@ -67,16 +66,16 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
         rid = planned.run_id
         log = store.run_dir(rid) / TRAIN_LOG
         log.parent.mkdir(parents=True, exist_ok=True)
-        overrides = [*launch.overrides, *cell_overrides(planned.spec)]
-        echo(f"[{k}/{len(todo)}] run {rid}: {describe_cell(planned.cell)} (log: {log})")
+        recipe, overrides = planned.command(launch)
+        echo(f"[{k}/{len(todo)}] run {rid}: {planned.describe()} (log: {log})")
         env = {**os.environ, **slot}
         started = time.perf_counter()
         try:
             if nproc is not None:
-                result = run_distributed(planned.spec, launch.recipe, overrides, launch.runs_root, nproc,
+                result = run_distributed(planned.spec, recipe, overrides, launch.runs_root, nproc,
                                          progress=False, env=env, log=log)
             else:
-                result = run_process(planned.spec, launch.recipe, overrides, launch.runs_root, env=env, log=log)
+                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log)
         except RunFailed as exc:
             error = (store.read_run(rid) or {}).get("error") or str(exc)
             record_outcome(store, planned, summary, echo, started, error=error, log=log)

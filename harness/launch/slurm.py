@@ -30,7 +30,7 @@ import submitit
 from harness.config.recipe_schema import LaunchConfig
 from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError
-from harness.launch.plan import Launch, PlannedRun, SweepSummary, describe_cell, record_outcome
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.tracking.run_store import RunStore
 
 SUBMITIT_DIR = ".submitit"
@@ -110,7 +110,7 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
         echo(f"submitted {len(jobs)} job(s) to {launch.cluster} (job ids {jobs[0].job_id} ... {jobs[-1].job_id}; "
              f"{settings.nodes} node(s) x {settings.ranks_per_node} task(s), {settings.time_min} min; logs in {folder})")
         for planned, job in zip(runs, jobs):
-            echo(f"      job {job.job_id}: run {planned.run_id} {describe_cell(planned.cell)}")
+            echo(f"      job {job.job_id}: run {planned.run_id} {planned.describe()}")
         submitted.extend(zip(runs, jobs))
     for planned, job in submitted:
         try:

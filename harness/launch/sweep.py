@@ -11,18 +11,24 @@ one executor:
   jobs at once on disjoint GPUs;
 - `slurm`: one submitit job array per set of `launch:` parameters (harness.launch.slurm).
 
-A failed run is reported and the sweep goes on; a run another process is executing is skipped; the
-summary says which runs finished, were skipped, run elsewhere or failed, why, and where their log is."""
+The plan runs in stages (plan.stages): the upstream runs that other runs depend on (a synthesis run's
+evaluators) first, each stage through the same executor; a run whose upstream run did not finish is
+blocked, not started. A failed run is reported and the sweep goes on; a run another process is
+executing is skipped; the summary says which runs finished, were skipped, run elsewhere, failed or
+were blocked, why, and where their log is. `run_upstream` is the same for the dependencies of one run
+(`panbench train`, `panbench evaluate synthesis`)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+from harness.config.dependencies import Dependency, DependencyError, upstream
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.errors import ConfigError
-from harness.launch.plan import Launch, PlannedRun, SweepSummary, check_executor, describe_cell, record_outcome
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, check_executor, plan_runs, record_outcome, stages
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 
@@ -30,25 +36,38 @@ from harness.tracking.run_store import RunStore
 def run_sweep(plan: list[PlannedRun], runs_root: str | Path = DEFAULT_RUNS_ROOT, *, executor: str = "local",
               launch: Launch | None = None, train: Callable[..., object] | None = None,
               echo: Callable[[str], None] = print) -> SweepSummary:
-    """Run every run of `plan` that is neither finished nor running elsewhere; never twice, never
-    stopping at a failure. `launch` says how (needed by every executor but the sequential local one)."""
+    """Run every run of `plan` that is neither finished nor running elsewhere, stage by stage (upstream
+    runs first); never twice, never stopping at a failure. `launch` says how (needed by every executor
+    but the sequential local one)."""
     store = RunStore(runs_root)
     summary = SweepSummary(skipped=[p.run_id for p in plan if store.is_finished(p.run_id)])
-    todo = []
-    for planned in plan:
-        if planned.run_id in summary.skipped:
-            continue
-        holder = RunLock(store.run_dir(planned.run_id)).held_elsewhere()
-        if holder is not None:
-            summary.running_elsewhere.append((planned.run_id, holder.describe()))
-            echo(f"      run {planned.run_id} is running elsewhere ({holder.describe()}): skipped")
-        else:
-            todo.append(planned)
-    if not todo:
-        return summary
+    for stage in stages(plan):
+        todo = []
+        for planned in stage:
+            if planned.run_id in summary.skipped:
+                continue
+            waiting = [rid for rid in planned.needs if not store.is_finished(rid)]
+            holder = RunLock(store.run_dir(planned.run_id)).held_elsewhere()
+            if waiting:
+                reason = ", ".join(f"upstream run {rid} is {store.status(rid) or 'not started'}" for rid in waiting)
+                summary.blocked.append((planned.run_id, reason))
+                echo(f"      run {planned.run_id} is blocked: {reason}")
+            elif holder is not None:
+                summary.running_elsewhere.append((planned.run_id, holder.describe()))
+                echo(f"      run {planned.run_id} is running elsewhere ({holder.describe()}): skipped")
+            else:
+                todo.append(planned)
+        if todo:
+            _execute(todo, store, executor, launch, train, summary, echo)
+    return summary
+
+
+def _execute(todo: list[PlannedRun], store: RunStore, executor: str, launch: Launch | None,
+             train: Callable[..., object] | None, summary: SweepSummary, echo: Callable[[str], None]) -> None:
+    """One stage of the plan through the executor."""
     if executor == "local" and (launch is None or launch.parallel == 1):
         _run_here(todo, store, train, summary, echo)
-        return summary
+        return
     if launch is None:
         raise ConfigError(f"--executor {executor}: needs the recipe and overrides to launch runs")
     check_executor(executor, launch.cluster, launch.parallel)
@@ -60,7 +79,28 @@ def run_sweep(plan: list[PlannedRun], runs_root: str | Path = DEFAULT_RUNS_ROOT,
         from harness.launch.processes import run_as_processes
 
         run_as_processes(todo, launch, summary, echo, torchrun=executor == "torchrun")
-    return summary
+
+
+def run_upstream(needs: list[Dependency], runs_root: str | Path = DEFAULT_RUNS_ROOT, *,
+                 echo: Callable[[str], None] = print) -> None:
+    """Train the runs that `needs` name by recipe reference and that are not finished (with their own
+    upstream runs), here, one after the other: the sweep's local executor for the dependencies of one
+    run. A DependencyError names the first that did not finish."""
+    ups = {up.spec.run_id: up for up in (upstream(need) for need in needs) if up is not None}
+    plan = [replace(p, upstream=ups.get(p.run_id, p.upstream)) for p in plan_runs([u.spec for u in ups.values()],
+                                                                                    runs_root)]
+    if all(p.done for p in plan):
+        return
+    for planned in plan:
+        if not planned.done:
+            echo(f"{planned.describe()}: run {planned.run_id} is not finished; training it first")
+    summary = run_sweep(plan, runs_root, echo=echo)
+    problems = ([f"upstream run {rid} failed: {error} (log: {log})" for rid, error, log in summary.failed]
+                + [f"upstream run {rid} is running elsewhere ({holder}); try again once it has finished"
+                   for rid, holder in summary.running_elsewhere]
+                + [f"upstream run {rid} is blocked: {reason}" for rid, reason in summary.blocked])
+    if problems:
+        raise DependencyError(problems[0])
 
 
 def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., object] | None, summary: SweepSummary,
@@ -69,7 +109,7 @@ def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., obje
     if train is None:
         from harness.train.run import run_training as train
     for k, planned in enumerate(todo, 1):
-        echo(f"[{k}/{len(todo)}] run {planned.run_id}: {describe_cell(planned.cell)}")
+        echo(f"[{k}/{len(todo)}] run {planned.run_id}: {planned.describe()}")
         started = time.perf_counter()
         try:
             result = train(planned.spec, runs_root=store.root)

@@ -13,12 +13,14 @@ truth afresh on every call. Both give identical numbers and errors (tests/test_m
 
 from __future__ import annotations
 
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.data.coco_instances import encode_mask, thing_annotations
+from harness.data.coco_instances import encode_mask, thing_annotations, thing_instances
 from harness.data.images import read_ids
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
@@ -27,17 +29,20 @@ from harness.metrics.engines import COCO_ENGINES
 from harness.metrics.engines.coco_eval import check_engine, coco_stats, engine_parts, runnable
 from harness.metrics.engines.gt_cache import PngRecords, digest
 from harness.progress import track
+from harness.threads import rayon_threads, usable_cpus
 
 DEFAULT_ENGINE = COCO_ENGINES[0]
 NO_MASKS = {"ap": None, "ap50": None, "ap75": None, "per_class": {}}
 
 
-def image_instances(label: Path, segments_info: list[dict], thing_ids: set[int]) -> dict:
-    """One ground-truth image's size and thing instances (no image id: the caller numbers them)."""
+def image_instances(label: Path, segments_info: list[dict], thing_ids: set[int], reference: bool = False) -> dict:
+    """One ground-truth image's size and thing instances (no image id: the caller numbers them), from
+    its runs (`thing_instances`) or, for the `reference` path, mask by mask through pycocotools."""
     ids = read_ids(label)
-    return {"height": int(ids.shape[0]), "width": int(ids.shape[1]),
-            "instances": [{k: v for k, v in a.items() if k != "image_id"}
-                          for a in thing_annotations(ids, segments_info, thing_ids, None)]}
+    instances = ([{k: v for k, v in a.items() if k != "image_id"}
+                  for a in thing_annotations(ids, segments_info, thing_ids, None)] if reference
+                 else thing_instances(ids, segments_info, thing_ids))
+    return {"height": int(ids.shape[0]), "width": int(ids.shape[1]), "instances": instances}
 
 
 def valid_image_record(record: Any) -> bool:
@@ -57,16 +62,18 @@ def coco_ground_truth(gt_json: str | Path, gt_dir: str | Path, progress: bool = 
     gt = read_panoptic_json(gt_json, ground_truth=True)
     things = [c for c in gt["categories"] if int(c.get("isthing", 0)) == 1]
     thing_ids = {int(c["id"]) for c in things}
-    images, annotations, id_map = [], [], {}
+    images, annotations, id_map, items = [], [], {}, []
+    for k, ann in enumerate(gt["annotations"], start=1):
+        id_map[ann["image_id"]] = k
+        label = confined(gt_dir, ann["file_name"], source=gt_json, entry=f"annotation of image {ann['image_id']!r}",
+                         allow_outside_links=allow_outside_links)
+        key = digest([[s.get("id"), s.get("category_id"), s.get("iscrowd", 0)] for s in ann["segments_info"]
+                      if s.get("category_id") in thing_ids])
+        items.append((ann["file_name"], key, partial(image_instances, label, ann["segments_info"], thing_ids,
+                                                     not cached)))
     with PngRecords("coco-instances", gt_dir, cache_dir, enabled=cached) as records:
-        for k, ann in enumerate(track(gt["annotations"], "instances", disable=not progress), start=1):
-            id_map[ann["image_id"]] = k
-            label = confined(gt_dir, ann["file_name"], source=gt_json, entry=f"annotation of image {ann['image_id']!r}",
-                             allow_outside_links=allow_outside_links)
-            key = digest([[s.get("id"), s.get("category_id"), s.get("iscrowd", 0)] for s in ann["segments_info"]
-                          if s.get("category_id") in thing_ids])
-            image = records.value(ann["file_name"], key, lambda: image_instances(label, ann["segments_info"], thing_ids),
-                                  valid=valid_image_record)
+        built = records.values(items, valid=valid_image_record, threads=rayon_threads(usable_cpus(), dict(os.environ)))
+        for k, image in enumerate(track(built, "instances", total=len(items), disable=not progress), start=1):
             images.append({"id": k, "height": image["height"], "width": image["width"]})
             for instance in image["instances"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": k, **instance})

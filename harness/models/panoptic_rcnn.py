@@ -19,6 +19,7 @@ from harness.models.compose import compose_panoptic
 from harness.models.heuristic_fusion import HeuristicFusion
 from harness.models.label_space import LabelSpace
 from harness.models.paste import paste_logits
+from harness.models.upsample import resize_bilinear
 from harness.models.upsnet_panoptic_head import UPSNetFusion, panoptic_logits, panoptic_training_target
 
 SEMANTIC_LEVELS = ("0", "1", "2", "3")  # P2..P5 in torchvision's FPN naming
@@ -96,7 +97,7 @@ class PanopticRCNN(nn.Module):
 
         semantic = self.semantic_logits(features)
         semantic_target = dense_targets([t["semantic"] for t in targets], image_list.image_sizes, padded)
-        full = F.interpolate(semantic, size=padded, mode="bilinear", align_corners=False)
+        full = resize_bilinear(semantic, padded)
         semantic_loss = ohem_cross_entropy(full, semantic_target, self.semantic_ohem) if self.semantic_ohem \
             else masked_cross_entropy(full, semantic_target)
         losses["loss_semantic"] = self.semantic_loss_weight * semantic_loss
@@ -141,8 +142,7 @@ class PanopticRCNN(nn.Module):
         class_logits, box_regression = heads.box_predictor(heads.box_head(heads.box_roi_pool(features, proposals, sizes)))
         boxes, scores, labels = heads.postprocess_detections(class_logits, box_regression, proposals, sizes)
         mask_logits = self.mask_logits(features, boxes, labels, sizes)
-        semantic = F.interpolate(self.semantic_logits(features), size=image_list.tensors.shape[-2:], mode="bilinear",
-                                 align_corners=False)
+        semantic = resize_bilinear(self.semantic_logits(features), image_list.tensors.shape[-2:])
         return [self.predict_one(semantic[i, :, :h, :w], boxes[i], scores[i], labels[i], mask_logits[i], (h, w),
                                  original_sizes[i]) for i, (h, w) in enumerate(sizes)]
 

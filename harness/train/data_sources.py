@@ -130,27 +130,27 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         subset_key = {"kind": "subset", "pool": pool_key, "image_ids": chosen}
         subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
 
-    roots = [subset]
-    if data.copies:
-        panda_key = {"kind": "panda", "source": subset_key, "copies": data.copies, "seed": data.seed,
+    roots, mode = [subset], data.mode
+    if mode.copies:
+        panda_key = {"kind": "panda", "source": subset_key, "copies": mode.copies, "seed": data.seed,
                      "config": recipe.panda.to_dict()}
         roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
-            subset, out, data.copies, data.seed, config=recipe.panda, workers=workers, progress=progress)))
+            subset, out, mode.copies, data.seed, config=recipe.panda, workers=workers, progress=progress)))
 
     categories = pool_ds.categories
     val_ds = load_valid(val_root)
     if [c["id"] for c in val_ds.categories] != [c["id"] for c in categories]:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
     n_train = sum(len(PanopticDataset.load(r)) for r in roots)
-    per_epoch = epoch_samples(n_train, data.panda_mix) if data.online else float(n_train)
+    per_epoch = epoch_samples(n_train, mode.mix) if mode.online else float(n_train)
     return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories, per_epoch)
 
 
 def online_panda(recipe: RecipeConfig) -> OnlinePanda | None:
     """The data loader's PanDA transform of `data.panda: online` (the recipe's `panda:` parameters,
     `data.panda_mix`, keyed on the data seed as a generated set is), None otherwise."""
-    data = recipe.data
-    return OnlinePanda(recipe.panda, data.panda_mix, data.seed) if data.online else None
+    mode = recipe.data.mode
+    return OnlinePanda(recipe.panda, mode.mix, recipe.data.seed) if mode.online else None
 
 
 def describe(prepared: PreparedData) -> dict:

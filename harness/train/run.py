@@ -136,7 +136,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
         if ctx.is_main:
             store.record_data(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
         seed_everything(recipe.seed)
-        task = build_task(recipe, prepared, store.root, progress=show)
+        task = build_task(recipe, prepared, store.root)
 
         def log_step(step_record: dict) -> None:
             store.append_history(rid, step_record)

@@ -15,11 +15,12 @@ panbench's user cache (harness/user_cache.py); entries live under `<that>/ground
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.atomic import write_json
+from harness.metrics.prefetch import prefetched
 from harness.seeding import stable_digest
 from harness.user_cache import user_cache_dir
 
@@ -74,18 +75,31 @@ class PngRecords:
         mtime and the key are unchanged (and `valid` accepts its shape: a damaged file is rebuilt, not
         trusted), else `build()` (JSON-serialisable; its errors propagate), stored unless the PNG
         cannot be found. Returned as JSON gives it back (lists, string keys), either way."""
-        if not self.enabled:
-            return build()
-        stat = _png_stat(self.gt_dir / name)
-        record = self.records.get(name)
-        if (stat is not None and isinstance(record, dict) and record.get("stat") == stat and record.get("key") == key
-                and valid(record.get("value"))):
-            return record["value"]
-        value = json.loads(json.dumps(build()))
-        if stat is not None:
-            self.records[name] = {"stat": stat, "key": key, "value": value}
-            self.built += 1
-        return value
+        return next(self.values([(name, key, build)], valid))
+
+    def values(self, items: Sequence[tuple[str, str, Callable[[], Any]]],
+               valid: Callable[[Any], bool] = lambda value: True, threads: int = 0) -> Iterator[Any]:
+        """`value` of each (name, key, build), in order; the values to build are built ahead on
+        `threads` threads (harness.metrics.prefetch: PNG decoding releases the GIL), so a cold cache
+        costs about the decoding spread over the cores. A build's error is raised in its turn."""
+        looked = []
+        for name, key, build in items:
+            stat = _png_stat(self.gt_dir / name) if self.enabled else None
+            record = self.records.get(name)
+            hit = (stat is not None and isinstance(record, dict) and record.get("stat") == stat
+                   and record.get("key") == key and valid(record.get("value")))
+            looked.append((name, key, build, stat, hit))
+        built = prefetched(lambda item: json.loads(json.dumps(item[2]())) if self.enabled else item[2](),
+                           [item for item in looked if not item[4]], threads)
+        for name, key, _, stat, hit in looked:
+            if hit:
+                yield self.records[name]["value"]
+                continue
+            value = next(built)
+            if stat is not None:
+                self.records[name] = {"stat": stat, "key": key, "value": value}
+                self.built += 1
+            yield value
 
     def save(self) -> None:
         if not self.built:

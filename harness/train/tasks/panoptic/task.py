@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from harness.config.recipe_schema import RecipeConfig, TrainConfig
+from harness.config.recipe_schema import OptimConfig, SgdRecipe
 from harness.panda.online import OnlinePanda
 from harness.train.data_sources import PreparedData, online_panda
 from harness.train.schedule import LrSchedule, scaled_lr
@@ -22,7 +22,7 @@ from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 @dataclass(frozen=True)
 class SgdSettings:
     """The original models' optimiser (UPSNet, seamseg): SGD with momentum, the lr scaled linearly with
-    the total batch, linear warmup, then steps (or poly); values from the recipe's `train:` section."""
+    the total batch, linear warmup, then steps (or poly); values from the recipe's `optim:` section."""
 
     base_lr: float
     base_batch: int
@@ -38,11 +38,11 @@ class SgdSettings:
     warmup_factor: float
 
     @classmethod
-    def from_config(cls, train: TrainConfig) -> "SgdSettings":
-        return cls(base_lr=train.base_lr, base_batch=train.base_batch, momentum=train.momentum,
-                   nesterov=train.nesterov, weight_decay=train.weight_decay, grad_clip=train.grad_clip,
-                   schedule=train.schedule, steps=tuple(train.steps), gamma=train.gamma, power=train.power,
-                   warmup=train.warmup, warmup_factor=train.warmup_factor)
+    def from_config(cls, optim: OptimConfig) -> "SgdSettings":
+        return cls(base_lr=optim.base_lr, base_batch=optim.base_batch, momentum=optim.momentum,
+                   nesterov=optim.nesterov, weight_decay=optim.weight_decay, grad_clip=optim.grad_clip,
+                   schedule=optim.schedule, steps=tuple(optim.steps), gamma=optim.gamma, power=optim.power,
+                   warmup=optim.warmup, warmup_factor=optim.warmup_factor)
 
     def lr(self, total_batch: int) -> float:
         return scaled_lr(self.base_lr, total_batch, self.base_batch)
@@ -71,11 +71,12 @@ class PanopticTask:
         self.online = online  # PanDA drawn per sample in the data loader (data.panda: online)
 
     @classmethod
-    def from_config(cls, recipe: RecipeConfig, prepared: PreparedData) -> "PanopticTask":
+    def from_config(cls, recipe: SgdRecipe, prepared: PreparedData) -> "PanopticTask":
         t = recipe.train
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, categories=prepared.categories,
-                   train_roots=prepared.train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(t), hflip=t.hflip,
-                   scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max, amp=t.amp,
+                   train_roots=prepared.train_roots, seed=recipe.seed, sgd=SgdSettings.from_config(recipe.optim),
+                   hflip=t.hflip, scale_jitter=t.scale_jitter, val_root=prepared.val_root, val_max=recipe.data.val_max,
+                   amp=t.amp,
                    gt_cache=recipe.data.cache, online=online_panda(recipe))
 
     def modules(self) -> dict[str, nn.Module]:

@@ -57,9 +57,8 @@ class EvaluatorSettings:
                 raise WeightsError(value, f"eval.{key}: no such weights file")
 
     def resolved_now(self, resolve_run: Resolver | None) -> Resolver | None:
-        """Resolve the named evaluators before training (an evaluator run that is not finished is
-        trained now; one that cannot be had fails the run at its start, not after the generator's
-        training) and return a resolver that hands back what was loaded."""
+        """Resolve the named evaluators before training (one that cannot be had fails the run at its
+        start, not after the generator's training) and return a resolver that hands back what was loaded."""
         self.check(resolve_run)
         if resolve_run is None:
             return None

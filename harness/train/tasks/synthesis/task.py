@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from harness.config.recipe_schema import GanConfig, RecipeConfig
+from harness.config.recipe_schema import GanConfig, GanRecipe
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
 from harness.train.data_sources import PreparedData
@@ -98,14 +98,16 @@ class GanSynthesisTask:
         self.resolve_run = evaluators.resolved_now(resolve_run)
 
     @classmethod
-    def from_config(cls, recipe: RecipeConfig, prepared: PreparedData,
-                    resolve_run: Resolver | None = None) -> "GanSynthesisTask":
-        t, e = recipe.train, recipe.eval
+    def from_config(cls, recipe: GanRecipe, prepared: PreparedData,
+                    weights: Mapping[str, str] | None = None) -> "GanSynthesisTask":
+        """`weights`: the evaluators' files by recipe key (`eval.segmenter`, ...), resolved from the
+        recipe's run ids or references before the run (harness/train/evaluator_runs.resolved_weights)."""
+        t, e, w = recipe.train, recipe.eval, dict(weights or {})
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, train_roots=prepared.train_roots,
                    val_root=prepared.val_root, seed=recipe.seed, gan=GanSettings.from_config(recipe.gan),
                    hflip=t.hflip, ims_per_gpu=t.ims_per_gpu, val_max=recipe.data.val_max,
-                   evaluators=EvaluatorSettings(e.segmenter, e.detector, e.fid_weights), amp=t.amp,
-                   resolve_run=resolve_run)
+                   evaluators=EvaluatorSettings(w.get("eval.segmenter", e.segmenter), w.get("eval.detector", e.detector),
+                                                e.fid_weights), amp=t.amp)
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model
