@@ -107,29 +107,22 @@ define sweep_then
 	exit $$status
 endef
 
-# $(call runs_and_paper,TABLE,RECIPE): TABLE from RECIPE's runs and from the paper's numbers.
-runs_and_paper = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) --out $(TABLES_DIR)/$(1).csv && \
-  $(PANBENCH) table $(1) --source reference --out $(TABLES_DIR)/$(1)-paper.csv
+.PHONY: panda-fig3 panda-supp panda-copies tables dashboard
 
-.PHONY: panda-table1 panda-table2 panda-table3 panda-table4 panda-fig3 panda-supp panda-copies tables dashboard
+# Every paper table's target comes from its spec (analysis/specs.py; `panbench specs` lists them): it
+# sweeps the recipe the spec names at this SCALE, then renders ours | paper | Δ (`--source both`) into
+# TABLES_DIR/NAME.{csv,md} and the paper's own numbers into NAME-paper.csv. A new spec needs no edit here.
+panda-table% synth-table%: setup
+	@recipe=$$($(PANBENCH) specs recipe $@ --scale $(SCALE)) || exit 2; \
+	status=0; $(PANBENCH) sweep $$recipe $(SWEEP_FLAGS) || status=$$?; \
+	[ $$status -ne 2 ] || exit 2; \
+	$(PANBENCH) specs render $@ --scale $(SCALE) --out $(TABLES_DIR) || exit $$?; \
+	exit $$status
 
 # $(call runs_table_figure,NAME,RECIPE): table NAME and figure NAME from RECIPE's runs only (a study the
 # papers publish no numbers for).
 runs_table_figure = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) --out $(TABLES_DIR)/$(1).csv && \
   $(PANBENCH) figure $(1) --source runs --recipe $(2)$(SUFFIX) --out $(FIGURES_DIR)/$(1)
-
-panda-table1: setup
-	$(call sweep_then,panda-table1$(SUFFIX),$(call runs_and_paper,panda-table1,panda-table1))
-
-panda-table2: setup
-	$(call sweep_then,panda-table2$(SUFFIX),$(call runs_and_paper,panda-table2,panda-table2))
-
-panda-table3: setup
-	$(call sweep_then,panda-table2$(SUFFIX),\
-	  $(call runs_and_paper,panda-fit,panda-table2) && $(call runs_and_paper,panda-table3,panda-table2))
-
-panda-table4: setup
-	$(call sweep_then,panda-table4$(SUFFIX),$(call runs_and_paper,panda-table4,panda-table4))
 
 # How many PanDA copies help (the paper's open question): 1x / 2x / 4x / 8x offline and online PanDA at a
 # fixed n, each beside its compute-matched plain control; PQ and AP against copies with seed bands.
@@ -148,28 +141,14 @@ panda-supp: setup
 	test -f $(SUPP_PANDA)/panoptic.json || $(PANBENCH) panda --src $(SUPP_SRC) --out $(SUPP_PANDA) --copies 1 --seed 0
 	$(PANBENCH) figure class-share --root $(SUPP_SRC) --compare $(SUPP_PANDA) --out $(FIGURES_DIR)/panda-supp-fig1-2
 	$(call sweep_then,panda-table1$(SUFFIX),\
-	  for t in panda-supp-table1 panda-supp-table2 panda-supp-table3; do \
-	    $(PANBENCH) table $$t --source reference --out $(TABLES_DIR)/$$t-paper.csv || exit $$?; \
-	    $(PANBENCH) table $$t --source runs --recipe panda-table1$(SUFFIX) --out $(TABLES_DIR)/$$t.csv || exit $$?; \
-	  done && \
+	  $(PANBENCH) specs render panda-supp --scale $(SCALE) --out $(TABLES_DIR) && \
 	  $(PANBENCH) figure per-class --table panda-supp-table2 --source runs --recipe panda-table1$(SUFFIX) --out $(FIGURES_DIR)/panda-supp-table2-bars && \
 	  $(PANBENCH) figure per-class --table panda-supp-table3 --source runs --recipe panda-table1$(SUFFIX) --out $(FIGURES_DIR)/panda-supp-table3-bars)
 
-# Every table: the paper's numbers (PanDA and synthesis) always, and the PanDA tables from whatever runs
-# the store already holds, each from its own recipe (no training here: the per-table targets train).
+# Every table of every spec with a recipe, ours | paper | Δ from whatever runs the store already holds (no
+# training here: the per-table targets train); a table its runs cannot give yet is reported and skipped.
 tables: setup
-	@for t in panda-table1 panda-table2 panda-table3 panda-table4 panda-fit panda-supp-table1 panda-supp-table2 \
-	          panda-supp-table3 synth-table1 synth-table2 synth-table3 synth-table4; do \
-	  $(PANBENCH) table $$t --source reference --out $(TABLES_DIR)/$$t-paper.csv >/dev/null || exit $$?; \
-	done
-	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table1$(SUFFIX) --figures per-class \
-	  --tables panda-table1,panda-supp-table1,panda-supp-table2,panda-supp-table3
-	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table2$(SUFFIX) --figures fig3 \
-	  --tables panda-table2,panda-table3,panda-fit
-	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-table4$(SUFFIX) --figures none \
-	  --tables panda-table4
-	$(PANBENCH) report --out $(TABLES_DIR) --no-dashboard --recipe panda-copies$(SUFFIX) --figures panda-copies \
-	  --tables panda-copies
+	$(PANBENCH) specs render --scale $(SCALE) --out $(TABLES_DIR)
 	@echo "tables in $(TABLES_DIR)/ (*-paper.csv: the published numbers)"
 
 dashboard: setup
@@ -193,22 +172,10 @@ synth-fig4: setup
 # scores of the real validation images are the tables' "real images" ceiling row.
 TABLE4_SEEDS := 0,1,2
 
-.PHONY: synth-table1 synth-table2 synth-table3 synth-table4 synth-samples
+.PHONY: synth-samples
 
-synth-table1: setup
-	$(call sweep_then,synth-table1$(SUFFIX),$(call runs_and_paper,synth-table1,synth-table1))
-
-synth-table2: setup
-	$(call sweep_then,synth-table2$(SUFFIX),$(call runs_and_paper,synth-table2,synth-table2))
-
-# Table 3, per-class IoU on Cityscapes, from Table 1's runs.
-synth-table3: setup
-	$(call sweep_then,synth-table1$(SUFFIX),$(call runs_and_paper,synth-table3,synth-table1))
-
-# Table 4 is averaged over 3 training seeds (SEEDS=... replaces them).
+# Table 4 is averaged over 3 training seeds (SEEDS=... replaces them); Table 3 is rendered from Table 1's runs.
 synth-table4: SWEEP_FLAGS := --seeds $(or $(SEEDS),$(TABLE4_SEEDS))
-synth-table4: setup
-	$(call sweep_then,synth-table4$(SUFFIX),$(call runs_and_paper,synth-table4,synth-table4))
 
 # label | real | SPADE | panoptic SPADE for a few validation maps, the detector's boxes drawn, from Table 1's runs.
 synth-samples: setup

@@ -128,15 +128,6 @@ def per_class_rows(metrics: dict | None, names: dict[str, str] | None = None) ->
     return rows
 
 
-def code_state(record: dict) -> dict:
-    """The code a run ran: run.json's `code` (commit, dirty, diff_sha256), else the older `git_commit`."""
-    code = record.get("code") if isinstance(record.get("code"), dict) else {}
-    commit = code.get("commit") if "commit" in code else record.get("git_commit")
-    dirty, diff = code.get("dirty"), code.get("diff_sha256")
-    return {"commit": commit if isinstance(commit, str) else None, "dirty": dirty if isinstance(dirty, bool) else None,
-            "diff_sha256": diff if isinstance(diff, str) else None}
-
-
 def interruption(record: dict) -> str | None:
     """`interrupted by SIGTERM at iteration 3` for a run stopped by a signal (run.json `interrupted`)."""
     stop = record.get("interrupted")
@@ -200,7 +191,7 @@ def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[
                   "duration_s": _scalar(row.duration_s), "cost": _scalar(row.cost),
                   "cost_unit": None if _missing(row.cost_unit) else str(row.cost_unit),
                   "metrics": {}, "config": {}, "history": {}, "per_class": {}, "images": [], "cell": key,
-                  "code": {"commit": None, "dirty": None, "diff_sha256": None}})
+                  "code_state": None if _missing(row.code_state) else str(row.code_state)})
     if row.status == DAMAGED:
         notes.append(str(row.error))
         return entry
@@ -215,8 +206,7 @@ def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[
     entry["error"] = entry["error"] or interruption(record)
     entry.update({"metrics": flat_metrics(metrics), "config": _clean(flatten(config)),
                   "history": history_series(history), "per_class": per_class_rows(metrics, category_names(row.dataset)),
-                  "images": [vars(image) for image in images], "cell": cell_key(config, key),
-                  "code": code_state(record)})
+                  "images": [vars(image) for image in images], "cell": cell_key(config, key)})
     return entry
 
 

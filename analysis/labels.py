@@ -26,7 +26,14 @@ def method_label(method: str) -> str:
 
 def column_label(key: str) -> str:
     """The header a reader sees for a table column or metric key (unknown keys, e.g. class names,
-    print as they are); `control_m` is m of the compute-matched plain control, `delta_m` PanDA − control."""
+    print as they are); `control_m` is m of the compute-matched plain control, `delta_m` PanDA − control;
+    `paper_m` the published m, `vs_paper_m` ours − paper, `arm_m` the Δ of an arm to its control row."""
+    if key.startswith("vs_paper_"):
+        return f"Δ {column_label(key.removeprefix('vs_paper_'))} vs paper"
+    if key.startswith("paper_"):
+        return f"{column_label(key.removeprefix('paper_'))} paper"
+    if key.startswith("arm_"):
+        return f"Δ {column_label(key.removeprefix('arm_'))} (arm)"
     if key.startswith("control_"):
         return f"{column_label(key.removeprefix('control_'))} control"
     if key.startswith("delta_"):

@@ -30,14 +30,19 @@ def format_cell(value: object, fmt: str | None) -> str:
     return str(value)
 
 
+INSIDE = ("_std", "_low", "_high")  # printed inside the cell of the column they qualify
+
+
 def shown_columns(table: Table) -> list[str]:
-    """The frame's columns a reader sees: `m_std` is printed inside `m`'s cell."""
+    """The frame's columns a reader sees: `m_std` is printed inside `m`'s cell, `m_low` / `m_high` too."""
     frame = table.frame
-    return [c for c in frame.columns if not (c.endswith("_std") and c[:-4] in frame.columns)]
+    return [c for c in frame.columns
+            if not any(c.endswith(s) and c.removesuffix(s) in frame.columns for s in INSIDE)]
 
 
 def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
-    """Human header and cells: `m` and `m_std` merge into `mean ± std` when seeds > 1."""
+    """Human header and cells: `m` and `m_std` merge into `mean ± std` when seeds > 1; `m`, `m_low` and
+    `m_high` into `m [low, high]` (an interval)."""
     frame = table.frame
     columns = shown_columns(table)
     rows = []
@@ -48,6 +53,10 @@ def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
             std = row.get(f"{column}_std")
             if text and std is not None and isinstance(std, float) and not math.isnan(std):
                 text = f"{text} ± {format_cell(std, table.formats.get(column))}"
+            low, high = row.get(f"{column}_low"), row.get(f"{column}_high")
+            if text and isinstance(low, float) and isinstance(high, float) and not math.isnan(low + high):
+                fmt = table.formats.get(column)
+                text = f"{text} [{format_cell(low, fmt)}, {format_cell(high, fmt)}]"
             cells.append(text or "–")
         rows.append(cells)
     return [column_label(str(c)) for c in columns], rows

@@ -6,49 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.curves import reference_points, runs_points
 from analysis.dashboard import write_dashboard
-from analysis.figures import copies_curves, learning_curves, per_class_bars, save_figure
+from analysis.paper_figures import copies_figure, fig3, per_class_figure
 from analysis.render import write_table
-from analysis.tables import COPIES_METRICS, PER_CLASS_METRIC, RunFilter, Table, build_table, select_runs
+from analysis.specs import build_table, table_source
+from analysis.tables import RunFilter
 from harness.errors import PanbenchError
 
 FIGURES = ("fig3", "per-class", "panda-copies")
-
-
-def fig3(out_prefix: str | Path, source: str = "reference", where: RunFilter | None = None) -> list[Path]:
-    """PanDA Fig. 3 / Supp. Fig. 4: error vs n, dashed baseline fit, solid PanDA fit."""
-    if source == "reference":
-        points, title = reference_points(), "PanDA paper: UPSNet-50 on Cityscapes (Fig. 3 / Supp. Fig. 4)"
-    else:
-        runs = select_runs(where or RunFilter())
-        points = runs_points(runs)
-        title = f"{runs.model.iloc[0]} on {runs.dataset.iloc[0]} (dashed: baseline, solid: PanDA)"
-        if points.n.nunique() < 2:
-            raise PanbenchError("fig3 needs finished runs at two or more sizes n")
-    return save_figure(learning_curves(points, title=title), out_prefix)
-
-
-def copies_figure(out_prefix: str | Path, where: RunFilter | None = None, source: str = "runs") -> list[Path]:
-    """The copies study: PQ and AP against PanDA copies per original, beside the plain controls. One
-    figure per (model, dataset, n); a second one gets the suffix `-<model>-<dataset>-n<n>`."""
-    frame = build_table("panda-copies", source, where).frame  # runs only: the papers publish no such numbers
-    metrics = [m for m in COPIES_METRICS if m in frame and frame[m].notna().any()]
-    groups = list(frame.groupby(["model", "dataset", "images"], sort=True))
-    paths: list[Path] = []
-    for k, ((model, dataset, n), rows) in enumerate(groups):
-        prefix = f"{out_prefix}-{model}-{dataset}-n{int(n)}" if k else str(out_prefix)
-        title = (f"{model} on {dataset}, n = {int(n)}: PanDA copies vs the plain control of the same iterations "
-                 "(mean ± std over seeds; no published numbers)")
-        paths += save_figure(copies_curves(rows, metrics, title=title), prefix)
-    return paths
-
-
-def per_class_figure(table: Table, out_prefix: str | Path) -> list[Path]:
-    labels = [c for c in ("source", "model", "variant") if c in table.frame.columns]
-    metric = {"ap": "mask AP", "ap_box": "box AP", "pq": "PQ", "iou": "IoU"}[PER_CLASS_METRIC[table.name]]
-    return save_figure(per_class_bars(table.frame, labels, ylabel=metric, title=f"{table.name}: per-class {metric}"),
-                       out_prefix)
 
 
 def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | None = None,
@@ -63,7 +28,7 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
     written: dict[str, list] = {"tables": [], "figures": [], "dashboard": [], "skipped": []}
     for name in tables:
         try:
-            table = build_table(name, source, where)
+            table = build_table(name, table_source(name, source), where)
         except PanbenchError as exc:
             written["skipped"].append(f"{name}: {exc}")
             continue
@@ -71,16 +36,17 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
                               write_table(table, out / f"{name}.md", "markdown")]
         if name in ("panda-supp-table2", "panda-supp-table3") and "per-class" in figures:
             written["figures"] += per_class_figure(table, out / f"{name}-bars")
+    figure_source = "runs" if source == "both" else source
     if "fig3" in figures:
         try:
-            written["figures"] += fig3(out / "panda-fig3", source, where)
+            written["figures"] += fig3(out / "panda-fig3", figure_source, where)
         except PanbenchError as exc:
             written["skipped"].append(f"fig3: {exc}")
     if "panda-copies" in figures:
         try:
-            written["figures"] += copies_figure(out / "panda-copies", where, source)
+            written["figures"] += copies_figure(out / "panda-copies", where, figure_source)
         except PanbenchError as exc:
             written["skipped"].append(f"panda-copies: {exc}")
-    if dashboard and source == "runs":
+    if dashboard and source != "reference":
         written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
     return written

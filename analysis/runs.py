@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.provenance import code_state
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.augment_mode import AugmentMode
 from harness.errors import PanbenchError
+from harness.metrics.kid import kid_std_is_estimate
 from harness.metrics.vocabulary import METRIC_KEYS
 from harness.tracking.run_store import METRICS_JSON, read_record
 
@@ -73,6 +75,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "error": damage or record.get("error"),
             "log": record.get("traceback"),
             "git_commit": record.get("git_commit"),
+            "code_state": code_state(record),
             "started_at": record.get("started_at"),
             "finished_at": record.get("finished_at"),
             "duration_s": record.get("duration_s"),
@@ -82,10 +85,11 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "config": config,
             "run_dir": str(run_json.parent),
             **{m: _number(metrics.get(m)) for m in METRICS},
+            "kid_std": _number(metrics.get("kid_std")) if kid_std_shown(record) else np.nan,
         })
-    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "started_at", "finished_at",
-                                        "duration_s", "iterations", "cost", "cost_unit", "wandb_url", "config",
-                                        "run_dir", *METRICS])
+    frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "code_state",
+                                        "started_at", "finished_at", "duration_s", "iterations", "cost", "cost_unit",
+                                        "wandb_url", "config", "run_dir", *METRICS])
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
@@ -117,6 +121,17 @@ def _record_parts(run_json: Path) -> tuple[dict, dict, dict, str | None]:
     if config is not None and not isinstance(config, dict):
         damage = damage or f"{run_json}: config is {_json_type(config)}, not an object"
     return record, config if isinstance(config, dict) else {}, metrics, damage or metrics_damage
+
+
+def kid_std_shown(record: dict) -> bool:
+    """False for a KID std that is no estimate (one subset: every image; harness.metrics.kid), as older
+    runs recorded it (0.0) before the rule; True when the protocol does not say."""
+    about = ((record.get("protocol") or {}).get("fid") or {}) if isinstance(record.get("protocol"), dict) else {}
+    kid = about.get("kid") if isinstance(about, dict) else None
+    sizes = [about.get("real_images"), about.get("generated_images"), (kid or {}).get("subset_size")]
+    if not isinstance(kid, dict) or not all(isinstance(v, int) for v in sizes):
+        return True
+    return kid_std_is_estimate(sizes[0], sizes[1], sizes[2], int(kid.get("subsets", 0)))
 
 
 def _number(value: object) -> float:
@@ -168,3 +183,8 @@ def aggregate_seeds(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> 
         out[metric] = grouped[metric].mean()
         out[f"{metric}_std"] = grouped[metric].std(ddof=1)
     return out.reset_index()
+
+
+def spread_phrase(n_seeds: int) -> str:
+    """What a `m ± s` cell means: the spread over N >= 2 seeds; with one seed there is none to show."""
+    return f"mean ± std over {n_seeds} seeds" if n_seeds >= 2 else "one seed, so no std"

@@ -1,6 +1,6 @@
 """The synthesis paper's tables from the run store (Tables 1-4; the published numbers are
 results/reference/synth_table*.csv): one row per generator with its scores on the images it
-generated from the validation label maps (mean ± std over seeds), and the real-images ceiling rows:
+generated from the validation label maps (mean ± std over N >= 2 seeds), and the real-images ceiling rows:
 what the evaluators the synthesis runs named (`eval.segmenter`, `eval.detector`) score on the real
 validation images, read from those evaluator runs' metrics.json (harness/train/tasks/evaluator/task.py).
 The paper prints no ceiling; it is what makes a synthesis number readable.
@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.runs import aggregate_seeds, per_class_long
+from analysis.runs import aggregate_seeds, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
-from harness.models.registry import model_arguments, model_family
 from harness.tracking.run_store import RunStore
 
 SYNTH_METRICS = ["det_ap", "miou", "accuracy", "fid", "kid"]  # KID: an extra column for runs (mini sets are small)
@@ -33,6 +32,8 @@ CITYSCAPES_NAMES = {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}
 
 def generator_method(model: str, options: dict | None, ablation: bool = False) -> str:
     """The reference tables' name of a generator (see the module docstring)."""
+    from harness.models.registry import model_arguments  # torch: only when synthesis runs are shown
+
     try:
         arguments = model_arguments(model, **(options or {}))
     except PanbenchError:
@@ -48,6 +49,8 @@ def generator_method(model: str, options: dict | None, ablation: bool = False) -
 
 def synthesis_runs(runs: pd.DataFrame, ablation: bool = False) -> pd.DataFrame:
     """The selected runs that trained a generator, with their `method`."""
+    from harness.models.registry import model_family
+
     def family(model: object) -> str | None:
         try:
             return model_family(str(model))
@@ -165,7 +168,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
             "synth-table4": "Table 4 (ablation of the panoptic layers)"}[name]
     caption = (f"Panoptic-based image synthesis {what} from the run store, dataset "
                f"{', '.join(sorted(map(str, set(chosen.dataset))))}: scores of the images generated from the "
-               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, mean ± std over seeds. "
+               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, {spread_phrase(len(seeds))}. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
                f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"

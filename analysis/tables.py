@@ -15,7 +15,8 @@ import pandas as pd
 from analysis import reference as ref
 from analysis.efficiency import efficiency_table, invertible
 from analysis.fits import LogLinearFit, fit_log_linear
-from analysis.runs import aggregate_seeds, load_runs, per_class_long
+from analysis.intervals import arm_intervals
+from analysis.runs import aggregate_seeds, load_runs, per_class_long, spread_phrase
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.augment_mode import AugmentMode
 from harness.data.categories import CITYSCAPES_CATEGORIES
@@ -57,7 +58,7 @@ def round_significant(x: float, digits: int) -> float:
 # reference
 # ---------------------------------------------------------------------------------------------------------------
 
-def _wide(frame: pd.DataFrame, index: list[str], columns: str, order: list[str]) -> pd.DataFrame:
+def wide(frame: pd.DataFrame, index: list[str], columns: str, order: list[str]) -> pd.DataFrame:
     """Printed strings pivoted back to the paper's layout; a dash in the paper is an empty cell."""
     frame = frame.copy()
     frame["_row"] = frame.groupby(index, sort=False).ngroup()
@@ -72,7 +73,7 @@ def reference_fits() -> dict[str, LogLinearFit]:
     return {m: fit_log_linear(g.images.to_numpy(), g.value.to_numpy()) for m, g in points.groupby("metric", sort=False)}
 
 
-def _fit_table(fits: dict[str, LogLinearFit], name: str, caption: str) -> Table:
+def fit_table(fits: dict[str, LogLinearFit], name: str, caption: str) -> Table:
     frame = pd.DataFrame([{"metric": m, "slope": round_significant(f.slope, 5),
                            "intercept": round_significant(f.intercept, 5), "r2": round(f.r2, 4)}
                           for m, f in fits.items()], columns=["metric", "slope", "intercept", "r2"])
@@ -98,7 +99,7 @@ def reference_fit() -> Table:
                "PanDA: Table 2's 10 / 100 / 1,000-image rows and, at n = 3000 (not 2,975), Table 1's baseline "
                "(58.8 PQ, 33.5 AP, 38.7 APbox). Table 2's own 3,000-image row (59.3 / 33.3 / 39.1) is the UPSNet "
                "paper's published result and does not reproduce the printed fits.")
-    return _fit_table(reference_fits(), "panda-fit", caption)
+    return fit_table(reference_fits(), "panda-fit", caption)
 
 
 def reference_table3() -> Table:
@@ -112,57 +113,6 @@ def reference_table3() -> Table:
                "baseline 58.8 / 33.5 / 38.7, not Table 2's 59.3 / 33.3 / 39.1), N_aug from Table 2's PanDA rows; "
                "DE = (N_aug - N_orig)/N_orig x 100 from the unrounded N.")
     return Table("panda-table3", frame, caption, TABLE3_FORMATS)
-
-REFERENCE_CAPTIONS = {
-    "panda-table1": "PanDA Table 1, results on Cityscapes (3,000 images; PanDA 1x adds 3,000 synthetic). "
-                    "Sec. 4.3's text quotes +1.1 PQ, +0.9 AP, +1.1 APbox over the baseline; the table gives "
-                    "+1.1 PQ, +1.1 AP, +0.9 APbox (AP and APbox swapped in the text).",
-    "panda-table2": "PanDA Table 2, across scales and datasets (UPSNet-50). Its 3,000-image baseline row is the "
-                    "UPSNet paper's published result (Xiong et al., Supp. Table 1), not the authors' baseline "
-                    "of Table 1 (58.8 PQ) that Eq. 1-3 and Table 3 use.",
-    "panda-table4": "PanDA Table 4, ablation on Cityscapes (UPSNet-50; PanDA rows are 1x, hence also twice the "
-                    "iterations). The text layout hides which columns the two three-mark rows tick; taken in "
-                    "column order: dropout+resize, then dropout+shift.",
-    "panda-supp-table1": "PanDA Supplementary Table 1, extended results on Cityscapes (PanDA 2x: 3,000 original + "
-                         "6,000 synthetic images).",
-    "panda-supp-table2": "PanDA Supplementary Table 2, per-class mask AP on Cityscapes. The caption's relative gains "
-                         "(train 18.4 %, bicycle 13.1 %, car and person 3.5 %) are PanDA 2x over Xiong et al.",
-    "panda-supp-table3": "PanDA Supplementary Table 3, per-class box AP on Cityscapes.",
-    "synth-table1": "Panoptic-based image synthesis Table 1, Cityscapes (SPADE* retrained by the authors).",
-    "synth-table2": "Panoptic-based image synthesis Table 2, COCO-Stuff.",
-    "synth-table3": "Panoptic-based image synthesis per-class IoU on Cityscapes (printed as Table 3, cited in the "
-                    "text as Table 4). Class means: Ours 64.75 (Table 1: 64.8), SPADE 62.23 (Table 1: 62.3).",
-    "synth-table4": "Panoptic-based image synthesis Table 4, ablation on Cityscapes, averaged over 3 runs "
-                    "(hence not equal to Table 1).",
-}
-
-
-def _reference_layout(name: str) -> pd.DataFrame:
-    frame = ref.load_reference(name)
-    if name in ("panda-table1", "panda-supp-table1"):
-        index = ["source", "model", "variant"] if name == "panda-supp-table1" else ["model", "variant"]
-        return _wide(frame, index, "metric", PANOPTIC_METRICS)
-    if name == "panda-table2":
-        return _wide(frame, ["dataset", "images", "variant"], "metric", PANOPTIC_METRICS)
-    if name == "panda-table4":
-        return _wide(frame, ["variant"], "metric", PANOPTIC_METRICS)
-    if name in ("panda-supp-table2", "panda-supp-table3"):
-        return _wide(frame, ["source", "variant"], "category", THINGS)
-    if name == "synth-table3":
-        return _wide(frame, ["source"], "category", list(dict.fromkeys(frame.category)))
-    if name in ("synth-table1", "synth-table2", "synth-table4"):
-        return _wide(frame, ["source"], "metric", list(dict.fromkeys(frame.metric)))
-    raise PanbenchError(f"{name}: no reference layout")
-
-
-def reference_table(name: str) -> Table:
-    if name in RUNS_ONLY:
-        raise PanbenchError(f"{name}: the papers print no such table; use --source runs")
-    if name == "panda-fit":
-        return reference_fit()
-    if name == "panda-table3":
-        return reference_table3()
-    return Table(name, _reference_layout(name), REFERENCE_CAPTIONS[name])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -224,6 +174,13 @@ def _paired_delta(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str
     return _mean_std(diff, metrics, "delta_")
 
 
+def _delta_intervals(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[str]) -> dict[str, object]:
+    """The 95 % interval of each Δ (analysis/intervals.py) and which one it is (`interval`)."""
+    intervals, method = arm_intervals(panda, controls, metrics)
+    return {**{f"delta_{m}_{end}": getattr(i, end) for m, i in intervals.items() for end in ("low", "high")},
+            "interval": method}
+
+
 def runs_copies_table(runs: pd.DataFrame) -> Table:
     """The copies study: per (model, dataset, n), the plain baseline, then each PanDA setting (1x, 2x,
     4x, 8x offline, online) beside its compute-matched plain control and the difference."""
@@ -243,7 +200,8 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
             rows.append({**head, "copies": panda.copies.iloc[0], "variant": variant,
                          "iterations": panda.iterations.median(), "seeds": panda.seed.nunique(),
                          **_mean_std(panda, metrics), "control_seeds": controls.seed.nunique(),
-                         **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics)})
+                         **_mean_std(controls, metrics, "control_"), **_paired_delta(panda, controls, metrics),
+                         **(_delta_intervals(panda, controls, metrics) if len(controls) else {})})
     frame = pd.DataFrame(rows)
     frame = frame.assign(_rank=frame.copies.map(lambda setting: AugmentMode.parse(setting).rank)).sort_values(
         ["model", "dataset", "images", "_rank", "variant"], kind="stable").drop(columns="_rank").reset_index(drop=True)
@@ -251,13 +209,15 @@ def runs_copies_table(runs: pd.DataFrame) -> Table:
     caption = ("The copies study from the run store: at a fixed n, PanDA Kx generated offline and online PanDA "
                "(drawn fresh every pass), each beside its compute-matched plain control (no PanDA, as many "
                "iterations: the `extra-iterations` runs of the same iteration count); Δ = PanDA − control, paired "
-               "by training seed. Constant epochs count the original images, so Kx trains (K + 1)x the baseline's "
+               "by training seed, with its 95 % interval in brackets (`interval`: t on the paired seed differences "
+               "with >= 3 seeds, else a paired bootstrap over the validation images, else none). Constant epochs "
+               "count the original images, so Kx trains (K + 1)x the baseline's "
                "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
-               f"Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds."
+               f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}."
                + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
     formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
-               **{c: ".2f" for c in frame.columns if c.split("_std")[0].removeprefix("control_").removeprefix("delta_")
-                  in metrics}}
+               **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
+                  .removeprefix("control_").removeprefix("delta_") in metrics}}
     return Table("panda-copies", frame, caption, formats)
 
 
@@ -272,46 +232,19 @@ def _order_variants(frame: pd.DataFrame, column: str = "variant") -> pd.DataFram
     return frame.sort_values([*keys, "_rank", column], kind="stable").drop(columns="_rank").reset_index(drop=True)
 
 
-def _seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) -> Table:
+def seed_table(name: str, runs: pd.DataFrame, keys: list[str], caption: str) -> Table:
     metrics = _measured(runs, PANOPTIC_METRICS)
     frame = _order_variants(aggregate_seeds(runs, keys, metrics), keys[-1])
     frame = frame.rename(columns={"n": "images"})  # the papers' "# images" (original images)
     formats = {"images": "d", **{c: ".2f" for c in frame.columns if c.split("_std")[0] in metrics}}
     seeds = sorted(set(runs.seed.dropna().astype(int)))
-    return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; mean ± std over seeds.", formats)
+    return Table(name, frame, f"{caption} Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}.", formats)
 
 
 def ablation_label(runs: pd.DataFrame) -> pd.Series:
     """Table 4 rows: the 'extra iterations' control (see `mark_extra_iterations`), and PanDA 1x with
     every operation is 'dropout+resize+shift'."""
     return mark_extra_iterations(runs).replace({"panda-1x": "dropout+resize+shift"})
-
-
-def runs_table(name: str, where: RunFilter) -> Table:
-    if name.startswith("synth-"):
-        from analysis.synthesis_tables import synthesis_table
-
-        return Table(name, *synthesis_table(name, select_runs(where), where.root))
-    runs = select_runs(where)
-    if name in ("panda-table1", "panda-supp-table1"):
-        return _seed_table(name, runs, ["model", "dataset", "n", "variant"],
-                           "PanDA Table 1 (models x PanDA variants) from the run store.")
-    if name == "panda-table2":
-        return _seed_table(name, runs, ["model", "dataset", "n", "variant"],
-                           "PanDA Table 2 (training-set sizes x PanDA) from the run store.")
-    if name == "panda-table4":
-        return _seed_table(name, runs.assign(variant=ablation_label(runs)), ["model", "dataset", "n", "variant"],
-                           "PanDA Table 4 (ablation of the PanDA operations) from the run store.")
-    if name in PER_CLASS_METRIC:
-        return per_class_table(name, runs, where.root, PER_CLASS_METRIC[name])
-    if name == "panda-fit":
-        fits, group = runs_fits(runs)
-        return _fit_table(fits, name, f"Log-linear fits of the runs without PanDA ({group}).")
-    if name == "panda-table3":
-        return runs_table3(runs)
-    if name == "panda-copies":
-        return runs_copies_table(runs)
-    raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
 
 
 def curve_group(runs: pd.DataFrame) -> pd.DataFrame:
@@ -347,7 +280,19 @@ def runs_table3(runs: pd.DataFrame) -> Table:
                + (f" No usable learning curve for {', '.join(falling)} (slope <= 0: the metric does not rise"
                   f" with n, so N is meaningless or undefined)." if falling else ""))
     frame, caption = flag_weak_fits(frame, fits, caption)
-    return Table("panda-table3", frame, caption, TABLE3_FORMATS)
+    return Table("panda-table3", frame, caption + compute_confound(group), TABLE3_FORMATS)
+
+
+def compute_confound(group: pd.DataFrame) -> str:
+    """One caption line when PanDA 1x trained more iterations than the baseline (constant epochs over
+    twice the images): DE then mixes more data with more compute, which the copies study separates."""
+    iterations = group.groupby("variant").iterations.median()
+    if not {"none", "panda-1x"} <= set(iterations.index) or not iterations["panda-1x"] > iterations["none"]:
+        return ""
+    return (f" Compute confound: the PanDA 1x runs also trained {iterations['panda-1x'] / iterations['none']:.1f}x "
+            f"the baseline's iterations ({iterations['panda-1x']:.0f} vs {iterations['none']:.0f}, median), so DE "
+            "mixes more data with more compute; the copies study (`make panda-copies`) sets PanDA beside plain "
+            "runs of the same iterations.")
 
 
 def _per_seed_de(group: pd.DataFrame, fits: dict[str, LogLinearFit]) -> str:
@@ -390,25 +335,3 @@ def per_class_table(name: str, runs: pd.DataFrame, root: Path, metric: str) -> T
     formats = {c: ".2f" for c in frame.columns if c not in ("model", "variant")}
     caption = f"Per-class {metric} from the run store (mean over the selected runs of each model and variant)."
     return Table(name, frame, caption, formats)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-# Per-class tables from runs: Supp. Tables 2-3 (AP, APbox of thing classes) and, for every class, PQ and IoU.
-PER_CLASS_METRIC = {"panda-supp-table2": "ap", "panda-supp-table3": "ap_box", "per-class-pq": "pq",
-                    "per-class-iou": "iou"}
-RUNS_ONLY = ("per-class-pq", "per-class-iou", "panda-copies")
-TABLE_NAMES = ("panda-table1", "panda-table2", "panda-table3", "panda-table4", "panda-fit", "panda-supp-table1",
-               "panda-supp-table2", "panda-supp-table3", "synth-table1", "synth-table2", "synth-table3",
-               "synth-table4", *RUNS_ONLY)
-
-
-def build_table(name: str, source: str = "reference", where: RunFilter | None = None) -> Table:
-    """`name` from the published numbers (`source="reference"`) or from finished runs (`"runs"`)."""
-    if name not in TABLE_NAMES:
-        raise PanbenchError(f"{name}: unknown table (known: {', '.join(TABLE_NAMES)})")
-    if source == "reference":
-        return reference_table(name)
-    if source == "runs":
-        return runs_table(name, where or RunFilter())
-    raise PanbenchError(f"--source {source}: expected 'runs' or 'reference'")

@@ -22,7 +22,6 @@ environment wins: where either variable is already set, glibc has applied it and
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 MMAP_THRESHOLD = 32 << 20  # bytes: glibc's own ceiling for its dynamic threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
@@ -34,7 +33,7 @@ ENV = {"MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD, "MALLOC_TRIM_THRESHOLD_": TRIM_
 def _glibc_mallopt():
     """glibc's `mallopt`, or None where the C library is not glibc."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # this process's symbols, the C library's among them (no ldconfig lookup)
         libc.gnu_get_libc_version  # glibc only
         return libc.mallopt
     except (OSError, AttributeError):

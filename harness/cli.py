@@ -21,11 +21,13 @@ COMMANDS = {  # name -> (module that registers it, one-line help), in the order 
     "panda": ("harness.commands.panda", "PanDA: synthesise a panoptic dataset from a COCO-panoptic one"),
     "train": ("harness.commands.train", "train and evaluate one recipe cell"),
     "sync": ("harness.commands.tracking", "push offline W&B runs (wandb sync)"),
-    "table": ("harness.commands.analysis", "a paper table from the run store or the published numbers"),
+    "table": ("harness.commands.analysis", "a paper table from the run store, the published numbers, or both "
+                                           "side by side (ours | paper | Δ)"),
     "figure": ("harness.commands.analysis", "PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "
                                             "the copies study; synthesis Fig. 4 and sample images (Figs 6-7)"),
     "report": ("harness.commands.analysis", "write tables, figures and the dashboard of a study into one folder"),
     "dashboard": ("harness.commands.analysis", "one self-contained HTML page comparing runs"),
+    "specs": ("harness.commands.analysis", "the registered tables and figures, and the recipe each make target sweeps"),
     "sweep": ("harness.commands.launch", "run every cell of a recipe's grid (finished runs are skipped)"),
     "evaluate": ("harness.commands.metrics", "PQ / mIoU / AP / FID of predictions against ground truth"),
 }

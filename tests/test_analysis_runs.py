@@ -15,7 +15,8 @@ import pytest
 
 from analysis.render import to_csv, to_markdown
 from analysis.runs import aggregate_seeds, load_runs, per_class_long
-from analysis.tables import RunFilter, build_table
+from analysis.specs import build_table
+from analysis.tables import RunFilter
 from harness.errors import PanbenchError
 from harness.panda.config import OPS
 from harness.tracking.run_store import RunStore

@@ -17,7 +17,8 @@ import pytest
 from analysis.render import to_markdown
 from analysis.synthesis_samples import one_run_per_generator, synthesis_samples
 from analysis.synthesis_tables import ceiling_rows
-from analysis.tables import RunFilter, build_table, select_runs
+from analysis.specs import build_table
+from analysis.tables import RunFilter, select_runs
 from evaluator_fixtures import evaluator_reference
 from harness.atomic import write_png
 from harness.cli import main

@@ -13,7 +13,8 @@ from analysis.figures import WEAK_FIT_STYLE, learning_curves
 from analysis.fits import fit_log_linear
 from analysis.labels import dataset_label, dataset_labels, variant_label
 from analysis.render import to_csv, to_latex, to_markdown
-from analysis.tables import RunFilter, build_table
+from analysis.specs import build_table
+from analysis.tables import RunFilter
 from harness.cli import main
 from harness.panda.config import PandaConfig
 from harness.panda.generate import generate_panda

@@ -34,9 +34,9 @@ def test_duration_cost_and_code_state(tmp_path):
     store.finish(old, {"pq": 2.0}, 12.0)
     runs = _runs(tmp_path / "runs")
     assert (runs[new]["duration_s"], runs[new]["cost"], runs[new]["cost_unit"]) == (3725.5, 0.25, "GPU-hours")
-    assert runs[new]["code"] == {"commit": SHA, "dirty": True, "diff_sha256": "f" * 64}
+    assert runs[new]["code_state"] == f"{SHA[:12]}+dirty(diff ffffffff)"  # analysis.provenance's words
     assert (runs[old]["duration_s"], runs[old]["cost"], runs[old]["cost_unit"]) == (12, 0.5, "CPU-hours")
-    assert runs[old]["code"] == {"commit": SHA[::-1], "dirty": None, "diff_sha256": None}  # before `code` existed
+    assert runs[old]["code_state"] == f"{SHA[::-1][:12]} (no dirty flag)"  # before `code` existed
 
 
 def test_a_code_state_of_the_wrong_types_is_unknown(tmp_path):
@@ -44,9 +44,8 @@ def test_a_code_state_of_the_wrong_types_is_unknown(tmp_path):
     crafted_record(store, "odd", seed=0, code={"commit": ["x"], "dirty": "yes", "diff_sha256": 5}, git_commit=SHA)
     crafted_record(store, "odder", seed=0, code="abc", git_commit=7)
     runs = _runs(tmp_path / "runs")
-    unknown = {"commit": None, "dirty": None, "diff_sha256": None}
-    assert runs["odd"]["code"] == unknown  # `code` names a commit key: the older field is not consulted
-    assert runs["odder"]["code"] == unknown
+    assert runs["odd"]["code_state"] == "unknown"  # `code` is there: the older field is not consulted
+    assert runs["odder"]["code_state"] == "unknown"
 
 
 def test_seeds_of_one_cell_share_a_cell_key(tmp_path):

@@ -4,9 +4,11 @@ runs (one list, harness/demo.py)."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
+from analysis.specs import make_targets
 from harness.cli import build_parser
 from harness.demo import demo_commands, stage_name
 
@@ -32,6 +34,10 @@ def test_every_cited_architecture_section_exists():
 def test_the_documents_name_only_paths_and_make_targets_that_exist():
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z0-9][a-z0-9-]*):", makefile, re.M))
+    # the paper tables' pattern rule (`panda-table% synth-table%:`) covers the targets the specs name
+    patterns = re.findall(r"^([a-z0-9-]+%(?: [a-z0-9-]+%)*):", makefile, re.M)
+    targets |= {t for t in make_targets() if any(fnmatch.fnmatch(t, p.replace("%", "*"))
+                                                 for line in patterns for p in line.split())}
     for doc in ("README.md", "ARCHITECTURE.md"):
         text = (ROOT / doc).read_text()
         for target in re.findall(r"`make ([a-z0-9-]+)", text):

@@ -76,3 +76,12 @@ def test_cost_section_reprices_the_paper_recipes_from_measured_steps():
     assert cost["entries"]["sss-r50@cityscapes"]["measured_over_proxy"] == pytest.approx(1.0)
     table1 = cost["recipes"]["panda-table1"]
     assert table1["runs_priced"] > 0 and table1["gpu_hours_measured"] > table1["gpu_hours_proxy"]
+
+
+def test_models_past_the_time_budget_are_recorded_as_skipped():
+    import torch
+
+    from harness.bench.gpu_check import run
+
+    report = run(["drn-d-105", "spade"], 1, True, torch.device("cpu"), budget_s=-1.0, echo=lambda line: None)
+    assert all(row["error"].startswith("skipped: the") for row in report["models"].values())

@@ -127,3 +127,16 @@ def test_cli_writes_the_contract_keys_and_the_protocol(scored, tmp_path, monkeyp
                  "--segmenter", str(scored / "detector.pth")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "detector.pth: holds a detector (fasterrcnn-mini), not a segmenter" in err[0]
+
+
+@pytest.mark.slow
+def test_stored_per_image_rows_give_back_the_generators_miou_and_accuracy(scored, tmp_path):
+    """The segmenter's per-image confusion rows (predictions/per_image.npz of a synthesis run) sum to
+    the scored mIoU and accuracy exactly: what the paired bootstrap of panoptic SPADE vs SPADE resamples."""
+    from harness.metrics.per_image import dataset_metrics, read_per_image
+
+    result = run(scored, scored / "gt" / "images", per_image=tmp_path / "per_image.npz", distances=False)
+    counts = read_per_image(tmp_path / "per_image.npz")
+    assert len(counts.image_ids) == 8 and counts.pq_tp.shape == (8, 0)
+    recomputed = dataset_metrics(counts)
+    assert recomputed["miou"] == result["miou"] and recomputed["accuracy"] == result["accuracy"]

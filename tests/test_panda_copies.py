@@ -12,7 +12,8 @@ import pytest
 
 from analysis.render import to_markdown
 from analysis.report import copies_figure
-from analysis.tables import RunFilter, build_table
+from analysis.specs import build_table
+from analysis.tables import RunFilter
 from harness.cli import main as panbench
 from harness.config.recipes import load_recipe
 from harness.config.run_spec import run_specs

@@ -245,7 +245,8 @@ def test_a_run_naming_its_evaluators_by_recipe_scores_with_their_runs_and_tables
     from that store has the generator's row and the real-images ceiling on the same validation scenes."""
     import shutil
 
-    from analysis.tables import RunFilter, build_table
+    from analysis.specs import build_table
+    from analysis.tables import RunFilter
     from evaluator_fixtures import evaluator_reference
     from harness.tracking.run_store import RunStore
     from harness.train.tasks.evaluator.runs import weights_of_run

@@ -111,9 +111,12 @@ print(json.dumps({"s": time.perf_counter() - start, "minor_faults": after.ru_min
 """
 
 
-def allocator(root: Path, repeat: int) -> dict[str, Any]:
-    """hotcoco's PQ, 3 passes over the pairs of `root` in a fresh process on 1 thread, with glibc's default
-    allocation policy and with panbench's (harness.allocator): page faults, kernel time, wall time."""
+def allocator(root: Path, repeat: int, pairs: int = 8) -> dict[str, Any]:
+    """hotcoco's PQ, 3 passes over `pairs` pairs at 2048x1024 (engines_bench's PQ set in `make bench`) in a
+    fresh process on 1 thread, with glibc's default allocation policy and with panbench's
+    (harness.allocator): page faults, kernel time, wall time. glibc's own dynamic threshold sometimes
+    gets there by itself (measured: none of the faults over 50 pairs), not over these 8."""
+    reference_module("pq_pairs").write_pq_pair(root, pairs, 1024, 2048, seed=0, n_things=40)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.update(RAYON_NUM_THREADS="1", OMP_NUM_THREADS="1")
     runs: dict[str, list[dict]] = {"default": [], "policy": []}
@@ -122,8 +125,11 @@ def allocator(root: Path, repeat: int) -> dict[str, Any]:
             done = subprocess.run([sys.executable, "-c", ALLOCATOR_WORKER, str(root), mode], env=env, check=True,
                                   capture_output=True, text=True)
             runs[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    out = {mode: {k: round(statistics.median(r[k] for r in rs), 3) for k in ("s", "minor_faults", "kernel_s")}
-           for mode, rs in runs.items()}
+    keys = ("s", "minor_faults", "kernel_s")
+    out: dict[str, Any] = {mode: {k: round(statistics.median(r[k] for r in rs), 3) for k in keys}
+                           for mode, rs in runs.items()}
+    for mode, rs in runs.items():  # glibc's dynamic threshold adapts early in some processes, late in others
+        out[mode]["minor_faults_each_run"] = [r["minor_faults"] for r in rs]
     out["ratio"] = round(out["policy"]["s"] / out["default"]["s"], 2)
     return out
 
@@ -177,12 +183,19 @@ def mini_steps(steps: int) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     images, runs = build(MODELS)
+    from harness.models import roi_align, upsample
+
     flops = {}
-    for name, (model, optimiser, targets) in runs.items():
-        step(model, optimiser, images, targets)  # warm-up
-        with FlopCounterMode(display=False) as counter:
-            step(model, optimiser, images, targets)
-        flops[name] = counter.get_total_flops()
+    limits = roi_align.MAX_WINDOW_ELEMENTS, upsample.MAX_MACS_PER_OUTPUT
+    roi_align.MAX_WINDOW_ELEMENTS = upsample.MAX_MACS_PER_OUTPUT = -1  # the floor counts the model's arithmetic,
+    try:  # not the extra multiply-adds of panbench's matmul formulations of RoIAlign and bilinear resizing
+        for name, (model, optimiser, targets) in runs.items():
+            step(model, optimiser, images, targets)  # warm-up
+            with FlopCounterMode(display=False) as counter:
+                step(model, optimiser, images, targets)
+            flops[name] = counter.get_total_flops()
+    finally:
+        roi_align.MAX_WINDOW_ELEMENTS, upsample.MAX_MACS_PER_OUTPUT = limits
     rate = matmul_gflops()
     s = medians({name: (lambda run=run: step(run[0], run[1], images, run[2])) for name, run in runs.items()}, steps)
     out: dict[str, Any] = {"matmul_gflops_1_thread": round(rate, 1)}
@@ -202,10 +215,11 @@ def readme_table(report: dict) -> str:
              f"{st['panbench_s']} s vs {st['hotcoco_s']} s (×{st['ratio']})", f"≤ {st['target_s']} s"),
             (f"`evaluate panoptic`, {pq['images']} images 2048×1024, 1 thread, vs `coco panoptic`",
              f"{pq['panbench_s']} s vs {pq['hotcoco_cli_s']} s (×{pq['ratio']})", f"≤ ×{pq['target']}"),
-            ("hotcoco PQ, fresh process, 3 passes: glibc's allocator policy vs panbench's (`harness/allocator.py`)",
-             f"{al['default']['s']} s vs {al['policy']['s']} s (×{al['ratio']}); minor faults "
-             f"{al['default']['minor_faults']:.0f} vs {al['policy']['minor_faults']:.0f}, kernel "
-             f"{al['default']['kernel_s']} s vs {al['policy']['kernel_s']} s", "no page-fault cost"),
+            ("hotcoco PQ, 8 images 2048×1024 × 3 passes, fresh process: glibc's allocator policy vs panbench's "
+             "(`harness/allocator.py`)",
+             f"{al['default']['s']} s vs {al['policy']['s']} s (×{al['ratio']}); minor faults per process "
+             f"{al['default']['minor_faults_each_run']} vs {al['policy']['minor_faults_each_run']}",
+             "no page-fault cost"),
             (f"cold `evaluate_instances`, {ap['images']} images, vs the pycocotools path",
              f"{ap['cold_ms']} ms vs {ap['pycocotools_ms']} ms (×{ap['speedup']} faster)", f"≥ ×{ap['target']}"),
             ("PanDA per 2048×1024 image vs decode + encode", f"{pd['panda_ms']} ms vs {pd['decode_encode_ms']} ms "
@@ -217,7 +231,7 @@ def readme_table(report: dict) -> str:
                      f"≤ ×{m['target']}"))
     lines = [README_BEGIN, f"`make bench` (`floors.json`; {load_line(report)}):", "",
              "| figure | measured | target |", "|---|---|---|"]
-    met = [st["met"], pq["met"], al["policy"]["kernel_s"] < al["default"]["kernel_s"], ap["met"], pd["met"],
+    met = [st["met"], pq["met"], max(al["policy"]["minor_faults_each_run"]) < 1000, ap["met"], pd["met"],
            mini["upsnet-mini"]["met"], mini["sss-mini"]["met"]]
     lines += [f"| {a} | {b}{'' if ok else ' (not met)'} | {c} |" for (a, b, c), ok in zip(rows, met)]
     return "\n".join(lines + [README_END])
@@ -246,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         report["startup"] = startup(args.repeat)
         report["evaluate_panoptic"] = evaluate_panoptic(tmp / "pq", args.pairs, args.repeat)
-        report["allocator"] = allocator(tmp / "pq", max(1, args.repeat // 2))
+        report["allocator"] = allocator(tmp / "allocator", max(3, args.repeat))
         report["cold_instances"] = cold_instances(tmp / "ap", args.ap_images, args.repeat)
         report["panda"] = panda(tmp / "panda", max(1, args.repeat // 2))
         report["mini_step"] = mini_steps(args.repeat)

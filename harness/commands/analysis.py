@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.tables import PER_CLASS_METRIC, TABLE_NAMES, RunFilter, build_table
+from analysis.specs import FIGURES, SCALES, SOURCES, TABLES
 from harness.config.paths import add_runs_root
+
+SOURCE_HELP = ("runs: the run store; reference: the papers' published numbers; both: ours | paper | Δ side by "
+               "side, with 95 %% intervals on the Δ between arms")
 
 
 def _add_run_filters(parser: argparse.ArgumentParser) -> None:
@@ -16,14 +19,10 @@ def _add_run_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=None, help="only runs on this dataset")
 
 
-def _where(args: argparse.Namespace) -> RunFilter:
-    return RunFilter(root=args.runs_root, recipe=args.recipe, model=args.model, dataset=args.dataset)
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("table")
-    p.add_argument("name", choices=TABLE_NAMES, metavar="NAME", help=", ".join(TABLE_NAMES))
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("name", choices=tuple(TABLES), metavar="NAME", help=", ".join(TABLES))
+    p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP)
     p.add_argument("--out", type=Path, default=None,
                    help="write the table: CSV, or Markdown / LaTeX for a .md / .tex file; with --format latex "
                         "a CSV gets its LaTeX beside it (same name, .tex)")
@@ -32,22 +31,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=table_command)
 
     p = subparsers.add_parser("figure")
-    p.add_argument("name", choices=("fig3", "class-share", "per-class", "panda-copies", "synth-fig4", "synth-samples"))
-    p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
-    p.add_argument("--table", default="panda-supp-table2", choices=tuple(PER_CLASS_METRIC),
-                   help="per-class: the per-class table to draw")
-    p.add_argument("--root", type=Path, default=None, help="class-share: dataset root (original images)")
-    p.add_argument("--compare", type=Path, default=None, help="class-share: a second dataset (e.g. its PanDA set)")
-    p.add_argument("--size", default="256x512", help="synth-fig4: generator output size HxW (maps resized to it)")
-    p.add_argument("--smallest", default="8x16", help="synth-fig4: the generator's first scale HxW")
-    p.add_argument("--images", type=int, default=3, help="synth-samples: validation label maps shown (rows)")
-    _add_run_filters(p)
-    p.set_defaults(func=figure_command)
+    names = p.add_subparsers(dest="name", required=True, metavar="NAME")
+    for spec in FIGURES.values():
+        f = names.add_parser(spec.name, help=spec.title)
+        f.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.png and PREFIX.svg")
+        f.add_argument("--source", choices=("runs", "reference"), default="runs",
+                       help="runs: the run store; reference: the papers' numbers")
+        for flag, options in spec.flags:
+            f.add_argument(flag, **options)
+        _add_run_filters(f)
+        f.set_defaults(func=figure_command)
 
     p = subparsers.add_parser("report")
     p.add_argument("--out", type=Path, default=Path("results/report"))
-    p.add_argument("--source", choices=("runs", "reference"), default="runs")
+    p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP + " (figures: runs)")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
                    help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
@@ -60,11 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_runs_root(p)
     p.set_defaults(func=dashboard_command)
 
+    p = subparsers.add_parser("specs")
+    p.add_argument("action", nargs="?", choices=("list", "recipe", "render"), default="list",
+                   help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
+    p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
+    p.add_argument("--scale", choices=SCALES, default="mini", help="full: the paper recipes; mini: their -mini ones")
+    p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
+    add_runs_root(p)
+    p.set_defaults(func=specs_command)
+
 
 def table_command(args: argparse.Namespace) -> int:
     from analysis.render import print_table, write_table
+    from analysis.specs import build_table, run_filter
 
-    table = build_table(args.name, args.source, _where(args))
+    table = build_table(args.name, args.source, run_filter(args))
     print_table(table, args.format)
     if args.out is not None:
         fmt = {".md": "markdown", ".tex": "latex"}.get(args.out.suffix, "csv")
@@ -75,40 +82,52 @@ def table_command(args: argparse.Namespace) -> int:
 
 
 def figure_command(args: argparse.Namespace) -> int:
-    from analysis import figures, report
-
-    if args.name == "fig3":
-        paths = report.fig3(args.out, args.source, _where(args))
-    elif args.name == "synth-fig4":
-        from analysis.upsampling_alignment import parse_size, write_figure4
-        from harness.errors import PanbenchError
-        from harness.progress import interactive
-
-        if args.root is None:
-            raise PanbenchError("figure synth-fig4: --root DIR (a COCO-panoptic dataset) is required")
-        paths = write_figure4(args.root, parse_size(args.size), parse_size(args.smallest), args.out,
-                              progress=interactive())
-    elif args.name == "panda-copies":
-        paths = report.copies_figure(args.out, _where(args), args.source)
-    elif args.name == "synth-samples":
-        from analysis.synthesis_samples import synthesis_samples
+    spec = FIGURES[args.name]
+    for path in spec.draw(args):
+        print(f"wrote {path}")
+    if spec.from_runs and args.source == "runs":
+        from analysis.provenance import code_state_line
+        from analysis.specs import run_filter
         from analysis.tables import select_runs
 
-        paths = figures.save_figure(synthesis_samples(select_runs(_where(args)), args.runs_root, args.images), args.out)
-    elif args.name == "per-class":
-        paths = report.per_class_figure(build_table(args.table, args.source, _where(args)), args.out)
-    else:
-        from analysis.labels import dataset_labels
-        from harness.data.stats import class_pixel_share, share_bars
-        from harness.errors import PanbenchError
+        state = code_state_line(select_runs(run_filter(args)))
+        if state:
+            print(state)
+    return 0
 
-        if args.root is None:
-            raise PanbenchError("figure class-share: --root DIR is required (and --compare DIR2 for PanDA)")
-        roots = [args.root] + ([args.compare] if args.compare is not None else [])
-        frames = [(label, class_pixel_share(root)) for label, root in zip(dataset_labels(roots), roots)]
-        paths = (figures.save_figure(figures.class_share_treemap(frames), f"{args.out}-treemap")
-                 + figures.save_figure(share_bars(frames), f"{args.out}-bars"))
-    for path in paths:
+
+def specs_command(args: argparse.Namespace) -> int:
+    from analysis.specs import make_targets, render_target
+    from harness.errors import PanbenchError
+
+    targets = make_targets()
+    if args.action == "list":
+        for spec in TABLES.values():
+            reference = "paper" if spec.reference is not None else "runs only"
+            target = (spec.target or spec.name) if spec.recipe else "-"
+            print(f"table  {spec.name:18s} {target:14s} {spec.recipe or '-':14s} {reference:9s} "
+                  f"{spec.title}")
+        for fig in FIGURES.values():
+            print(f"figure {fig.name:18s} {fig.target or '-':14s} {fig.recipe or '-':14s} "
+                  f"{'paper' if fig.reference else '':9s} {fig.title}")
+        return 0
+    if args.action == "render" and args.target is None:  # every target: what the store can give
+        for target, (recipe, names) in targets.items():
+            try:
+                paths = render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out,
+                                      args.runs_root)
+            except PanbenchError as exc:
+                print(f"skipped   {target}: {exc}")
+                continue
+            print("\n".join(f"wrote {path}" for path in paths))
+        return 0
+    if args.target not in targets:
+        raise PanbenchError(f"specs {args.action}: unknown make target {args.target!r} (known: {', '.join(targets)})")
+    recipe, names = targets[args.target]
+    if args.action == "recipe":
+        print(recipe + ("-mini" if args.scale == "mini" else ""))
+        return 0
+    for path in render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out, args.runs_root):
         print(f"wrote {path}")
     return 0
 
@@ -116,7 +135,9 @@ def figure_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
-    written = write_report(args.out, source=args.source, where=_where(args),
+    from analysis.specs import run_filter
+
+    written = write_report(args.out, source=args.source, where=run_filter(args),
                            tables=[t for t in args.tables.split(",") if t],
                            figures=[f for f in args.figures.split(",") if f and f != "none"],
                            dashboard=not args.no_dashboard)

@@ -11,7 +11,6 @@ Subsets as torch-fidelity and torchmetrics draw them: `subsets` (100) draws of `
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from harness.errors import PanbenchError
 
@@ -24,9 +23,17 @@ def kid_subset_size(n_real: int, n_fake: int, subset_size: int = SUBSET_SIZE) ->
     return min(subset_size, n_real, n_fake)
 
 
+def kid_std_is_estimate(n_real: int, n_fake: int, subset_size: int = SUBSET_SIZE, subsets: int = SUBSETS) -> bool:
+    """Whether KID's std is a spread over different subsets: with a subset as large as both sets every
+    draw is the same (every image), so the std of the identical estimates is 0 and says nothing."""
+    size = kid_subset_size(n_real, n_fake, subset_size)
+    return subsets >= 2 and (size < n_real or size < n_fake)
+
+
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, *, subsets: int = SUBSETS,
                               subset_size: int = SUBSET_SIZE, seed: int = SEED) -> tuple[float, float]:
     """(KID mean, KID std over subsets) of two (N, F) feature sets (raw MMD², not x1000)."""
+    import torch
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
     size = kid_subset_size(len(real), len(fake), subset_size)

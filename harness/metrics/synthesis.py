@@ -43,6 +43,8 @@ from harness.errors import DatasetError
 from harness.metrics import fid as fid_metric
 from harness.metrics import kid as kid_metric
 from harness.metrics.instances import det_ap, instances_to_predictions
+from harness.metrics.per_image import image_semantic_counts, stack, write_per_image
+from harness.metrics.pq_image import PQCounts
 from harness.metrics.semantic import ConfusionMatrix
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator, load_evaluator, sidecar_path
 from harness.models.evaluators.segmenter import resize_logits
@@ -119,7 +121,10 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
 
 
 def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
-                  device: str | torch.device, progress: bool) -> dict[str, Any]:
+                  device: str | torch.device, progress: bool,
+                  per_image: str | Path | None = None) -> dict[str, Any]:
+    """mIoU, accuracy and per-class IoU of the segmenter on the generated images; with `per_image`, each
+    image's confusion rows written there too (harness.metrics.per_image: the bootstrap of an arm's Δ)."""
     classes = class_categories(evaluator, categories)
     gt_ids = {int(c["id"]) for c in categories}
     evaluated = [c for c in classes if c in gt_ids]
@@ -128,6 +133,7 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path
     index = {c: k for k, c in enumerate(evaluated)}
     channel_to_class = np.array([index.get(c, len(evaluated)) for c in classes], np.int64)  # others: wrong
     confusion = ConfusionMatrix(len(evaluated), IGNORE_LABEL)
+    rows = []
     model = evaluator.model.eval().to(device)
     with torch.inference_mode():
         for ann, label, path in track(pairs, "segmenter", disable=not progress):
@@ -135,7 +141,12 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path
             logits = model(image_tensor(read_rgb(path)).to(device)[None])["out"]
             channels = resize_logits(logits, tuple(ids.shape)).argmax(1)[0].cpu().numpy()
             truth = semantic_map(ids, ann["segments_info"], index, unknown_category="fill", source=label)
-            confusion.update(truth, channel_to_class[channels])
+            image = ConfusionMatrix(len(evaluated), IGNORE_LABEL).update(truth, channel_to_class[channels])
+            confusion += image
+            rows.append(image_semantic_counts(image))
+    if per_image is not None:
+        no_pq = [PQCounts.zeros(0)] * len(pairs)  # a generator's images carry no panoptic prediction
+        write_per_image(per_image, stack([ann["image_id"] for ann, _, _ in pairs], [], no_pq, rows))
     finite = lambda v: None if np.isnan(v) else float(v)  # noqa: E731 - JSON has no NaN
     return {"miou": finite(confusion.miou()), "accuracy": finite(confusion.accuracy()),
             "per_class": {c: {"iou": finite(v)} for c, v in zip(evaluated, confusion.per_class_iou())}}
@@ -183,10 +194,13 @@ def _feature_distances(real: str | Path | None, fake_paths: list[Path], fid_weig
     real_features = fid_metric.image_features(real, feature_extractor, batch_size=batch_size, device=device,
                                               progress=progress, label="features real")
     kid_mean, kid_std = kid_metric.kernel_inception_distance(real_features, fake)
+    estimate = kid_metric.kid_std_is_estimate(len(real_features), len(fake))
     about.update(real=str(real), real_images=len(real_features), generated_images=len(fake),
                  kid={"subsets": kid_metric.SUBSETS, "subset_size": kid_metric.kid_subset_size(len(real_features), len(fake)),
-                      "kernel": "(x.y / d + 1)^3", "estimator": "unbiased MMD^2", "seed": kid_metric.SEED})
-    return {"fid": fid_metric.fid_from_features(real_features, fake), "kid": kid_mean, "kid_std": kid_std}, about
+                      "kernel": "(x.y / d + 1)^3", "estimator": "unbiased MMD^2", "seed": kid_metric.SEED,
+                      **({} if estimate else {"std": "none: every subset is every image, one estimate"})})
+    return {"fid": fid_metric.fid_from_features(real_features, fake), "kid": kid_mean,
+            "kid_std": kid_std if estimate else None}, about
 
 
 def default_real_dir(gt_json: str | Path) -> Path | None:
@@ -202,13 +216,13 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                        fid_weights: str | Path | None = None, feature_extractor: nn.Module | None = None,
                        resolve_run: Resolver | None = None, device: str | torch.device = "cpu",
                        batch_size: int = 32, progress: bool = False, distances: bool = True,
-                       cache_dir: str | Path | None = None) -> dict[str, Any]:
+                       cache_dir: str | Path | None = None, per_image: str | Path | None = None) -> dict[str, Any]:
     """`det_ap miou accuracy fid kid kid_std` (percent, except FID / KID), `per_class {category_id: {iou}}`
     and `protocol` of the generated images in `fake_dir` (see the module docstring). A metric whose
     evaluator (or real images and Inception weights) is not given is None; `distances=False` skips
     FID / KID (the real-images ceiling rows: real images against themselves are 0 by definition).
     `cache_dir`: detAP's ground-truth cache (harness.metrics.engines.gt_cache; training passes its
-    recipe's data.cache)."""
+    recipe's data.cache). `per_image`: where the segmenter's per-image confusion rows go (none by default)."""
     gt = read_panoptic_json(gt_json, ground_truth=True)
     gt_dir = Path(gt_dir)
     categories = gt["categories"]
@@ -227,7 +241,7 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
     result["per_class"] = {}
     protocol: dict[str, Any] = {"images": len(pairs), "matching": MATCHING, "evaluation_resolution": RESOLUTION}
     if seg is not None:
-        scores = _segmentation(seg, pairs, categories, device, progress)
+        scores = _segmentation(seg, pairs, categories, device, progress, per_image)
         result.update(scores)
         scales = getattr(seg.model, "scales", ())
         protocol["segmenter"] = {"architecture": seg.architecture, "source": seg.source,

@@ -30,6 +30,8 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     by the default engines; `cache_dir`: their ground-truth cache, harness.metrics.engines.gt_cache)."""
     from harness.metrics.instances import evaluate_instances
     from harness.metrics.panoptic import pq_compute
+    from harness.metrics.per_image import PER_IMAGE_FILE, image_semantic_counts, stack, write_per_image
+    from harness.metrics.pq_image import SegmentTable, pq_counts
     from harness.metrics.semantic import ConfusionMatrix
 
     ds = PanopticDataset.load(val_root)
@@ -38,7 +40,8 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     images = ds.images[:max_images] if max_images else ds.images
     cat_to_train = train_ids(ds.categories)
     confusion = ConfusionMatrix(len(ds.categories))
-    annotations, instances, samples = [], [], []
+    category_index = {int(c["id"]): k for k, c in enumerate(ds.categories)}
+    annotations, instances, samples, image_pq, image_semantic = [], [], [], [], []
     was_training = model.training
     model.eval()
     with progress_bar(disable=not progress, transient=True) as bar:
@@ -53,10 +56,17 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
             write_png(pred_dir / pred_annotation["file_name"], id2rgb(ids))
             annotations.append(pred_annotation)
             instances.extend(pred_instances)
-            gt_semantic = semantic_map(ds.read_ids(index), annotation["segments_info"], cat_to_train,
-                                       unknown_category="fill")
+            gt_ids = ds.read_ids(index)
+            gt_semantic = semantic_map(gt_ids, annotation["segments_info"], cat_to_train, unknown_category="fill")
             pred_semantic = output["semantic"].detach().cpu().numpy()
-            confusion.update(gt_semantic, pred_semantic)
+            image_confusion = ConfusionMatrix(len(ds.categories)).update(gt_semantic, pred_semantic)
+            confusion += image_confusion
+            image_semantic.append(image_semantic_counts(image_confusion))
+            image_pq.append(pq_counts(
+                gt_ids, SegmentTable.from_json(annotation["segments_info"], category_index, str(ds.json_path),
+                                               entry["id"]),
+                ids, SegmentTable.from_json(pred_annotation["segments_info"], category_index, "prediction",
+                                            entry["id"]), len(category_index), image_id=entry["id"]))
             if len(samples) < n_samples:
                 samples.append({"image": rgb, "prediction": pred_semantic.astype(np.uint8),
                                 "ground_truth": gt_semantic.astype(np.uint8), "caption": entry["file_name"]})
@@ -65,6 +75,8 @@ def evaluate_model(model: torch.nn.Module, val_root: str | Path, out_dir: str | 
     pred_json = out_dir / "panoptic.json"
     write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories}, indent=None)
     write_json(out_dir / "instances.json", instances, indent=None)
+    write_per_image(out_dir / PER_IMAGE_FILE, stack([im["id"] for im in images], ds.categories, image_pq,
+                                                    image_semantic))
     gt_json = ground_truth_json(ds, images, out_dir)
     gt_dir = ds.panoptic_dir
     pq = pq_compute(gt_json, gt_dir, pred_json, pred_dir, cache_dir=cache_dir)

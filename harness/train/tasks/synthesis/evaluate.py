@@ -24,6 +24,7 @@ from torch import nn
 
 from harness.atomic import write_png
 from harness.data.dataset import PANOPTIC_DIR, ground_truth_json
+from harness.metrics.per_image import PER_IMAGE_FILE
 from harness.metrics.synthesis import RESULT_KEYS, Resolver, evaluate_synthesis
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator
 from harness.panda.figures import colorize
@@ -131,7 +132,7 @@ def evaluate_generator(gan: nn.Module, val_set: SynthesisSet, out_dir: Path, dev
     result = evaluate_synthesis(out_dir / GENERATED, gt_json, ds.root / PANOPTIC_DIR, real=out_dir / REAL,
                                 segmenter=evaluators.segmenter, detector=evaluators.detector,
                                 fid_weights=evaluators.fid_weights, resolve_run=resolve_run, device=device,
-                                progress=progress)
+                                progress=progress, per_image=out_dir / PER_IMAGE_FILE)
     metrics = {key: result[key] for key in RESULT_KEYS if result[key] is not None}
     metrics["per_class"] = result["per_class"]
     protocol = {**result["protocol"], "generation": {"resolution": list(val_set.image_size), "real": REAL_IMAGES,

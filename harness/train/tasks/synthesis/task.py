@@ -101,7 +101,7 @@ class GanSynthesisTask:
     def from_config(cls, recipe: GanRecipe, prepared: PreparedData,
                     weights: Mapping[str, str] | None = None) -> "GanSynthesisTask":
         """`weights`: the evaluators' files by recipe key (`eval.segmenter`, ...), resolved from the
-        recipe's run ids or references before the run (harness/train/evaluator_runs.resolved_weights)."""
+        recipe's run ids or references before the run (harness/train/tasks/evaluator/runs.resolved_weights)."""
         t, e, w = recipe.train, recipe.eval, dict(weights or {})
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, train_roots=prepared.train_roots,
                    val_root=prepared.val_root, seed=recipe.seed, gan=GanSettings.from_config(recipe.gan),

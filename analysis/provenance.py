@@ -1,0 +1,31 @@
+"""Which code produced the runs a table, figure or report shows. run.json's `code` ({commit, dirty,
+diff_sha256}, written at the start of every run) names its code state; older runs have only
+`git_commit`. When the runs come from more than one state, one caption line names each state and its
+runs, so numbers from before and after a fix are never shown as one study unawares."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def code_state(record: dict) -> str:
+    """`3f2a9c1d0b7e`, `3f2a9c1d0b7e+dirty(diff 1a2b3c4d)`, `3f2a9c1d0b7e (no dirty flag)` for an old
+    run.json, `unknown` without a commit."""
+    code = record.get("code") if isinstance(record.get("code"), dict) else None
+    commit = (code or {}).get("commit") if code is not None else record.get("git_commit")
+    if not isinstance(commit, str) or not commit:
+        return "unknown"
+    if code is None:
+        return f"{commit[:12]} (no dirty flag)"
+    if code.get("dirty"):
+        diff = code.get("diff_sha256")
+        return f"{commit[:12]}+dirty(diff {diff[:8] if isinstance(diff, str) else '?'})"
+    return commit[:12]
+
+
+def code_state_line(runs: pd.DataFrame) -> str:
+    """'' when every run shows one code state; else `Mixed code states: A: r1, r2; B: r3.`"""
+    if "code_state" not in runs or runs.code_state.nunique() < 2:
+        return ""
+    groups = runs.groupby("code_state", sort=True).run_id.apply(lambda ids: ", ".join(sorted(map(str, ids))))
+    return "Mixed code states: " + "; ".join(f"{state}: {ids}" for state, ids in groups.items()) + "."
