@@ -85,12 +85,13 @@ demo: setup
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
-# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SEEDS=0,1,2 repeats every
-# run with each training seed (tables then show mean ± std). Each target runs the grid
+# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SCALE=small the `-small` recipes
+# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations);
+# SEEDS=0,1,2 repeats every run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
 SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)
-SUFFIX := $(if $(filter mini,$(SCALE)),-mini,)
+SUFFIX := $(if $(filter mini,$(SCALE)),-mini,$(if $(filter small,$(SCALE)),-small,))
 TABLES_DIR ?= results/tables
 FIGURES_DIR ?= results/figures
 SUPP_SRC ?= data/supp/synth
@@ -107,7 +108,7 @@ define sweep_then
 	exit $$status
 endef
 
-.PHONY: panda-fig3 panda-supp panda-copies tables dashboard
+.PHONY: panda-fig3 panda-supp panda-copies panda-peers tables dashboard
 
 # Every paper table's target comes from its spec (analysis/specs.py; `panbench specs` lists them): it
 # sweeps the recipe the spec names at this SCALE, then renders ours | paper | Δ (`--source both`) into
@@ -128,6 +129,12 @@ runs_table_figure = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) 
 # fixed n, each beside its compute-matched plain control; PQ and AP against copies with seed bands.
 panda-copies: setup
 	$(call sweep_then,panda-copies$(SUFFIX),$(call runs_table_figure,panda-copies,panda-copies))
+
+# PanDA against its peers (issue 26): none / PanDA / Copy-Paste / Copy-Paste + PanDA, offline 1x and online, each
+# beside its compute-matched plain control, over 3 seeds; Δ with 95 % intervals. SCALE=mini: CI-sized (2 cores);
+# SCALE=small: n = 40 at 80 epochs, where the comparison means something (the study's answer; about 9 min a run).
+panda-peers: setup
+	$(call sweep_then,panda-peers$(SUFFIX),$(call runs_table_figure,panda-peers,panda-peers))
 
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\

@@ -24,14 +24,21 @@ from analysis.compare import Comparison, compare_tables
 from analysis.provenance import code_state_line
 from analysis.synthesis_tables import synthesis_runs, synthesis_table
 from analysis.tables import (PANOPTIC_METRICS, THINGS, RunFilter, Table, ablation_label, fit_table, per_class_table,
-                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_table3, seed_table,
+                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_peers_table,
+                             runs_table3, seed_table,
                              select_runs, wide)
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import higher_is_better
 
-SCALES = ("full", "mini")
+SCALES = ("full", "mini", "small")
 SOURCES = ("runs", "reference", "both")
 SEED_KEYS = ["model", "dataset", "n", "variant"]
+
+
+def scale_suffix(scale: str) -> str:
+    """A recipe's name at `scale`: full the paper's, mini its `-mini` CPU variant, small its `-small` one (the
+    length where augmentation beats extra iterations; panda-table2 and panda-peers have one)."""
+    return "" if scale == "full" else f"-{scale}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class TableSpec:
     target: str | None = None  # the make target that renders it (default: its name)
 
     def recipe_for(self, scale: str) -> str | None:
-        return None if self.recipe is None else self.recipe + ("-mini" if scale == "mini" else "")
+        return None if self.recipe is None else self.recipe + scale_suffix(scale)
 
     @property
     def directions(self) -> dict[str, str]:
@@ -179,6 +186,8 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("per-class-iou", "per-class IoU of the selected runs", None, partial(_per_class, "iou")),
     TableSpec("panda-copies", "the copies study: PanDA Kx / online vs compute-matched controls", "panda-copies",
               lambda name, runs, root: runs_copies_table(runs)),
+    TableSpec("panda-peers", "the peers study: PanDA / Copy-Paste / both, 1x and online, vs compute-matched controls",
+              "panda-peers", lambda name, runs, root: runs_peers_table(runs)),
 )}
 
 
@@ -251,6 +260,12 @@ def _copies(args: argparse.Namespace) -> list[Path]:
     return copies_figure(args.out, run_filter(args), args.source)
 
 
+def _peers(args: argparse.Namespace) -> list[Path]:
+    from analysis.paper_figures import peers_figure
+
+    return peers_figure(args.out, run_filter(args), args.source)
+
+
 def _per_class_bars(args: argparse.Namespace) -> list[Path]:
     from analysis.paper_figures import per_class_figure
 
@@ -297,6 +312,8 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
                              "help": "the per-class table to draw"}),)),
     FigureSpec("panda-copies", "the copies study: PQ / AP against PanDA copies beside compute-matched controls",
                _copies, recipe="panda-copies"),
+    FigureSpec("panda-peers", "the peers study: each arm's Δ against its compute-matched control, 95-percent interval",
+               _peers, recipe="panda-peers"),
     FigureSpec("synth-fig4", "synthesis Fig. 4: how often 2x upsampling crosses a panoptic segment", _fig4,
                (("--root", ROOT),
                 ("--size", {"default": "256x512", "help": "generator output size HxW (maps resized to it)"}),

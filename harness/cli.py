@@ -19,6 +19,8 @@ from harness.threads import set_process_defaults
 COMMANDS = {  # name -> (module that registers it, one-line help), in the order `panbench --help` lists them
     "data": ("harness.commands.data", "make, check, subset, convert and export COCO-panoptic datasets"),
     "panda": ("harness.commands.panda", "PanDA: synthesise a panoptic dataset from a COCO-panoptic one"),
+    "augment": ("harness.commands.panda", "any augmentation method (panda, copy-paste, module:function) as a "
+                                          "COCO-panoptic dataset"),
     "train": ("harness.commands.train", "train and evaluate one recipe cell"),
     "sync": ("harness.commands.tracking", "push offline W&B runs (wandb sync)"),
     "table": ("harness.commands.analysis", "a paper table from the run store, the published numbers, or both "

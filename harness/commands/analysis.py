@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.specs import FIGURES, SCALES, SOURCES, TABLES
+from analysis.specs import FIGURES, SCALES, SOURCES, TABLES, scale_suffix
 from harness.config.paths import add_runs_root
 
 SOURCE_HELP = ("runs: the run store; reference: the papers' published numbers; both: ours | paper | Δ side by "
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP + " (figures: runs)")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
-                   help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
+                   help="comma-separated: fig3, per-class, panda-copies, panda-peers (none: no figures)")
     p.add_argument("--no-dashboard", action="store_true")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", nargs="?", choices=("list", "recipe", "render"), default="list",
                    help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
     p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
-    p.add_argument("--scale", choices=SCALES, default="mini", help="full: the paper recipes; mini: their -mini ones")
+    p.add_argument("--scale", choices=SCALES, default="mini",
+                   help="full: the paper recipes; mini: their -mini ones; small: their -small ones")
     p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
     add_runs_root(p)
     p.set_defaults(func=specs_command)
@@ -114,7 +115,7 @@ def specs_command(args: argparse.Namespace) -> int:
     if args.action == "render" and args.target is None:  # every target: what the store can give
         for target, (recipe, names) in targets.items():
             try:
-                paths = render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out,
+                paths = render_target(names, recipe + scale_suffix(args.scale), args.out,
                                       args.runs_root)
             except PanbenchError as exc:
                 print(f"skipped   {target}: {exc}")
@@ -125,9 +126,9 @@ def specs_command(args: argparse.Namespace) -> int:
         raise PanbenchError(f"specs {args.action}: unknown make target {args.target!r} (known: {', '.join(targets)})")
     recipe, names = targets[args.target]
     if args.action == "recipe":
-        print(recipe + ("-mini" if args.scale == "mini" else ""))
+        print(recipe + scale_suffix(args.scale))
         return 0
-    for path in render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out, args.runs_root):
+    for path in render_target(names, recipe + scale_suffix(args.scale), args.out, args.runs_root):
         print(f"wrote {path}")
     return 0
 

@@ -1,6 +1,8 @@
 """Write a PanDA dataset from a COCO-panoptic one (PanDA 1x: --copies 1, 2x: --copies 2).
 
-`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`"""
+`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`
+`panbench augment --method NAME --src DIR --out DIR --copies K --seed S [--set key=value ...] [--workers W]`:
+any method of the augmentation door (harness/panda/door.py); `--method panda` is `panbench panda`."""
 
 from __future__ import annotations
 
@@ -36,6 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_panda)
 
+    a = subparsers.add_parser("augment", description="Write COPIES images per source image drawn by an augmentation "
+                              "method (the door of harness/panda/door.py) as a COCO-panoptic dataset with "
+                              "manifest.json.",
+                              epilog="methods: panda, copy-paste, package.module:function, a name of the entry-point "
+                                     "group panbench.augmentations, or a composition a+b (applied left to right)")
+    a.add_argument("--method", required=True, help="panda | copy-paste | package.module:function | a+b")
+    a.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
+    a.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
+    a.add_argument("--copies", type=int, default=1, help="generated images per source image")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the method (a YAML value, e.g. --set scale_range=[0.8,1.25]); for a "
+                        "composition STEP.KEY=VALUE (repeatable)")
+    a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    a.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
+    a.add_argument("--no-progress", action="store_true")
+    a.set_defaults(func=_augment)
+
 
 def _panda(args: argparse.Namespace) -> int:
     from harness.panda.config import PandaConfig
@@ -56,3 +76,40 @@ def _panda(args: argparse.Namespace) -> int:
 
         print(f"wrote {example_grid(out, args.src, args.examples)}")
     return 0
+
+
+def _augment(args: argparse.Namespace) -> int:
+    from harness.panda.augment import generate_augmented
+
+    params = method_parameters(args.method, args.overrides)
+    out = generate_augmented(args.src, args.out, args.method, copies=args.copies, seed=args.seed, params=params,
+                             workers=args.workers, progress=not args.no_progress,
+                             allow_outside_links=args.allow_outside_links)
+    print(f"wrote {args.method} dataset ({args.copies}x) to {out}")
+    return 0
+
+
+def method_parameters(method: str, items: list[str]) -> dict:
+    """`--set key=value` (STEP.key=value for a composition) as the door's parameters; PanDA's read by its config."""
+    import yaml
+
+    from harness.errors import ConfigError
+    from harness.panda.config import PandaConfig
+
+    steps = [s.strip() for s in method.split("+")]
+    raw: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r} is not key=value")
+        step, dot, key = key.strip().rpartition(".") if len(steps) > 1 else ("", "", key.strip())
+        if len(steps) > 1 and step not in steps:
+            raise ConfigError(f"--set {item!r}: a composition's parameters are STEP.KEY=VALUE, STEP one of {steps}")
+        raw.setdefault(step or steps[0], []).append(f"{key}={value.strip()}")
+    params: dict = {}
+    for step, pairs in raw.items():
+        if step == "panda":
+            params[step] = PandaConfig().with_overrides(pairs).to_dict()
+        else:
+            params[step] = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+    return params if len(steps) > 1 else params.get(steps[0], {})

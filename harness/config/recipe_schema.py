@@ -128,8 +128,10 @@ class DataConfig:
     subset: str = checked(lambda v: v in SUBSETS, f"one of {', '.join(SUBSETS)}")
     every_k: int = checked(_at_least(1), ">= 1")
     seed: int = checked(_at_least(0), ">= 0")
-    panda: str = MISSING  # the augmentation mode: `mode`
+    panda: str = MISSING  # the augmentation schedule: `mode`
     panda_mix: float = checked(_fraction, "a probability in [0, 1)")  # online: P(a sample is replaced)
+    augment: str = MISSING  # the method the schedule applies (harness/panda/door.py), `mode.method`
+    augment_params: Dict[str, Any] = MISSING  # its parameters (open: checked by the door)
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
     workers: int = checked(_at_least(0), ">= 0", reports=True)
@@ -138,10 +140,14 @@ class DataConfig:
     @functools.cached_property
     def mode(self) -> AugmentMode:
         """`data.panda` (with `panda_mix` when online) parsed once: harness/data/augment_mode.py."""
-        return AugmentMode.parse(self.panda, mix=self.panda_mix)
+        return AugmentMode.parse(self.panda, mix=self.panda_mix, method=self.augment)
 
     def check(self) -> None:
         self.mode  # noqa: B018 - parsing is the check (ConfigError naming data.panda)
+        if self.mode.enabled and self.augment != "panda":
+            from harness.panda.augment import method_of
+
+            method_of(self.augment, self.augment_params)  # a name or parameter that does not resolve: one line
         if self.dataset == "synth":
             check_fields(self.synth, "data.synth.")
             pool = self.synth.count if self.subset == "random" else len(range(0, self.synth.count, self.every_k))
@@ -412,11 +418,16 @@ def result_config(config: dict) -> dict:
     out = {k: v for k, v in config.items()}
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
-    mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
-    if not mode.enabled:
+    data = config.get("data") or {}
+    mode = AugmentMode.parse(data.get("panda"), method=data.get("augment") or "panda")
+    if not mode.enabled or "panda" not in mode.steps:
         out.pop("panda", None)
     if not mode.online:
         _drop(out, ["data", "panda_mix"])
+    if not mode.enabled or mode.method == "panda":  # the door's keys: absent from every run id before it
+        _drop(out, ["data", "augment"])
+    if not mode.enabled or not data.get("augment_params"):
+        _drop(out, ["data", "augment_params"])
     sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
     out["train"] = {**dict(out.get("train") or {}), **sgd}
     return out

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.config.recipe_schema import DataConfig, RecipeConfig, SynthConfig
+from harness.config.run_spec import door_params
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
 from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
+from harness.panda.augment import OnlineAugment, generate_augmented, method_of, online_augment
 from harness.panda.online import OnlinePanda, epoch_samples
 from harness.seeding import stable_digest
 
@@ -131,7 +133,15 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
 
     roots, mode = [subset], data.mode
-    if mode.copies:
+    if mode.copies and mode.method != "panda":
+        params = door_params(recipe)
+        described = method_of(mode.method, params).describe()
+        augment_key = {"kind": "augment", "source": subset_key, "copies": mode.copies, "seed": data.seed,
+                       "method": described}
+        roots.append(cached(cache, "augment", augment_key, lambda out: generate_augmented(
+            subset, out, mode.method, mode.copies, data.seed, params=params, workers=workers,
+            progress=progress)))
+    elif mode.copies:
         panda_key = {"kind": "panda", "source": subset_key, "copies": mode.copies, "seed": data.seed,
                      "config": recipe.panda.to_dict()}
         roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
@@ -146,11 +156,16 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
     return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories, per_epoch)
 
 
-def online_panda(recipe: RecipeConfig) -> OnlinePanda | None:
-    """The data loader's PanDA transform of `data.panda: online` (the recipe's `panda:` parameters,
-    `data.panda_mix`, keyed on the data seed as a generated set is), None otherwise."""
+def online_panda(recipe: RecipeConfig) -> OnlinePanda | OnlineAugment | None:
+    """The data loader's transform of `data.panda: online` (PanDA with the recipe's `panda:` parameters, or
+    the door's `data.augment` method; `data.panda_mix`, keyed on the data seed as a generated set is)."""
     mode = recipe.data.mode
-    return OnlinePanda(recipe.panda, mode.mix, recipe.data.seed) if mode.online else None
+    if not mode.online:
+        return None
+    if mode.method != "panda":
+        return online_augment(mode.method, door_params(recipe), mode.mix, recipe.data.seed)
+    return OnlinePanda(recipe.panda, mode.mix, recipe.data.seed)
+
 
 
 def describe(prepared: PreparedData) -> dict:
