@@ -32,7 +32,7 @@ from analysis.curves import runs_points
 from analysis.labels import category_names, column_label
 from analysis.render import display_rows
 from analysis.run_media import IMAGES_PER_RUN, PAGE_IMAGE_BYTES, THUMB_WIDTH, ImageBudget, run_thumbnails
-from analysis.runs import DAMAGED, METRICS, load_runs
+from analysis.runs import METRICS, load_runs
 from analysis.tables import mark_extra_iterations, runs_table3
 from harness.atomic import write_text
 from harness.config.paths import DEFAULT_RUNS_ROOT
@@ -40,7 +40,7 @@ from harness.config.recipe_schema import reporting_keys
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import higher_is_better
 from harness.seeding import stable_digest
-from harness.tracking.run_store import RunStore
+from harness.tracking.run_store import DAMAGED, RUN_JSON, RunStore
 
 TEMPLATE = Path(__file__).with_name("dashboard_template.html")
 DATA_MARKER = "/*__PANBENCH_DASHBOARD_DATA__*/"
@@ -180,10 +180,18 @@ def _read(reader, path: Path, notes: list[str], default):
         return default
 
 
-def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[str]) -> dict:
+def _damage(read) -> tuple[object, str | None]:
+    try:
+        return read(), None
+    except (PanbenchError, ValueError, OSError) as exc:
+        return None, str(exc)
+
+
+def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[str], damaged: list[str]) -> dict:
     """One run for the page: identity, status, the W&B link, metrics, flat config, history, per-class rows
-    and images, all read from its own folder. A damaged record (`load_runs` status `damaged`) is listed
-    with its identity only, its problem as one note naming the file."""
+    and images, all read from its own folder. A damaged record (run.json or metrics.json unreadable or
+    not an object, a config that is not an object) is listed as `damaged` with its identity only and
+    its problem naming the file: in `damaged` when `load_runs` has warned about it, else in `notes`."""
     run_dir = Path(row.run_dir)
     key = run_dir.name
     entry = {"key": key, **{f: None if _missing(row[f]) else str(row[f]) for f in TEXT_FIELDS}}
@@ -192,17 +200,22 @@ def run_entry(row: pd.Series, store: RunStore, budget: ImageBudget, notes: list[
                   "cost_unit": None if _missing(row.cost_unit) else str(row.cost_unit),
                   "metrics": {}, "config": {}, "history": {}, "per_class": {}, "images": [], "cell": key,
                   "code_state": None if _missing(row.code_state) else str(row.code_state)})
-    if row.status == DAMAGED:
-        notes.append(str(row.error))
-        return entry
-    record = _read(lambda: store.read_run(key), run_dir / "run.json", notes, None)
+    record, problem = _damage(lambda: store.read_run(key))
     record = record if isinstance(record, dict) else {}
-    metrics = _read(lambda: store.read_metrics(key), run_dir / "metrics.json", notes, None)
-    metrics = metrics if isinstance(metrics, dict) else None
+    metrics, metrics_problem = _damage(lambda: store.read_metrics(key)) if not problem else (None, None)
+    config = record.get("config")
+    if problem or metrics_problem:
+        damaged.append(problem or metrics_problem)
+    elif config is not None and not isinstance(config, dict):
+        problem = f"{run_dir / RUN_JSON}: config is {type(config).__name__}, not an object"
+        notes.append(problem)
+    if problem or metrics_problem or row.status == DAMAGED:
+        entry.update(status=DAMAGED, error=problem or metrics_problem or entry["error"])
+        return entry
     history = _read(lambda: store.read_history(key), run_dir / "history.jsonl", notes, [])
     images, image_notes = run_thumbnails(run_dir, record, budget)
     notes += image_notes
-    config = row.config if isinstance(row.config, dict) else {}
+    config = config or {}
     entry["error"] = entry["error"] or interruption(record)
     entry.update({"metrics": flat_metrics(metrics), "config": _clean(flatten(config)),
                   "history": history_series(history), "per_class": per_class_rows(metrics, category_names(row.dataset)),
@@ -258,11 +271,11 @@ def efficiency(runs: pd.DataFrame) -> dict:
 
 def dashboard_payload(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict:
     """Everything the page shows, as plain JSON-able data."""
-    runs = load_runs(runs_root, keep_damaged=True)
+    runs = load_runs(runs_root)  # warns once about each damaged record
     runs = runs.sort_values(["recipe", "model", "dataset", "n", "variant", "seed", "run_id"], kind="stable",
                             na_position="last")
-    store, budget, notes = RunStore(runs_root), ImageBudget(), []
-    entries = [run_entry(row, store, budget, notes) for _, row in runs.iterrows()]
+    store, budget, notes, damaged = RunStore(runs_root), ImageBudget(), [], []
+    entries = [run_entry(row, store, budget, notes, damaged) for _, row in runs.iterrows()]
     notes += [budget.note()] if budget.note() else []
     metrics = metric_columns(entries)
     per_class_keys = {k for entry in entries for row in entry["per_class"].values() for k in row} - {"name"}
@@ -272,7 +285,8 @@ def dashboard_payload(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict:
             "runs": entries, "metrics": metrics, "metric_labels": labels,
             "higher_is_better": {m: higher_is_better(m) for m in sorted(set(metrics) | per_class_keys)},
             "validation_series": [k for k in series if k.startswith(VALIDATION_PREFIXES)],
-            "figure": curves_figure(runs), "efficiency": efficiency(runs), "notes": notes,
+            "figure": curves_figure(runs), "efficiency": efficiency(runs), "notes": damaged + notes,
+            "damaged": damaged,
             "image_budget": {"per_run": IMAGES_PER_RUN, "width": THUMB_WIDTH, "page_bytes": PAGE_IMAGE_BYTES}}
 
 
@@ -295,6 +309,6 @@ def write_dashboard(out: str | Path = "results/dashboard.html", runs_root: str |
     payload = dashboard_payload(runs_root)
     out = Path(out)
     write_text(out, page_html(payload))
-    for note in payload["notes"]:
+    for note in payload["notes"][len(payload["damaged"]):]:  # load_runs has warned about the damaged records
         print(f"panbench: warning: {note}", file=sys.stderr)
     return out

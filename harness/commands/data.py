@@ -123,6 +123,10 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-ids", action="store_true",
                    help="also keep every frame's gtFine labelIds map (35 label ids, the synthesis models' input) "
                         "under OUT/label_ids/")
+    p.add_argument("--instance-ids", action="store_true",
+                   help="also keep every frame's gtFine instanceIds map under OUT/instance_ids/ (SPADE's instance "
+                        "map: its edge channel tells void classes and caravan / trailer instances apart); "
+                        "implies --label-ids")
     p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
 
@@ -130,7 +134,8 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
 def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
-    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids)
+    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids,
+                              instance_ids=args.instance_ids)
     print(f"wrote {root}")
     return 0
 

@@ -60,11 +60,13 @@ def sweep_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from harness.errors import ConfigError
+    from harness.interrupts import Interrupted
     from harness.launch.estimate import cost_table, estimate
     from harness.launch.plan import Launch, check_executor, plan_sweep
     from harness.launch.sweep import run_sweep
     from harness.models.pretrained import required_weight_files
     from harness.config.recipes import load_recipe
+    from harness.tracking.run_store import RunStore
 
     check_executor(args.executor, args.cluster, args.parallel)
     if args.nproc is not None and args.nproc < 1:
@@ -76,6 +78,8 @@ def sweep_command(args: argparse.Namespace) -> int:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not args.dry_run:  # a store it cannot write to: refused before the plan, not once per run
+        RunStore(args.runs_root).check_writable()
     plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds)
     for planned in plan if not args.dry_run else ():  # every weights file the runs to do need, up front
         if not planned.done:
@@ -113,11 +117,16 @@ def sweep_command(args: argparse.Namespace) -> int:
     summary = run_sweep(plan, args.runs_root, executor=args.executor, launch=launch, echo=console.print)
     console.print(f"sweep {args.recipe}: {len(summary.finished)} finished, {len(summary.skipped)} skipped "
                   f"(already finished), {len(summary.failed)} failed, {len(summary.running_elsewhere)} running "
-                  f"elsewhere" + (f", {len(summary.blocked)} blocked" if summary.blocked else ""))
+                  f"elsewhere" + (f", {len(summary.blocked)} blocked" if summary.blocked else "")
+                  + (f", {len(summary.interrupted)} interrupted" if summary.signal is not None else ""))
     for rid, holder in summary.running_elsewhere:
         console.print(f"  [yellow]running elsewhere[/] {rid}: {holder}")
     for rid, error, log in summary.failed:
         console.print(f"  [red]failed[/] {rid}: {error}\n         log: {log}")
     for rid, reason in summary.blocked:
         console.print(f"  [red]blocked[/] {rid}: {reason}")
+    for rid, when in summary.interrupted:
+        console.print(f"  [yellow]interrupted[/] {rid}: {when}; the same sweep resumes it")
+    if summary.signal is not None:
+        raise Interrupted(summary.signal)
     return 0 if summary.ok else 1

@@ -37,6 +37,7 @@ from omegaconf import MISSING
 from harness.data.augment_mode import AugmentMode
 from harness.data.synth import MIN_SIDE
 from harness.errors import ConfigError
+from harness.metrics.protocol import DEFAULT_PROTOCOL, PRESETS
 from harness.panda.config import PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
@@ -235,6 +236,8 @@ class GanEvalConfig(EvalConfig):
     detector: Optional[str] = checked(_evaluator, "a weights file, a run id or null")  # null: no detAP
     # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
     fid_weights: Optional[str] = checked(_evaluator, "a weights file, a run id or null")
+    # the evaluation protocol preset (harness/metrics/protocol.py); the default leaves run ids as they were
+    protocol: str = checked(lambda v: v in PRESETS, f"one of {', '.join(sorted(PRESETS))}")
 
 
 @dataclass
@@ -430,6 +433,8 @@ def result_config(config: dict) -> dict:
         _drop(out, ["data", "augment_params"])
     sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
     out["train"] = {**dict(out.get("train") or {}), **sgd}
+    if (config.get("eval") or {}).get("protocol") == DEFAULT_PROTOCOL:  # as scored before the key existed
+        _drop(out, ["eval", "protocol"])
     return out
 
 

@@ -75,10 +75,12 @@ class SweepSummary:
     running_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # run id, holder
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, error, log path
     blocked: list[tuple[str, str]] = field(default_factory=list)  # run id, the upstream run it waits for
+    interrupted: list[tuple[str, str]] = field(default_factory=list)  # run id, "SIGTERM at iteration N"
+    signal: int | None = None  # the stop signal the sweep received (harness.interrupts)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.blocked
+        return not self.failed and not self.blocked and self.signal is None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def plan_runs(specs: list[RunSpec], runs_root: str | Path = DEFAULT_RUNS_ROOT) -
                 queue.append(up.spec)
 
     def planned(spec: RunSpec, upstream: Upstream | None = None) -> PlannedRun:
+        store.confine(spec.run_id)  # a planted link in the store: the whole sweep is refused before any run
         return PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere(),
                           upstream, needs[spec.run_id])
 
@@ -188,6 +191,11 @@ def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, 
     elif store.is_finished(rid):
         summary.finished.append(rid)
         echo(f"      run {rid} finished in {took}")
+    elif store.status(rid) == "interrupted":
+        stop = (store.read_run(rid) or {}).get("interrupted") or {}
+        at = f" at iteration {stop['iteration']}" if stop.get("iteration") is not None else ""
+        summary.interrupted.append((rid, f"{stop.get('signal', 'a signal')}{at}"))
+        echo(f"      run {rid} interrupted by {stop.get('signal', 'a signal')}{at} after {took}: a rerun resumes it")
     else:
         record = store.read_run(rid) or {}
         reason = error or record.get("error") or f"ended with status {record.get('status')!r}"

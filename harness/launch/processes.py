@@ -5,7 +5,8 @@ its own torch threads: the cores are split, threads = cores // (runs at once x p
 and on a GPU machine each run gets its own GPUs (CUDA_VISIBLE_DEVICES), so parallel runs never share
 a device.
 Each process takes the run's lock itself, so a run killed with its sweep is found with a dead
-holder and taken over by the next sweep."""
+holder and taken over by the next sweep. A stop signal the sweep receives is forwarded to every
+running child, which records its run `interrupted`; no new run starts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from harness.errors import ConfigError
+from harness.interrupts import Interrupted, deferred, pending
 from harness.launch.plan import TRAIN_LOG, Launch, PlannedRun, SweepSummary, record_outcome
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
 from harness.tracking.run_store import RunStore
@@ -56,6 +58,8 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
          f"process ({len(os.sched_getaffinity(0))} cores)")
 
     def one(k: int, planned: PlannedRun) -> None:
+        if pending():  # the sweep is stopping: no new run
+            return
         slot = slots.get()
         try:
             _launch_one(k, planned, slot, nprocs[planned.run_id] if torchrun else None)
@@ -80,9 +84,14 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
             error = (store.read_run(rid) or {}).get("error") or str(exc)
             record_outcome(store, planned, summary, echo, started, error=error, log=log)
             return
+        except Interrupted:  # the forwarded signal stopped it, and it recorded itself
+            record_outcome(store, planned, summary, echo, started, log=log)
+            return
         record_outcome(store, planned, summary, echo, started, skipped=result.skipped,
                        running_elsewhere=result.running_elsewhere, log=log)
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with deferred(), ThreadPoolExecutor(max_workers=parallel) as pool:  # a signal: forwarded, children waited for
         for future in [pool.submit(one, k, p) for k, p in enumerate(todo, 1)]:
             future.result()
+    if pending():
+        raise Interrupted(pending())

@@ -30,6 +30,7 @@ import submitit
 from harness.config.recipe_schema import LaunchConfig
 from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError
+from harness.interrupts import Interrupted
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.tracking.run_store import RunStore
 
@@ -112,9 +113,14 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
         for planned, job in zip(runs, jobs):
             echo(f"      job {job.job_id}: run {planned.run_id} {planned.describe()}")
         submitted.extend(zip(runs, jobs))
-    for planned, job in submitted:
+    for k, (planned, job) in enumerate(submitted):
         try:
             outcome = job.result()
+        except Interrupted:  # the submitting process was stopped; its jobs are the cluster's
+            for _, left in submitted[k:]:
+                echo(f"      job {left.job_id} keeps running on {launch.cluster} (`panbench sweep ... --dry-run` "
+                     f"shows its state)")
+            raise
         except Exception as exc:  # the job failed outside the run (submitit's own error: node, pickling, ...)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             record_outcome(store, planned, summary, echo, started, error=f"job {job.job_id}: {first}",

@@ -9,12 +9,14 @@ ends a DDP job within torchrun's monitor interval: its agent stops the other ran
 exits non-zero. Rank 0 may be stopped before it can record anything, so the launcher finishes the
 record: it takes the run's lock (the dead rank 0 held it) and marks the run failed with the error
 of the rank that failed first (the `error.rank<k>.log` that rank wrote), or with the exit code and
-the job's log when no rank left one."""
+the job's log when no rank left one. A run its processes recorded `interrupted` (a stop signal,
+forwarded by this process or sent to them) raises Interrupted here too."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from typing import Callable, Mapping, Sequence
 
 from harness.config.run_spec import RunSpec
 from harness.errors import PanbenchError
+from harness.interrupts import Interrupted, deferred, wait_for, watch
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 from harness.train.run import RunResult
@@ -49,9 +52,11 @@ def launch(spec: RunSpec, command: Callable[[Path], list[str]], runs_root: str |
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="panbench-launch-") as tmp:
         outcome_file = Path(tmp) / "outcome.json"
-        with (open(log, "a", encoding="utf-8") if log else contextlib.nullcontext()) as out:
-            code = subprocess.call(command(outcome_file), env=dict(env) if env is not None else None, stdout=out,
-                                   stderr=subprocess.STDOUT if out else None)
+        # a stop signal this process receives is forwarded to it (harness.interrupts)
+        with (open(log, "a", encoding="utf-8") if log else contextlib.nullcontext()) as out, deferred(), \
+                watch(subprocess.Popen(command(outcome_file), env=dict(env) if env is not None else None, stdout=out,
+                                       stderr=subprocess.STDOUT if out else None)) as child:
+            code = wait_for(child)
         outcome = json.loads(outcome_file.read_text()) if outcome_file.is_file() else None
     return launch_outcome(spec, runs_root, code, log, time.perf_counter() - started, what, outcome)
 
@@ -88,6 +93,9 @@ def launch_outcome(spec: RunSpec, runs_root: str | Path, code: int, log: Path | 
         return RunResult(rid, run_dir, {}, skipped=True, running_elsewhere=outcome["running_elsewhere"])
     if record.get("status") == "finished":
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=bool(outcome and outcome["skipped"]))
+    stop = record.get("interrupted") if record.get("status") == "interrupted" else None
+    if isinstance(stop, dict) and stop.get("signal") in signal.Signals.__members__:  # its processes were stopped
+        raise Interrupted(signal.Signals[stop["signal"]], stop.get("iteration"), rid)
     if record.get("status") in ("running", "failed") and RunLock(run_dir).held_elsewhere() is None:
         record = _record_root_cause(store, rid, f"{what} exited with code {code} before rank 0 recorded an error",
                                     log or run_dir, duration_s) or record

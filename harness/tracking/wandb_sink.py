@@ -70,8 +70,11 @@ class WandbSink:
 
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.mode == "offline":
-            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):
-                shutil.rmtree(old)
+            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):  # the run folder is confined (RunStore.confine)
+                if old.is_symlink():  # the link goes, never what it points to (rmtree never follows links)
+                    old.unlink()
+                else:
+                    shutil.rmtree(old)
         try:
             self.run = wandb.init(
                 project=settings.project, entity=settings.entity, id=wandb_id, mode=self.mode,

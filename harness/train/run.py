@@ -25,6 +25,7 @@ x processes."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import resource
 import time
@@ -37,13 +38,14 @@ import torch
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipe_schema import RecipeConfig
 from harness.config.run_spec import RunSpec
+from harness.interrupts import Interrupted, handled
 from harness.threads import apply_thread_policy
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import PREDICTIONS, RunStore
 from harness.tracking.wandb_sink import WandbSink
 from harness.train.data_sources import PreparedData, describe, prepare_data
 from harness.train.distributed import DistContext, barrier, broadcast_object, init_distributed
-from harness.train.loop import Trainer, TrainSettings
+from harness.train.loop import Diverged, Trainer, TrainSettings
 from harness.train.tasks.registry import build_task
 
 FINISHED = "finished"  # rank 0's verdict when the run was finished by the time it held the lock
@@ -87,7 +89,7 @@ def run_training(spec: RunSpec, runs_root: str | Path = DEFAULT_RUNS_ROOT, progr
     """Train and evaluate the run `spec` names, recording it under `runs_root`; a finished run, or
     one whose lock another process holds, is skipped."""
     store = RunStore(runs_root)
-    rid, run_dir = spec.run_id, store.run_dir(spec.run_id)
+    rid, run_dir = spec.run_id, store.confine(spec.run_id)  # a planted link: refused before any write
     ctx = init_distributed()
     if store.is_finished(rid):
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=True)
@@ -109,7 +111,8 @@ def run_training(spec: RunSpec, runs_root: str | Path = DEFAULT_RUNS_ROOT, progr
         if lock is not None and lock.took_over is not None:
             print(f"run {rid}: took over the stale lock of {lock.took_over.describe()} (its process is gone or "
                   f"its lease ran out)")
-        return _train(spec, store, ctx, progress)
+        with handled():  # SIGTERM / SIGINT / SIGHUP: recorded `interrupted` (harness.interrupts)
+            return _train(spec, store, ctx, progress)
     finally:
         if lock is not None:
             lock.release()
@@ -123,6 +126,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
     show = progress and ctx.is_main
     run_record = store.start(spec, world_size=ctx.world_size) if ctx.is_main else {}
     sink: WandbSink | None = None
+    trainer: Trainer | None = None
     started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict = {}
 
@@ -176,22 +180,37 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
             metrics = evaluation.metrics
         barrier(ctx)
     except BaseException as exc:
+        iteration = trainer.iteration if trainer is not None else 0
+        if isinstance(exc, Interrupted):
+            exc.run_id = rid
+            exc.iteration = iteration if exc.iteration is None else exc.iteration
         if ctx.is_main:
-            _record_failure(store, rid, exc, time.perf_counter() - started, ctx)
+            _record_failure(store, rid, exc, time.perf_counter() - started, ctx, iteration)
             add_cost()
             if sink is not None:
-                sink.finish(1)
-        else:
+                sink.finish(exc.exit_code if isinstance(exc, Interrupted) else 1)
+        elif not isinstance(exc, Interrupted):  # rank 0 records the interruption
             store.write_rank_error(rid, ctx.rank, exc)
+        if isinstance(exc, Diverged):
+            raise Diverged(f"run {rid}: {exc}") from None
         raise
     return RunResult(rid, run_dir, metrics, skipped=False)
 
 
-def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext) -> None:
+def _record_failure(store: RunStore, rid: str, exc: BaseException, duration_s: float, ctx: DistContext,
+                    iteration: int) -> None:
     """Rank 0 records the failure in one write; under DDP the root cause is the rank that failed
     first (rank 0's own error is then only the collective it lost its peer in). A SystemExit is
-    submitit stopping the job to requeue it: the run is `interrupted`, not failed."""
-    status = "interrupted" if isinstance(exc, SystemExit) else "failed"
+    submitit stopping the job to requeue it (on its preemption / time-limit signal), an Interrupted
+    a stop signal: the run is `interrupted`, not failed, and a rerun resumes it."""
+    if isinstance(exc, Interrupted):
+        store.fail(rid, exc, duration_s, status="interrupted", interrupted=exc.record())
+        return
+    if isinstance(exc, SystemExit):
+        requeue = {"signal": "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), "iteration": iteration}
+        store.fail(rid, exc, duration_s, status="interrupted", interrupted=requeue)
+        return
+    status = "failed"
     cause = store.root_cause(rid) if ctx.distributed else None
     if cause is None:
         store.fail(rid, exc, duration_s, status=status)
