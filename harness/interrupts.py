@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -139,14 +139,18 @@ def watch(child: subprocess.Popen) -> Iterator[subprocess.Popen]:
             _State.children.discard(child)
 
 
-def wait_for(child: subprocess.Popen) -> int:
-    """`child`'s exit code; once a stop signal is pending (and forwarded to it), it has CHILD_WAIT_S
-    to record its run and exit before it is killed."""
-    deadline = None
+def wait_for(child: subprocess.Popen, tick: Callable[[], None] | None = None, every_s: float = 5.0) -> int:
+    """`child`'s exit code, calling `tick` every `every_s` seconds meanwhile (a launcher's look at its
+    run's progress); once a stop signal is pending (and forwarded to it), it has CHILD_WAIT_S to record
+    its run and exit before it is killed."""
+    deadline, next_tick = None, time.monotonic() + every_s
     while True:
         try:
             return child.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
+            if tick is not None and time.monotonic() >= next_tick:
+                tick()
+                next_tick = time.monotonic() + every_s
             if _State.pending is not None:
                 deadline = deadline or time.monotonic() + CHILD_WAIT_S
                 if time.monotonic() > deadline:

@@ -43,17 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f.set_defaults(func=figure_command)
 
     p = subparsers.add_parser("report")
-    p.add_argument("--out", type=Path, default=Path("results/report"))
+    p.add_argument("--out", type=Path, default=Path("results/report"), help="folder to write (default results/report)")
     p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP + " (figures: runs)")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
                    help="comma-separated: fig3, per-class, panda-copies, panda-peers (none: no figures)")
-    p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--no-dashboard", action="store_true", help="write no dashboard.html into the folder")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
     p = subparsers.add_parser("dashboard")
-    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
+    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"),
+                   help="HTML file to write (default results/dashboard.html)")
     add_runs_root(p)
     p.set_defaults(func=dashboard_command)
 

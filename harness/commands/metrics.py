@@ -185,7 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-labels", type=Path, help="folder of ground-truth label PNGs (class ids, --ignore-index ignored)")
     p.add_argument("--pred-labels", type=Path, help="folder of predicted label PNGs, same file names")
     p.add_argument("--num-classes", type=int, help="number of classes in label-folder mode")
-    p.add_argument("--ignore-index", type=int, default=255)
+    p.add_argument("--ignore-index", type=int, default=255, help="label value left out of the scores")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_semantic)
@@ -204,8 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
     p.add_argument("--weights", type=Path, default=None,
                    help=f"torch-fidelity Inception weights file (default: {INCEPTION_DEFAULT})")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    p.add_argument("--device", default="cpu", help="torch device of Inception (cpu, cuda, cuda:1)")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_fid)
 

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
     p.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
     p.add_argument("--copies", type=int, default=1, help="generated images per source image (1: PanDA 1x, 2: 2x)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="a PanDA image depends only on (seed, source image, copy): same seed, same set")
     p.add_argument("--ops", default=None, metavar="OP,OP",
                    help="operations to run, from dropout,resize,shift ('none' for none); default: all three")
     p.add_argument("--hybrid", action="store_true", help="pool segments across several source images (paper section 5)")
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--examples", type=Path, default=None, metavar="FILE.png",
                    help="also draw originals beside PanDA images with their annotations (paper Fig 2)")
     p.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or lines on stdout")
     p.set_defaults(func=_panda)
 
     a = subparsers.add_parser("augment", description="Write COPIES images per source image drawn by an augmentation "
@@ -47,13 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--src", required=True, type=Path, help="source dataset root (holds panoptic.json)")
     a.add_argument("--out", required=True, type=Path, help="dataset root to write (missing or empty)")
     a.add_argument("--copies", type=int, default=1, help="generated images per source image")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=int, default=0,
+                   help="seed of the random draws: the same seed gives the same set")
     a.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of the method (a YAML value, e.g. --set scale_range=[0.8,1.25]); for a "
                         "composition STEP.KEY=VALUE (repeatable)")
     a.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     a.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
-    a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar or lines on stdout")
     a.set_defaults(func=_augment)
 
 

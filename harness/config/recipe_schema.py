@@ -418,9 +418,21 @@ def result_config(config: dict) -> dict:
     """The part of a resolved config (plain containers) that determines a run's results, in the
     layout run ids were first taken in: the SGD keys under `train:`, where a GAN run also had the
     root recipe's SGD values (GAN_ID_SGD)."""
-    out = {k: v for k, v in config.items()}
+    out = applicable_config(config)
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
+    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
+    out["train"] = {**dict(out.get("train") or {}), **sgd}
+    if (config.get("eval") or {}).get("protocol") == DEFAULT_PROTOCOL:  # as scored before the key existed
+        _drop(out, ["eval", "protocol"])
+    return out
+
+
+def applicable_config(config: dict) -> dict:
+    """A resolved config without the keys that do not apply to its run (its sections are already its
+    family's): the `panda:` section unless PanDA is a step of the augmentation, `data.panda_mix` unless
+    online, the augmentation door's keys while PanDA (or nothing) is the method."""
+    out = {k: v for k, v in config.items()}
     data = config.get("data") or {}
     mode = AugmentMode.parse(data.get("panda"), method=data.get("augment") or "panda")
     if not mode.enabled or "panda" not in mode.steps:
@@ -431,10 +443,6 @@ def result_config(config: dict) -> dict:
         _drop(out, ["data", "augment"])
     if not mode.enabled or not data.get("augment_params"):
         _drop(out, ["data", "augment_params"])
-    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
-    out["train"] = {**dict(out.get("train") or {}), **sgd}
-    if (config.get("eval") or {}).get("protocol") == DEFAULT_PROTOCOL:  # as scored before the key existed
-        _drop(out, ["eval", "protocol"])
     return out
 
 

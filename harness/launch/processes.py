@@ -14,13 +14,16 @@ import os
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable
 
 from harness.errors import ConfigError
 from harness.interrupts import Interrupted, deferred, pending
-from harness.launch.plan import TRAIN_LOG, Launch, PlannedRun, SweepSummary, record_outcome
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
-from harness.tracking.run_store import RunStore
+from harness.progress import STEP_PERCENT
+from harness.tracking.run_store import TRAIN_LOG, RunStore
+from harness.train.train_log import latest_step
 
 
 def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
@@ -40,6 +43,20 @@ def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in range(k * procs_per_run, (k + 1) * procs_per_run))
         slots.append(env)
     return slots
+
+
+class ProgressWatch:
+    """Echoes a launched run's newest train.log step line each time it has done another STEP_PERCENT
+    of its iterations (the run's own process prints nothing: its output is the log)."""
+
+    def __init__(self, rid: str, log: Path, echo: Callable[[str], None]):
+        self.rid, self.log, self.echo, self.shown = rid, log, echo, 0.0
+
+    def __call__(self) -> None:
+        latest = latest_step(self.log)
+        if latest is not None and 100 * latest[1] - self.shown >= STEP_PERCENT:
+            self.shown = 100 * latest[1]
+            self.echo(f"      run {self.rid}: {latest[0]}")
 
 
 def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, echo: Callable[[str], None],
@@ -74,12 +91,14 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
         echo(f"[{k}/{len(todo)}] run {rid}: {planned.describe()} (log: {log})")
         env = {**os.environ, **slot}
         started = time.perf_counter()
+        watch = ProgressWatch(rid, log, echo)
         try:
             if nproc is not None:
                 result = run_distributed(planned.spec, recipe, overrides, launch.runs_root, nproc,
-                                         progress=False, env=env, log=log)
+                                         progress=False, env=env, log=log, rerun=planned.rerun, watch=watch)
             else:
-                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log)
+                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log,
+                                     rerun=planned.rerun, watch=watch)
         except RunFailed as exc:
             error = (store.read_run(rid) or {}).get("error") or str(exc)
             record_outcome(store, planned, summary, echo, started, error=error, log=log)

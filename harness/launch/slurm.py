@@ -40,9 +40,10 @@ SUBMITIT_DIR = ".submitit"
 class RunJob(submitit.helpers.Checkpointable):
     """One run as a (requeueable) submitit job; returns what became of the run."""
 
-    def __init__(self, spec: RunSpec, runs_root: str | Path):
+    def __init__(self, spec: RunSpec, runs_root: str | Path, rerun: bool = False):
         self.spec = spec
         self.runs_root = str(runs_root)
+        self.rerun = rerun  # a requeued rerun finds its run unfinished: it resumes, never sets aside twice
 
     def __call__(self) -> dict[str, Any]:
         import torch
@@ -54,7 +55,7 @@ class RunJob(submitit.helpers.Checkpointable):
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         torch.set_num_threads(self.spec.settings.launch.cpus_per_task)
         try:
-            result = run_training(self.spec, self.runs_root, progress=False)
+            result = run_training(self.spec, self.runs_root, progress=False, rerun=self.rerun)
         except Exception as exc:  # recorded in the run store; the job itself ran
             return {"run_id": self.spec.run_id, "error": f"{type(exc).__name__}: {exc}"}
         return {"run_id": self.spec.run_id, "skipped": result.skipped, "running_elsewhere": result.running_elsewhere}
@@ -107,7 +108,7 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
         settings = runs[0].spec.settings.launch
         executor = make_executor(folder, launch.cluster, settings, f"panbench-{runs[0].spec.recipe}")
         with executor.batch():
-            jobs = [executor.submit(RunJob(p.spec, launch.runs_root)) for p in runs]
+            jobs = [executor.submit(RunJob(p.spec, launch.runs_root, p.rerun)) for p in runs]
         echo(f"submitted {len(jobs)} job(s) to {launch.cluster} (job ids {jobs[0].job_id} ... {jobs[-1].job_id}; "
              f"{settings.nodes} node(s) x {settings.ranks_per_node} task(s), {settings.time_min} min; logs in {folder})")
         for planned, job in zip(runs, jobs):

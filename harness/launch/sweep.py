@@ -41,11 +41,11 @@ from harness.tracking.run_store import RunStore
 def run_sweep(plan: list[PlannedRun], runs_root: str | Path = DEFAULT_RUNS_ROOT, *, executor: str = "local",
               launch: Launch | None = None, train: Callable[..., object] | None = None,
               echo: Callable[[str], None] = print) -> SweepSummary:
-    """Run every run of `plan` that is neither finished nor running elsewhere, stage by stage (upstream
-    runs first); never twice, never stopping at a failure. `launch` says how (needed by every executor
-    but the sequential local one)."""
+    """Run every run of `plan` that is neither finished (unless planned with `rerun`) nor running
+    elsewhere, stage by stage (upstream runs first); never twice, never stopping at a failure. `launch`
+    says how (needed by every executor but the sequential local one)."""
     store = RunStore(runs_root)
-    summary = SweepSummary(skipped=[p.run_id for p in plan if store.is_finished(p.run_id)])
+    summary = SweepSummary(skipped=[p.run_id for p in plan if store.is_finished(p.run_id) and not p.rerun])
     try:
         for stage in stages(plan):
             todo = []
@@ -123,7 +123,7 @@ def _run_here(todo: list[PlannedRun], store: RunStore, train: Callable[..., obje
         echo(f"[{k}/{len(todo)}] run {planned.run_id}: {planned.describe()}")
         started = time.perf_counter()
         try:
-            result = train(planned.spec, runs_root=store.root)
+            result = train(planned.spec, runs_root=store.root, **({"rerun": True} if planned.rerun else {}))
         except Interrupted:  # recorded by the run; the sweep stops
             record_outcome(store, planned, summary, echo, started)
             raise

@@ -9,6 +9,8 @@ and skips them.
     <root>/<run_id>/error.log       the traceback of a failed run
     <root>/<run_id>/error.rank<k>.log   the traceback of DDP rank k > 0, when it failed
     <root>/<run_id>/run.lock        held while the run executes (harness.tracking.run_lock)
+    <root>/<run_id>/train.log       the human-readable log of every attempt (harness.train.train_log)
+    <root>/<run_id>/earlier/<k>/    the k-th finished record a `--rerun` set aside (run.json `earlier`)
     <root>/<run_id>/wandb/offline-run-*/   its one offline W&B run (harness.tracking.wandb_sink)
     <root>/.store.json              the store's salt: W&B id = <run_id>-<salt>
 
@@ -16,7 +18,10 @@ Every JSON file is written atomically (temp file + rename, harness.atomic).
 
 W&B ids are salted per store: the run id is a hash of the config, so two people running the same
 cell into one shared W&B project would otherwise write into one W&B run. The salt is drawn once,
-when the store is first used, and a run keeps the W&B id it started with (run.json `wandb_id`)."""
+when the store is first used, and a run keeps the W&B id it started with (run.json `wandb_id`).
+
+run.json's `code` and `packages` say which code made the run (harness.tracking.provenance): the run
+id hashes the config only, so a code change is found there, never silently (`panbench runs stale`)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,6 @@ import json
 import math
 import os
 import secrets
-import subprocess
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +39,7 @@ from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError, WriteError, warn
 from harness.metrics.vocabulary import METRIC_KEYS
+from harness.tracking.provenance import code_state, package_versions
 
 if TYPE_CHECKING:
     from harness.config.run_spec import RunSpec
@@ -55,7 +60,6 @@ DAMAGED = "damaged"  # the status of a run whose run.json cannot be read
 CARRIED = ("wandb_url", "samples", "cost")  # kept across attempts (W&B link, listed images, spent hours)
 
 
-
 class StoreError(PanbenchError):
     """A run store entry panbench would write through is not its own (a link, a file for a folder)."""
 
@@ -64,13 +68,9 @@ class StoreError(PanbenchError):
                          f"(remove it, or choose another --runs-root)")
 
 
-def git_commit(cwd: str | Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+TRAIN_LOG = "train.log"  # the run's human-readable log (and a launched run's output), appended per attempt
+EARLIER = "earlier"  # <run_dir>/earlier/<k>/: the finished records a --rerun set aside, the first is 1
+KEPT_IN_PLACE = ("run.lock", TRAIN_LOG, EARLIER)  # not set aside: the lock, the log of every attempt, the archive
 
 
 def read_record(path: Path) -> dict | None:
@@ -194,8 +194,9 @@ class RunStore:
             raise PanbenchError(f"{path}: no valid `salt` (letters and digits); delete the file to draw a new one")
         return salt
 
-    def wandb_id(self, rid: str) -> str:
-        return f"{rid}-{self.salt()}"
+    def wandb_id(self, rid: str, rerun: int = 0) -> str:
+        """`<run_id>-<salt>`, and `-r<k>` for the k-th rerun (a W&B run of its own beside the earlier one)."""
+        return f"{rid}-{self.salt()}" + (f"-r{rerun}" if rerun else "")
 
     # --- reading --------------------------------------------------------------------------------
     def read_run(self, rid: str) -> dict | None:
@@ -242,12 +243,16 @@ class RunStore:
             os.replace(path, path.with_name(f"{RUN_JSON}.damaged"))
             warn(f"{exc}; kept as {RUN_JSON}.damaged, the run starts afresh")
             previous = {}
+        code = code_state()
+        earlier = self.earlier(spec.run_id)
         for stale in self.run_dir(spec.run_id).glob(RANK_ERROR_GLOB):  # an earlier attempt's
             stale.unlink()
         record = {
             **spec.identity(),
             "config": spec.config,
-            "git_commit": git_commit(),
+            "git_commit": code["commit"],
+            "code": dict(code),
+            "packages": package_versions(),
             "status": "running",
             "error": None,
             "traceback": None,
@@ -255,13 +260,32 @@ class RunStore:
             "finished_at": None,
             "duration_s": previous.get("duration_s"),
             "wandb_dir": previous.get("wandb_dir"),
-            "wandb_id": previous.get("wandb_id") or self.wandb_id(spec.run_id),
+            "wandb_id": previous.get("wandb_id") or self.wandb_id(spec.run_id, rerun=len(earlier)),
             "attempts": int(previous.get("attempts", 0)) + 1,
             **{key: previous[key] for key in CARRIED if key in previous},
+            **({"earlier": [f"{EARLIER}/{p.name}" for p in earlier]} if earlier else {}),
             **extra,
         }
         self.write_run(record)
         return record
+
+    def earlier(self, rid: str) -> list[Path]:
+        """The records earlier reruns set aside (`earlier/<k>/`), the first first."""
+        folder = self.run_dir(rid) / EARLIER
+        return sorted((p for p in folder.glob("*") if p.name.isdigit()), key=lambda p: int(p.name)) \
+            if folder.is_dir() else []
+
+    def set_aside(self, rid: str) -> Path:
+        """Move a finished run's record into `earlier/<k>/` so that a `--rerun` starts afresh beside it:
+        its checkpoints first (a crash on the way never resumes from the old last step), run.json last.
+        The caller holds the run's lock. train.log stays (it is appended per attempt); returns the folder."""
+        run_dir = self.run_dir(rid)
+        target = run_dir / EARLIER / str(len(self.earlier(rid)) + 1)
+        target.mkdir(parents=True)
+        moved = [p for p in run_dir.iterdir() if p.name not in KEPT_IN_PLACE]
+        for path in sorted(moved, key=lambda p: (p.name != CHECKPOINTS, p.name == RUN_JSON, p.name)):
+            os.replace(path, target / path.name)
+        return target
 
     def record_data(self, rid: str, *, n: int, n_train: int, data: dict) -> dict:
         """The training data a run got: `n` original images (beside the spec's `n_requested`),
