@@ -169,3 +169,14 @@ def test_study_name_and_control():
     assert control_overrides(spec) == ["data.panda=none", f"train.epochs={2 * epochs}"]  # 1x: twice the epochs
     online = RunSpec.from_recipe("panda-search", ["data.panda=online", "data.panda_mix=0.75"])
     assert control_overrides(online) == ["data.panda=none", f"train.epochs={4 * epochs}"]
+
+
+def test_searched_variant_fits_a_wandb_tag():
+    """A trial's variant names its searched parameters; W&B refuses tags over 64 characters."""
+    from harness.tracking.wandb_sink import run_tags
+
+    spec = RunSpec.from_recipe("panda-search-mini", ["panda.dropout_min_area=0.141877662120421",
+                                                     "panda.scale_max=2.0622217606529976"])
+    tags = run_tags(spec, 4)
+    assert len(spec.variant.name) > 64 and all(len(t) <= 64 for t in tags)
+    assert tags[-1].startswith("panda=panda-1x[") and tags[-1].endswith("...")
