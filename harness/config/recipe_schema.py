@@ -341,7 +341,8 @@ class SearchConfig:
 
     params: Dict[str, SearchParam] = MISSING
     metric: str = MISSING
-    direction: Optional[str] = checked(lambda v: v is None or v in DIRECTIONS, f"one of {', '.join(DIRECTIONS)} or null")
+    direction: Optional[str] = checked(lambda v: v is None or v in DIRECTIONS,
+                                       f"one of {', '.join(DIRECTIONS)} or null")
     control: bool = MISSING
     seeds: List[int] = MISSING
     trials: int = checked(_at_least(1), ">= 1")  # the budget (`--trials N` overrides it)
