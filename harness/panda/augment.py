@@ -19,13 +19,12 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 
 from harness.atomic import encode_png, output_folder, write_bytes, write_json
-from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, PanopticDataset, write_panoptic_json
+from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset, write_panoptic_json
 from harness.data.images import encode_image
 from harness.data.panoptic_format import id2rgb
-from harness.data.validate import validate_dataset
-from harness.errors import ConfigError, DatasetError
+from harness.errors import DatasetError
 from harness.panda.door import STEP_STREAM, Method, Triple, category_table, resolve
-from harness.panda.generate import MANIFEST, generate_panda
+from harness.panda.generate import MANIFEST, generate_panda, source_and_target
 from harness.panda.online import check_mix, replaced
 from harness.panda.seeding import image_rng
 from harness.parallel import parallel_map
@@ -127,15 +126,8 @@ def generate_augmented(src: str | Path, out: str | Path, method: str, copies: in
         config = PandaConfig.from_config(dict(params or {}), prefix="panda.")
         return generate_panda(src, out, copies, seed, config=config, workers=workers, progress=progress,
                               allow_outside_links=allow_outside_links)
-    if copies < 1:
-        raise ConfigError(f"copies must be >= 1, got {copies}")
     src, out = Path(src), Path(out)
-    if src.resolve() == out.resolve():
-        raise ConfigError(f"--out {out} is the source dataset; choose another folder")
-    if (out / PANOPTIC_JSON).exists() or (out / MANIFEST).exists():
-        raise ConfigError(f"{out} already holds a dataset; remove it or choose another --out")
-    ds = PanopticDataset.load(src, allow_outside_links=allow_outside_links)
-    validate_dataset(ds, pixel_budget=0)
+    ds = source_and_target(src, out, copies, allow_outside_links)
     stems = [Path(image["file_name"]).stem for image in ds.images]
     if len(set(stems)) != len(stems):
         raise DatasetError(ds.json_path, "two images share a file name stem; generated names would collide")

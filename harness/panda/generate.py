@@ -84,21 +84,29 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
     return jobs
 
 
-def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
-                   workers: int | None = None, progress: bool = True, allow_outside_links: bool = False) -> Path:
-    """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
-    (an existing dataset there is an error, not overwritten)."""
-    config = config or PandaConfig()
+def source_and_target(src: Path, out: Path, copies: int, allow_outside_links: bool) -> PanopticDataset:
+    """The source dataset of a generated set, its structure validated, once `copies` and the output
+    folder are known to be usable (never the source, never an existing dataset: stale images would
+    otherwise mix with the new ones)."""
     if copies < 1:
         raise ConfigError(f"copies must be >= 1, got {copies}")
-    src, out = Path(src), Path(out)
     if src.resolve() == out.resolve():
         raise ConfigError(f"--out {out} is the source dataset; choose another folder")
     if (out / PANOPTIC_JSON).exists() or (out / MANIFEST).exists():
         raise ConfigError(f"{out} already holds a dataset; remove it or choose another --out "
                           "(stale images would otherwise mix with the new ones)")
     ds = PanopticDataset.load(src, allow_outside_links=allow_outside_links)
-    validate_dataset(ds, pixel_budget=0)  # the structure; decompose() checks each label's pixels against its JSON
+    validate_dataset(ds, pixel_budget=0)  # the structure; each label's pixels are checked as it is read
+    return ds
+
+
+def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
+                   workers: int | None = None, progress: bool = True, allow_outside_links: bool = False) -> Path:
+    """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
+    (an existing dataset there is an error, not overwritten)."""
+    config = config or PandaConfig()
+    src, out = Path(src), Path(out)
+    ds = source_and_target(src, out, copies, allow_outside_links)
     with output_folder(out) as staging:
         jobs = plan_jobs(ds, staging, copies, seed, config)
         results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
