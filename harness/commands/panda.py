@@ -1,6 +1,8 @@
 """Write a PanDA dataset from a COCO-panoptic one (PanDA 1x: --copies 1, 2x: --copies 2).
 
-`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`"""
+`panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`
+`--set canvas=generator --set generator=RUN` renders the canvas with a finished synthesis run of the
+run store (`--runs-root`); one that is not finished is refused in one line naming how to train it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from harness.config.paths import add_runs_root
 from harness.data.paths import ALLOW_FLAG
 
 
@@ -34,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also draw originals beside PanDA images with their annotations (paper Fig 2)")
     p.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
     p.add_argument("--no-progress", action="store_true")
+    add_runs_root(p)
     p.set_defaults(func=_panda)
 
 
@@ -47,9 +51,16 @@ def _panda(args: argparse.Namespace) -> int:
     if args.hybrid:
         overrides.append("hybrid=true")
     config = PandaConfig().with_overrides(overrides)
+    render, render_record = None, None
+    if config.canvas != "noise":
+        from harness.data.dataset import PanopticDataset
+        from harness.train.tasks.synthesis.generator_runs import panda_renderer
+
+        source = PanopticDataset.load(args.src, allow_outside_links=args.allow_outside_links)
+        render, render_record = panda_renderer(config, source.categories, len(source.images), args.runs_root)
     out = generate_panda(args.src, args.out, copies=args.copies, seed=args.seed, config=config,
                          workers=args.workers, progress=not args.no_progress,
-                         allow_outside_links=args.allow_outside_links)
+                         allow_outside_links=args.allow_outside_links, render=render, render_record=render_record)
     print(f"wrote PanDA dataset ({args.copies}x, ops: {','.join(config.ops) or 'none'}) to {out}")
     if args.examples is not None:
         from harness.panda.figures import example_grid

@@ -37,7 +37,7 @@ from omegaconf import MISSING
 from harness.data.augment_mode import AugmentMode
 from harness.data.synth import MIN_SIDE
 from harness.errors import ConfigError
-from harness.panda.config import PandaConfig
+from harness.panda.config import CANVAS_ONLY, PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
 RULE = "rule"  # field metadata: (test, what the value must be), checked by check_fields
@@ -214,6 +214,8 @@ class GanConfig:
 class EvalConfig:
     every: int = checked(_at_least(0), ">= 0 (0: at the end only)")
     images_logged: int = checked(_at_least(0), ">= 0", reports=True)
+    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set
+    realism: bool = checked(lambda v: isinstance(v, bool), "true or false", reports=True)
 
 
 def _evaluator(v: str | None) -> bool:
@@ -415,6 +417,9 @@ def result_config(config: dict) -> dict:
     mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
     if not mode.enabled:
         out.pop("panda", None)
+    elif (out.get("panda") or {}).get("canvas", "noise") == "noise":  # the paper's canvas: ids as before it
+        for name in CANVAS_ONLY:
+            _drop(out, ["panda", name])
     if not mode.online:
         _drop(out, ["data", "panda_mix"])
     sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD

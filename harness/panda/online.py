@@ -46,6 +46,9 @@ class OnlinePanda:
         if not 0.0 <= self.mix < 1.0:
             raise ConfigError(f"data.panda_mix must lie in [0, 1) (an epoch counts n / (1 - mix) samples), "
                               f"got {self.mix}")
+        if self.config.canvas != "noise":
+            raise ConfigError(f"panda.canvas={self.config.canvas} is offline only (a generator per data-loader "
+                              f"worker is not built): use data.panda: 1x")
 
     def replaces(self, image_id: object, epoch: int) -> bool:
         """Whether image `image_id` is replaced by its PanDA version at data pass `epoch`."""
