@@ -54,7 +54,7 @@ class PandaVariant:
         if copies == 0 and not online:
             return cls(0, (), {})
         defaults = PandaConfig().to_dict()
-        params = {k: v for k, v in config.to_dict().items() if k != "ops" and v != defaults[k]}
+        params = {k: v for k, v in config.to_dict().items() if k != "ops" and (k not in defaults or v != defaults[k])}
         return cls(0 if online else copies, tuple(op for op in OPS if config.enabled(op)), params, online,
                    float(online_mix) if online else None)
 
