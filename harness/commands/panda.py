@@ -60,7 +60,7 @@ def _panda(args: argparse.Namespace) -> int:
         render, render_record = panda_renderer(config, source.categories, len(source.images), args.runs_root)
     out = generate_panda(args.src, args.out, copies=args.copies, seed=args.seed, config=config,
                          workers=args.workers, progress=not args.no_progress,
-                         allow_outside_links=args.allow_outside_links, render=render, render_record=render_record)
+                         allow_outside_links=args.allow_outside_links, renderer=render, render_record=render_record)
     print(f"wrote PanDA dataset ({args.copies}x, ops: {','.join(config.ops) or 'none'}) to {out}")
     if args.examples is not None:
         from harness.panda.figures import example_grid

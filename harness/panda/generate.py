@@ -6,7 +6,7 @@ Images are rendered in parallel processes; each depends only on (seed, source im
 and the JSON files are written last, in source order, so the output bytes are the same for any
 number of workers. The dataset is built in a folder beside `--out` and renamed into place at the
 end: a failed or killed run leaves nothing that looks like a dataset, and a re-run starts clean.
-A generator canvas (canvas.py) gets its `render` from the caller, which also says which run it is
+A generator canvas (canvas.py) gets its `renderer` from the caller, which also says which run it is
 (`render_record`, kept in the manifest)."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Job:
     copy_index: int
     seed: int
     config: PandaConfig
-    render: Renderer | None = None  # fills the canvas when config.canvas is not noise
+    renderer: Renderer | None = None  # fills the canvas when config.canvas is not noise
 
     @property
     def primary(self) -> dict:
@@ -54,7 +54,7 @@ def render(job: Job) -> tuple[dict, dict]:
     primary_id = job.primary["id"]
     sources = [Source(read_rgb(image_path), read_ids(label_path), annotation["segments_info"], label_path)
                for (image_path, label_path), (_, annotation) in zip(job.files, job.sources)]
-    sample = panda_sample(sources, job.seed, primary_id, job.copy_index, job.config, job.render)
+    sample = panda_sample(sources, job.seed, primary_id, job.copy_index, job.config, job.renderer)
     height, width = sample.layer.shape
     image_file = f"{job.name}.{job.config.image_format}"
     write_bytes(job.out_root / IMAGES_DIR / image_file, encode_image(sample.image, job.config.image_format))
@@ -67,7 +67,7 @@ def render(job: Job) -> tuple[dict, dict]:
 
 
 def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig,
-              render: Renderer | None = None) -> list[Job]:
+              renderer: Renderer | None = None) -> list[Job]:
     """Jobs in output order: for each source image, copies 0 .. copies-1."""
     by_id = {image["id"]: (image, ds.annotation_for(image["id"])) for image in ds.images}
     if len(by_id) != len(ds.images):
@@ -84,13 +84,13 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
                 ids = hybrid_partners(seed, image_ids, image_id, copy_index, config.hybrid_sources)
             sources = tuple(by_id[i] for i in ids)
             files = tuple((ds.image_path(image), ds.label_path(ann)) for image, ann in sources)
-            jobs.append(Job(out, sources, files, copy_index, seed, config, render))
+            jobs.append(Job(out, sources, files, copy_index, seed, config, renderer))
     return jobs
 
 
 def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
                    workers: int | None = None, progress: bool = True, allow_outside_links: bool = False,
-                   render: Renderer | None = None, render_record: dict | None = None) -> Path:
+                   renderer: Renderer | None = None, render_record: dict | None = None) -> Path:
     """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
     (an existing dataset there is an error, not overwritten)."""
     config = config or PandaConfig()
@@ -105,7 +105,7 @@ def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, con
     ds = PanopticDataset.load(src, allow_outside_links=allow_outside_links)
     validate_dataset(ds, pixel_budget=0)  # the structure; decompose() checks each label's pixels against its JSON
     with output_folder(out) as staging:
-        jobs = plan_jobs(ds, staging, copies, seed, config, render)
+        jobs = plan_jobs(ds, staging, copies, seed, config, renderer)
         results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
         images = [entry for entry, _ in results]
         annotations = [annotation for _, annotation in results]

@@ -142,7 +142,7 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True,
                      "config": recipe.panda.to_dict()} | ({"generator_run": render_record["run_id"]} if render else {})
         panda_root = cached(cache, "panda", panda_key, lambda out: generate_panda(
             subset, out, mode.copies, data.seed, config=recipe.panda, workers=workers, progress=progress,
-            render=render, render_record=render_record))
+            renderer=render, render_record=render_record))
         roots.append(panda_root)
         render_record = json.loads((panda_root / MANIFEST).read_text()).get("render")
         realism = set_realism_of(panda_root, subset, getattr(recipe.eval, "fid_weights", None)) \
