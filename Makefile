@@ -86,11 +86,12 @@ demo: setup
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
 # paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SEEDS=0,1,2 repeats every
-# run with each training seed (tables then show mean ± std). Each target runs the grid
+# run with each training seed (tables then show mean ± std); SCALE=small: synth-table1 / synth-table4 at
+# 1,200 iterations (their -small recipes). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
 SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)
-SUFFIX := $(if $(filter mini,$(SCALE)),-mini,)
+SUFFIX := $(if $(filter mini,$(SCALE)),-mini,$(if $(filter small,$(SCALE)),-small,))
 TABLES_DIR ?= results/tables
 FIGURES_DIR ?= results/figures
 SUPP_SRC ?= data/supp/synth
@@ -107,7 +108,7 @@ define sweep_then
 	exit $$status
 endef
 
-.PHONY: panda-fig3 panda-supp panda-copies tables dashboard
+.PHONY: panda-fig3 panda-supp panda-copies panda-realism tables dashboard
 
 # Every paper table's target comes from its spec (analysis/specs.py; `panbench specs` lists them): it
 # sweeps the recipe the spec names at this SCALE, then renders ours | paper | Δ (`--source both`) into
@@ -128,6 +129,14 @@ runs_table_figure = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) 
 # fixed n, each beside its compute-matched plain control; PQ and AP against copies with seed bands.
 panda-copies: setup
 	$(call sweep_then,panda-copies$(SUFFIX),$(call runs_table_figure,panda-copies,panda-copies))
+
+# Does realism matter? (issue 25): PanDA on the noise canvas, the generator canvas, rendered whole, and the
+# original label maps rendered, beside the compute-matched control; the generator (a synthesis run) is an
+# upstream stage of the sweep. Table (Δ with 95 % intervals, the set's FID), Δ PQ vs FID, an image grid.
+panda-realism: setup
+	$(call sweep_then,panda-realism$(SUFFIX),$(call runs_table_figure,panda-realism,panda-realism) && \
+	  $(PANBENCH) figure panda-realism-grid --source runs --recipe panda-realism$(SUFFIX) \
+	    --out $(FIGURES_DIR)/panda-realism-grid)
 
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\

@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", nargs="?", choices=("list", "recipe", "render"), default="list",
                    help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
     p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
-    p.add_argument("--scale", choices=SCALES, default="mini", help="full: the paper recipes; mini: their -mini ones")
+    p.add_argument("--scale", choices=SCALES, default="mini",
+                   help="full: the paper recipes; mini: their -mini ones; small: the -small ones (synthesis)")
     p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
     add_runs_root(p)
     p.set_defaults(func=specs_command)
