@@ -37,6 +37,14 @@ SOURCES = ("runs", "reference", "both")
 SEED_KEYS = ["model", "dataset", "n", "variant"]
 
 
+def scaled_recipe(recipe: str, scale: str) -> str:
+    """The recipe a make target sweeps at `scale` (`-mini`, `-small` where one exists)."""
+    name = recipe + SUFFIXES[scale]
+    if scale == "small" and not (RECIPES_DIR / f"{name}.yaml").is_file():
+        raise PanbenchError(f"no {name} recipe: SCALE=small exists for synth-table1 and synth-table4")
+    return name
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a published table prints: one row per `index` tuple of its CSV, one column per value of
@@ -63,12 +71,7 @@ class TableSpec:
     target: str | None = None  # the make target that renders it (default: its name)
 
     def recipe_for(self, scale: str) -> str | None:
-        if self.recipe is None:
-            return None
-        name = self.recipe + SUFFIXES[scale]
-        if scale == "small" and not (RECIPES_DIR / f"{name}.yaml").is_file():
-            raise PanbenchError(f"{self.name}: no {name} recipe (SCALE=small: synth-table1, synth-table4)")
-        return name
+        return None if self.recipe is None else scaled_recipe(self.recipe, scale)
 
     @property
     def directions(self) -> dict[str, str]:

@@ -98,7 +98,7 @@ def figure_command(args: argparse.Namespace) -> int:
 
 
 def specs_command(args: argparse.Namespace) -> int:
-    from analysis.specs import make_targets, render_target
+    from analysis.specs import make_targets, render_target, scaled_recipe
     from harness.errors import PanbenchError
 
     targets = make_targets()
@@ -115,7 +115,7 @@ def specs_command(args: argparse.Namespace) -> int:
     if args.action == "render" and args.target is None:  # every target: what the store can give
         for target, (recipe, names) in targets.items():
             try:
-                paths = render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out,
+                paths = render_target(names, scaled_recipe(recipe, args.scale), args.out,
                                       args.runs_root)
             except PanbenchError as exc:
                 print(f"skipped   {target}: {exc}")
@@ -126,9 +126,9 @@ def specs_command(args: argparse.Namespace) -> int:
         raise PanbenchError(f"specs {args.action}: unknown make target {args.target!r} (known: {', '.join(targets)})")
     recipe, names = targets[args.target]
     if args.action == "recipe":
-        print(recipe + ("-mini" if args.scale == "mini" else ""))
+        print(scaled_recipe(recipe, args.scale))
         return 0
-    for path in render_target(names, recipe + ("-mini" if args.scale == "mini" else ""), args.out, args.runs_root):
+    for path in render_target(names, scaled_recipe(recipe, args.scale), args.out, args.runs_root):
         print(f"wrote {path}")
     return 0
 
