@@ -168,3 +168,18 @@ def test_the_noise_canvas_keeps_every_run_id():
     b = run_specs(load_recipe("panda-realism-mini", ["panda.generator=" + RUN]))
     for x, y in zip(a, b):
         assert (x.run_id == y.run_id) == (x.settings.panda.canvas == "noise"), x.variant.name
+
+
+@pytest.mark.parametrize("copies, panda, extra, arm", [
+    (0, {}, False, "none"),
+    (1, {"ops": ["dropout", "resize", "shift"]}, False, "PanDA (noise canvas)"),
+    (1, {"ops": ["dropout"], "canvas": "generator"}, False, "PanDA (generator canvas)"),
+    (1, {"ops": ["shift"], "canvas": "rendered"}, True, "PanDA (rendered) + extra data"),
+    (1, {"ops": [], "canvas": "rendered"}, False, "rendered originals"),
+])
+def test_each_run_is_named_by_its_arm_and_a_generator_with_more_images_is_labelled(copies, panda, extra, arm):
+    from analysis.realism import arm_of
+
+    record = {"panda": {"copies": copies}, "config": {"panda": panda},
+              "data": {"panda_set": {"render": {"extra_data": extra}}}}
+    assert arm_of(record) == arm
