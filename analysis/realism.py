@@ -75,7 +75,7 @@ def realism_figure(table: Table, metric: str = "pq"):
     rows = table.frame[table.frame.set_fid.notna() & table.frame[f"delta_{metric}"].notna()]
     if rows.empty:
         raise PanbenchError("panda-realism: no arm has both a Δ and its set's FID (run the study with "
-                            "eval.realism: true and the Inception weights)")
+                            "data.realism: true and the Inception weights)")
     fig, ax = plt.subplots(figsize=(6, 4))
     for _, row in rows.iterrows():
         mid = row[f"delta_{metric}"]

@@ -333,7 +333,7 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     FigureSpec("synth-samples", "synthesis Figs 6-7: label | real | SPADE | panoptic SPADE", _samples,
                (("--images", {"type": int, "default": 3, "help": "validation label maps shown (rows)"}),),
                recipe="synth-table1"),
-    FigureSpec("panda-realism", "does realism matter? Δ PQ vs the PanDA set's FID, with 95 % intervals", _realism,
+    FigureSpec("panda-realism", "does realism matter? Δ PQ vs the PanDA set's FID, with the Δ's intervals", _realism,
                recipe="panda-realism"),
     FigureSpec("panda-realism-grid", "one source image, its four augmented versions (noise, generator canvas, "
                "rendered, rendered original) and their labels", _realism_grid,

@@ -133,6 +133,8 @@ class DataConfig:
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
     workers: int = checked(_at_least(0), ">= 0", reports=True)
+    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set
+    realism: bool = checked(lambda v: isinstance(v, bool), "true or false", reports=True)
     val_max: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null (all images)")
 
     @functools.cached_property
@@ -214,8 +216,6 @@ class GanConfig:
 class EvalConfig:
     every: int = checked(_at_least(0), ">= 0 (0: at the end only)")
     images_logged: int = checked(_at_least(0), ">= 0", reports=True)
-    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set
-    realism: bool = checked(lambda v: isinstance(v, bool), "true or false", reports=True)
 
 
 def _evaluator(v: str | None) -> bool:

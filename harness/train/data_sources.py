@@ -146,7 +146,7 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True,
         roots.append(panda_root)
         render_record = json.loads((panda_root / MANIFEST).read_text()).get("render")
         realism = set_realism_of(panda_root, subset, getattr(recipe.eval, "fid_weights", None)) \
-            if recipe.eval.realism else None
+            if data.realism else None
         panda_set = ({"render": render_record} if render_record else {}) | ({"realism": realism} if realism else {})
 
     categories = pool_ds.categories
