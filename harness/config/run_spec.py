@@ -70,6 +70,8 @@ class PandaVariant:
         else:
             head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
         shown = ({"mix": self.mix} if self.online and self.mix != RATIO_1X else {}) | self.params
+        if "generator" in shown:  # a recipe reference is long: its digest keeps the name a W&B tag (<= 64 chars)
+            shown["generator"] = stable_digest(shown["generator"], 6)
         if shown:
             head += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in shown.items()) + "]"
         return head
