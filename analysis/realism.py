@@ -83,7 +83,7 @@ def realism_figure(table: Table, metric: str = "pq"):
         err = [[mid - low], [high - mid]] if np.isfinite(low) and np.isfinite(high) else None
         ax.errorbar(row.set_fid, mid, yerr=err, fmt="o", capsize=4, label=row.arm)
     ax.axhline(0.0, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("FID of the augmented set against the real training images (lower: more realistic)")
+    ax.set_xlabel("FID of the augmented set vs the real training images (lower: more realistic)", fontsize=9)
     ax.set_ylabel(f"Δ {METRIC_LABELS.get(metric, metric)} vs compute-matched control")
     ax.set_title("Does realism matter? (95 % intervals)")
     ax.legend(fontsize=8)
