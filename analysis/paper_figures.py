@@ -8,7 +8,8 @@ from pathlib import Path
 from analysis.curves import reference_points, runs_points
 from analysis.figures import copies_curves, learning_curves, per_class_bars, save_figure
 from analysis.runs import spread_phrase
-from analysis.tables import COPIES_METRICS, RunFilter, Table, runs_copies_table, select_runs
+from analysis.tables import (COPIES_METRICS, PEERS_METRICS, RunFilter, Table, runs_copies_table,
+                             runs_peers_table, select_runs)
 from harness.errors import PanbenchError
 
 
@@ -39,6 +40,25 @@ def copies_figure(out_prefix: str | Path, where: RunFilter | None = None, source
         title = (f"{model} on {dataset}, n = {int(n)}: PanDA copies vs the plain control of the same iterations "
                  f"({spread_phrase(int(rows.seeds.max()))}; no published numbers)")
         paths += save_figure(copies_curves(rows, metrics, title=title), prefix)
+    return paths
+
+
+def peers_figure(out_prefix: str | Path, where: RunFilter | None = None, source: str = "runs") -> list[Path]:
+    """The peers study: each arm's Δ against its compute-matched control with its 95 % interval
+    (analysis/peers.py). One figure per (model, dataset); a second one gets the suffix `-<model>-<dataset>`."""
+    from analysis.peers import peers_figure as draw
+
+    if source != "runs":
+        raise PanbenchError("panda-peers: the papers publish no numbers for the peers study; use --source runs")
+    frame = runs_peers_table(select_runs(where or RunFilter())).frame
+    metrics = [m for m in PEERS_METRICS if f"delta_{m}" in frame and frame[f"delta_{m}"].notna().any()]
+    if not metrics:
+        raise PanbenchError("panda-peers: no finished arm has a compute-matched control yet")
+    paths: list[Path] = []
+    for k, ((model, dataset), rows) in enumerate(frame.groupby(["model", "dataset"], sort=True)):
+        prefix = f"{out_prefix}-{model}-{dataset}" if k else str(out_prefix)
+        title = f"{model} on {dataset}: each arm minus its plain control of the same iterations (95 % interval)"
+        paths += save_figure(draw(rows, metrics, title=title), prefix)
     return paths
 
 

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.tracking.provenance import state_of
+
 
 def code_state(record: dict) -> str:
     """`3f2a9c1d0b7e`, `3f2a9c1d0b7e+dirty(diff 1a2b3c4d)`, `3f2a9c1d0b7e (no dirty flag)` for an old
-    run.json, `unknown` without a commit."""
-    code = record.get("code") if isinstance(record.get("code"), dict) else None
-    commit = (code or {}).get("commit") if code is not None else record.get("git_commit")
-    if not isinstance(commit, str) or not commit:
+    run.json, `unknown` without a commit (fields read by the run store's own `state_of`)."""
+    commit, diff = state_of(record)
+    if commit is None:
         return "unknown"
-    if code is None:
+    code = record.get("code")
+    if not isinstance(code, dict):
         return f"{commit[:12]} (no dirty flag)"
     if code.get("dirty"):
-        diff = code.get("diff_sha256")
-        return f"{commit[:12]}+dirty(diff {diff[:8] if isinstance(diff, str) else '?'})"
+        return f"{commit[:12]}+dirty(diff {diff[:8] if diff else '?'})"
     return commit[:12]
 
 

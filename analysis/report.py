@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.dashboard import write_dashboard
-from analysis.paper_figures import copies_figure, fig3, per_class_figure
+from analysis.paper_figures import copies_figure, fig3, peers_figure, per_class_figure
 from analysis.render import write_table
 from analysis.specs import build_table, table_source
 from analysis.tables import RunFilter
 from harness.errors import PanbenchError
 
-FIGURES = ("fig3", "per-class", "panda-copies")
+FIGURES = ("fig3", "per-class", "panda-copies", "panda-peers")
 
 
 def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | None = None,
@@ -47,6 +47,11 @@ def write_report(out: str | Path, *, source: str = "runs", where: RunFilter | No
             written["figures"] += copies_figure(out / "panda-copies", where, figure_source)
         except PanbenchError as exc:
             written["skipped"].append(f"panda-copies: {exc}")
+    if "panda-peers" in figures:
+        try:
+            written["figures"] += peers_figure(out / "panda-peers", where, figure_source)
+        except PanbenchError as exc:
+            written["skipped"].append(f"panda-peers: {exc}")
     if dashboard and source != "reference":
         written["dashboard"].append(write_dashboard(out / "dashboard.html", (where or RunFilter()).root))
     return written

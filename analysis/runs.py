@@ -5,7 +5,11 @@ time it cost (`cost`, in `cost_unit`: GPU-hours for GPU runs, CPU-hours otherwis
 when the run was synced, and every flat metric. `variant` is run.json's canonical name
 (harness.config.run_spec: `none`, `panda-1x`, `panda-2x`, `dropout+resize` ..., the reference tables'
 own names), read as written, so runs and paper compare directly; `augment` is its structured form
-(harness.data.augment_mode.AugmentMode, from run.json's `panda`)."""
+(harness.data.augment_mode.AugmentMode, from run.json's `panda`).
+
+A damaged record (run.json torn, not an object, hostile; metrics.json not an object) is listed, not
+fatal: one warning line names its file, the run's row says `damaged` (run.json) or has no metrics
+(metrics.json), and every other run is rendered."""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ import pandas as pd
 from analysis.provenance import code_state
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.data.augment_mode import AugmentMode
+from harness.errors import PanbenchError, warn
 from harness.metrics.kid import kid_std_is_estimate
 from harness.metrics.vocabulary import METRIC_KEYS
-from harness.tracking.run_store import METRICS_JSON, read_record
+from harness.tracking.run_store import DAMAGED, METRICS_JSON, read_record
 
 METRICS = METRIC_KEYS  # the flat keys of metrics.json
 IDENTITY = ("run_id", "recipe", "model", "dataset", "n", "variant", "seed", "epochs", "status")
@@ -30,7 +35,7 @@ def wandb_url(record: dict) -> str | None:
     if record.get("wandb_url"):
         return str(record["wandb_url"])
     wandb_dir = record.get("wandb_dir")
-    cfg = (record.get("config") or {}).get("wandb") or {}
+    cfg = _dict(_dict(record.get("config")).get("wandb"))
     if not wandb_dir or not cfg.get("entity") or not cfg.get("project"):
         return None
     if not any(Path(wandb_dir).glob("*.wandb.synced")):  # the marker `wandb sync` leaves
@@ -50,11 +55,12 @@ def run_cost(record: dict) -> dict:
 def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = False) -> pd.DataFrame:
     """Every run under `root`, one row each, with its metrics as columns (NaN where not measured)."""
     root = Path(root)
-    rows = []
-    for run_json in sorted(root.glob("*/run.json")):
-        record = read_record(run_json)
-        metrics = read_record(run_json.parent / METRICS_JSON) or {}
-        config = record.get("config") or {}
+    rows, damaged, damaged_metrics = [], [], []
+    run_jsons = sorted(root.glob("*/run.json"))
+    for run_json in run_jsons:
+        record = _record(run_json, damaged) or {"status": DAMAGED, "error": f"{run_json.name} is damaged"}
+        metrics = _record(run_json.parent / METRICS_JSON, damaged_metrics) or {}
+        config = _dict(record.get("config"))
         rows.append({
             "run_id": record.get("run_id", run_json.parent.name),
             "recipe": record.get("recipe"),
@@ -64,7 +70,7 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
             "variant": record.get("variant"),
             "augment": AugmentMode.from_record(record.get("panda")),
             "seed": record.get("seed"),
-            "epochs": (config.get("train") or {}).get("epochs"),
+            "epochs": _dict(config.get("train")).get("epochs"),
             "status": record.get("status"),
             "error": record.get("error"),
             "log": record.get("traceback"),
@@ -84,6 +90,9 @@ def load_runs(root: str | Path = DEFAULT_RUNS_ROOT, *, finished_only: bool = Fal
     frame = pd.DataFrame(rows, columns=[*IDENTITY, "augment", "error", "log", "git_commit", "code_state",
                                         "started_at", "finished_at", "duration_s", "iterations", "cost", "cost_unit",
                                         "wandb_url", "config", "run_dir", *METRICS])
+    if damaged and len(damaged) == len(run_jsons):  # nothing readable to render: the first damage is the error
+        raise PanbenchError(damaged[0])
+    _warn_damaged(damaged + damaged_metrics)
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce")
     if finished_only:
         frame = frame[frame.status == "finished"].reset_index(drop=True)
@@ -99,6 +108,30 @@ def kid_std_shown(record: dict) -> bool:
     if not isinstance(kid, dict) or not all(isinstance(v, int) for v in sizes):
         return True
     return kid_std_is_estimate(sizes[0], sizes[1], sizes[2], int(kid.get("subsets", 0)))
+
+
+_warned: set[str] = set()  # files already named in a warning by this process
+
+
+def _record(path: Path, problems: list[str]) -> dict | None:
+    """A run-store JSON object; None when absent or damaged (a damaged one is added to `problems`)."""
+    try:
+        return read_record(path)
+    except PanbenchError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _warn_damaged(problems: list[str]) -> None:
+    """One warning per damaged file, once per process (tables and figures read the store again)."""
+    for problem in problems:
+        if problem not in _warned:
+            _warned.add(problem)
+            warn(f"{problem} (listed as damaged; the other runs are rendered)")
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: object) -> float:
@@ -123,13 +156,13 @@ def per_class_long(root: str | Path = DEFAULT_RUNS_ROOT) -> pd.DataFrame:
     `per_class` may be `{category: {metric: v}}` or grouped by evaluator (`{"ap": {category: v}}`,
     `{"instances": {category: {"ap": v}}}`); the category is the numeric key, the metric the leaf
     name (or the key above the category when the category is the leaf)."""
-    rows = []
+    rows, damaged = [], []
     for run_json in sorted(Path(root).glob("*/run.json")):
-        metrics = read_record(run_json.parent / METRICS_JSON)
-        if metrics is None:
+        metrics, record = _record(run_json.parent / METRICS_JSON, damaged), _record(run_json, damaged)
+        if metrics is None or record is None:
             continue
-        per_class = metrics.get("per_class") or {}
-        rid = read_record(run_json).get("run_id", run_json.parent.name)
+        per_class = _dict(metrics.get("per_class"))
+        rid = record.get("run_id", run_json.parent.name)
         for path, value in _leaves(per_class):
             category = next((p for p in path if p.lstrip("-").isdigit()), None)
             if category is None:
@@ -139,6 +172,7 @@ def per_class_long(root: str | Path = DEFAULT_RUNS_ROOT) -> pd.DataFrame:
             if metric == category:
                 continue
             rows.append({"run_id": rid, "category": category, "metric": metric, "value": value})
+    _warn_damaged(damaged)
     return pd.DataFrame(rows, columns=["run_id", "category", "metric", "value"])
 
 

@@ -25,24 +25,21 @@ from analysis.provenance import code_state_line
 from analysis.realism import realism_table
 from analysis.synthesis_tables import synthesis_runs, synthesis_table
 from analysis.tables import (PANOPTIC_METRICS, THINGS, RunFilter, Table, ablation_label, fit_table, per_class_table,
-                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_table3, seed_table,
+                             reference_fit, reference_table3, runs_copies_table, runs_fits, runs_peers_table,
+                             runs_table3, seed_table,
                              select_runs, wide)
-from harness.config.recipes import RECIPES_DIR
 from harness.errors import PanbenchError
 from harness.metrics.vocabulary import higher_is_better
 
 SCALES = ("full", "mini", "small")
-SUFFIXES = {"full": "", "mini": "-mini", "small": "-small"}  # small: the -mini recipes trained longer (issue 25)
 SOURCES = ("runs", "reference", "both")
 SEED_KEYS = ["model", "dataset", "n", "variant"]
 
 
-def scaled_recipe(recipe: str, scale: str) -> str:
-    """The recipe a make target sweeps at `scale` (`-mini`, `-small` where one exists)."""
-    name = recipe + SUFFIXES[scale]
-    if scale == "small" and not (RECIPES_DIR / f"{name}.yaml").is_file():
-        raise PanbenchError(f"no {name} recipe: SCALE=small exists for synth-table1 and synth-table4")
-    return name
+def scale_suffix(scale: str) -> str:
+    """A recipe's name at `scale`: full the paper's, mini its `-mini` CPU variant, small its `-small` one (the
+    length where augmentation beats extra iterations; panda-table2 and panda-peers have one)."""
+    return "" if scale == "full" else f"-{scale}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class TableSpec:
     target: str | None = None  # the make target that renders it (default: its name)
 
     def recipe_for(self, scale: str) -> str | None:
-        return None if self.recipe is None else scaled_recipe(self.recipe, scale)
+        return None if self.recipe is None else self.recipe + scale_suffix(scale)
 
     @property
     def directions(self) -> dict[str, str]:
@@ -192,6 +189,8 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
               lambda name, runs, root: runs_copies_table(runs)),
     TableSpec("panda-realism", "does realism matter? PanDA canvases vs compute-matched control, with the set's FID",
               "panda-realism", lambda name, runs, root: realism_table(runs)),
+    TableSpec("panda-peers", "the peers study: PanDA / Copy-Paste / both, 1x and online, vs compute-matched controls",
+              "panda-peers", lambda name, runs, root: runs_peers_table(runs)),
 )}
 
 
@@ -264,6 +263,12 @@ def _copies(args: argparse.Namespace) -> list[Path]:
     return copies_figure(args.out, run_filter(args), args.source)
 
 
+def _peers(args: argparse.Namespace) -> list[Path]:
+    from analysis.paper_figures import peers_figure
+
+    return peers_figure(args.out, run_filter(args), args.source)
+
+
 def _per_class_bars(args: argparse.Namespace) -> list[Path]:
     from analysis.paper_figures import per_class_figure
 
@@ -326,6 +331,8 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
                              "help": "the per-class table to draw"}),)),
     FigureSpec("panda-copies", "the copies study: PQ / AP against PanDA copies beside compute-matched controls",
                _copies, recipe="panda-copies"),
+    FigureSpec("panda-peers", "the peers study: each arm's Δ against its compute-matched control, 95-percent interval",
+               _peers, recipe="panda-peers"),
     FigureSpec("synth-fig4", "synthesis Fig. 4: how often 2x upsampling crosses a panoptic segment", _fig4,
                (("--root", ROOT),
                 ("--size", {"default": "256x512", "help": "generator output size HxW (maps resized to it)"}),

@@ -20,6 +20,7 @@ import pandas as pd
 from analysis.runs import aggregate_seeds, per_class_long, spread_phrase
 from harness.data.categories import CITYSCAPES_CATEGORIES
 from harness.errors import PanbenchError
+from harness.metrics.protocol import DEFAULT_PROTOCOL
 from harness.tracking.run_store import RunStore
 
 SYNTH_METRICS = ["det_ap", "miou", "accuracy", "fid", "kid"]  # KID: an extra column for runs (mini sets are small)
@@ -64,6 +65,25 @@ def synthesis_runs(runs: pd.DataFrame, ablation: bool = False) -> pd.DataFrame:
     methods = [generator_method(row.model, (row.config.get("model") or {}).get("options"), ablation)
                for row in chosen.itertuples()]
     return chosen.assign(method=methods)
+
+
+def one_protocol(chosen: pd.DataFrame, root: Path) -> str:
+    """The evaluation protocol every chosen run was scored under (metrics.json `protocol`; a run from
+    before the key: its config's `eval.protocol`, else the default it was scored with); runs scored
+    under different protocols are one error line, since their numbers do not share a column."""
+    store = RunStore(root)
+    by_protocol: dict[str, list[str]] = {}
+    for row in chosen.itertuples():
+        name = (store.read_metrics(row.run_id) or {}).get("protocol") \
+            or (row.config.get("eval") or {}).get("protocol") or DEFAULT_PROTOCOL
+        by_protocol.setdefault(str(name), []).append(str(row.run_id))
+    if len(by_protocol) > 1:
+        listed = "; ".join(f"{name}: {', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''}"
+                           for name, ids in sorted(by_protocol.items()))
+        raise PanbenchError(f"{root}: the selected synthesis runs were scored under different evaluation protocols "
+                            f"({listed}); one table column holds one protocol: select the runs of one (--recipe, "
+                            f"--model) or score them again with `panbench evaluate synthesis --protocol NAME`")
+    return next(iter(by_protocol))
 
 
 def evaluator_pairs(runs: pd.DataFrame, root: Path) -> tuple[list[dict[str, str | None]], list[str]]:
@@ -157,6 +177,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
         return synthesis_per_class(runs, root)
     ablation = name == "synth-table4"
     chosen = synthesis_runs(runs, ablation)
+    protocol = one_protocol(chosen, root)
     metrics = [m for m in SYNTH_METRICS if chosen[m].notna().any()]
     frame = aggregate_seeds(chosen, ["method"], metrics)
     pairs, notes = evaluator_pairs(chosen, root)
@@ -168,7 +189,8 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
             "synth-table4": "Table 4 (ablation of the panoptic layers)"}[name]
     caption = (f"Panoptic-based image synthesis {what} from the run store, dataset "
                f"{', '.join(sorted(map(str, set(chosen.dataset))))}: scores of the images generated from the "
-               f"validation label maps; runs: {len(chosen)}, seeds {seeds}, {spread_phrase(len(seeds))}. "
+               f"validation label maps under evaluation protocol '{protocol}'; runs: {len(chosen)}, seeds {seeds}, "
+               f"{spread_phrase(len(seeds))}. "
                f"'{REAL_IMAGES}': the evaluators on the real validation images (the ceiling; "
                f"{_describe_evaluators(pairs)}). KID: unbiased MMD² (raw, not x1000).")
     best = "+panoptic-upsampling" if ablation else "panoptic-spade"
@@ -181,6 +203,7 @@ def synthesis_table(name: str, runs: pd.DataFrame, root: str | Path) -> tuple[pd
 def synthesis_per_class(runs: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, str, dict[str, str]]:
     """Table 3: per-class IoU of each generator (mean over its runs) and of the real images."""
     chosen = synthesis_runs(runs)
+    protocol = one_protocol(chosen, root)
     classes = per_class_long(root)
     classes = classes[classes.metric == "iou"]
     generated = classes.merge(chosen[["run_id", "method"]], on="run_id")
@@ -198,5 +221,6 @@ def synthesis_per_class(runs: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, s
     frame.columns.name = None
     frame = _order(frame, ablation=False)
     caption = (f"Panoptic-based image synthesis per-class IoU (Table 3) from the run store: mean over the runs of "
-               f"each generator ({len(chosen)} runs); '{REAL_IMAGES}': the segmenter on the real validation images.")
+               f"each generator ({len(chosen)} runs, evaluation protocol '{protocol}'); '{REAL_IMAGES}': the "
+               f"segmenter on the real validation images.")
     return frame, caption, {c: ".1f" for c in frame.columns if c != "method"}

@@ -24,6 +24,7 @@ from harness.errors import PanbenchError
 
 PANOPTIC_METRICS = ["pq", "sq", "rq", "pq_th", "pq_st", "miou", "ap", "ap_box"]
 COPIES_METRICS = ["pq", "ap"]  # the copies study's table and figure
+PEERS_METRICS = ["pq", "pq_th", "pq_st", "ap", "ap_box", "miou"]  # the peers study's table and figure
 VARIANT_ORDER = ["none", "extra-iterations", "dropout", "dropout+resize", "dropout+shift", "dropout+resize+shift",
                  "panda-1x", "panda-2x", "panda-4x", "panda-8x", "panda-online"]
 TABLE3_FORMATS = {"images": "d", "n_orig": ".1f", "n_aug": ".1f", "de": ".1f"}
@@ -220,6 +221,46 @@ def runs_copies_table(runs: pd.DataFrame, metrics: list[str] = COPIES_METRICS) -
                **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
                   .removeprefix("control_").removeprefix("delta_") in metrics}}
     return Table("panda-copies", frame, caption, formats)
+
+
+def runs_peers_table(runs: pd.DataFrame) -> Table:
+    """The peers study (issue 26): per (model, dataset, n), the plain baseline and control, then each
+    augmentation arm (`data.augment`: PanDA, Copy-Paste, their composition, any door method) offline 1x
+    and online beside its compute-matched plain control, with Δ and its 95 % interval."""
+    runs = runs.assign(method=runs.augment.map(lambda m: m.method), schedule=panda_setting(runs))
+    metrics = _measured(runs, PEERS_METRICS)
+    rows, unmatched = [], []
+    for (model, dataset, n), cell in runs.groupby(["model", "dataset", "n"], sort=True):
+        head = {"model": model, "dataset": dataset, "images": n}
+        for variant, group in cell.groupby("variant", sort=False):
+            plain = variant in ("none", "extra-iterations")
+            row = {**head, "arm": "none" if plain else group.method.iloc[0], "schedule": group.schedule.iloc[0],
+                   "variant": variant, "iterations": group.iterations.median(), "seeds": group.seed.nunique(),
+                   **_mean_std(group, metrics)}
+            if not plain:
+                controls = matched_controls(cell, group)
+                if controls.empty:
+                    unmatched.append(f"{variant} (n={n})")
+                else:
+                    row |= {"control_seeds": controls.seed.nunique(), **_paired_delta(group, controls, metrics),
+                            **_delta_intervals(group, controls, metrics)}
+            rows.append(row)
+    order = {"none": 0, "extra-iterations": 1}
+    frame = pd.DataFrame(rows)
+    frame = frame.assign(_rank=frame.variant.map(lambda v: order.get(v, 2))).sort_values(
+        ["model", "dataset", "images", "_rank", "arm", "schedule"], kind="stable").drop(columns="_rank")
+    seeds = sorted(set(runs.seed.dropna().astype(int)))
+    caption = ("The peers study from the run store: each augmentation arm (data.augment: PanDA, Simple Copy-Paste, "
+               "their composition), offline 1x and online, beside its compute-matched plain control (no "
+               "augmentation, as many iterations: `extra-iterations`); Δ = arm − control paired by training seed, "
+               "with its 95 % interval (`interval`: t on the paired seed differences with >= 3 seeds, else a paired "
+               "bootstrap over the validation images, else none). The papers publish no numbers for this study. "
+               f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}."
+               + (f" No control for {', '.join(unmatched)}." if unmatched else ""))
+    formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
+               **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
+                  .removeprefix("delta_") in metrics}}
+    return Table("panda-peers", frame.reset_index(drop=True), caption, formats)
 
 
 def _measured(runs: pd.DataFrame, metrics: list[str]) -> list[str]:

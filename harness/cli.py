@@ -13,14 +13,18 @@ import os
 import sys
 from collections.abc import Iterable
 
-from harness.errors import PanbenchError
+from harness.errors import PanbenchError, clip
+from harness.interrupts import Interrupted, handled
 from harness.threads import set_process_defaults
 
 COMMANDS = {  # name -> (module that registers it, one-line help), in the order `panbench --help` lists them
     "data": ("harness.commands.data", "make, check, subset, convert and export COCO-panoptic datasets"),
     "panda": ("harness.commands.panda", "PanDA: synthesise a panoptic dataset from a COCO-panoptic one"),
+    "augment": ("harness.commands.panda", "any augmentation method (panda, copy-paste, module:function) as a "
+                                          "COCO-panoptic dataset"),
     "train": ("harness.commands.train", "train and evaluate one recipe cell"),
     "sync": ("harness.commands.tracking", "push offline W&B runs (wandb sync)"),
+    "runs": ("harness.commands.tracking", "inspect the run store (runs stale: finished runs made by other code)"),
     "table": ("harness.commands.analysis", "a paper table from the run store, the published numbers, or both "
                                            "side by side (ours | paper | Δ)"),
     "figure": ("harness.commands.analysis", "PanDA Fig. 3, supplementary Figs 1-2 (class share), per-class bars, "
@@ -30,6 +34,7 @@ COMMANDS = {  # name -> (module that registers it, one-line help), in the order 
     "specs": ("harness.commands.analysis", "the registered tables and figures, and the recipe each make target sweeps"),
     "sweep": ("harness.commands.launch", "run every cell of a recipe's grid (finished runs are skipped)"),
     "evaluate": ("harness.commands.metrics", "PQ / mIoU / AP / FID of predictions against ground truth"),
+    "weights": ("harness.commands.weights", "weights files: present, absent or corrupted (publisher's hash)"),
 }
 
 
@@ -86,15 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[:1]).parse_args(argv)  # top-level options take no value: argv[0] names the command
     try:
-        result = args.func(args)
+        with handled():  # SIGTERM / SIGINT / SIGHUP end a command in one line, exit 128 + n (harness.interrupts)
+            result = args.func(args)
+    except Interrupted as exc:
+        if int(os.environ.get("RANK", "0")) == 0:  # one line per command, not one per DDP process
+            print(f"panbench: interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     except PanbenchError as exc:
         if int(os.environ.get("RANK", "0")) == 0:  # one line per command, not one per DDP process
-            print(f"panbench: error: {exc}", file=sys.stderr)
+            print(f"panbench: error: {clip(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path the system refuses (missing folder, no permission, disk full)
         if exc.filename is None:
             raise
-        print(f"panbench: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"panbench: error: {clip(exc.filename, 300)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return int(result or 0)
 

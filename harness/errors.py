@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +42,20 @@ class ConfigError(PanbenchError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+LINE_LIMIT = 600  # characters of one error line: a hostile value (a 50 MB file name) is quoted as a prefix
+
+
+def clip(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text`, or its first `limit` characters and how many were left out."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (`panbench: warning: <file>: <problem>`); the command goes on."""
+    print(f"panbench: warning: {clip(message)}", file=sys.stderr)
 
 
 def nearest(word: str, choices: Iterable[str], n: int = 4) -> list[str]:

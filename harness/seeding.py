@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ def stable_hash(value: Any) -> int:
     so it stays the hash the datasets were generated with)."""
     digest = hashlib.blake2b(canonical_json(value).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little")
+
+
+RUN_ID = re.compile(r"^[0-9a-f]{12}$")  # a run id: stable_digest(result config, 12)
 
 
 def stable_digest(value: Any, length: int = 16) -> str:

@@ -33,6 +33,7 @@ class WeightFile:
     what: str
     used_by: str  # the recipe key or command option that names it
     source: str  # where to download it once, on a machine with internet
+    sha256_prefix: str | None = None  # what the publisher states of its bytes (torch hub: in the name)
 
 
 RESNET50_FILE = "resnet50-0676ba61.pth"  # torchvision ResNet50_Weights.IMAGENET1K_V1
@@ -45,16 +46,16 @@ TORCHVISION = "https://download.pytorch.org/models/"
 KNOWN_FILES: dict[str, WeightFile] = {f.name: f for f in (
     WeightFile(RESNET50_FILE, "ResNet-50, ImageNet (torchvision IMAGENET1K_V1)",
                "model.options.backbone_weights of upsnet-r50 / sss-r50 (PanDA Tables 1, 2, 4)",
-               TORCHVISION + RESNET50_FILE),
+               TORCHVISION + RESNET50_FILE, "0676ba61"),
     WeightFile(RESNET101_FILE, "ResNet-101, ImageNet (torchvision IMAGENET1K_V1)",
                "model.options.backbone_weights of upsnet-r101 / sss-r101 (PanDA Table 1)",
-               TORCHVISION + RESNET101_FILE),
+               TORCHVISION + RESNET101_FILE, "63fe2227"),
     WeightFile(VGG19_FILE, "VGG-19, ImageNet (torchvision IMAGENET1K_V1)",
                "model.options.vgg_weights of the synthesis models (SPADE's perceptual loss)",
-               TORCHVISION + VGG19_FILE),
+               TORCHVISION + VGG19_FILE, "dcbb9e9d"),
     WeightFile(INCEPTION_FILE, "Inception-v3 of TF-FID (torch-fidelity)",
                "FID / KID: `evaluate fid --weights`, `evaluate synthesis --fid-weights`",
-               INCEPTION_URL),
+               INCEPTION_URL, "6726825d"),
     WeightFile("drn-d-105_ms_cityscapes.pth", "DRN-D-105 Cityscapes segmenter (fyu/drn)",
                "Cityscapes mIoU / accuracy: `evaluate synthesis --segmenter` (synthesis Table 1)",
                "fyu/drn README, pretrained models"),
@@ -63,7 +64,7 @@ KNOWN_FILES: dict[str, WeightFile] = {f.name: f for f in (
                "kazuto1011/deeplab-pytorch releases"),
     WeightFile("fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "Faster R-CNN R50-FPN, COCO (torchvision)",
                "detAP: `evaluate synthesis --detector`",
-               TORCHVISION + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
+               TORCHVISION + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "258fb6c6"),
 )}
 
 

@@ -192,3 +192,27 @@ def test_a_generated_image_linked_out_of_its_run_is_refused(store, tmp_path):
     finally:
         victim.unlink()
         victim.write_bytes(original)
+
+
+def test_runs_scored_under_different_protocols_never_share_a_column(tmp_path, capsys):
+    from harness.errors import PanbenchError
+    from run_records import spec_for
+
+    runs = RunStore(tmp_path / "runs")
+    for protocol, overrides in (("paper", ()), ("spade", ("eval.protocol=spade",))):
+        spec = spec_for("synth-table1-mini", overrides)
+        runs.start(spec)
+        runs.finish(spec.run_id, {"miou": 40.0, "accuracy": 70.0, "per_class": {}, "protocol": protocol}, 1.0)
+    paper_id = spec_for("synth-table1-mini").run_id
+    # the default protocol leaves the run id as it was before the key existed; another one changes it
+    from harness.config.recipe_schema import result_config
+
+    default = spec_for("synth-table1-mini").config
+    assert default["eval"]["protocol"] == "paper" and "protocol" not in result_config(default)["eval"]
+    assert result_config(spec_for("synth-table1-mini", ("eval.protocol=spade",)).config)["eval"]["protocol"] == "spade"
+    with pytest.raises(PanbenchError, match=r"different evaluation protocols \(paper: [0-9a-f]{12}; spade: "):
+        build_table("synth-table1", "runs", RunFilter(root=tmp_path / "runs", recipe="synth-table1-mini"))
+    capsys.readouterr()
+    assert main(["table", "synth-table1", "--runs-root", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "different evaluation protocols" in err and paper_id in err

@@ -38,8 +38,11 @@ def test_old_spellings_of_the_sgd_keys_map_onto_optim(tmp_path):
     recipe = tmp_path / "old.yaml"
     recipe.write_text("base: panda-table2-mini\nname: panda-table2-mini\ntrain: {base_lr: 0.01, steps: [0.5]}\n")
     assert RunSpec.from_recipe(str(recipe)).run_id == new.run_id
-    cases = run_specs(load_recipe("panda-table2"))  # its grid cases still spell train.steps / train.warmup
-    assert {tuple(s.settings.optim.steps) for s in cases} == {(0.75,), (0.6667, 0.8889)}
+    grid = tmp_path / "grid.yaml"  # grid keys and cases in the old spelling
+    grid.write_text("base: mini\nname: mini\ngrid: {train.base_lr: [0.01], cases: [{data.n: 10, train.steps: [0.5]}]}\n")
+    (cell,) = run_specs(load_recipe(str(grid)))
+    assert cell.cell == {"optim.base_lr": 0.01, "data.n": 10, "optim.steps": [0.5]}
+    assert cell.run_id == RunSpec.from_recipe("mini", ["data.n=10", "optim.base_lr=0.01", "optim.steps=[0.5]"]).run_id
 
 
 def test_the_run_id_hashes_the_typed_config_in_its_first_layout():

@@ -118,3 +118,30 @@ def test_label_ids_need_every_labelids_file(tmp_path):
     with pytest.raises(DatasetError, match=r"bochum_000000_000313_gtFine_labelIds\.png: labelIds file is missing"):
         convert_cityscapes(root, tmp_path / "out", workers=1, progress=False, label_ids=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_instance_ids_are_kept_for_spades_edge_map(tmp_path, capsys):
+    root = write_cityscapes_tree(tmp_path / "cs")
+    out = tmp_path / "out"
+    assert panbench(["data", "cityscapes", "--root", str(root), "--out", str(out), "--instance-ids",
+                     "--workers", "1"]) == 0
+    data = json.loads((out / "panoptic.json").read_text())
+    assert data["label_maps"] == {"dir": "label_ids", "num_classes": 35, "instance_dir": "instance_ids"}
+    ds = load_valid(out)
+    for index, (image, ann) in enumerate(zip(data["images"], data["annotations"])):
+        source = root / "gtFine/train" / image["id"].split("_")[0] / f"{image['id']}_gtFine_instanceIds.png"
+        with Image.open(out / "instance_ids" / ann["file_name"]) as kept, Image.open(source) as original:
+            assert kept.size == (W, H)
+            np.testing.assert_array_equal(np.asarray(kept), np.asarray(original))
+        np.testing.assert_array_equal(ds.read_instance_map(index), np.asarray(Image.open(source)).astype(np.int64))
+    capsys.readouterr()
+    assert panbench(["data", "check", str(out)]) == 0
+    write_subset(ds, tmp_path / "sub", [ds.images[2]["id"]])
+    assert check_dataset(tmp_path / "sub", progress=False, workers=1).problems == []
+    assert (tmp_path / "sub" / "instance_ids" / ds.annotations[2]["file_name"]).is_file()
+    maps = sorted((out / "instance_ids").iterdir())
+    Image.fromarray(np.zeros((H, W + 1), np.uint16)).save(maps[0])
+    maps[1].unlink()
+    problems = {Path(path).name: problem for path, problem in check_dataset(out, progress=False, workers=1).problems}
+    assert problems[maps[0].name] == f"instance map is {W + 1}x{H} (WxH) but its image is {W}x{H}"
+    assert problems[maps[1].name] == "instance map file is missing"

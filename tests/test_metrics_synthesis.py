@@ -129,6 +129,52 @@ def test_cli_writes_the_contract_keys_and_the_protocol(scored, tmp_path, monkeyp
     assert code == 2 and len(err) == 1 and "detector.pth: holds a detector (fasterrcnn-mini), not a segmenter" in err[0]
 
 
+def test_the_protocol_preset_decides_the_segmenters_input_and_is_recorded(tmp_path, capsys, monkeypatch):
+    """`paper`: the segmenter sees the generated 32x64 image; `spade`: the image upsampled (bilinear)
+    to the 64x128 label first. Either way the scores are at the label's resolution, and the result
+    names the preset and its choices."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from harness.errors import ConfigError
+    from harness.metrics.protocol import PRESETS
+    from harness.models.evaluators.registry import SEGMENTER, LoadedEvaluator
+
+    synthesize_dataset(tmp_path / "gt", n=2, seed=0, width=128, height=64, workers=1, progress=False)
+    gt = read_json(tmp_path / "gt" / "panoptic.json")
+    for image, ann in zip(gt["images"], gt["annotations"]):
+        small = Image.open(tmp_path / "gt" / "images" / image["file_name"]).convert("RGB").resize((64, 32))
+        write_png(tmp_path / "fake" / f"{ann['file_name'].rsplit('.', 1)[0]}.png", np.asarray(small))
+    torch.manual_seed(0)
+    model = build_evaluator("drn-d-mini", num_classes=19).eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    segmenter = LoadedEvaluator("drn-d-mini", SEGMENTER, model, "spy.pth")
+    results = {}
+    for name in ("paper", "spade"):
+        seen.clear()
+        results[name] = evaluate_synthesis(tmp_path / "fake", tmp_path / "gt" / "panoptic.json",
+                                           tmp_path / "gt" / "panoptic", segmenter=segmenter, distances=False,
+                                           protocol=name)
+        assert results[name]["protocol"]["name"] == name
+        assert results[name]["protocol"]["choices"]["segmenter_input"] == PRESETS[name].segmenter_input
+        assert {tuple(x.shape[-2:]) for x in seen} == {(32, 64) if name == "paper" else (64, 128)}
+    generated = torch.from_numpy(read_rgb(sorted((tmp_path / "fake").iterdir())[0])).permute(2, 0, 1)[None] / 255.0
+    by_hand = F.interpolate(generated.float(), size=(64, 128), mode="bilinear", align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(seen[0], by_hand)  # the spade preset's input, the first image
+    assert results["paper"]["miou"] != results["spade"]["miou"]
+    assert PRESETS["spade"].known and PRESETS["spade"].assumed and PRESETS["paper"].assumed
+    with pytest.raises(ConfigError, match=r"evaluation protocol 'oasis' is unknown; choose one of \['paper', 'spade'\]"):
+        evaluate_synthesis(tmp_path / "fake", tmp_path / "gt" / "panoptic.json", tmp_path / "gt" / "panoptic",
+                           protocol="oasis")
+    capsys.readouterr()
+    monkeypatch.setattr("harness.metrics.fid.inception_available", lambda: False)  # no FID: minutes on a CPU
+    assert main(["evaluate", "synthesis", "--fake", str(tmp_path / "fake"), "--gt-json",
+                 str(tmp_path / "gt" / "panoptic.json"), "--gt-dir", str(tmp_path / "gt" / "panoptic"),
+                 "--protocol", "spade", "--out", str(tmp_path / "out.json")]) == 0
+    assert read_json(tmp_path / "out.json")["protocol"]["name"] == "spade"
+
+
 @pytest.mark.slow
 def test_stored_per_image_rows_give_back_the_generators_miou_and_accuracy(scored, tmp_path):
     """The segmenter's per-image confusion rows (predictions/per_image.npz of a synthesis run) sum to

@@ -170,3 +170,47 @@ def test_every_mini_evaluator_trains_on_street_scenes(name):
         assert len(out) == 2 and set(out[0]) == {"boxes", "labels", "scores"}
     else:
         assert out["out"].shape == (2, 19, 64, 128)
+
+
+def test_torchvisions_coco_file_loads_as_torchvisions_own_model_eps_included(tmp_path, monkeypatch):
+    """The COCO_V1 Faster R-CNN equals `fasterrcnn_resnet50_fpn(weights=COCO_V1)` (torchvision's builder,
+    which overwrites the frozen BatchNorm eps with 0.0) on the same random state dict, to the bit."""
+    import torchvision.models._api as torchvision_api
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights, fasterrcnn_resnet50_fpn
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from harness.models.evaluators.detector import COCO_V1_FILE, fasterrcnn_r50_fpn_published
+
+    torch.manual_seed(0)
+    state = fasterrcnn_r50_fpn_published(num_classes=91, eps=0.0).state_dict()
+    for key, value in state.items():  # small running variances (where eps 1e-5 against 0.0 shows),
+        if key.endswith("running_var"):  # scales that keep the activations finite
+            value.uniform_(1e-4, 1e-3)
+            state[key[: -len("running_var")] + "weight"].copy_(value.sqrt() * torch.empty_like(value).uniform_(0.5, 1))
+        elif key.endswith("running_mean"):
+            value.normal_(0, 0.1)
+    assert COCO_V1_FILE == "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+    torch.save(state, tmp_path / COCO_V1_FILE)
+    fetched = []  # torchvision's download, answered with the same file: nothing leaves this machine
+    monkeypatch.setattr(torchvision_api, "load_state_dict_from_url",
+                        lambda url, *a, **k: fetched.append(url) or torch.load(tmp_path / COCO_V1_FILE))
+    official = fasterrcnn_resnet50_fpn(weights=FasterRCNN_ResNet50_FPN_Weights.COCO_V1).eval()
+    assert [u.rsplit("/", 1)[1] for u in fetched] == [COCO_V1_FILE]
+    loaded = load_evaluator(tmp_path / COCO_V1_FILE, "detector")
+    assert loaded.architecture == "fasterrcnn-r50-fpn"
+    frozen = [m for m in loaded.model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    assert len(frozen) == 53 and {m.eps for m in frozen} == {0.0}
+    assert repr(loaded.model) == repr(official)
+    for key, value in official.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    image = [torch.rand(3, 96, 128, generator=torch.Generator().manual_seed(1))]
+    for model in (official, loaded.model):
+        model.transform.min_size, model.transform.max_size = (96,), 128  # small and CPU-fast, same for both
+    with torch.no_grad():
+        ours, theirs = loaded.model.backbone(image[0][None]), official.backbone(image[0][None])
+        for name in theirs:
+            assert torch.isfinite(theirs[name]).all() and torch.equal(ours[name], theirs[name]), name
+        assert all(torch.equal(a[k], b[k]) for a, b in zip(loaded.model(image), official(image)) for k in a)
+        torch.save(state, tmp_path / "renamed.pth")  # any other file: torchvision's default eps 1e-5 ...
+        other = load_evaluator(tmp_path / "renamed.pth", "detector").model
+        assert not torch.equal(other.backbone(image[0][None])["0"], theirs["0"])  # ... which differs visibly

@@ -153,7 +153,7 @@ def test_spade_module_names_and_sync_batch_norm_conversion():
             "G_middle_1.norm_1.mlp_gamma.bias", "up_0.conv_s.weight_orig", "up_3.norm_s.mlp_beta.weight",
             "conv_img.weight"} <= keys
     d_keys = set(model.discriminator.state_dict())
-    assert {"discriminator_0.model0.0.weight", "discriminator_1.model3.0.weight_orig",
+    assert {"discriminator_0.model0.0.weight", "discriminator_1.model3.0.0.weight_orig",
             "discriminator_1.model4.0.bias"} <= d_keys
     n_spade = sum(isinstance(m, SPADE) for m in model.generator.modules())
     converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model.generator)

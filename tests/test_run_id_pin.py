@@ -20,7 +20,8 @@ GRIDS = {
     "synth-evaluators-mini": ["0d4a04ee50a9", "b0a4ed09378a"],
     "synth-table4-mini": ["1cd8062875b7", "a627357a7a9f", "cc00d2f322e4", "65fc46fb761f", "1cd6fe4d209c",
                           "0ff9cc1fc1c5", "85f0e7239978", "0bfc7f58cb0d", "5597169932cd"],
-    "synth-table1": ["0e62acd77836", "a9a11b34bddb"],
+    # paper scale: ids changed once when eval.fid_weights took torch-fidelity's file name (issue 22)
+    "synth-table1": ["9026710726c7", "c286f731b8a3"],
 }
 
 SINGLE = [

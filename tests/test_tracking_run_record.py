@@ -121,7 +121,7 @@ def test_wandb_offline_run_holds_the_final_metrics(finished_run):
     assert run["run_id"] == record["wandb_id"] and run["state"] == "finished"
     salt = json.loads((run_dir.parent / ".store.json").read_text())["salt"]
     assert record["wandb_id"] == f"{record['run_id']}-{salt}"  # the store's salt: one W&B run per store
-    assert set(run["tags"]) == {"synth", "n=2", "panda=panda-1x"}
+    assert set(run["tags"]) == {"synth", "n=2", "seed=0", "panda=panda-1x"}  # the seed too (issue 21)
     assert run["summary"]["val/pq"] == pytest.approx(metrics["pq"])
     assert run["summary"]["val/miou"] == pytest.approx(metrics["miou"])
     assert not {"pq", "miou"} & set(run["summary"])  # final metrics are val/*, like the losses are train/*
@@ -166,3 +166,13 @@ def test_sync_lists_the_offline_runs(finished_run, capsys):
     listed = capsys.readouterr().out.split()
     assert listed == [json.loads((run_dir / "run.json").read_text())["wandb_dir"]]
     assert main(["sync", "--dry-run", "--runs-root", str(run_dir.parent), "ffffffffffff"]) == 2
+
+
+def test_wandb_config_holds_only_the_sections_of_the_run_and_its_name_the_seed(finished_run):
+    cfg, run_dir = finished_run
+    record = json.loads((run_dir / "run.json").read_text())
+    run = wandb_summary(Path(record["wandb_dir"]))
+    config = {k.split(".")[0] for k in run["config"]} if isinstance(run["config"], dict) else set()
+    assert {"model", "data", "train", "panda"} <= config and not {"launch", "gan"} & config
+    assert run["config"]["seed"] in (0, {"value": 0}) and record["run_id"] == cfg.run_id
+    assert run["name"] == "panda-table2-mini/upsnet-mini/n=2/panda-1x/seed=0"

@@ -44,8 +44,8 @@ def scenes(tmp_path_factory) -> Path:
                               workers=1, progress=False)
 
 
-def make_task(root: Path, name: str = "panoptic-spade-mini", **kw) -> GanSynthesisTask:
-    return GanSynthesisTask(model_name=name, model_options=TINY, train_roots=[root], val_root=root, seed=0,
+def make_task(root: Path, name: str = "panoptic-spade-mini", model_options: dict = TINY, **kw) -> GanSynthesisTask:
+    return GanSynthesisTask(model_name=name, model_options=model_options, train_roots=[root], val_root=root, seed=0,
                             gan=GanSettings(1e-4, 4e-4, 0.0, 0.999, decay=0.5), **kw)
 
 
@@ -286,3 +286,32 @@ def test_an_evaluator_that_cannot_be_had_fails_the_run_before_it_trains(tmp_path
     (run,) = RunStore(runs).runs()
     assert run["status"] == "failed" and not (runs / run["run_id"] / "history.jsonl").exists()
 
+
+
+def test_init_options_start_g_and_d_from_a_file_or_a_runs_checkpoint(scenes, tmp_path, capsys):
+    """model.options.init_generator / init_discriminator through the task: a run id reads that run's
+    checkpoints/last.pt (G and D), a file loads strictly; SPADE's G into panoptic SPADE says what is new."""
+    from harness.errors import ConfigError
+    from harness.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(5)
+    trained = make_task(scenes, "spade-mini").modules()["gan"]
+    rid = "00000000abcd"
+    save_checkpoint(tmp_path / rid / "checkpoints", {"iteration": 3, "modules": {"gan": trained.state_dict()},
+                                                       "optimizers": {}, "data": {}, "rng": {}})
+    torch.save(trained.generator.state_dict(), tmp_path / "latest_net_G.pth")
+    task = GanSynthesisTask(model_name="spade-mini", model_options={**TINY, "init_generator": rid,
+                                                                    "init_discriminator": rid},
+                            train_roots=[scenes], val_root=scenes, seed=0, runs_root=tmp_path,
+                            gan=GanSettings(1e-4, 4e-4, 0.0, 0.999, decay=0.5))
+    torch.manual_seed(6)
+    started = task.modules()["gan"]
+    for key, value in trained.state_dict().items():
+        assert torch.equal(started.state_dict()[key], value), key
+    capsys.readouterr()
+    panoptic = make_task(scenes, model_options={**TINY, "init_generator": str(tmp_path / "latest_net_G.pth")})
+    gan = panoptic.modules()["gan"]
+    assert "new 1x1 projections" in capsys.readouterr().out
+    assert torch.equal(gan.generator.state_dict()["fc.weight"], trained.generator.state_dict()["fc.weight"])
+    with pytest.raises(ConfigError, match=r"ffffffffffff/checkpoints: model.options.init_discriminator"):
+        make_task(scenes, model_options={**TINY, "init_discriminator": "ffffffffffff"}, runs_root=tmp_path)

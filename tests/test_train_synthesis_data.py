@@ -185,3 +185,46 @@ def test_a_subset_keeps_its_label_maps(blocks_dataset, tmp_path):
     full = SynthesisSet([blocks_dataset], LabelSource.of([blocks_dataset]), (32, 48), seed=0)
     assert len(sub) == 2
     assert torch.equal(sub.sample(1)["semantic"], full.sample(2)["semantic"])
+
+
+def test_spades_edge_map_comes_from_the_instance_map_on_a_hand_made_map(tmp_path):
+    """Cityscapes' instanceIds (void classes and trailer instances keep their own ids) against the
+    panoptic map of the same frame (void = 0, trailer is void): SPADE's 4-neighbour edges, by hand."""
+    from cityscapes_fixtures import write_cityscapes_tree
+
+    from harness.data.cityscapes import convert_cityscapes
+    from harness.models.registry import create_model
+    from harness.models.synthesis.label_maps import instance_edges
+
+    # label ids: 1 ego vehicle, 4 static (both void in the panoptic map), 7 road; trailer (30) instances
+    instances = torch.tensor([[1, 1, 4, 4, 7],
+                              [1, 1, 4, 4, 7],
+                              [30000, 30000, 30001, 30001, 7]])
+    want = torch.tensor([[0, 1, 1, 1, 1],
+                         [1, 1, 1, 1, 1],
+                         [1, 1, 1, 1, 1]], dtype=torch.float32)
+    torch.testing.assert_close(instance_edges(instances[None])[0, 0], want)
+    panoptic = torch.where((instances < 7) | (instances >= 30000), 0, instances)  # what the panoptic PNG holds
+    from_panoptic = torch.tensor([[0, 0, 0, 1, 1],
+                                  [0, 0, 0, 1, 1],
+                                  [0, 0, 0, 1, 1]], dtype=torch.float32)
+    torch.testing.assert_close(instance_edges(panoptic[None])[0, 0], from_panoptic)
+
+    root = write_cityscapes_tree(tmp_path / "cs")
+    frame = root / "gtFine/train/aachen/aachen_000000_000019_gtFine"  # the first image
+    for suffix in ("labelIds", "instanceIds"):  # 'static' (4) beside the 'ego vehicle' (1): both void
+        path = f"{frame}_{suffix}.png"
+        pixels = np.asarray(Image.open(path)).copy()
+        pixels[-3:, :5] = 4
+        Image.fromarray(pixels).save(path)
+    out = convert_cityscapes(root, tmp_path / "out", workers=1, progress=False, instance_ids=True)
+    ds = SynthesisSet([out], LabelSource.of([out]), (24, 40), seed=0, dontcare_label=False)
+    sample = ds.sample(0)
+    np.testing.assert_array_equal(sample["instances"].numpy(), PanopticDataset.load(out).read_instance_map(0))
+    model = create_model("spade-mini", num_classes=35, dontcare_label=False)
+    label, panoptic_ids = model.labels(collate([sample]))
+    torch.testing.assert_close(label[:, -1:], instance_edges(sample["instances"][None]))
+    assert torch.equal(panoptic_ids[0], sample["panoptic"])
+    spade_edges, panoptic_edges = instance_edges(sample["instances"][None]), instance_edges(sample["panoptic"][None])
+    assert bool(spade_edges[0, 0, -3:, 4:6].all()) and not bool(panoptic_edges[0, 0, -2:, 4:6].any())
+    assert LabelSource.of([out]).describe()["instance_dir"] == "instance_ids"  # the edges' source, recorded

@@ -48,7 +48,7 @@ def test_table1_is_spade_and_panoptic_spade_on_cityscapes_label_ids_with_the_pap
     assert (gan.lr_generator, gan.lr_discriminator, gan.beta1, gan.beta2) == (1e-4, 4e-4, 0.0, 0.999)
     assert gan.decay == 0.5 and gan.load_size is None  # the last 100 of 200 epochs
     assert recipe.eval.segmenter == "weights/drn-d-105_ms_cityscapes.pth"
-    assert recipe.eval.fid_weights.endswith("pt_inception-2015-12-05-6726825d.pth")
+    assert recipe.eval.fid_weights.endswith("weights-inception-2015-12-05-6726825d.pth")
     assert cells("synth-table1-mini") == [("spade-mini", {}, 0), ("panoptic-spade-mini", {}, 0)]
 
 

@@ -117,3 +117,63 @@ def test_full_scale_train_and_sweep_refuse_in_one_line(weights_dir, tmp_path, ca
     assert f"{weights_dir}/{RESNET101_FILE}" in capsys.readouterr().err  # the R101 rows name their own file
     assert not runs.exists()  # refused before any run folder
     assert panbench(["sweep", "panda-table1", "--dry-run", "--runs-root", str(runs)]) == 0  # planning needs no file
+
+
+def test_weights_check_says_present_absent_and_corrupted(weights_dir, tmp_path, capsys, monkeypatch):
+    import hashlib
+    from dataclasses import replace
+
+    from harness.weight_check import ABSENT, CORRUPTED, OK, check_file
+
+    assert KNOWN_FILES[RESNET50_FILE].sha256_prefix == "0676ba61"  # torchvision's name carries it
+    body = b"stand-in bytes"  # the real file is 98 MB: the publisher's prefix is set to these bytes' digest
+    monkeypatch.setitem(KNOWN_FILES, RESNET50_FILE,
+                        replace(KNOWN_FILES[RESNET50_FILE], sha256_prefix=hashlib.sha256(body).hexdigest()[:8]))
+    (weights_dir / RESNET50_FILE).write_bytes(body)
+    assert check_file(RESNET50_FILE).status == OK
+    (weights_dir / VGG19_FILE).write_bytes(b"truncated download")  # the name says dcbb9e9d; these bytes do not
+    vgg = check_file(VGG19_FILE)
+    assert (vgg.status, vgg.path) == (CORRUPTED, weights_dir / VGG19_FILE) and "dcbb9e9d" in vgg.detail
+    absent = check_file(RESNET101_FILE)
+    assert absent.status == ABSENT and f"https://download.pytorch.org/models/{RESNET101_FILE}" in absent.detail
+    # no published hash (fyu/drn) or one's own file: it must read as plain tensors
+    torch.save({"w": torch.zeros(2)}, weights_dir / "drn-d-105_ms_cityscapes.pth")
+    assert check_file("drn-d-105_ms_cityscapes.pth").status == OK
+    (tmp_path / "own.pth").write_bytes(b"\x00junk")
+    assert check_file(str(tmp_path / "own.pth")).status == CORRUPTED
+    capsys.readouterr()
+    assert panbench(["weights", "check", RESNET50_FILE, "drn-d-105_ms_cityscapes.pth"]) == 0
+    capsys.readouterr()
+    assert panbench(["weights", "check", VGG19_FILE, RESNET101_FILE]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("corrupted ") and out[1].startswith("absent ") and len(out) == 2
+    assert panbench(["weights", "check"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(KNOWN_FILES) and sum(line.startswith("ok ") for line in lines) == 2
+
+
+def test_one_file_name_per_file_across_recipes_readme_and_the_known_files():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    named = {m for path in (root / "recipes").glob("*.yaml")
+             for m in re.findall(r"[\w.-]+\.pth", path.read_text())}
+    table = {m for line in (root / "README.md").read_text().splitlines() if line.startswith("| `")
+             for m in re.findall(r"^\| `([\w.-]+\.pth)`", line)}  # the README's table of weights files
+    trained_here = {"fasterrcnn_resnet50_fpn_cityscapes.pth"}  # an evaluator run's file, not a published one
+    assert named - trained_here <= set(KNOWN_FILES)
+    assert table == set(KNOWN_FILES)
+    for name, known in KNOWN_FILES.items():
+        stated = re.search(r"-([0-9a-f]{8,})\.pth$", name)
+        assert known.sha256_prefix == (stated.group(1) if stated and known.source.endswith(name) else None), name
+
+
+def test_init_weights_are_checked_before_a_run_starts(weights_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"absent_G\.pth: generator weights to start from file is missing.*"
+                                          r"model\.options\.init_generator=none"):
+        required_weight_files("spade-mini", {"init_generator": str(tmp_path / "absent_G.pth")})
+    torch.save({}, weights_dir / "latest_net_D.pth")
+    found = required_weight_files("spade-mini", {"init_discriminator": "latest_net_D.pth",
+                                                 "init_generator": "0123456789ab"})  # a run id: the task's to find
+    assert found == {"model.options.init_discriminator": weights_dir / "latest_net_D.pth"}

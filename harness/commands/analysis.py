@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.specs import FIGURES, SCALES, SOURCES, TABLES
+from analysis.specs import FIGURES, SCALES, SOURCES, TABLES, scale_suffix
 from harness.config.paths import add_runs_root
 
 SOURCE_HELP = ("runs: the run store; reference: the papers' published numbers; both: ours | paper | Δ side by "
@@ -43,17 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f.set_defaults(func=figure_command)
 
     p = subparsers.add_parser("report")
-    p.add_argument("--out", type=Path, default=Path("results/report"))
+    p.add_argument("--out", type=Path, default=Path("results/report"), help="folder to write (default results/report)")
     p.add_argument("--source", choices=SOURCES, default="runs", help=SOURCE_HELP + " (figures: runs)")
     p.add_argument("--tables", default="panda-table2,panda-table3,panda-fit", help="comma-separated table names")
     p.add_argument("--figures", default="fig3",
-                   help="comma-separated: fig3, per-class, panda-copies (none: no figures)")
-    p.add_argument("--no-dashboard", action="store_true")
+                   help="comma-separated: fig3, per-class, panda-copies, panda-peers (none: no figures)")
+    p.add_argument("--no-dashboard", action="store_true", help="write no dashboard.html into the folder")
     _add_run_filters(p)
     p.set_defaults(func=report_command)
 
     p = subparsers.add_parser("dashboard")
-    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"))
+    p.add_argument("--out", type=Path, default=Path("results/dashboard.html"),
+                   help="HTML file to write (default results/dashboard.html)")
     add_runs_root(p)
     p.set_defaults(func=dashboard_command)
 
@@ -62,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="list: every spec; recipe TARGET: the recipe a make target sweeps; render TARGET: its tables")
     p.add_argument("target", nargs="?", default=None, help="a make target (recipe, render)")
     p.add_argument("--scale", choices=SCALES, default="mini",
-                   help="full: the paper recipes; mini: their -mini ones; small: the -small ones (synthesis)")
+                   help="full: the paper recipes; mini: their -mini ones; small: their -small ones")
     p.add_argument("--out", type=Path, default=Path("results/tables"), help="render: folder of the tables")
     add_runs_root(p)
     p.set_defaults(func=specs_command)
@@ -98,7 +99,7 @@ def figure_command(args: argparse.Namespace) -> int:
 
 
 def specs_command(args: argparse.Namespace) -> int:
-    from analysis.specs import make_targets, render_target, scaled_recipe
+    from analysis.specs import make_targets, render_target, scale_suffix
     from harness.errors import PanbenchError
 
     targets = make_targets()
@@ -115,7 +116,7 @@ def specs_command(args: argparse.Namespace) -> int:
     if args.action == "render" and args.target is None:  # every target: what the store can give
         for target, (recipe, names) in targets.items():
             try:
-                paths = render_target(names, scaled_recipe(recipe, args.scale), args.out,
+                paths = render_target(names, recipe + scale_suffix(args.scale), args.out,
                                       args.runs_root)
             except PanbenchError as exc:
                 print(f"skipped   {target}: {exc}")
@@ -126,9 +127,9 @@ def specs_command(args: argparse.Namespace) -> int:
         raise PanbenchError(f"specs {args.action}: unknown make target {args.target!r} (known: {', '.join(targets)})")
     recipe, names = targets[args.target]
     if args.action == "recipe":
-        print(scaled_recipe(recipe, args.scale))
+        print(recipe + scale_suffix(args.scale))
         return 0
-    for path in render_target(names, scaled_recipe(recipe, args.scale), args.out, args.runs_root):
+    for path in render_target(names, recipe + scale_suffix(args.scale), args.out, args.runs_root):
         print(f"wrote {path}")
     return 0
 

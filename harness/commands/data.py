@@ -43,9 +43,9 @@ def _register_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="procedural street scenes with Cityscapes' 19 evaluation categories")
     _output_root(p)
     p.add_argument("--n", required=True, type=int, help="number of images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=512)
-    p.add_argument("--height", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0, help="scene i is drawn from (seed, i): same seed, same dataset")
+    p.add_argument("--width", type=int, default=512, help="image width in pixels")
+    p.add_argument("--height", type=int, default=256, help="image height in pixels")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_synth)
 
@@ -119,10 +119,14 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cityscapes", help="convert Cityscapes (gtFine + leftImg8bit) to COCO panoptic")
     p.add_argument("--root", required=True, type=Path, help="Cityscapes root holding gtFine/ and leftImg8bit/")
     _output_root(p)
-    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--split", default="train", choices=("train", "val", "test"), help="Cityscapes split to convert")
     p.add_argument("--label-ids", action="store_true",
                    help="also keep every frame's gtFine labelIds map (35 label ids, the synthesis models' input) "
                         "under OUT/label_ids/")
+    p.add_argument("--instance-ids", action="store_true",
+                   help="also keep every frame's gtFine instanceIds map under OUT/instance_ids/ (SPADE's instance "
+                        "map: its edge channel tells void classes and caravan / trailer instances apart); "
+                        "implies --label-ids")
     p.add_argument("--workers", type=int, default=None, help="processes, one city each (default: all cores)")
     p.set_defaults(func=_cityscapes)
 
@@ -130,7 +134,8 @@ def _register_cityscapes(sub: argparse._SubParsersAction) -> None:
 def _cityscapes(args: argparse.Namespace) -> int:
     from harness.data.cityscapes import convert_cityscapes
 
-    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids)
+    root = convert_cityscapes(args.root, args.out, split=args.split, workers=args.workers, label_ids=args.label_ids,
+                              instance_ids=args.instance_ids)
     print(f"wrote {root}")
     return 0
 

@@ -1,20 +1,28 @@
 """`panbench sweep RECIPE [--executor local|torchrun|slurm] [--cluster slurm|local|debug]
-[--parallel N] [--nproc N] [--dry-run] [--seeds S,S] [key=value ...]`."""
+[--parallel N] [--nproc N] [--dry-run] [--seeds S,S] [--rerun] [key=value ...]`."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from harness.config.paths import add_runs_root
+from harness.config.recipes import list_recipes
 from harness.launch.plan import CLUSTERS, EXECUTORS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sweep")
+    p = subparsers.add_parser("sweep", description="Run every cell of a recipe's grid; finished runs are skipped "
+                                                   "unless --rerun.",
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=textwrap.fill("recipes: " + ", ".join(list_recipes()), break_on_hyphens=False))
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="recipe overrides; a grid key narrows the grid; launch.KEY=VALUE sets a SLURM parameter")
-    p.add_argument("--dry-run", action="store_true", help="print each run's state and cost estimate, and stop")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print each run's state and cost estimate and the missing data roots / weights files, and stop")
+    p.add_argument("--rerun", action="store_true",
+                   help="run the finished cells again too (each earlier record is kept in <run>/earlier/<k>/)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local (this machine: in turn, or --parallel N processes), torchrun (each run a DDP job), "
                         "slurm (a submitit job array)")
@@ -57,14 +65,16 @@ def _world_size(args: argparse.Namespace, launch) -> int:
 
 def sweep_command(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from harness.errors import ConfigError
+    from harness.interrupts import Interrupted
     from harness.launch.estimate import cost_table, estimate
     from harness.launch.plan import Launch, check_executor, plan_sweep
+    from harness.launch.plan_view import fit_columns, preflight_lines
     from harness.launch.sweep import run_sweep
-    from harness.models.pretrained import required_weight_files
     from harness.config.recipes import load_recipe
+    from harness.tracking.run_store import RunStore
+    from harness.train.preflight import refuse
 
     check_executor(args.executor, args.cluster, args.parallel)
     if args.nproc is not None and args.nproc < 1:
@@ -76,18 +86,19 @@ def sweep_command(args: argparse.Namespace) -> int:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
             raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
-    plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds)
-    for planned in plan if not args.dry_run else ():  # every weights file the runs to do need, up front
-        if not planned.done:
-            required_weight_files(planned.spec.model, planned.spec.settings.model.options)
+    if not args.dry_run:  # a store it cannot write to: refused before the plan, not once per run
+        RunStore(args.runs_root).check_writable()
+    plan = plan_sweep(args.recipe, args.overrides, args.runs_root, seeds=seeds, rerun=args.rerun)
+    for planned in plan if not args.dry_run else ():  # every data root and weights file the runs to do need
+        if planned.state in ("to do", "failed"):
+            refuse(planned.spec, lister="sweep --dry-run")
     table_of_costs = cost_table(load_recipe(args.recipe, list(args.overrides)))
     counts = {state: sum(p.state == state for p in plan) for state in ("finished", "running elsewhere", "failed")}
-    table = Table(title=f"sweep {args.recipe} ({args.executor}): {len(plan)} runs, {counts['finished']} finished, "
-                        f"{counts['running elsewhere']} running elsewhere, {counts['failed']} failed")
-    for column in ("run id", "status", "variant", "cell", "estimate"):
-        table.add_column(column)
+    console.print(f"sweep {args.recipe} ({args.executor}): {len(plan)} runs, {counts['finished']} finished, "
+                  f"{counts['running elsewhere']} running elsewhere, {counts['failed']} failed")
     totals: dict[str, float] = {}
     unpriced = []
+    rows = []
     for planned in plan:
         cost = estimate(planned.spec, table_of_costs, _world_size(args, planned.spec.settings.launch))
         if planned.state in ("to do", "failed"):
@@ -95,13 +106,17 @@ def sweep_command(args: argparse.Namespace) -> int:
                 unpriced.append(planned.spec.model)
             else:
                 totals[cost.unit] = totals.get(cost.unit, 0.0) + cost.hours
-        why = {None: "new", "running": "its process is gone", "interrupted": "interrupted"}.get(planned.status,
-                                                                                             planned.status)
+        why = {None: "new", "running": "its process is gone", "interrupted": "interrupted",
+               "finished": "rerun"}.get(planned.status, planned.status)
         status = {"finished": "finished", "to do": f"to do ({why})", "failed": "failed, runs again",
                   "running elsewhere": f"running elsewhere ({planned.holder.describe() if planned.holder else ''})"}
-        table.add_row(planned.run_id, status[planned.state], planned.spec.variant.name, planned.describe(),
-                      cost.describe() if cost else "? (no cost entry)")
-    console.print(table)
+        rows.append([planned.run_id, status[planned.state], planned.spec.variant.name, planned.describe(),
+                     cost.describe() if cost else "? (no cost entry)"])
+    for line in fit_columns(("run id", "status", "variant", "cell", "estimate"), rows, shrink=(3, 2, 1, 4)):
+        console.print(line, markup=False, emoji=False)
+    if args.dry_run:
+        for line in preflight_lines(plan):
+            console.print(line, markup=False, emoji=False)
     todo = sum(p.state in ("to do", "failed") for p in plan)
     priced = ", ".join(f"{hours:.3g} {unit}" for unit, hours in totals.items()) or "nothing priced"
     note = f"; no cost entry for {', '.join(sorted(set(unpriced)))} (add cost.models.MODEL)" if unpriced else ""
@@ -113,11 +128,16 @@ def sweep_command(args: argparse.Namespace) -> int:
     summary = run_sweep(plan, args.runs_root, executor=args.executor, launch=launch, echo=console.print)
     console.print(f"sweep {args.recipe}: {len(summary.finished)} finished, {len(summary.skipped)} skipped "
                   f"(already finished), {len(summary.failed)} failed, {len(summary.running_elsewhere)} running "
-                  f"elsewhere" + (f", {len(summary.blocked)} blocked" if summary.blocked else ""))
+                  f"elsewhere" + (f", {len(summary.blocked)} blocked" if summary.blocked else "")
+                  + (f", {len(summary.interrupted)} interrupted" if summary.signal is not None else ""))
     for rid, holder in summary.running_elsewhere:
         console.print(f"  [yellow]running elsewhere[/] {rid}: {holder}")
     for rid, error, log in summary.failed:
         console.print(f"  [red]failed[/] {rid}: {error}\n         log: {log}")
     for rid, reason in summary.blocked:
         console.print(f"  [red]blocked[/] {rid}: {reason}")
+    for rid, when in summary.interrupted:
+        console.print(f"  [yellow]interrupted[/] {rid}: {when}; the same sweep resumes it")
+    if summary.signal is not None:
+        raise Interrupted(summary.signal)
     return 0 if summary.ok else 1

@@ -12,11 +12,13 @@ from harness.data.paths import ALLOW_FLAG
 from harness.data.schema import read_json
 from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
+from harness.metrics.protocol import DEFAULT_PROTOCOL, PRESETS
 from harness.threads import rayon_threads
 
 if TYPE_CHECKING:  # rich is imported by the handlers: building the parser stays light
     from rich.table import Table
 
+PROTOCOLS = tuple(sorted(PRESETS))
 INCEPTION_DEFAULT = ("$PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; "
                      "never downloaded")
 
@@ -183,7 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt-labels", type=Path, help="folder of ground-truth label PNGs (class ids, --ignore-index ignored)")
     p.add_argument("--pred-labels", type=Path, help="folder of predicted label PNGs, same file names")
     p.add_argument("--num-classes", type=int, help="number of classes in label-folder mode")
-    p.add_argument("--ignore-index", type=int, default=255)
+    p.add_argument("--ignore-index", type=int, default=255, help="label value left out of the scores")
     _allow_outside_links(p)
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_semantic)
@@ -202,8 +204,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fake", type=Path, required=True, help="folder of generated images")
     p.add_argument("--weights", type=Path, default=None,
                    help=f"torch-fidelity Inception weights file (default: {INCEPTION_DEFAULT})")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    p.add_argument("--device", default="cpu", help="torch device of Inception (cpu, cuda, cuda:1)")
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.set_defaults(func=_fid)
 
@@ -226,6 +228,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="JSON file to write")
     p.add_argument("--device", default="cpu", help="torch device of the evaluators and Inception")
     p.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+                   help="evaluation protocol preset (segmenter / detector input size, resize filter, label "
+                        "downsampling; README 'Evaluation protocol'): paper = the synthesis paper's text, spade = as "
+                        f"close to SPADE's released numbers as the public record allows (default {DEFAULT_PROTOCOL})")
     p.set_defaults(func=_synthesis)
 
 
@@ -241,8 +247,9 @@ def _synthesis(args: argparse.Namespace) -> int:
     result = evaluate_synthesis(args.fake, args.gt_json, args.gt_dir, real=args.real, segmenter=args.segmenter,
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
                                 batch_size=args.batch_size, progress=True,
-                                resolve_run=evaluator_resolver(args.runs_root))
-    table = _table(f"Synthesised images: {args.fake} ({result['protocol']['images']} images)")
+                                resolve_run=evaluator_resolver(args.runs_root), protocol=args.protocol)
+    table = _table(f"Synthesised images: {args.fake} ({result['protocol']['images']} images, protocol "
+                   f"{result['protocol']['name']})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in RESULT_KEYS:

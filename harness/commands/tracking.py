@@ -1,4 +1,5 @@
-"""`panbench sync [RUN_ID ...]`: upload the offline W&B runs of the run store (`wandb sync`) once
+"""`panbench runs stale [--recipe R]`: the finished runs whose code state is not the working tree's.
+`panbench sync [RUN_ID ...]`: upload the offline W&B runs of the run store (`wandb sync`) once
 the user is online; without run ids, every run that has an offline W&B folder. Each run id is
 uploaded once: a run has one offline folder (a restart rebuilds it, harness.tracking.wandb_sink);
 a folder already synced is skipped (its `.wandb.synced` marker), and a run still executing is left
@@ -17,18 +18,53 @@ from pathlib import Path
 
 from harness.config.paths import add_runs_root
 from harness.errors import ConfigError
+from harness.tracking.provenance import code_state, describe_state, state_of
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR, RunStore
 
 SYNCED_GLOB = "*.wandb.synced"  # the marker `wandb sync` leaves beside the .wandb file
 
 
+SYNC_HELP = """Upload the run store's offline W&B runs with `wandb sync` (once you are online): the runs named,
+or every run that has an offline W&B folder. Each run is uploaded once; a run still executing is left
+until it ends. The run's W&B URL is kept in its run.json (the dashboard links it)."""
+STALE_HELP = """List the finished runs whose code state (git commit, or the hash of the uncommitted diff of tracked
+files, run.json `code`) differs from the working tree's: their numbers may not be what this code gives.
+Run them again with `panbench sweep RECIPE --rerun` or `panbench train RECIPE ... --rerun`."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("sync", description=__doc__.split("\n\n")[0])
-    p.add_argument("run_ids", nargs="*", metavar="RUN_ID")
+    p = subparsers.add_parser("sync", description=SYNC_HELP)
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to upload (default: every run)")
     add_runs_root(p)
     p.add_argument("--dry-run", action="store_true", help="list the folders, do not upload")
     p.set_defaults(func=sync_command)
+    runs = subparsers.add_parser("runs")
+    actions = runs.add_subparsers(dest="runs_command", required=True)
+    stale = actions.add_parser("stale", help="finished runs made by another code state than the working tree's",
+                               description=STALE_HELP)
+    stale.add_argument("--recipe", default=None, help="only the runs of this recipe (its name in run.json)")
+    add_runs_root(stale)
+    stale.set_defaults(func=stale_command)
+
+
+def stale_runs(store: RunStore, recipe: str | None = None) -> list[dict]:
+    """The finished run records (of `recipe`) whose (commit, diff hash) is not the working tree's."""
+    here = state_of({"code": code_state()})
+    finished = (r for r in store.runs() if r and r.get("status") == "finished")
+    return [r for r in finished if recipe in (None, r.get("recipe")) and state_of(r) != here]
+
+
+def stale_command(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_root)
+    here = describe_state(state_of({"code": code_state()}))
+    found = stale_runs(store, args.recipe)
+    scope = f" of {args.recipe}" if args.recipe else ""
+    print(f"working tree: code {here}; {len(found)} finished run(s){scope} made by other code")
+    for record in found:
+        print(f"{record['run_id']}  {record.get('recipe')}  {record.get('variant')}  seed={record.get('seed')}  "
+              f"code {describe_state(state_of(record))}  finished {record.get('finished_at')}")
+    return 0
 
 
 @dataclass

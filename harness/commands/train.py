@@ -1,5 +1,6 @@
 """`panbench train RECIPE [key=value ...]`: run one cell of a recipe (grid keys not given take their
-first value); `--nproc N` launches it through torchrun (DDP, gloo on CPU, NCCL on GPUs).
+first value); `--nproc N` launches it through torchrun (DDP, gloo on CPU, NCCL on GPUs). A finished
+run is not trained again unless `--rerun` asks (its record is kept beside the new one).
 
 This is the one entry point of a run: the launchers (harness/launch) start the same command in each
 process they spawn (`python -m harness.cli train ... --expect-run-id ID --outcome-file F`)."""
@@ -17,14 +18,19 @@ from harness.errors import PanbenchError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = subparsers.add_parser("train", description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog="recipes: " + ", ".join(list_recipes()))
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path to a YAML file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. data.n=10 data.panda=1x train.epochs=2")
     add_runs_root(p)
     p.add_argument("--nproc", type=int, default=1, help="processes per node through torchrun (DDP)")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and run id, do not train")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config, run id and any missing data root or weights file; do not train")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar or lines on stdout (the run's train.log is written either way)")
+    p.add_argument("--rerun", action="store_true",
+                   help="train a finished run again; its record is kept in <run>/earlier/<k>/")
     p.add_argument("--expect-run-id", default=None, help="refuse to train any other run (set by launchers)")
     p.add_argument("--outcome-file", type=Path, default=None,
                    help="rank 0 writes what became of the run here (JSON; set by launchers)")
@@ -45,8 +51,8 @@ def _train(args: argparse.Namespace) -> int:
     from harness.config.run_spec import RunSpec
     from harness.launch.sweep import run_upstream
     from harness.launch.torchrun import run_distributed
-    from harness.models.pretrained import required_weight_files
     from harness.train.distributed import init_distributed, shutdown
+    from harness.train.preflight import preflight, refuse
     from harness.train.run import run_training
 
     spec = RunSpec.from_recipe(args.recipe, args.overrides)
@@ -55,16 +61,20 @@ def _train(args: argparse.Namespace) -> int:
                             f"launcher expected {args.expect_run_id}")
     if args.print_config:
         print(json.dumps({"run_id": spec.run_id, "variant": spec.variant.name, "config": spec.config}, indent=2))
+        problems = preflight(spec)
+        print(f"preflight: {len(problems)} problem(s) `train` would refuse" if problems else "preflight: ok")
+        for problem in problems:
+            print(f"  {problem}")
         return 0
-    if args.expect_run_id is None:  # a launcher checked its runs' weights files and dependencies when it planned them
-        required_weight_files(spec.model, spec.settings.model.options)  # a missing weights file: one line, now
+    if args.expect_run_id is None:  # a launcher checked its runs' data, weights and dependencies when it planned them
+        refuse(spec)  # a missing data root or weights file: one line, before any run folder exists
         run_upstream(dependencies(spec.settings), args.runs_root)  # its evaluators' runs first: the sweep's planner
     if args.nproc > 1:
         result = run_distributed(spec, args.recipe, args.overrides, args.runs_root, args.nproc,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, rerun=args.rerun)
     else:
         try:
-            result = run_training(spec, args.runs_root, progress=not args.no_progress)
+            result = run_training(spec, args.runs_root, progress=not args.no_progress, rerun=args.rerun)
         finally:
             shutdown(init_distributed())  # a launched DDP rank leaves its process group
     if int(os.environ.get("RANK", "0")) != 0:

@@ -16,7 +16,6 @@ is one line naming it and how it gets trained)."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,13 @@ from typing import TYPE_CHECKING, Callable
 
 from harness.errors import ConfigError, PanbenchError
 from harness.models.registry import model_family
+from harness.seeding import RUN_ID
 from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
     from harness.config.recipe_schema import RecipeConfig
     from harness.config.run_spec import RunSpec
 
-RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 class DependencyError(PanbenchError):

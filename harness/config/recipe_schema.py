@@ -37,6 +37,7 @@ from omegaconf import MISSING
 from harness.data.augment_mode import AugmentMode
 from harness.data.synth import MIN_SIDE
 from harness.errors import ConfigError
+from harness.metrics.protocol import DEFAULT_PROTOCOL, PRESETS
 from harness.panda.config import CANVAS_ONLY, PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
@@ -128,22 +129,29 @@ class DataConfig:
     subset: str = checked(lambda v: v in SUBSETS, f"one of {', '.join(SUBSETS)}")
     every_k: int = checked(_at_least(1), ">= 1")
     seed: int = checked(_at_least(0), ">= 0")
-    panda: str = MISSING  # the augmentation mode: `mode`
+    panda: str = MISSING  # the augmentation schedule: `mode`
     panda_mix: float = checked(_fraction, "a probability in [0, 1)")  # online: P(a sample is replaced)
+    augment: str = MISSING  # the method the schedule applies (harness/panda/door.py), `mode.method`
+    augment_params: Dict[str, Any] = MISSING  # its parameters (open: checked by the door)
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
     workers: int = checked(_at_least(0), ">= 0", reports=True)
-    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set
-    realism: bool = checked(lambda v: isinstance(v, bool), "true or false", reports=True)
+    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set: it measures
+    # the set, not the run, so result_config leaves it out of the run id
+    realism: bool = checked(lambda v: isinstance(v, bool), "true or false")
     val_max: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null (all images)")
 
     @functools.cached_property
     def mode(self) -> AugmentMode:
         """`data.panda` (with `panda_mix` when online) parsed once: harness/data/augment_mode.py."""
-        return AugmentMode.parse(self.panda, mix=self.panda_mix)
+        return AugmentMode.parse(self.panda, mix=self.panda_mix, method=self.augment)
 
     def check(self) -> None:
         self.mode  # noqa: B018 - parsing is the check (ConfigError naming data.panda)
+        if self.mode.enabled and self.augment != "panda":
+            from harness.panda.augment import method_of
+
+            method_of(self.augment, self.augment_params)  # a name or parameter that does not resolve: one line
         if self.dataset == "synth":
             check_fields(self.synth, "data.synth.")
             pool = self.synth.count if self.subset == "random" else len(range(0, self.synth.count, self.every_k))
@@ -231,6 +239,8 @@ class GanEvalConfig(EvalConfig):
     detector: Optional[str] = checked(_evaluator, "a weights file, a run id or null")  # null: no detAP
     # Inception weights file for FID / KID (null: harness/metrics/fid.py's search)
     fid_weights: Optional[str] = checked(_evaluator, "a weights file, a run id or null")
+    # the evaluation protocol preset (harness/metrics/protocol.py); the default leaves run ids as they were
+    protocol: str = checked(lambda v: v in PRESETS, f"one of {', '.join(sorted(PRESETS))}")
 
 
 @dataclass
@@ -411,19 +421,35 @@ def result_config(config: dict) -> dict:
     """The part of a resolved config (plain containers) that determines a run's results, in the
     layout run ids were first taken in: the SGD keys under `train:`, where a GAN run also had the
     root recipe's SGD values (GAN_ID_SGD)."""
-    out = {k: v for k, v in config.items()}
+    out = applicable_config(config)
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
-    mode = AugmentMode.parse((config.get("data") or {}).get("panda"))
-    if not mode.enabled:
+    _drop(out, ["data", "realism"])  # a measure of the PanDA set (harness/metrics/realism.py)
+    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
+    out["train"] = {**dict(out.get("train") or {}), **sgd}
+    if (config.get("eval") or {}).get("protocol") == DEFAULT_PROTOCOL:  # as scored before the key existed
+        _drop(out, ["eval", "protocol"])
+    return out
+
+
+def applicable_config(config: dict) -> dict:
+    """A resolved config without the keys that do not apply to its run (its sections are already its
+    family's): the `panda:` section unless PanDA is a step of the augmentation, `data.panda_mix` unless
+    online, the augmentation door's keys while PanDA (or nothing) is the method."""
+    out = {k: v for k, v in config.items()}
+    data = config.get("data") or {}
+    mode = AugmentMode.parse(data.get("panda"), method=data.get("augment") or "panda")
+    if not mode.enabled or "panda" not in mode.steps:
         out.pop("panda", None)
     elif (out.get("panda") or {}).get("canvas", "noise") == "noise":  # the paper's canvas: ids as before it
         for name in CANVAS_ONLY:
             _drop(out, ["panda", name])
     if not mode.online:
         _drop(out, ["data", "panda_mix"])
-    sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
-    out["train"] = {**dict(out.get("train") or {}), **sgd}
+    if not mode.enabled or mode.method == "panda":  # the door's keys: absent from every run id before it
+        _drop(out, ["data", "augment"])
+    if not mode.enabled or not data.get("augment_params"):
+        _drop(out, ["data", "augment_params"])
     return out
 
 

@@ -46,17 +46,23 @@ class PandaVariant:
     params: dict[str, Any] = field(default_factory=dict)
     online: bool = False
     mix: float | None = None  # online only
+    method: str = "panda"  # data.augment (harness/panda/door.py); PanDA's ops and params apply when it has panda
+    method_params: dict[str, Any] = field(default_factory=dict)  # data.augment_params
 
     @classmethod
-    def of(cls, copies: int, config: PandaConfig, online_mix: float | None = None) -> "PandaVariant":
+    def of(cls, copies: int, config: PandaConfig, online_mix: float | None = None, method: str = "panda",
+           method_params: dict[str, Any] | None = None) -> "PandaVariant":
         """`copies` offline images per original, or online PanDA at `online_mix` (then copies is 0)."""
         online = online_mix is not None
         if copies == 0 and not online:
             return cls(0, (), {})
         defaults = PandaConfig().to_dict()
-        params = {k: v for k, v in config.to_dict().items() if k != "ops" and (k not in defaults or v != defaults[k])}
-        return cls(0 if online else copies, tuple(op for op in OPS if config.enabled(op)), params, online,
-                   float(online_mix) if online else None)
+        with_panda = "panda" in [m.strip() for m in method.split("+")]
+        params = {k: v for k, v in config.to_dict().items() if k != "ops"
+                  and (k not in defaults or v != defaults[k])} if with_panda else {}
+        ops = tuple(op for op in OPS if config.enabled(op)) if with_panda else OPS
+        return cls(0 if online else copies, ops, params, online, float(online_mix) if online else None,
+                   method, dict(method_params or {}))
 
     @property
     def name(self) -> str:
@@ -65,11 +71,13 @@ class PandaVariant:
             return "none"
         ops = "+".join(self.ops) or "no-ops"
         full = self.ops == OPS
-        if self.online:
+        if self.method != "panda":  # another door method: its name (`copy-paste-1x`, `copy-paste+panda-online`)
+            head = f"{self.method}-{'online' if self.online else f'{self.copies}x'}" + ("" if full else f":{ops}")
+        elif self.online:
             head = "panda-online" + ("" if full else f":{ops}")
         else:
             head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
-        shown = ({"mix": self.mix} if self.online and self.mix != RATIO_1X else {}) | self.params
+        shown = ({"mix": self.mix} if self.online and self.mix != RATIO_1X else {}) | self.method_params | self.params
         if "generator" in shown:  # a recipe reference is long: its digest keeps the name a W&B tag (<= 64 chars)
             shown["generator"] = stable_digest(shown["generator"], 6)
         if shown:
@@ -78,6 +86,7 @@ class PandaVariant:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "copies": self.copies, "ops": list(self.ops), "params": dict(self.params)}
+        out |= {"method": self.method, "method_params": dict(self.method_params)} if self.method != "panda" else {}
         return out | ({"online": True, "mix": self.mix} if self.online else {})
 
 
@@ -101,7 +110,8 @@ class RunSpec:
         """The spec of one expanded cell; every value is checked first (ConfigError naming the key)."""
         settings = typed_recipe(cell)
         mode = settings.data.mode
-        variant = PandaVariant.of(mode.stored_copies, settings.panda, mode.mix if mode.online else None)
+        variant = PandaVariant.of(mode.stored_copies, settings.panda, mode.mix if mode.online else None,
+                                  mode.method, settings.data.augment_params)
         config = to_dict(cell)
         config["panda"]["ops"] = [op for op in OPS if op in config["panda"]["ops"]]  # order-free: one id
         return cls(run_id=run_id(config), recipe=str(settings.name),
@@ -118,11 +128,30 @@ class RunSpec:
         """The identity fields of run.json."""
         return {"run_id": self.run_id, "recipe": self.recipe, "cell": dict(self.cell), "seed": self.seed,
                 "model": self.model, "dataset": self.dataset, "n_requested": self.n_requested,
-                "variant": self.variant.name, "panda": self.variant.to_dict()}
+                "variant": self.variant.name, "panda": self.variant.to_dict(), **self.augment_record()}
+
+    def augment_record(self) -> dict[str, Any]:
+        """`augment`: a door method's name, parameters and source sha256 (harness/panda/door.py), so a changed
+        plugin shows as changed code; absent for plain PanDA (its parameters are `panda`) and no augmentation."""
+        mode = self.settings.data.mode
+        if not mode.enabled or mode.method == "panda":
+            return {}
+        from harness.panda.augment import method_of
+
+        return {"augment": method_of(mode.method, door_params(self.settings)).describe()}
 
     def label(self, n: int | None) -> str:
         """`recipe/model/n=N/variant`: the W&B run name and the sweep's log line."""
         return f"{self.recipe}/{self.model}/n={n}/{self.variant.name}"
+
+
+def door_params(settings: RecipeConfig) -> dict[str, Any]:
+    """The door method's parameters: `data.augment_params`, a composition's `panda` step taking the recipe's
+    `panda:` section (one place for the offline set, the online transform and run.json)."""
+    params = dict(settings.data.augment_params or {})
+    if "panda" in settings.data.mode.steps and len(settings.data.mode.steps) > 1:
+        params["panda"] = settings.panda.to_dict()
+    return params
 
 
 def run_specs(cfg: DictConfig, seeds: Iterable[int] | None = None) -> list[RunSpec]:

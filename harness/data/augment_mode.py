@@ -51,12 +51,18 @@ class AugmentMode:
     def from_record(cls, variant: Mapping[str, Any] | None) -> "AugmentMode":
         """The mode of run.json's structured variant (`panda`: copies, online, mix); none when absent."""
         variant = variant if isinstance(variant, Mapping) else {}
+        method = variant.get("method") if isinstance(variant.get("method"), str) else "panda"
         if variant.get("online") is True:
             mix = variant.get("mix")
-            return cls(online=True, mix=float(mix) if isinstance(mix, (int, float)) else None)
+            return cls(method, online=True, mix=float(mix) if isinstance(mix, (int, float)) else None)
         copies = variant.get("copies")
         ok = isinstance(copies, int) and not isinstance(copies, bool) and copies >= 1
-        return cls(copies=copies) if ok else cls()
+        return cls(method, copies=copies) if ok else cls()
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The methods of a composition `a+b` in order (one for a single method)."""
+        return tuple(part.strip() for part in self.method.split("+"))
 
     @property
     def enabled(self) -> bool:

@@ -14,8 +14,9 @@ stay Cityscapes' frame names (cityscapesscripts' own evaluation matches on them)
 `panbench data export` gives the frameworks integer ids.
 
 `label_ids=True` also keeps every frame's `*_gtFine_labelIds.png` (Cityscapes' 34 label ids, the
-35-class input of SPADE and the synthesis paper) under `label_ids/`, declared in panoptic.json as
-`label_maps` (harness.data.label_maps)."""
+35-class input of SPADE and the synthesis paper) under `label_ids/`; `instance_ids=True` (which implies
+it) also its `*_gtFine_instanceIds.png` (SPADE's instance map, the source of its boundary channel)
+under `instance_ids/`; both declared in panoptic.json as `label_maps` (harness.data.label_maps)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ from harness.parallel import parallel_map
 CONVERTER = "cityscapesscripts.preparation.createPanopticImgs.convert2panoptic"
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 LABEL_IDS_DIR = "label_ids"
+INSTANCE_IDS_SUFFIX = "_gtFine_instanceIds.png"
+INSTANCE_IDS_DIR = "instance_ids"
 LABEL_NC = 35  # SPADE's label_nc for Cityscapes: label ids 0..33 (cityscapesscripts' labels.py) and one spare
 
 
@@ -69,12 +72,15 @@ def _convert_city(job: tuple[str, str, str]) -> dict:
 
 
 def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", workers: int | None = None,
-                       progress: bool = True, label_ids: bool = False) -> Path:
+                       progress: bool = True, label_ids: bool = False, instance_ids: bool = False) -> Path:
     """Convert one split of the Cityscapes tree at `root` (holding gtFine/ and leftImg8bit/) into a
     COCO-panoptic dataset at `out` (built beside it and renamed into place, so a failed conversion
     leaves nothing there), one city per process; return `out`. Images keep the converter's order
-    (sorted paths: city, then frame). `label_ids`: keep the `*_gtFine_labelIds.png` maps too."""
+    (sorted paths: city, then frame). `label_ids`: keep the `*_gtFine_labelIds.png` maps too;
+    `instance_ids`: and the `*_gtFine_instanceIds.png` maps."""
     root, out = Path(root), Path(out)
+    label_ids = label_ids or instance_ids
+    kept = [(LABEL_IDS_SUFFIX, LABEL_IDS_DIR)] * label_ids + [(INSTANCE_IDS_SUFFIX, INSTANCE_IDS_DIR)] * instance_ids
     gt_fine, left = root / "gtFine", root / "leftImg8bit"
     for folder in (gt_fine / split, left / split):
         if not folder.is_dir():
@@ -105,16 +111,18 @@ def convert_cityscapes(root: str | Path, out: str | Path, split: str = "train", 
                 with naming_failures(label):
                     label.parent.mkdir(exist_ok=True)
                     os.replace(Path(converted["png_dir"]) / converted_label, label)
-                if label_ids:
-                    ids_source = gt_fine / split / city / f"{image['id']}{LABEL_IDS_SUFFIX}"
+                for suffix, folder in kept:
+                    ids_source = gt_fine / split / city / f"{image['id']}{suffix}"
                     if not ids_source.is_file():
-                        raise DatasetError(ids_source, "labelIds file is missing (--label-ids keeps every frame's "
-                                                       "gtFine labelIds map)")
-                    link_or_copy(ids_source, staging / LABEL_IDS_DIR / ann["file_name"])
+                        kind = suffix[len("_gtFine_"):-len(".png")]
+                        raise DatasetError(ids_source, f"{kind} file is missing (--label-ids / --instance-ids keep "
+                                                       f"every frame's gtFine {kind} map)")
+                    link_or_copy(ids_source, staging / folder / ann["file_name"])
                 images.append(image)
                 annotations.append(ann)
         shutil.rmtree(work)
-        extra = {LABEL_MAPS_KEY: LabelMaps(LABEL_IDS_DIR, LABEL_NC).to_json()} if label_ids else {}
+        maps = LabelMaps(LABEL_IDS_DIR, LABEL_NC, INSTANCE_IDS_DIR if instance_ids else None)
+        extra = {LABEL_MAPS_KEY: maps.to_json()} if label_ids else {}
         write_panoptic_json(staging, images, annotations, per_city[0]["categories"],
                             info={"description": f"Cityscapes {split} (gtFine) in COCO panoptic format",
                                   "converted_with": CONVERTER}, **extra)

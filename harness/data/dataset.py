@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from harness.atomic import encode_png, write_bytes, write_json
-from harness.data.images import encode_image, read_ids, read_rgb
+from harness.data.images import encode_image, read_class_ids, read_ids, read_rgb
 from harness.data.label_maps import LABEL_MAPS_KEY, LabelMaps, label_map_path, label_maps_of, read_label_map
 from harness.data.panoptic_format import id2rgb, make_segments_info
 from harness.data.paths import confined, name_problem
@@ -171,6 +171,21 @@ class PanopticDataset:
         below the declared `num_classes` or 255 (no label)."""
         annotation = self.annotation_for(self.images[index]["id"])
         return read_label_map(self.label_map_path(annotation), self.label_maps.num_classes)
+
+    def instance_map_path(self, annotation: dict) -> Path:
+        """`<root>/<label_maps.instance_dir>/<file_name>`, confined to the root."""
+        maps = self.label_maps
+        if maps is None or maps.instance_dir is None:
+            raise DatasetError(self.json_path, f"has no {LABEL_MAPS_KEY}.instance_dir "
+                                               "(`panbench data cityscapes --label-ids` keeps Cityscapes' instanceIds)")
+        return label_map_path(self.root, maps, annotation, self.json_path, self.allow_outside_links, instances=True)
+
+    def read_instance_map(self, index: int) -> np.ndarray | None:
+        """(H, W) int64 instance ids of image `index` (SPADE's instance map), None when none are kept."""
+        maps = self.label_maps
+        if maps is None or maps.instance_dir is None:
+            return None
+        return read_class_ids(self.instance_map_path(self.annotation_for(self.images[index]["id"])), "instance map")
 
     def read_image(self, index: int) -> np.ndarray:
         return read_rgb(self.image_path(self.images[index]))

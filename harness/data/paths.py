@@ -14,6 +14,9 @@ from harness.errors import DatasetError
 ALLOW_FLAG = "--allow-outside-links"
 
 
+MAX_NAME = 4096  # PATH_MAX: a longer name is no file, and quoting it would flood the error line
+
+
 def name_problem(name: Any) -> str | None:
     """Why `name` cannot be a file name relative to a folder (None when it can), without touching disk."""
     if not isinstance(name, str) or not name.strip():
@@ -24,6 +27,8 @@ def name_problem(name: Any) -> str | None:
         return "is an absolute path (file names are relative to their folder)"
     if ".." in PurePosixPath(name.replace("\\", "/")).parts:
         return "climbs out of its folder with '..'"
+    if len(name) > MAX_NAME or any(len(part.encode()) > 255 for part in PurePosixPath(name).parts):
+        return f"is longer than a file system allows ({len(name)} characters)"
     return None
 
 

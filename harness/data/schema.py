@@ -22,15 +22,62 @@ from harness.errors import DatasetError
 Problem = tuple[str, str]  # (file, problem)
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file, or raise DatasetError naming it (missing, undecodable or invalid)."""
+MAX_DEPTH = 64  # COCO-panoptic JSON nests 5 deep, a run record about 6: deeper is damage or hostile
+TOP_TYPES = {dict: "a JSON object", list: "a JSON list"}
+
+
+def nesting_depth(text: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings ignored; vectorised over
+    the bytes (the json module would recurse into a hostile file, and walking what it returns too)."""
+    import numpy as np  # here: `panbench evaluate --help` loads no third-party module (tests/test_cli_startup.py)
+
+    brackets_of = np.zeros(256, np.int8)
+    brackets_of[[ord("["), ord("{")]], brackets_of[[ord("]"), ord("}")]] = 1, -1
+    b = np.frombuffer(text, np.uint8)
+    quotes, slashes = np.flatnonzero(b == ord('"')), np.flatnonzero(b == ord("\\"))
+    if len(slashes):  # a quote is escaped by an odd run of backslashes just before it
+        new_run = np.r_[True, np.diff(slashes) != 1]
+        run_start = np.maximum.accumulate(np.where(new_run, slashes, 0))
+        at = np.searchsorted(slashes, quotes - 1)
+        ends_there = (at < len(slashes)) & (slashes[np.minimum(at, len(slashes) - 1)] == quotes - 1)
+        run = np.where(ends_there, quotes - run_start[np.minimum(at, len(slashes) - 1)], 0)
+        quotes = quotes[run % 2 == 0]
+    delta = brackets_of[b]
+    brackets = np.flatnonzero(delta)
+    outside = np.searchsorted(quotes, brackets) % 2 == 0  # an even number of quotes before it
+    steps = delta[brackets[outside]].astype(np.int64)
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def read_json(path: str | Path, expect: type | None = None) -> Any:
+    """Parse a JSON file that came from outside, or raise DatasetError naming it in one line: missing,
+    undecodable, invalid, nested deeper than MAX_DEPTH, an integer over Python's digit limit, or a
+    top level that is not `expect` (dict or list). Nothing of the file's content is quoted."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, "file is missing")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(path, f"invalid JSON ({exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read ({exc.strerror or exc})") from None
+    if (depth := nesting_depth(raw)) > MAX_DEPTH:
+        raise DatasetError(path, f"nested {depth} levels deep, more than the {MAX_DEPTH} any panbench JSON needs")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(path, f"not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise DatasetError(path, f"invalid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # int(): more digits than sys.get_int_max_str_digits()
+        raise DatasetError(path, f"invalid JSON ({str(exc).split(';')[0][:100]})") from None
+    if expect is not None and not isinstance(data, expect):
+        raise DatasetError(path, f"is {_json_type(data)}, expected {TOP_TYPES[expect]}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def raise_first(problems: Iterable[Problem]) -> None:

@@ -60,6 +60,8 @@ def write_subset(src: str | Path | PanopticDataset, out: str | Path, image_ids: 
                 link_or_copy(label_src, staging / PANOPTIC_DIR / ann["file_name"])
                 if maps is not None:
                     link_or_copy(ds.label_map_path(ann), staging / maps.dir / ann["file_name"])
+                    if maps.instance_dir is not None:
+                        link_or_copy(ds.instance_map_path(ann), staging / maps.instance_dir / ann["file_name"])
                 bar.advance(task)
         extra = {**ds.extra, "subset": {"source": str(ds.location.resolve()), "n": len(images), **provenance}}
         write_panoptic_json(staging, images, annotations, ds.categories, **extra)

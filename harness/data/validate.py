@@ -138,6 +138,13 @@ def _label_map_problems(ds: PanopticDataset, image: dict, ann: dict) -> Iterator
         yield exc.path, exc.problem
         return
     yield from label_maps.header_problems(path, size)
+    if ds.label_maps.instance_dir is not None:
+        try:
+            path = ds.instance_map_path(ann)
+        except DatasetError as exc:
+            yield exc.path, exc.problem
+            return
+        yield from label_maps.header_problems(path, size, instances=True)
 
 
 def _annotations_by_image(ds: PanopticDataset) -> dict[Any, dict]:

@@ -17,12 +17,12 @@ from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipes import load_recipe
 from harness.config.run_spec import RunSpec, run_specs
 from harness.errors import ConfigError
+from harness.metrics.vocabulary import METRICS
 from harness.tracking.run_lock import Holder, RunLock
 from harness.tracking.run_store import ERROR_LOG, RunStore
 
 EXECUTORS = ("local", "torchrun", "slurm")
 CLUSTERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
-TRAIN_LOG = "train.log"  # a launched run's output, in its folder (appended per attempt)
 
 
 @dataclass
@@ -32,6 +32,7 @@ class PlannedRun:
     holder: Holder | None = None  # who executes it now, when its lock is held
     upstream: Upstream | None = None  # set when the run is planned as another run's dependency
     needs: tuple[str, ...] = ()  # run ids of the upstream runs that must finish before this one starts
+    rerun: bool = False  # `--rerun`: a finished run is run again (its record kept beside it)
 
     @property
     def run_id(self) -> str:
@@ -60,8 +61,8 @@ class PlannedRun:
 
     @property
     def state(self) -> str:
-        """finished / running elsewhere / failed / to do."""
-        if self.done:
+        """finished / running elsewhere / failed / to do (a finished run under `--rerun`)."""
+        if self.done and not self.rerun:
             return "finished"
         if self.holder is not None:
             return "running elsewhere"
@@ -75,10 +76,12 @@ class SweepSummary:
     running_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # run id, holder
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # run id, error, log path
     blocked: list[tuple[str, str]] = field(default_factory=list)  # run id, the upstream run it waits for
+    interrupted: list[tuple[str, str]] = field(default_factory=list)  # run id, "SIGTERM at iteration N"
+    signal: int | None = None  # the stop signal the sweep received (harness.interrupts)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.blocked
+        return not self.failed and not self.blocked and self.signal is None
 
 
 @dataclass(frozen=True)
@@ -95,16 +98,19 @@ class Launch:
 
 
 def plan_sweep(recipe: str, overrides: Iterable[str] = (), runs_root: str | Path = DEFAULT_RUNS_ROOT,
-               seeds: Iterable[int] | None = None) -> list[PlannedRun]:
+               seeds: Iterable[int] | None = None, rerun: bool = False) -> list[PlannedRun]:
     """Every cell of the recipe's grid with its run spec and current state. An override of a grid key
     pins the grid to that value (load_recipe: `data.n=10` runs only the n = 10 cells); `seeds`
-    repeats every cell with each training seed (mean ± std over seeds in the tables)."""
-    return plan_runs(run_specs(load_recipe(recipe, list(overrides)), seeds=seeds), runs_root)
+    repeats every cell with each training seed (mean ± std over seeds in the tables); `rerun` plans
+    the finished runs of the grid again (never their upstream runs)."""
+    return plan_runs(run_specs(load_recipe(recipe, list(overrides)), seeds=seeds), runs_root, rerun)
 
 
-def plan_runs(specs: list[RunSpec], runs_root: str | Path = DEFAULT_RUNS_ROOT) -> list[PlannedRun]:
+def plan_runs(specs: list[RunSpec], runs_root: str | Path = DEFAULT_RUNS_ROOT,
+              rerun: bool = False) -> list[PlannedRun]:
     """`specs` with their state, after every upstream run they need (each once, recursively: an
-    upstream run's own dependencies come before it), finished upstream runs included."""
+    upstream run's own dependencies come before it), finished upstream runs included; `rerun` marks
+    `specs` (not their upstream runs) to run again when finished."""
     store = RunStore(runs_root)
     own = {spec.run_id for spec in specs}
     ups: dict[str, Upstream] = {}
@@ -120,8 +126,9 @@ def plan_runs(specs: list[RunSpec], runs_root: str | Path = DEFAULT_RUNS_ROOT) -
                 queue.append(up.spec)
 
     def planned(spec: RunSpec, upstream: Upstream | None = None) -> PlannedRun:
+        store.confine(spec.run_id)  # a planted link in the store: the whole sweep is refused before any run
         return PlannedRun(spec, store.status(spec.run_id), RunLock(store.run_dir(spec.run_id)).held_elsewhere(),
-                          upstream, needs[spec.run_id])
+                          upstream, needs[spec.run_id], rerun and upstream is None)
 
     return [planned(up.spec, up) for up in ups.values()] + [planned(spec) for spec in specs]
 
@@ -149,6 +156,16 @@ def cell_overrides(spec: RunSpec) -> list[str]:
     """`key=value` overrides that pin the recipe's grid to this spec's cell (values as JSON, which
     the override parser reads as YAML); the launched process checks that it lands on the same id."""
     return [f"{key}={json.dumps(value)}" for key, value in spec.cell.items()]
+
+
+def metric_summary(metrics: dict) -> str:
+    """The first measured metric of each family (PQ, mIoU, AP, detAP, ...): a sweep line's summary."""
+    shown: dict[str, str] = {}
+    for key, metric in METRICS.items():
+        value = metrics.get(key)
+        if metric.family not in shown and isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown[metric.family] = f"{metric.label} {value:.4g}"
+    return ", ".join(shown.values())
 
 
 def check_executor(executor: str, cluster: str = "slurm", parallel: int = 1) -> None:
@@ -187,7 +204,13 @@ def record_outcome(store: RunStore, planned: PlannedRun, summary: SweepSummary, 
         echo(f"      run {rid} was finished elsewhere meanwhile: skipped")
     elif store.is_finished(rid):
         summary.finished.append(rid)
-        echo(f"      run {rid} finished in {took}")
+        scores = metric_summary(store.read_metrics(rid) or {})
+        echo(f"      run {rid} finished in {took}" + (f": {scores}" if scores else ""))
+    elif store.status(rid) == "interrupted":
+        stop = (store.read_run(rid) or {}).get("interrupted") or {}
+        at = f" at iteration {stop['iteration']}" if stop.get("iteration") is not None else ""
+        summary.interrupted.append((rid, f"{stop.get('signal', 'a signal')}{at}"))
+        echo(f"      run {rid} interrupted by {stop.get('signal', 'a signal')}{at} after {took}: a rerun resumes it")
     else:
         record = store.read_run(rid) or {}
         reason = error or record.get("error") or f"ended with status {record.get('status')!r}"

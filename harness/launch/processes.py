@@ -5,7 +5,8 @@ its own torch threads: the cores are split, threads = cores // (runs at once x p
 and on a GPU machine each run gets its own GPUs (CUDA_VISIBLE_DEVICES), so parallel runs never share
 a device.
 Each process takes the run's lock itself, so a run killed with its sweep is found with a dead
-holder and taken over by the next sweep."""
+holder and taken over by the next sweep. A stop signal the sweep receives is forwarded to every
+running child, which records its run `interrupted`; no new run starts."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ import os
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable
 
 from harness.errors import ConfigError
-from harness.launch.plan import TRAIN_LOG, Launch, PlannedRun, SweepSummary, record_outcome
+from harness.interrupts import Interrupted, deferred, pending
+from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.launch.torchrun import RunFailed, run_distributed, run_process
-from harness.tracking.run_store import RunStore
+from harness.progress import STEP_PERCENT
+from harness.tracking.run_store import TRAIN_LOG, RunStore
+from harness.train.train_log import latest_step
 
 
 def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
@@ -40,6 +45,20 @@ def local_slots(parallel: int, procs_per_run: int) -> list[dict[str, str]]:
     return slots
 
 
+class ProgressWatch:
+    """Echoes a launched run's newest train.log step line each time it has done another STEP_PERCENT
+    of its iterations (the run's own process prints nothing: its output is the log)."""
+
+    def __init__(self, rid: str, log: Path, echo: Callable[[str], None]):
+        self.rid, self.log, self.echo, self.shown = rid, log, echo, 0.0
+
+    def __call__(self) -> None:
+        latest = latest_step(self.log)
+        if latest is not None and 100 * latest[1] - self.shown >= STEP_PERCENT:
+            self.shown = 100 * latest[1]
+            self.echo(f"      run {self.rid}: {latest[0]}")
+
+
 def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, echo: Callable[[str], None],
                      torchrun: bool) -> None:
     store = RunStore(launch.runs_root)
@@ -56,6 +75,8 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
          f"process ({len(os.sched_getaffinity(0))} cores)")
 
     def one(k: int, planned: PlannedRun) -> None:
+        if pending():  # the sweep is stopping: no new run
+            return
         slot = slots.get()
         try:
             _launch_one(k, planned, slot, nprocs[planned.run_id] if torchrun else None)
@@ -70,19 +91,26 @@ def run_as_processes(todo: list[PlannedRun], launch: Launch, summary: SweepSumma
         echo(f"[{k}/{len(todo)}] run {rid}: {planned.describe()} (log: {log})")
         env = {**os.environ, **slot}
         started = time.perf_counter()
+        watch = ProgressWatch(rid, log, echo)
         try:
             if nproc is not None:
                 result = run_distributed(planned.spec, recipe, overrides, launch.runs_root, nproc,
-                                         progress=False, env=env, log=log)
+                                         progress=False, env=env, log=log, rerun=planned.rerun, watch=watch)
             else:
-                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log)
+                result = run_process(planned.spec, recipe, overrides, launch.runs_root, env=env, log=log,
+                                     rerun=planned.rerun, watch=watch)
         except RunFailed as exc:
             error = (store.read_run(rid) or {}).get("error") or str(exc)
             record_outcome(store, planned, summary, echo, started, error=error, log=log)
             return
+        except Interrupted:  # the forwarded signal stopped it, and it recorded itself
+            record_outcome(store, planned, summary, echo, started, log=log)
+            return
         record_outcome(store, planned, summary, echo, started, skipped=result.skipped,
                        running_elsewhere=result.running_elsewhere, log=log)
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with deferred(), ThreadPoolExecutor(max_workers=parallel) as pool:  # a signal: forwarded, children waited for
         for future in [pool.submit(one, k, p) for k, p in enumerate(todo, 1)]:
             future.result()
+    if pending():
+        raise Interrupted(pending())

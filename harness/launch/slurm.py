@@ -30,6 +30,7 @@ import submitit
 from harness.config.recipe_schema import LaunchConfig
 from harness.config.run_spec import RunSpec
 from harness.errors import ConfigError
+from harness.interrupts import Interrupted
 from harness.launch.plan import Launch, PlannedRun, SweepSummary, record_outcome
 from harness.tracking.run_store import RunStore
 
@@ -39,9 +40,10 @@ SUBMITIT_DIR = ".submitit"
 class RunJob(submitit.helpers.Checkpointable):
     """One run as a (requeueable) submitit job; returns what became of the run."""
 
-    def __init__(self, spec: RunSpec, runs_root: str | Path):
+    def __init__(self, spec: RunSpec, runs_root: str | Path, rerun: bool = False):
         self.spec = spec
         self.runs_root = str(runs_root)
+        self.rerun = rerun  # a requeued rerun finds its run unfinished: it resumes, never sets aside twice
 
     def __call__(self) -> dict[str, Any]:
         import torch
@@ -53,7 +55,7 @@ class RunJob(submitit.helpers.Checkpointable):
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         torch.set_num_threads(self.spec.settings.launch.cpus_per_task)
         try:
-            result = run_training(self.spec, self.runs_root, progress=False)
+            result = run_training(self.spec, self.runs_root, progress=False, rerun=self.rerun)
         except Exception as exc:  # recorded in the run store; the job itself ran
             return {"run_id": self.spec.run_id, "error": f"{type(exc).__name__}: {exc}"}
         return {"run_id": self.spec.run_id, "skipped": result.skipped, "running_elsewhere": result.running_elsewhere}
@@ -106,15 +108,20 @@ def run_on_slurm(todo: list[PlannedRun], launch: Launch, summary: SweepSummary, 
         settings = runs[0].spec.settings.launch
         executor = make_executor(folder, launch.cluster, settings, f"panbench-{runs[0].spec.recipe}")
         with executor.batch():
-            jobs = [executor.submit(RunJob(p.spec, launch.runs_root)) for p in runs]
+            jobs = [executor.submit(RunJob(p.spec, launch.runs_root, p.rerun)) for p in runs]
         echo(f"submitted {len(jobs)} job(s) to {launch.cluster} (job ids {jobs[0].job_id} ... {jobs[-1].job_id}; "
              f"{settings.nodes} node(s) x {settings.ranks_per_node} task(s), {settings.time_min} min; logs in {folder})")
         for planned, job in zip(runs, jobs):
             echo(f"      job {job.job_id}: run {planned.run_id} {planned.describe()}")
         submitted.extend(zip(runs, jobs))
-    for planned, job in submitted:
+    for k, (planned, job) in enumerate(submitted):
         try:
             outcome = job.result()
+        except Interrupted:  # the submitting process was stopped; its jobs are the cluster's
+            for _, left in submitted[k:]:
+                echo(f"      job {left.job_id} keeps running on {launch.cluster} (`panbench sweep ... --dry-run` "
+                     f"shows its state)")
+            raise
         except Exception as exc:  # the job failed outside the run (submitit's own error: node, pickling, ...)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             record_outcome(store, planned, summary, echo, started, error=f"job {job.job_id}: {first}",

@@ -9,12 +9,14 @@ ends a DDP job within torchrun's monitor interval: its agent stops the other ran
 exits non-zero. Rank 0 may be stopped before it can record anything, so the launcher finishes the
 record: it takes the run's lock (the dead rank 0 held it) and marks the run failed with the error
 of the rank that failed first (the `error.rank<k>.log` that rank wrote), or with the exit code and
-the job's log when no rank left one."""
+the job's log when no rank left one. A run its processes recorded `interrupted` (a stop signal,
+forwarded by this process or sent to them) raises Interrupted here too."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,11 +26,14 @@ from typing import Callable, Mapping, Sequence
 
 from harness.config.run_spec import RunSpec
 from harness.errors import PanbenchError
+from harness.interrupts import Interrupted, deferred, wait_for
+from harness.interrupts import watch as forwarding
 from harness.tracking.run_lock import RunLock
 from harness.tracking.run_store import RunStore
 from harness.train.run import RunResult
 
 ENTRY = "harness.cli"  # `python -m harness.cli train ...` = `panbench train ...`
+WATCH_SECONDS = 5.0  # how often a launcher looks at its run's progress
 
 
 class RunFailed(PanbenchError):
@@ -36,44 +41,48 @@ class RunFailed(PanbenchError):
 
 
 def entry_args(recipe: str, overrides: Sequence[str], runs_root: str | Path, run_id: str, outcome: Path,
-               entry: str = ENTRY) -> list[str]:
+               entry: str = ENTRY, rerun: bool = False) -> list[str]:
     """`-m harness.cli train RECIPE overrides ...` for a launched process that must land on `run_id`."""
     return ["-m", entry, "train", recipe, *overrides, "--runs-root", str(runs_root), "--expect-run-id", run_id,
-            "--outcome-file", str(outcome)]
+            "--outcome-file", str(outcome), *(["--rerun"] if rerun else [])]
 
 
 def launch(spec: RunSpec, command: Callable[[Path], list[str]], runs_root: str | Path,
-           env: Mapping[str, str] | None, log: Path | None, what: str) -> RunResult:
+           env: Mapping[str, str] | None, log: Path | None, what: str,
+           watch: Callable[[], None] | None = None) -> RunResult:
     """Run `command(outcome_file)` and read what became of the run. `log` receives the output
-    (default: the terminal)."""
+    (default: the terminal); `watch` is called every few seconds while the command runs."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="panbench-launch-") as tmp:
         outcome_file = Path(tmp) / "outcome.json"
-        with (open(log, "a", encoding="utf-8") if log else contextlib.nullcontext()) as out:
-            code = subprocess.call(command(outcome_file), env=dict(env) if env is not None else None, stdout=out,
-                                   stderr=subprocess.STDOUT if out else None)
+        # a stop signal this process receives is forwarded to it (harness.interrupts)
+        with (open(log, "a", encoding="utf-8") if log else contextlib.nullcontext()) as out, deferred(), \
+                forwarding(subprocess.Popen(command(outcome_file), env=dict(env) if env is not None else None,
+                                            stdout=out, stderr=subprocess.STDOUT if out else None)) as child:
+            code = wait_for(child, watch, WATCH_SECONDS)
         outcome = json.loads(outcome_file.read_text()) if outcome_file.is_file() else None
     return launch_outcome(spec, runs_root, code, log, time.perf_counter() - started, what, outcome)
 
 
 def run_process(spec: RunSpec, recipe: str, overrides: list[str], runs_root: str | Path,
-                env: Mapping[str, str] | None = None, log: Path | None = None) -> RunResult:
+                env: Mapping[str, str] | None = None, log: Path | None = None, rerun: bool = False,
+                watch: Callable[[], None] | None = None) -> RunResult:
     """The run as one process (`python -m harness.cli train`)."""
     return launch(spec, lambda outcome: [sys.executable, *entry_args(recipe, overrides, runs_root, spec.run_id,
-                                                                     outcome), "--no-progress"],
-                  runs_root, env, log, what="the run's process")
+                                                                     outcome, rerun=rerun), "--no-progress"],
+                  runs_root, env, log, what="the run's process", watch=watch)
 
 
 def run_distributed(spec: RunSpec, recipe: str, overrides: list[str], runs_root: str | Path, nproc: int,
                     progress: bool = True, env: Mapping[str, str] | None = None, log: Path | None = None,
-                    entry: str = ENTRY) -> RunResult:
+                    entry: str = ENTRY, rerun: bool = False, watch: Callable[[], None] | None = None) -> RunResult:
     """The run `spec` (= `recipe` + `overrides`) as `nproc` DDP processes through torchrun."""
     def command(outcome: Path) -> list[str]:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               *entry_args(recipe, overrides, runs_root, spec.run_id, outcome, entry)]
+               *entry_args(recipe, overrides, runs_root, spec.run_id, outcome, entry, rerun)]
         return cmd if progress else [*cmd, "--no-progress"]
 
-    return launch(spec, command, runs_root, env, log, what="torchrun")
+    return launch(spec, command, runs_root, env, log, what="torchrun", watch=watch)
 
 
 def launch_outcome(spec: RunSpec, runs_root: str | Path, code: int, log: Path | None, duration_s: float,
@@ -88,6 +97,9 @@ def launch_outcome(spec: RunSpec, runs_root: str | Path, code: int, log: Path | 
         return RunResult(rid, run_dir, {}, skipped=True, running_elsewhere=outcome["running_elsewhere"])
     if record.get("status") == "finished":
         return RunResult(rid, run_dir, store.read_metrics(rid) or {}, skipped=bool(outcome and outcome["skipped"]))
+    stop = record.get("interrupted") if record.get("status") == "interrupted" else None
+    if isinstance(stop, dict) and stop.get("signal") in signal.Signals.__members__:  # its processes were stopped
+        raise Interrupted(signal.Signals[stop["signal"]], stop.get("iteration"), rid)
     if record.get("status") in ("running", "failed") and RunLock(run_dir).held_elsewhere() is None:
         record = _record_root_cause(store, rid, f"{what} exited with code {code} before rank 0 recorded an error",
                                     log or run_dir, duration_s) or record

@@ -1,13 +1,16 @@
 """Scores of synthesised images (synthesis paper Sec. 4, "Performance Metrics"; Tables 1-4): the
 evaluation behind `panbench evaluate synthesis` and the end of every synthesis run.
 
-Protocol (each choice is written into the result under `protocol`):
+Protocol (each choice is written into the result under `protocol`; the choices that published
+reproductions disagree on are one named preset of `harness.metrics.protocol`, `paper` by default,
+whose name metrics.json keeps):
 - matching: the generated image `<stem>.png|.jpg|.jpeg` in the fake folder belongs to the ground-truth
   annotation whose label map `file_name` has that stem (the map it was generated from); every
   annotation needs exactly one generated image and every generated image an annotation;
-- mIoU / pixel accuracy / per-class IoU: the segmenter runs on the generated image at its own size;
-  its logits are resized to the ground-truth label resolution (bilinear, align_corners=False) and
-  arg-maxed; labels are never resized. Evaluation classes: the ground-truth categories the segmenter
+- mIoU / pixel accuracy / per-class IoU: the segmenter runs on the generated image at its own size
+  (`spade` preset: upsampled to the label resolution first); its logits are resized to the
+  ground-truth label resolution (bilinear, align_corners=False) and arg-maxed; labels are never resized.
+  Evaluation classes: the ground-truth categories the segmenter
   predicts (Cityscapes' 19 for DRN, COCO-Stuff's 182 for DeepLab); other ground truth is ignored;
   mIoU averages the classes present (TP + FP + FN > 0), through `semantic.ConfusionMatrix`;
 - detAP: COCO box AP @[.5:.95] (COCOeval, `instances.det_ap`: hotcoco, equal to pycocotools) of the detector's boxes, scaled from
@@ -45,9 +48,11 @@ from harness.metrics import kid as kid_metric
 from harness.metrics.instances import det_ap, instances_to_predictions
 from harness.metrics.per_image import image_semantic_counts, stack, write_per_image
 from harness.metrics.pq_image import PQCounts
+from harness.metrics.protocol import DEFAULT_PROTOCOL, LABEL, EvalProtocol, get_protocol
 from harness.metrics.semantic import ConfusionMatrix
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator, load_evaluator, sidecar_path
 from harness.models.evaluators.segmenter import resize_logits
+from harness.models.synthesis.label_maps import resize_nearest
 from harness.progress import track
 from harness.weight_files import candidate_path
 from harness.weights import WeightsError
@@ -57,6 +62,8 @@ COCO_DETECTION_CLASSES = 91  # torchvision's COCO detectors: label = COCO catego
 MATCHING = "generated <stem>.png|.jpg|.jpeg <-> the ground-truth annotation whose file_name has that stem"
 RESOLUTION = ("ground-truth label resolution: segmenter logits resized bilinearly (align_corners=False) to it, "
               "labels never interpolated; detector boxes scaled from the generated image's size to it")
+RESOLUTION_NEAREST = ("the segmenter's input resolution: labels nearest-downsampled to it; detector boxes scaled from "
+                      "the detector's input size to the label resolution")
 RESULT_KEYS = ("det_ap", "miou", "accuracy", "fid", "kid", "kid_std")
 
 Resolver = Callable[[str, str], LoadedEvaluator]  # (run id, kind) -> evaluator: the run store's, wired by the caller
@@ -120,8 +127,20 @@ def resolve_evaluator(value: str | Path | LoadedEvaluator | None, kind: str,
     raise WeightsError(path, f"no such {kind} weights file")
 
 
+def evaluator_input(path: Path, label_size: tuple[int, int], where: str, protocol: EvalProtocol) -> torch.Tensor:
+    """(3, H, W) float in [0, 1]: the generated image as it is, or (`where` == LABEL) resized to the
+    label's (H, W) with the protocol's filter (align_corners=False), clamped back into [0, 1]."""
+    image = image_tensor(read_rgb(path))
+    if where != LABEL or tuple(image.shape[-2:]) == tuple(label_size):
+        return image
+    mode = protocol.resize_filter
+    resized = torch.nn.functional.interpolate(image[None], size=tuple(label_size), mode=mode,
+                                              **({} if mode == "nearest" else {"align_corners": False}))
+    return resized[0].clamp_(0, 1)
+
+
 def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
-                  device: str | torch.device, progress: bool,
+                  device: str | torch.device, progress: bool, protocol: EvalProtocol,
                   per_image: str | Path | None = None) -> dict[str, Any]:
     """mIoU, accuracy and per-class IoU of the segmenter on the generated images; with `per_image`, each
     image's confusion rows written there too (harness.metrics.per_image: the bootstrap of an arm's Δ)."""
@@ -138,12 +157,15 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path
     with torch.inference_mode():
         for ann, label, path in track(pairs, "segmenter", disable=not progress):
             ids = read_ids(label)
-            logits = model(image_tensor(read_rgb(path)).to(device)[None])["out"]
-            channels = resize_logits(logits, tuple(ids.shape)).argmax(1)[0].cpu().numpy()
+            image = evaluator_input(path, ids.shape, protocol.segmenter_input, protocol)
+            logits = model(image.to(device)[None])["out"]
             truth = semantic_map(ids, ann["segments_info"], index, unknown_category="fill", source=label)
-            image = ConfusionMatrix(len(evaluated), IGNORE_LABEL).update(truth, channel_to_class[channels])
-            confusion += image
-            rows.append(image_semantic_counts(image))
+            if protocol.label_downsampling == "nearest":  # scored at the input's size
+                truth = resize_nearest(torch.from_numpy(truth)[None], tuple(image.shape[-2:]))[0].numpy()
+            channels = resize_logits(logits, tuple(truth.shape)).argmax(1)[0].cpu().numpy()
+            counts = ConfusionMatrix(len(evaluated), IGNORE_LABEL).update(truth, channel_to_class[channels])
+            confusion += counts
+            rows.append(image_semantic_counts(counts))
     if per_image is not None:
         no_pq = [PQCounts.zeros(0)] * len(pairs)  # a generator's images carry no panoptic prediction
         write_per_image(per_image, stack([ann["image_id"] for ann, _, _ in pairs], [], no_pq, rows))
@@ -153,20 +175,20 @@ def _segmentation(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path
 
 
 def _detections(evaluator: LoadedEvaluator, pairs: list[tuple[dict, Path, Path]], categories: list[dict],
-                device: str | torch.device, progress: bool) -> list[dict]:
+                device: str | torch.device, progress: bool, protocol: EvalProtocol) -> list[dict]:
     classes = np.array(class_categories(evaluator, categories), np.int64)
     things = {int(c["id"]) for c in categories if int(c.get("isthing", 0))}
     model = evaluator.model.eval().to(device)
     out = []
     with torch.inference_mode():
         for ann, label, path in track(pairs, "detector", disable=not progress):
-            image = read_rgb(path)
             (width, height), _ = image_size(label, kind="label")
-            scale = np.array([width / image.shape[1], height / image.shape[0]] * 2)
-            found = model([image_tensor(image).to(device)])[0]
+            image = evaluator_input(path, (height, width), protocol.detector_input, protocol)
+            scale = np.array([width / image.shape[2], height / image.shape[1]] * 2)
+            found = model([image.to(device)])[0]
             labels = found["labels"].cpu().numpy()
             category = classes[labels - 1]
-            keep = np.isin(category, list(things))
+            keep = np.isin(category, list(things)) & (found["scores"].cpu().numpy() >= protocol.score_threshold)
             out += instances_to_predictions(ann["image_id"], found["boxes"].cpu().numpy()[keep] * scale,
                                             found["scores"].cpu().numpy()[keep], category[keep])
     return out
@@ -216,13 +238,16 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                        fid_weights: str | Path | None = None, feature_extractor: nn.Module | None = None,
                        resolve_run: Resolver | None = None, device: str | torch.device = "cpu",
                        batch_size: int = 32, progress: bool = False, distances: bool = True,
-                       cache_dir: str | Path | None = None, per_image: str | Path | None = None) -> dict[str, Any]:
+                       cache_dir: str | Path | None = None, per_image: str | Path | None = None,
+                       protocol: str = DEFAULT_PROTOCOL) -> dict[str, Any]:
     """`det_ap miou accuracy fid kid kid_std` (percent, except FID / KID), `per_class {category_id: {iou}}`
     and `protocol` of the generated images in `fake_dir` (see the module docstring). A metric whose
     evaluator (or real images and Inception weights) is not given is None; `distances=False` skips
     FID / KID (the real-images ceiling rows: real images against themselves are 0 by definition).
     `cache_dir`: detAP's ground-truth cache (harness.metrics.engines.gt_cache; training passes its
-    recipe's data.cache). `per_image`: where the segmenter's per-image confusion rows go (none by default)."""
+    recipe's data.cache). `per_image`: where the segmenter's per-image confusion rows go (none by default).
+    `protocol`: the preset of harness.metrics.protocol."""
+    chosen = get_protocol(protocol)
     gt = read_panoptic_json(gt_json, ground_truth=True)
     gt_dir = Path(gt_dir)
     categories = gt["categories"]
@@ -239,9 +264,11 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
 
     result: dict[str, Any] = {key: None for key in RESULT_KEYS}
     result["per_class"] = {}
-    protocol: dict[str, Any] = {"images": len(pairs), "matching": MATCHING, "evaluation_resolution": RESOLUTION}
+    resolution = RESOLUTION_NEAREST if chosen.label_downsampling == "nearest" else RESOLUTION
+    protocol: dict[str, Any] = {"name": chosen.name, "choices": chosen.record(), "images": len(pairs),
+                                "matching": MATCHING, "evaluation_resolution": resolution}
     if seg is not None:
-        scores = _segmentation(seg, pairs, categories, device, progress, per_image)
+        scores = _segmentation(seg, pairs, categories, device, progress, chosen, per_image)
         result.update(scores)
         scales = getattr(seg.model, "scales", ())
         protocol["segmenter"] = {"architecture": seg.architecture, "source": seg.source,
@@ -249,7 +276,7 @@ def evaluate_synthesis(fake_dir: str | Path, gt_json: str | Path, gt_dir: str | 
                                  "inference": f"MSC: pixel-wise max over scales 1, {', '.join(map(str, scales))}"
                                  if scales else "single scale"}
     if det is not None:
-        result["det_ap"] = det_ap(gt_json, gt_dir, _detections(det, pairs, categories, device, progress),
+        result["det_ap"] = det_ap(gt_json, gt_dir, _detections(det, pairs, categories, device, progress, chosen),
                                   source=det.source, cache_dir=cache_dir)
         protocol["detector"] = {"architecture": det.architecture, "source": det.source,
                                 "metric": "COCO box AP @[.5:.95] (COCOeval by hotcoco, equal to pycocotools) "

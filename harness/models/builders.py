@@ -15,7 +15,6 @@ from harness.models.backbones import mini_resnet_fpn, resnet_fpn
 from harness.models.heuristic_fusion import HeuristicFusion
 from harness.models.label_space import LabelSpace
 from harness.models.panoptic_rcnn import PanopticRCNN
-from harness.models.roi_align import use_fast_roi_align
 from harness.models.semantic_heads import DeformableSemanticHead, MiniDeepLabSemanticHead
 from harness.models.upsnet_panoptic_head import UPSNetFusion
 
@@ -63,7 +62,6 @@ def build_panoptic_model(
         mask_head=MaskRCNNHeads(fpn_channels, tuple(mask_head_layers), 1),
         mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, num_classes),
     )
-    use_fast_roi_align(detector.roi_heads)  # torchvision's poolers, their CPU backward by matmuls (roi_align.py)
     if style == "upsnet":
         semantic = DeformableSemanticHead(in_channels=fpn_channels, num_classes=space.num_classes,
                                           hidden_channels=semantic_channels, num_layers=semantic_layers)

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from harness.errors import ConfigError
 from harness.models.backbones import BACKBONE_WEIGHTS_KEY, IMAGENET_FILES
 from harness.models.registry import model_arguments
+from harness.seeding import RUN_ID
 from harness.weight_files import NO_WEIGHTS, VGG19_FILE, candidate_path, resolve_weight_file
 
 VGG_WEIGHTS_KEY = "model.options.vgg_weights"
@@ -42,4 +43,9 @@ def required_weight_files(model_name: str, options: Mapping[str, Any]) -> dict[s
     if "vgg_weights" in arguments and arguments["vgg_weights"] is not None:
         files[VGG_WEIGHTS_KEY] = resolve_weight_file(arguments["vgg_weights"], f"VGG-19 weights ({VGG19_FILE})",
                                                      VGG_WEIGHTS_KEY)
+    for option in ("init_generator", "init_discriminator"):  # a run id is the synthesis task's to find
+        value = arguments.get(option)
+        if value is not None and not RUN_ID.match(str(value)):
+            key = f"model.options.{option}"
+            files[key] = resolve_weight_file(value, f"{option.split('_')[1]} weights to start from", key)
     return files

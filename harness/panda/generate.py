@@ -22,6 +22,7 @@ from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
 from harness.panda.canvas import Renderer
 from harness.panda.config import PandaConfig
+from harness.panda.door import source_sha256
 from harness.panda.sample import Source, hybrid_partners, panda_sample
 from harness.parallel import parallel_map
 
@@ -116,7 +117,8 @@ def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, con
 
 
 def manifest(src: Path, seed: int, copies: int, config: PandaConfig, images: list[dict]) -> dict[str, Any]:
-    """What made this dataset: enough to regenerate it byte for byte."""
+    """What made this dataset: enough to regenerate it byte for byte; `method` as every door method records it
+    (harness/panda/door.py; the sha256 of sample.py, PanDA's one sample function)."""
     return {
         "generator": "panbench panda",
         "source": str(src),
@@ -125,6 +127,7 @@ def manifest(src: Path, seed: int, copies: int, config: PandaConfig, images: lis
         "ops": list(config.ops),
         "hybrid": config.hybrid,
         "config": config.to_dict(),
+        "method": {"name": "panda", "parameters": config.to_dict(), "sha256": source_sha256(panda_sample)},
         "images": [{"id": e["id"], "file_name": e["file_name"], "source_image_id": e["source_image_id"],
                     "copy_index": e["copy_index"]} for e in images],
     }

@@ -34,6 +34,16 @@ def epoch_samples(n_images: int, mix: float) -> float:
     return n_images / (1.0 - mix)
 
 
+def replaced(seed: int, image_id: object, epoch: int, mix: float) -> bool:
+    """Whether a sample is replaced by its augmented version at data pass `epoch` (every method's rule)."""
+    return bool(image_rng(seed, image_id, epoch, MIX_STREAM).random() < mix)
+
+
+def check_mix(mix: float) -> None:
+    if not 0.0 <= mix < 1.0:
+        raise ConfigError(f"data.panda_mix must lie in [0, 1) (an epoch counts n / (1 - mix) samples), got {mix}")
+
+
 @dataclass(frozen=True)
 class OnlinePanda:
     """PanDA with `config` replacing each sample with probability `mix`, keyed on the data `seed`."""
@@ -43,16 +53,14 @@ class OnlinePanda:
     seed: int
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.mix < 1.0:
-            raise ConfigError(f"data.panda_mix must lie in [0, 1) (an epoch counts n / (1 - mix) samples), "
-                              f"got {self.mix}")
+        check_mix(self.mix)
         if self.config.canvas != "noise":
             raise ConfigError(f"panda.canvas={self.config.canvas} is offline only (a generator per data-loader "
                               f"worker is not built): use data.panda: 1x")
 
     def replaces(self, image_id: object, epoch: int) -> bool:
         """Whether image `image_id` is replaced by its PanDA version at data pass `epoch`."""
-        return bool(image_rng(self.seed, image_id, epoch, MIX_STREAM).random() < self.mix)
+        return replaced(self.seed, image_id, epoch, self.mix)
 
     def sample(self, ds: PanopticDataset, i: int, epoch: int, image: np.ndarray | None = None,
                ids: np.ndarray | None = None) -> PandaSample:

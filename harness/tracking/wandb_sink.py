@@ -1,6 +1,7 @@
 """Weights & Biases mirror of a run record (ARCHITECTURE.md "Run record"): one W&B run per run id,
-`group` = recipe, `job_type` = model, tags for dataset / n / PanDA variant (the run spec's canonical
-name), the resolved config, step losses as `train/*`, evaluations as `val/*` (every `eval.every`
+`group` = recipe, `job_type` = model, name `recipe/model/n=N/variant/seed=S`, tags for dataset / n /
+seed / PanDA variant (the run spec's canonical name, where PanDA applies), the resolved config's
+sections that apply to the run, step losses as `train/*`, evaluations as `val/*` (every `eval.every`
 iterations and at the end, the final ones also in the summary), a per-class table and a few
 prediction images captioned with their file names.
 
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from harness.config.recipe_schema import WANDB_MODES
+from harness.config.recipe_schema import WANDB_MODES, applicable_config
 from harness.errors import ConfigError, PanbenchError
+from harness.models.registry import model_family
 from harness.tracking.run_store import OFFLINE_GLOB, WANDB_DIR
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from harness.config.run_spec import RunSpec
 
 IDENTITY_COLUMNS = ("category_id", "name", "isthing")  # the per-class table's first columns
+NOT_IN_WANDB_CONFIG = ("launch",)  # how a run was launched (SLURM partition, ...) is not what it is
 
 
 class TrackingError(PanbenchError):
@@ -49,6 +52,19 @@ def wandb_mode(recipe_mode: str | None) -> str:
     if mode not in WANDB_MODES:
         raise ConfigError(f"wandb mode must be one of {WANDB_MODES}, not {mode!r} (from WANDB_MODE or wandb.mode)")
     return mode
+
+
+def wandb_config(config: dict) -> dict:
+    """The W&B config: the sections that apply to the run (recipe_schema.applicable_config), without
+    how it was launched. The run id is computed from the full config, never from this."""
+    return {k: v for k, v in applicable_config(config).items() if k not in NOT_IN_WANDB_CONFIG}
+
+
+def run_tags(spec: RunSpec, n: int) -> list[str]:
+    """dataset, `n=`, `seed=`, and `panda=<variant>` where PanDA applies: panoptic runs (whose
+    baseline is `panda=none`) and any run trained with it."""
+    applies = spec.variant.name != "none" or model_family(spec.model) == "panoptic"
+    return [spec.dataset, f"n={n}", f"seed={spec.seed}", *([f"panda={spec.variant.name}"] if applies else [])]
 
 
 def _numbers(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -70,15 +86,17 @@ class WandbSink:
 
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.mode == "offline":
-            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):
-                shutil.rmtree(old)
+            for old in (run_dir / WANDB_DIR).glob(OFFLINE_GLOB):  # the run folder is confined (RunStore.confine)
+                if old.is_symlink():  # the link goes, never what it points to (rmtree never follows links)
+                    old.unlink()
+                else:
+                    shutil.rmtree(old)
         try:
             self.run = wandb.init(
                 project=settings.project, entity=settings.entity, id=wandb_id, mode=self.mode,
                 **({"resume": "allow"} if self.mode == "online" else {}),
-                group=spec.recipe, job_type=spec.model,
-                tags=[spec.dataset, f"n={n}", f"panda={spec.variant.name}"], name=spec.label(n),
-                config=spec.config, dir=str(run_dir),
+                group=spec.recipe, job_type=spec.model, tags=run_tags(spec, n),
+                name=f"{spec.label(n)}/seed={spec.seed}", config=wandb_config(spec.config), dir=str(run_dir),
                 settings=wandb.Settings(console="off", silent=True, init_timeout=settings.init_timeout))
         except Exception as exc:  # wandb raises CommError, UsageError, AuthenticationError, ...
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # W&B's hint lines dropped

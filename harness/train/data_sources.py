@@ -19,9 +19,11 @@ from typing import Any, Callable
 
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipe_schema import DataConfig, RecipeConfig, SynthConfig
+from harness.config.run_spec import door_params
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
 from harness.data.validate import load_valid
 from harness.errors import ConfigError, DatasetError
+from harness.panda.augment import OnlineAugment, generate_augmented, method_of, online_augment
 from harness.panda.online import OnlinePanda, epoch_samples
 from harness.seeding import stable_digest
 
@@ -136,7 +138,15 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True,
         subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
 
     roots, mode, panda_set = [subset], data.mode, None
-    if mode.copies:
+    if mode.copies and mode.method != "panda":
+        params = door_params(recipe)
+        described = method_of(mode.method, params).describe()
+        augment_key = {"kind": "augment", "source": subset_key, "copies": mode.copies, "seed": data.seed,
+                       "method": described}
+        roots.append(cached(cache, "augment", augment_key, lambda out: generate_augmented(
+            subset, out, mode.method, mode.copies, data.seed, params=params, workers=workers,
+            progress=progress)))
+    elif mode.copies:
         render, render_record = panda_renderer(recipe.panda, pool_ds.categories, len(chosen), runs_root)
         panda_key = {"kind": "panda", "source": subset_key, "copies": mode.copies, "seed": data.seed,
                      "config": recipe.panda.to_dict()} | ({"generator_run": render_record["run_id"]} if render else {})
@@ -171,11 +181,16 @@ def set_realism_of(panda_root: Path, source: Path, fid_weights: str | None) -> d
     return json.loads(path.read_text())
 
 
-def online_panda(recipe: RecipeConfig) -> OnlinePanda | None:
-    """The data loader's PanDA transform of `data.panda: online` (the recipe's `panda:` parameters,
-    `data.panda_mix`, keyed on the data seed as a generated set is), None otherwise."""
+def online_panda(recipe: RecipeConfig) -> OnlinePanda | OnlineAugment | None:
+    """The data loader's transform of `data.panda: online` (PanDA with the recipe's `panda:` parameters, or
+    the door's `data.augment` method; `data.panda_mix`, keyed on the data seed as a generated set is)."""
     mode = recipe.data.mode
-    return OnlinePanda(recipe.panda, mode.mix, recipe.data.seed) if mode.online else None
+    if not mode.online:
+        return None
+    if mode.method != "panda":
+        return online_augment(mode.method, door_params(recipe), mode.mix, recipe.data.seed)
+    return OnlinePanda(recipe.panda, mode.mix, recipe.data.seed)
+
 
 
 def describe(prepared: PreparedData) -> dict:

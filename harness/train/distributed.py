@@ -73,6 +73,15 @@ def broadcast_object(ctx: DistContext, obj: Any) -> Any:
     return box[0]
 
 
+def max_over_ranks(ctx: DistContext, value: int) -> int:
+    """The largest `value` of all ranks (`value` itself without DDP): one decision every rank takes."""
+    if not ctx.distributed:
+        return value
+    box = torch.tensor([value], dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(box, op=dist.ReduceOp.MAX)
+    return int(box.item())
+
+
 def shutdown(ctx: DistContext) -> None:
     if ctx.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -19,42 +19,16 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from harness.data.dataset import PanopticDataset
+from harness.data.jitter import flip, rescale_fixed_size
 from harness.data.tensors import image_tensor
 from harness.errors import DatasetError
 from harness.models.targets import panoptic_to_targets
 from harness.panda.online import OnlinePanda, epoch_samples
+from harness.panda.augment import OnlineAugment
 from harness.seeding import keyed_rng
-
-
-def flip(image: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return image[:, ::-1].copy(), ids[:, ::-1].copy()
-
-
-def rescale_fixed_size(rng: np.random.Generator, image: np.ndarray, ids: np.ndarray,
-                       scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rescale by `scale` (image bilinear, ids nearest), then crop (scale > 1) or pad with void
-    (scale < 1) back to the input size at a random offset: objects change size, the batch shape
-    does not (so the model's own resize does not undo the jitter)."""
-    height, width = ids.shape
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
-    rows = np.minimum((np.arange(new_h) + 0.5) * height / new_h, height - 1).astype(np.int64)
-    cols = np.minimum((np.arange(new_w) + 0.5) * width / new_w, width - 1).astype(np.int64)
-    ids = ids[rows[:, None], cols[None, :]]
-    out_image = np.zeros((height, width, 3), np.uint8)
-    out_ids = np.zeros((height, width), ids.dtype)
-    dy, dx = int(rng.integers(0, abs(new_h - height) + 1)), int(rng.integers(0, abs(new_w - width) + 1))
-    src_y = slice(dy, dy + height) if new_h >= height else slice(0, new_h)
-    dst_y = slice(0, height) if new_h >= height else slice(dy, dy + new_h)
-    src_x = slice(dx, dx + width) if new_w >= width else slice(0, new_w)
-    dst_x = slice(0, width) if new_w >= width else slice(dx, dx + new_w)
-    out_image[dst_y, dst_x] = image[src_y, src_x]
-    out_ids[dst_y, dst_x] = ids[src_y, src_x]
-    return out_image, out_ids
 
 
 def augment(rng: np.random.Generator, image: np.ndarray, ids: np.ndarray, hflip: float,
@@ -83,7 +57,7 @@ class PanopticTrainSet(Dataset):
     draws as without PanDA)."""
 
     def __init__(self, roots: Sequence[str | Path], categories: list[dict], seed: int, hflip: float = 0.5,
-                 scale_jitter: Sequence[float] = (1.0, 1.0), online: OnlinePanda | None = None):
+                 scale_jitter: Sequence[float] = (1.0, 1.0), online: OnlinePanda | OnlineAugment | None = None):
         self.datasets = [PanopticDataset.load(root) for root in roots]
         for ds in self.datasets:
             if [c["id"] for c in ds.categories] != [c["id"] for c in categories]:

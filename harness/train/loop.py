@@ -1,6 +1,8 @@
 """The training loop, one for every task (harness/train/task.py): the PanDA protocol's iteration
 count (schedule.py), AMP on CUDA, DDP when launched by torchrun, a checkpoint every N iterations and
-exact resume from the last one, step losses to a callback, a progress bar on rank 0."""
+exact resume from the last one, step losses to a callback, a progress bar on rank 0. A stop signal
+(harness.interrupts) lets the current step finish, checkpoints and raises Interrupted; a non-finite
+loss raises Diverged before anything of that step is logged or checkpointed."""
 
 from __future__ import annotations
 
@@ -18,12 +20,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from harness.config.recipe_schema import RecipeConfig
+from harness.errors import PanbenchError
+from harness.interrupts import Interrupted, deferred, pending
 from harness.progress import progress_bar
 from harness.train.checkpoint import LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from harness.train.distributed import DistContext, barrier, gather_objects
+from harness.train.distributed import DistContext, barrier, gather_objects, max_over_ranks
 from harness.train.loader import ResumableBatchSampler, samples_per_epoch
 from harness.train.schedule import total_iterations
 from harness.train.task import Optim, Step, Task
+
+
+class Diverged(PanbenchError):
+    """A loss was not finite: the run fails with the iteration, the terms and the lr in one line."""
 
 
 @dataclass(frozen=True)
@@ -148,14 +156,32 @@ class Trainer:
 
     def step(self, batch: Any) -> dict[str, float]:
         """One iteration of the task, then every scheduler; a non-finite loss stops the run before the
-        step is checkpointed (the last checkpoint stays good)."""
+        step is logged or checkpointed (the last checkpoint stays good)."""
         losses = self.task.train_step(batch, Step(self.nets, self.optims, self.ctx.device, self.iteration, self.amp))
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise FloatingPointError(f"loss is not finite at iteration {self.iteration} ({losses})")
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            terms = ", ".join(f"{k}={v}" for k, v in bad.items())
+            lrs = {name: o.lr for name, o in self.optims.items()}  # the step's: the schedulers step below
+            lr = ", ".join(f"{k} {v:.6g}" for k, v in lr_fields(lrs).items())
+            raise Diverged(f"loss is not finite at iteration {self.iteration + 1}: {terms} ({lr}); the run is failed, "
+                           f"its last checkpoint kept (a lower train.base_lr, or train.grad_clip, may help)")
         for optim in self.optims.values():
             if optim.scheduler is not None:
                 optim.scheduler.step()
         return losses
+
+    def _batches(self, loader: DataLoader, sampler: ResumableBatchSampler, saved_at: Callable[[], int]):
+        """The loader's batches; when a signal is pending, a loader error (a data worker the signal
+        stopped) is the interruption: the state after the last step is checkpointed, then Interrupted."""
+        try:
+            yield from loader
+        except Exception:
+            signum = pending()
+            if not signum or self.ctx.distributed:  # under DDP the ranks could not agree on a checkpoint
+                raise
+            if saved_at() != self.iteration:
+                self.save(sampler, self.iteration)
+            raise Interrupted(signum, self.iteration) from None
 
     def fit(self, stop_at: int | None = None) -> TrainResult:
         """Train up to iteration `stop_at` (default: the end), checkpointing on the way and at the stop."""
@@ -172,10 +198,11 @@ class Trainer:
                              lrs={name: o.base_lr for name, o in self.optims.items()})
         t0, cpu0 = time.perf_counter(), time.process_time()
         waited = 0.0
-        with _progress(self.progress) as bar:
+        saved = start
+        with _progress(self.progress) as bar, deferred():
             task = bar.add_task("train", total=self.total, completed=start, loss=math.nan, s_it=math.nan)
             t_ready = time.perf_counter()  # ready for the next batch
-            for batch in loader:
+            for batch in self._batches(loader, sampler, saved_at=lambda: saved):
                 t_step = time.perf_counter()
                 data_s = t_step - t_ready
                 waited += data_s
@@ -191,10 +218,16 @@ class Trainer:
                                  **lr_fields(lrs), "s_per_it": round(s_it, 4), "data_s": round(data_s, 4), **losses})
                 if s.checkpoint_every and it % s.checkpoint_every == 0 and it < end:
                     self.save(sampler, it)
+                    saved = it
                 if self.evaluate_fn and s.eval_every and it % s.eval_every == 0 and it < self.total:
                     self.evaluate_fn(it)
                     for net in self.nets.values():
                         net.train()
+                signum = max_over_ranks(self.ctx, pending() or 0)  # every rank stops at the same step
+                if signum:
+                    if saved != it:
+                        self.save(sampler, it)
+                    raise Interrupted(signum, it)
                 t_ready = time.perf_counter()
         done = self.iteration - start
         result.seconds_per_iter = (time.perf_counter() - t0) / done if done else math.nan

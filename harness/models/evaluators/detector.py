@@ -10,9 +10,14 @@ images are (3, H, W) floats in [0, 1], targets need `boxes` xyxy and `labels` 1.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
-from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
+from torchvision.models import resnet50
+from torchvision.models.detection import FasterRCNN, FasterRCNN_ResNet50_FPN_Weights, fasterrcnn_resnet50_fpn
+from torchvision.models.detection._utils import overwrite_eps
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops.misc import FrozenBatchNorm2d
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 
@@ -22,6 +27,27 @@ from harness.models.backbones import mini_resnet_fpn
 def fasterrcnn_r50_fpn(*, num_classes: int) -> FasterRCNN:
     """torchvision's Faster R-CNN ResNet-50 FPN (v1), random init: nothing downloads."""
     return fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes)
+
+
+# torchvision's COCO_V1 file predates the FrozenBatchNorm2d eps fix (pytorch/vision#2933): its builder
+# loads it into a FrozenBatchNorm2d backbone, then sets every frozen BatchNorm's eps to 0.0
+COCO_V1_FILE = Path(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.url).name
+PUBLISHED_EPS = {COCO_V1_FILE: 0.0}
+
+
+def published_eps(weights: str | Path) -> float | None:
+    """The frozen-BatchNorm eps torchvision's builder gives the file `weights`, None for other files."""
+    return PUBLISHED_EPS.get(Path(weights).name)
+
+
+def fasterrcnn_r50_fpn_published(*, num_classes: int, eps: float) -> FasterRCNN:
+    """torchvision's `fasterrcnn_resnet50_fpn` as it builds for published weights: FrozenBatchNorm2d
+    (3 trainable layers), then `overwrite_eps(model, eps)` once loaded; load the file, then call
+    `overwrite_eps` (frozen BatchNorm keeps eps in no state-dict entry, so loading resets nothing)."""
+    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), 3)
+    model = FasterRCNN(backbone, num_classes=num_classes)
+    overwrite_eps(model, eps)
+    return model
 
 
 def fasterrcnn_mini(*, num_classes: int, widths: Sequence[int] = (16, 24, 32, 48), fpn_channels: int = 32,

@@ -20,7 +20,8 @@ from torch import nn
 from harness.data.schema import read_json
 from harness.errors import ConfigError
 from harness.models.evaluators.deeplabv2 import DeepLabV2Segmenter
-from harness.models.evaluators.detector import fasterrcnn_mini, fasterrcnn_r50_fpn
+from harness.models.evaluators.detector import (fasterrcnn_mini, fasterrcnn_r50_fpn, fasterrcnn_r50_fpn_published,
+                                                published_eps)
 from harness.models.evaluators.drn import DRN_D_105, DRNSegmenter
 from harness.weights import WeightsError, describe_mismatch, load_strict, mismatches, read_state_dict
 from harness.weight_files import candidate_path
@@ -151,7 +152,10 @@ def load_evaluator(path: str | Path, kind: str | None = None) -> LoadedEvaluator
         raise WeightsError(path, f"holds a {spec.kind} ({name}), not a {kind}")
     if spec.classifier_key not in state:
         raise WeightsError(path, f"not {name} weights: no {spec.classifier_key}")
-    model = build_evaluator(name, num_classes=int(state[spec.classifier_key].shape[0]))
+    num_classes = int(state[spec.classifier_key].shape[0])
+    eps = published_eps(path) if name == "fasterrcnn-r50-fpn" else None
+    model = (build_evaluator(name, num_classes=num_classes) if eps is None
+             else fasterrcnn_r50_fpn_published(num_classes=num_classes, eps=eps))  # torchvision's own model
     load_strict(model, state, path, what=f"{name} weights")
     loaded = LoadedEvaluator(name, spec.kind, model.eval(), str(path), sidecar.get("category_ids"))
     if loaded.category_ids is not None and len(loaded.category_ids) != loaded.num_classes - (spec.kind == DETECTOR):

@@ -20,7 +20,9 @@ MAX_WIDTH = 512
 class NLayerDiscriminator(nn.Module):
     """model0: conv (stride 2) + leaky ReLU; model1..n-1: spectral-norm conv without bias +
     InstanceNorm + leaky ReLU, width doubling to 512, stride 2 except the last (stride 1);
-    model_n: 1-channel conv (stride 1). Submodules model0..model_n as SPADE names them."""
+    model_n: 1-channel conv (stride 1). Submodules are nested as SPADE's `get_nonspade_norm_layer`
+    nests them (model{k} = [[conv, norm], leaky ReLU]), so the state-dict keys are SPADE's
+    (`model1.0.0.weight_orig`, ...) and its `latest_net_D.pth` loads strictly."""
 
     def __init__(self, in_channels: int, *, ndf: int = 64, n_layers: int = 4):
         super().__init__()
@@ -29,8 +31,8 @@ class NLayerDiscriminator(nn.Module):
         for n in range(1, n_layers):
             nf_prev, nf = nf, min(nf * 2, MAX_WIDTH)
             stride = 1 if n == n_layers - 1 else 2
-            layers.append(nn.Sequential(spectral_norm(nn.Conv2d(nf_prev, nf, KERNEL, stride, PAD, bias=False)),
-                                        nn.InstanceNorm2d(nf, affine=False), nn.LeakyReLU(0.2)))
+            conv = spectral_norm(nn.Conv2d(nf_prev, nf, KERNEL, stride, PAD, bias=False))
+            layers.append(nn.Sequential(nn.Sequential(conv, nn.InstanceNorm2d(nf, affine=False)), nn.LeakyReLU(0.2)))
         layers.append(nn.Sequential(nn.Conv2d(nf, 1, KERNEL, stride=1, padding=PAD)))
         for i, layer in enumerate(layers):
             self.add_module(f"model{i}", layer)

@@ -16,6 +16,7 @@ from harness.models.synthesis.discriminator import MultiscaleDiscriminator
 from harness.models.synthesis.gan import SynthesisGAN
 from harness.models.synthesis.generator import SPADEGenerator
 from harness.models.synthesis.label_maps import label_channels
+from harness.models.synthesis.spade_weights import load_file
 from harness.models.synthesis.vgg import VGGLoss, load_vgg19_features
 from harness.weight_files import candidate_path, is_none
 
@@ -53,12 +54,15 @@ def build_synthesis_model(
     num_upsampling_layers: str = "more", ngf: int = 64, spade_hidden: int = 128, panoptic_conv: bool = False,
     panoptic_upsample: bool = False, dontcare_label: bool = True, instance_edges: bool = True, ndf: int = 64,
     num_discriminators: int = 2, discriminator_layers: int = 4, lambda_feat: float = 10.0, lambda_vgg: float = 10.0,
-    vgg_weights: str | Path | None = None,
+    vgg_weights: str | Path | None = None, init_generator: str | Path | None = None,
+    init_discriminator: str | Path | None = None,
 ) -> SynthesisGAN:
     """A SynthesisGAN whose label input has one channel per class (len(categories), or `num_classes`),
     a dontcare channel with `dontcare_label`, and SPADE's boundary channel with `instance_edges`.
     `vgg_weights=PATH` (torchvision's vgg19 layout, local; a bare name such as vgg19-dcbb9e9d.pth is
-    looked up in PANBENCH_WEIGHTS, `none` = off) turns the perceptual loss on."""
+    looked up in PANBENCH_WEIGHTS, `none` = off) turns the perceptual loss on. `init_generator` /
+    `init_discriminator` = a weights file (NVlabs/SPADE's latest_net_G.pth / latest_net_D.pth) starts
+    G / D from it, loaded strictly (spade_weights.py; a run id is the synthesis task's)."""
     if (categories is None) == (num_classes is None):
         raise ConfigError("synthesis models need exactly one of `categories` and `num_classes`")
     classes = len(categories) if categories is not None else int(num_classes)
@@ -75,6 +79,10 @@ def build_synthesis_model(
                                             num_d=num_discriminators)
     init_spade_weights(generator)
     init_spade_weights(discriminator)
+    for module, value, part in ((generator, init_generator, "generator"),
+                                (discriminator, init_discriminator, "discriminator")):
+        if not is_none(value):
+            load_file(module, value, part)
     vgg = None if is_none(vgg_weights) else VGGLoss(load_vgg19_features(candidate_path(vgg_weights)))
     return SynthesisGAN(generator=generator, discriminator=discriminator, num_classes=classes,
                         dontcare_label=dontcare_label, instance_edges=instance_edges, lambda_feat=lambda_feat,

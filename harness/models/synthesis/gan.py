@@ -3,7 +3,9 @@ pattern: one module whose `forward(batch, mode)` dispatches to the generator los
 discriminator losses or inference, because DDP only hooks `forward`.
 
 A batch is a dict: `image` (N, 3, H, W) float in [-1, 1], `semantic` (N, H, W) class indices
-(0..num_classes-1, and the ignore label when `dontcare_label`), `panoptic` (N, H, W) segment ids.
+(0..num_classes-1, and the ignore label when `dontcare_label`), `panoptic` (N, H, W) segment ids, and
+optionally `instances` (N, H, W): SPADE's instance map (Cityscapes' instanceIds), the source of the
+boundary channel when given, else the panoptic ids are.
 The label input, boundary map and per-scale maps are derived here (label_maps.py).
 
 The optimiser loop is the trainer's: per SPADE's trainer, zero G's gradients, backward the sum of
@@ -66,7 +68,8 @@ class SynthesisGAN(nn.Module):
     def labels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(label input (N, C, H, W), panoptic ids (N, H, W) int64) of a batch."""
         panoptic = batch["panoptic"].long()
-        return label_input(batch["semantic"], panoptic, self.num_classes, dontcare_label=self.dontcare_label,
+        instances = batch.get("instances", panoptic)
+        return label_input(batch["semantic"], instances, self.num_classes, dontcare_label=self.dontcare_label,
                            edges=self.instance_edges).to(batch["image"].dtype), panoptic
 
     def generate(self, batch: dict) -> torch.Tensor:

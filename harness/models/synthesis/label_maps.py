@@ -32,7 +32,8 @@ def one_hot_semantic(semantic: torch.Tensor, num_classes: int, dontcare_label: b
 def instance_edges(panoptic: torch.Tensor) -> torch.Tensor:
     """SPADE's boundary map (`get_edges`): (N, H, W) ids -> (N, 1, H, W) float, 1 where any
     4-neighbour has another id (paper §2: 'set to 1 if its object identity is different from any
-    of its 4 neighbors')."""
+    of its 4 neighbors'); both pixels of each differing pair are marked. SPADE's ids are an instance
+    map in which every non-instance pixel carries its label id (Cityscapes' instanceIds)."""
     edge = torch.zeros_like(panoptic, dtype=torch.bool)
     horizontal = panoptic[:, :, 1:] != panoptic[:, :, :-1]
     vertical = panoptic[:, 1:, :] != panoptic[:, :-1, :]
@@ -43,12 +44,12 @@ def instance_edges(panoptic: torch.Tensor) -> torch.Tensor:
     return edge.unsqueeze(1).float()
 
 
-def label_input(semantic: torch.Tensor, panoptic: torch.Tensor, num_classes: int, *, dontcare_label: bool = True,
+def label_input(semantic: torch.Tensor, instances: torch.Tensor, num_classes: int, *, dontcare_label: bool = True,
                 edges: bool = True) -> torch.Tensor:
     """The label channels SPADE feeds its generator and discriminator: one-hot semantic map, then
-    (with `edges`) the instance-boundary channel of the panoptic map. (N, C, H, W) float."""
+    (with `edges`) the boundary channel of the instance map (or the panoptic ids). (N, C, H, W) float."""
     onehot = one_hot_semantic(semantic, num_classes, dontcare_label)
-    return torch.cat([onehot, instance_edges(panoptic)], dim=1) if edges else onehot
+    return torch.cat([onehot, instance_edges(instances)], dim=1) if edges else onehot
 
 
 def label_channels(num_classes: int, *, dontcare_label: bool = True, edges: bool = True) -> int:

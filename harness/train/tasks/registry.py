@@ -31,5 +31,5 @@ def build_task(recipe: RecipeConfig, prepared: PreparedData, runs_root: str | Pa
     evaluators are the weights of finished runs in the store at `runs_root` (or files)."""
     task_class = TASKS[model_family(recipe.model.name)]
     if task_class is GanSynthesisTask:
-        return task_class.from_config(recipe, prepared, weights=resolved_weights(recipe, runs_root))
+        return task_class.from_config(recipe, prepared, weights=resolved_weights(recipe, runs_root), runs_root=runs_root)
     return task_class.from_config(recipe, prepared)

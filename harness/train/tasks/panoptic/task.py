@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from harness.config.recipe_schema import OptimConfig, SgdRecipe
+from harness.panda.augment import OnlineAugment
 from harness.panda.online import OnlinePanda
 from harness.train.data_sources import PreparedData, online_panda
 from harness.train.schedule import LrSchedule, scaled_lr
@@ -61,7 +62,7 @@ class PanopticTask:
                  train_roots: Sequence[str | Path], seed: int, sgd: SgdSettings, hflip: float,
                  scale_jitter: Sequence[float], val_root: str | Path | None = None, val_max: int | None = None,
                  amp: bool = False, sync_batchnorm: bool = False, gt_cache: str | Path | None = None,
-                 online: OnlinePanda | None = None):
+                 online: OnlinePanda | OnlineAugment | None = None):
         self.model_name, self.model_options = model_name, dict(model_options)
         self.categories, self.train_roots, self.seed, self.sgd = categories, list(train_roots), seed, sgd
         self.hflip, self.scale_jitter = hflip, tuple(scale_jitter)

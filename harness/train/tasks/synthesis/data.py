@@ -1,8 +1,10 @@
 """Synthesis samples from COCO-panoptic folders: the real image in [-1, 1], the semantic class map and
 the panoptic id map, at the generator's image size, as NVlabs/SPADE's data pipeline prepares them
 (`base_dataset.get_transform`): the image resized bicubically, the labels with nearest, then (when
-training) SPADE's random crop and horizontal flip. The boundary map is derived from the panoptic
-map by the model itself (harness/models/synthesis/label_maps.py).
+training) SPADE's random crop and horizontal flip. The boundary map is derived by the model itself
+(harness/models/synthesis/label_maps.py) from the instance map where the dataset keeps one
+(Cityscapes' instanceIds, `label_maps.instance_dir`: every stuff and void pixel its label id, as SPADE
+reads it), else from the panoptic segment ids (COCO-panoptic inputs).
 
 The semantic map is the category's position in the dataset's categories (panbench's train ids;
 void = 255, SPADE's dontcare channel), or, when the dataset declares class-id label maps (Cityscapes'
@@ -36,13 +38,13 @@ class LabelSource:
     label maps (then `num_classes` is theirs). Every folder of a run must agree."""
 
     categories: list[dict]
-    label_maps: tuple[str, int] | None = None  # (dir, num_classes) of the declared maps
+    label_maps: tuple[str, int, str | None] | None = None  # (dir, num_classes, instance_dir) of the declared maps
 
     @classmethod
     def of(cls, roots: Sequence[str | Path]) -> "LabelSource":
         datasets = [PanopticDataset.load(root) for root in roots]
         declared = [ds.label_maps for ds in datasets]
-        keys = [None if d is None else (d.dir, d.num_classes) for d in declared]
+        keys = [None if d is None else (d.dir, d.num_classes, d.instance_dir) for d in declared]
         for ds, key in zip(datasets[1:], keys[1:]):
             if key != keys[0]:
                 raise DatasetError(ds.json_path, f"label_maps {key} differ from {datasets[0].json_path}'s {keys[0]}; "
@@ -60,7 +62,8 @@ class LabelSource:
 
     def describe(self) -> dict:
         return {"source": "label_maps" if self.label_maps else "categories", "num_classes": self.num_classes,
-                **({"dir": self.label_maps[0]} if self.label_maps else {})}
+                **({"dir": self.label_maps[0]} if self.label_maps else {}),
+                **({"instance_dir": self.label_maps[2]} if self.label_maps and self.label_maps[2] else {})}
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -72,7 +75,8 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 class SynthesisSet(Dataset):
     """Concatenated COCO-panoptic folders; `dataset[(index, epoch)] -> {"image": (3, H, W) float in
-    [-1, 1], "semantic": (H, W) int64, "panoptic": (H, W) int64}` at `image_size` (H, W).
+    [-1, 1], "semantic": (H, W) int64, "panoptic": (H, W) int64[, "instances": (H, W) int64]}` at
+    `image_size` (H, W).
 
     Training draws (in SPADE's order): with `load_size` (H, W), a resize to it and a random crop back
     to `image_size`; a horizontal flip with probability `hflip`. `hflip=0` and no `load_size` give the
@@ -106,8 +110,9 @@ class SynthesisSet(Dataset):
         """The file-name stem of the sample's label map (how evaluate_synthesis matches images)."""
         return Path(self.entry(index)[2]["file_name"]).stem
 
-    def read(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(image (H, W, 3) uint8, semantic (H, W) int64, panoptic ids (H, W) int64) at the file's size."""
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(image (H, W, 3) uint8, semantic (H, W) int64, panoptic ids (H, W) int64, instance ids (H, W)
+        int64 or None) at the file's size."""
         d, i = self.items[index]
         ds, _, annotation = self.entry(index)
         label_path = ds.label_path(annotation)
@@ -117,21 +122,24 @@ class SynthesisSet(Dataset):
         else:
             semantic = semantic_map(ids, annotation["segments_info"], self.class_of, source=label_path).astype(np.int64)
             source = label_path
-        if semantic.shape != ids.shape or image.shape[:2] != ids.shape:
-            raise DatasetError(source, f"image {image.shape[:2]}, panoptic map {ids.shape} and semantic map "
-                                       f"{semantic.shape} differ in size")
+        instances = ds.read_instance_map(i)
+        if semantic.shape != ids.shape or image.shape[:2] != ids.shape or (instances is not None
+                                                                         and instances.shape != ids.shape):
+            raise DatasetError(source, f"image {image.shape[:2]}, panoptic map {ids.shape}, semantic map "
+                                       f"{semantic.shape} and instance map differ in size")
         if not self.dontcare_label and bool((semantic == IGNORE_LABEL).any()):
             raise DatasetError(source, f"has unlabelled pixels ({IGNORE_LABEL}) but the model has no dontcare "
                                        "channel: set model.options.dontcare_label=true")
-        return image, semantic, ids
+        return image, semantic, ids, instances
 
     def sample(self, index: int, epoch: int | None = None) -> dict[str, torch.Tensor]:
         """Sample `index` with the draws of `epoch` (None: no draws, the evaluation sample)."""
-        image, semantic, ids = self.read(index)
+        image, semantic, ids, instances = self.read(index)
         rng = keyed_rng(self.seed, epoch, index) if epoch is not None else None
         size = self.load_size if (self.load_size and rng is not None) else self.image_size
         image = torch.from_numpy(np.array(resize_image(image, size)))  # a writable copy
-        labels = resize_nearest(torch.from_numpy(np.stack([semantic, ids])), size)
+        maps = [semantic, ids] + ([instances] if instances is not None else [])
+        labels = resize_nearest(torch.from_numpy(np.stack(maps)), size)
         if size != self.image_size:  # SPADE's random crop of the loaded size
             top = int(rng.integers(0, size[0] - self.image_size[0] + 1))
             left = int(rng.integers(0, size[1] - self.image_size[1] + 1))
@@ -139,8 +147,11 @@ class SynthesisSet(Dataset):
             image, labels = image[rows, cols], labels[:, rows, cols]
         if rng is not None and rng.random() < self.hflip:
             image, labels = image.flip(1), labels.flip(-1)
-        return {"image": image_tensor(image.numpy()).mul_(2).sub_(1), "semantic": labels[0].contiguous(),
-                "panoptic": labels[1].contiguous()}
+        sample = {"image": image_tensor(image.numpy()).mul_(2).sub_(1), "semantic": labels[0].contiguous(),
+                  "panoptic": labels[1].contiguous()}
+        if instances is not None:
+            sample["instances"] = labels[2].contiguous()
+        return sample
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, epoch = key

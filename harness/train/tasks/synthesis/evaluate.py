@@ -25,6 +25,7 @@ from torch import nn
 from harness.atomic import write_png
 from harness.data.dataset import PANOPTIC_DIR, ground_truth_json
 from harness.metrics.per_image import PER_IMAGE_FILE
+from harness.metrics.protocol import DEFAULT_PROTOCOL
 from harness.metrics.synthesis import RESULT_KEYS, Resolver, evaluate_synthesis
 from harness.models.evaluators.registry import DETECTOR, SEGMENTER, LoadedEvaluator
 from harness.panda.figures import colorize
@@ -42,11 +43,12 @@ REAL_IMAGES = "validation images resized to the generator's resolution (bicubic,
 @dataclass(frozen=True)
 class EvaluatorSettings:
     """The recipe's `eval.segmenter / detector / fid_weights`: weights files or evaluator run ids
-    (resolved through the task's `resolve_run`); None: that metric is not measured."""
+    (resolved through the task's `resolve_run`); None: that metric is not measured. `eval.protocol`."""
 
     segmenter: str | None = None
     detector: str | None = None
     fid_weights: str | None = None
+    protocol: str = DEFAULT_PROTOCOL  # eval.protocol (harness.metrics.protocol)
 
     def check(self, resolve_run: Resolver | None) -> None:
         """Before training: a named weights file must exist (without a resolver nothing else can
@@ -132,9 +134,11 @@ def evaluate_generator(gan: nn.Module, val_set: SynthesisSet, out_dir: Path, dev
     result = evaluate_synthesis(out_dir / GENERATED, gt_json, ds.root / PANOPTIC_DIR, real=out_dir / REAL,
                                 segmenter=evaluators.segmenter, detector=evaluators.detector,
                                 fid_weights=evaluators.fid_weights, resolve_run=resolve_run, device=device,
-                                progress=progress, per_image=out_dir / PER_IMAGE_FILE)
+                                progress=progress, per_image=out_dir / PER_IMAGE_FILE, protocol=evaluators.protocol)
     metrics = {key: result[key] for key in RESULT_KEYS if result[key] is not None}
     metrics["per_class"] = result["per_class"]
+    if len(metrics) > 1:  # the scores' protocol; no score (no evaluator, no Inception), no protocol to name
+        metrics["protocol"] = result["protocol"]["name"]
     protocol = {**result["protocol"], "generation": {"resolution": list(val_set.image_size), "real": REAL_IMAGES,
                                                      "mode": "eval (BatchNorm running statistics)"}}
     return Evaluation(metrics, grids, {"protocol": protocol, "generated": out_dir / GENERATED, "samples": grid_files})

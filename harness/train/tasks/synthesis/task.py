@@ -24,15 +24,19 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from harness.seeding import RUN_ID
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipe_schema import GanConfig, GanRecipe
 from harness.errors import ConfigError
 from harness.metrics.synthesis import Resolver
+from harness.train.checkpoint import LAST, load_checkpoint
 from harness.train.data_sources import PreparedData
 from harness.train.task import Evaluation, OptimizerSetup, Step, to_device
 from harness.train.tasks.synthesis.data import LabelSource, SynthesisSet, collate
 from harness.train.tasks.synthesis.evaluate import EvaluatorSettings, evaluate_generator
 
 GAN = "gan"  # the one module
+INIT_OPTIONS = {"init_generator": "generator", "init_discriminator": "discriminator"}  # a weights file or a run id
 GENERATOR, DISCRIMINATOR = "generator", "discriminator"  # its two optimisers
 
 
@@ -73,6 +77,18 @@ class GanSettings:
                    tuple(gan.load_size) if gan.load_size else None)
 
 
+def run_part(runs_root: str | Path, run_id: str, part: str, key: str) -> tuple[dict[str, torch.Tensor], Path]:
+    """(the `part.` entries of run `run_id`'s checkpoint, the checkpoint file): what
+    `model.options.<key>=RUN_ID` starts from; a run without a checkpoint is a ConfigError."""
+    folder = Path(runs_root) / run_id / "checkpoints"
+    checkpoint = load_checkpoint(folder)
+    if checkpoint is None:
+        raise ConfigError(f"{folder}: model.options.{key}={run_id} names a run without a checkpoint")
+    prefix = f"{part}."
+    state = checkpoint["modules"].get(GAN, {})
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, folder / LAST
+
+
 class GanSynthesisTask:
     """Train a synthesis model of the registry on COCO-panoptic folders and score its images of the
     validation folder."""
@@ -82,12 +98,20 @@ class GanSynthesisTask:
     def __init__(self, *, model_name: str, model_options: dict[str, Any], train_roots: Sequence[str | Path],
                  val_root: str | Path, seed: int, gan: GanSettings, hflip: float = 0.5, ims_per_gpu: int = 1,
                  val_max: int | None = None, evaluators: EvaluatorSettings = EvaluatorSettings(), amp: bool = False,
-                 sync_batchnorm: bool = True, resolve_run: Resolver | None = None):
+                 sync_batchnorm: bool = True, resolve_run: Resolver | None = None,
+                 runs_root: str | Path = DEFAULT_RUNS_ROOT):
         from harness.models.registry import model_arguments, model_family
 
         if model_family(model_name) != "synthesis":
             raise ConfigError(f"model {model_name!r} is not a synthesis model")
         self.model_name, self.model_options = model_name, dict(model_options)
+        self.runs_root = Path(runs_root)
+        self.init_runs = {key: str(self.model_options.pop(key)) for key in INIT_OPTIONS  # read in modules()
+                          if isinstance(self.model_options.get(key), str) and RUN_ID.match(self.model_options[key])}
+        for key, rid in self.init_runs.items():  # before any data is prepared or anything trains
+            if load_checkpoint(self.runs_root / rid / "checkpoints") is None:
+                raise ConfigError(f"{self.runs_root / rid / 'checkpoints'}: model.options.{key}={rid} names a run "
+                                  "without a checkpoint")
         self.train_roots, self.val_root = list(train_roots), Path(val_root)
         self.seed, self.gan, self.hflip, self.ims_per_gpu, self.val_max = seed, gan, hflip, ims_per_gpu, val_max
         self.evaluators, self.amp, self.sync_batchnorm = evaluators, amp, sync_batchnorm
@@ -98,21 +122,27 @@ class GanSynthesisTask:
         self.resolve_run = evaluators.resolved_now(resolve_run)
 
     @classmethod
-    def from_config(cls, recipe: GanRecipe, prepared: PreparedData,
-                    weights: Mapping[str, str] | None = None) -> "GanSynthesisTask":
+    def from_config(cls, recipe: GanRecipe, prepared: PreparedData, weights: Mapping[str, str] | None = None,
+                    runs_root: str | Path = DEFAULT_RUNS_ROOT) -> "GanSynthesisTask":
         """`weights`: the evaluators' files by recipe key (`eval.segmenter`, ...), resolved from the
-        recipe's run ids or references before the run (harness/train/evaluator_runs.resolved_weights)."""
+        recipe's run ids or references before the run (harness/train/tasks/evaluator/runs.resolved_weights)."""
         t, e, w = recipe.train, recipe.eval, dict(weights or {})
         return cls(model_name=recipe.model.name, model_options=recipe.model.options, train_roots=prepared.train_roots,
                    val_root=prepared.val_root, seed=recipe.seed, gan=GanSettings.from_config(recipe.gan),
                    hflip=t.hflip, ims_per_gpu=t.ims_per_gpu, val_max=recipe.data.val_max,
                    evaluators=EvaluatorSettings(w.get("eval.segmenter", e.segmenter), w.get("eval.detector", e.detector),
-                                                e.fid_weights), amp=t.amp)
+                                                e.fid_weights, e.protocol), amp=t.amp, runs_root=runs_root)
 
     def modules(self) -> dict[str, nn.Module]:
         from harness.models.registry import create_model
 
-        return {GAN: create_model(self.model_name, **self.labels.model_arguments(), **self.model_options)}
+        from harness.models.synthesis.spade_weights import load_part
+
+        gan = create_model(self.model_name, **self.labels.model_arguments(), **self.model_options)
+        for key, rid in self.init_runs.items():
+            part = INIT_OPTIONS[key]
+            load_part(getattr(gan, part), *run_part(self.runs_root, rid, part, key), part)
+        return {GAN: gan}
 
     def optimizers(self, modules: dict[str, nn.Module], total_iterations: int,
                    total_batch: int) -> dict[str, OptimizerSetup]:
