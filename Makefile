@@ -89,7 +89,8 @@ demo: setup
 # --- paper tables and figures (analysis) -------------------------------------------------------------
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
 # paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SCALE=small the `-small` recipes
-# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations);
+# (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations;
+# synth-table1, synth-table4: 1,200 iterations, a generator worth rendering with);
 # SEEDS=0,1,2 repeats every run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
@@ -111,7 +112,7 @@ define sweep_then
 	exit $$status
 endef
 
-.PHONY: panda-fig3 panda-supp panda-copies panda-peers tables dashboard
+.PHONY: panda-fig3 panda-supp panda-copies panda-peers panda-realism tables dashboard
 
 # Every paper table's target comes from its spec (analysis/specs.py; `panbench specs` lists them): it
 # sweeps the recipe the spec names at this SCALE, then renders ours | paper | Δ (`--source both`) into
@@ -146,6 +147,14 @@ panda-search: setup
 	$(PANBENCH) search panda-search$(SUFFIX) $(SEARCH_FLAGS)
 	$(PANBENCH) table search --recipe panda-search$(SUFFIX) --out $(TABLES_DIR)/panda-search.csv
 	$(PANBENCH) figure search --recipe panda-search$(SUFFIX) --out $(FIGURES_DIR)/panda-search
+
+# Does realism matter? (issue 25): PanDA on the noise canvas, the generator canvas, rendered whole, and the
+# original label maps rendered, beside the compute-matched control; the generator (a synthesis run) is an
+# upstream stage of the sweep. Table (Δ with 95 % intervals, the set's FID), Δ PQ vs FID, an image grid.
+panda-realism: setup
+	$(call sweep_then,panda-realism$(SUFFIX),$(call runs_table_figure,panda-realism,panda-realism) && \
+	  $(PANBENCH) figure panda-realism-grid --source runs --recipe panda-realism$(SUFFIX) \
+	    --out $(FIGURES_DIR)/panda-realism-grid)
 
 panda-fig3: setup
 	$(call sweep_then,panda-table2$(SUFFIX),\

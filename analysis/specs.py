@@ -22,6 +22,7 @@ import pandas as pd
 from analysis import reference as ref
 from analysis.compare import Comparison, compare_tables
 from analysis.provenance import code_state_line
+from analysis.realism import realism_table
 from analysis.synthesis_tables import synthesis_runs, synthesis_table
 from analysis.tables import (PANOPTIC_METRICS, THINGS, RunFilter, Table, ablation_label, fit_table, per_class_table,
                              reference_fit, reference_table3, runs_copies_table, runs_fits, runs_peers_table,
@@ -186,6 +187,8 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TableSpec("per-class-iou", "per-class IoU of the selected runs", None, partial(_per_class, "iou")),
     TableSpec("panda-copies", "the copies study: PanDA Kx / online vs compute-matched controls", "panda-copies",
               lambda name, runs, root: runs_copies_table(runs)),
+    TableSpec("panda-realism", "does realism matter? PanDA canvases vs compute-matched control, with the set's FID",
+              "panda-realism", lambda name, runs, root: realism_table(runs)),
     TableSpec("panda-peers", "the peers study: PanDA / Copy-Paste / both, 1x and online, vs compute-matched controls",
               "panda-peers", lambda name, runs, root: runs_peers_table(runs)),
 )}
@@ -304,6 +307,22 @@ def _search(args: argparse.Namespace) -> list[Path]:
     return search_figure(named_study(args.recipe, args.storage, args.runs_root), args.out)
 
 
+def _realism(args: argparse.Namespace) -> list[Path]:
+    from analysis.figures import save_figure
+    from analysis.realism import realism_figure
+
+    return save_figure(realism_figure(build_table("panda-realism", "runs", run_filter(args))), args.out)
+
+
+def _realism_grid(args: argparse.Namespace) -> list[Path]:
+    from analysis.realism import realism_grid
+    from harness.atomic import encode_png, write_bytes
+
+    path = Path(f"{args.out}.png")
+    write_bytes(path, encode_png(realism_grid(select_runs(run_filter(args)), args.image)))
+    return [path]
+
+
 PER_CLASS_TABLES = tuple(s.name for s in TABLES.values() if getattr(s.runs, "func", None) is _per_class)
 ROOT = {"type": Path, "required": True, "help": "a COCO-panoptic dataset root (original images)"}
 
@@ -331,6 +350,12 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
     FigureSpec("synth-samples", "synthesis Figs 6-7: label | real | SPADE | panoptic SPADE", _samples,
                (("--images", {"type": int, "default": 3, "help": "validation label maps shown (rows)"}),),
                recipe="synth-table1"),
+    FigureSpec("panda-realism", "does realism matter? Δ PQ vs the PanDA set's FID, with the Δ's intervals", _realism,
+               recipe="panda-realism"),
+    FigureSpec("panda-realism-grid", "one source image, its four augmented versions (noise, generator canvas, "
+               "rendered, rendered original) and their labels", _realism_grid,
+               (("--image", {"type": int, "default": 0, "help": "index of the source image in the subset"}),),
+               recipe="panda-realism"),
 )}
 
 

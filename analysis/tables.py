@@ -182,11 +182,12 @@ def _delta_intervals(panda: pd.DataFrame, controls: pd.DataFrame, metrics: list[
             "interval": method}
 
 
-def runs_copies_table(runs: pd.DataFrame) -> Table:
+def runs_copies_table(runs: pd.DataFrame, metrics: list[str] = COPIES_METRICS) -> Table:
     """The copies study: per (model, dataset, n), the plain baseline, then each PanDA setting (1x, 2x,
-    4x, 8x offline, online) beside its compute-matched plain control and the difference."""
+    4x, 8x offline, online) beside its compute-matched plain control and the difference (of `metrics`;
+    the realism study, analysis/realism.py, asks for the whole PQ family)."""
     runs = runs.assign(copies=panda_setting(runs))
-    metrics = _measured(runs, COPIES_METRICS)
+    metrics = _measured(runs, metrics)
     rows, unmatched = [], []
     for (model, dataset, n), cell in runs.groupby(["model", "dataset", "n"], sort=True):
         head = {"model": model, "dataset": dataset, "images": n}

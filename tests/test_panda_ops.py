@@ -103,7 +103,7 @@ def test_from_config_sets_every_field_and_checks_each_value():
     values = {"ops": ["dropout", "shift"], "dropout_min_area": 0.2, "dropout_max_area": 0.6, "scale_min": 1,
               "scale_max": 2.0, "scale_distribution": "normal", "scale_mean": 1.5, "scale_std": 0.1,
               "couple_shift_with_resize": False, "shift_range": 0.5, "image_interpolation": "area", "hybrid": True,
-              "hybrid_sources": 2, "image_format": "jpg"}
+              "hybrid_sources": 2, "image_format": "jpg", "canvas": "generator", "generator": "0123456789ab"}
     assert set(values) == {f.name for f in dataclasses.fields(PandaConfig)}  # every parameter is reachable
     config = PandaConfig.from_config(values)
     for key, value in values.items():

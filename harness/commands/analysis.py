@@ -106,7 +106,7 @@ def figure_command(args: argparse.Namespace) -> int:
 
 
 def specs_command(args: argparse.Namespace) -> int:
-    from analysis.specs import make_targets, render_target
+    from analysis.specs import make_targets, render_target, scale_suffix
     from harness.errors import PanbenchError
 
     targets = make_targets()

@@ -1,6 +1,9 @@
 """Write a PanDA dataset from a COCO-panoptic one (PanDA 1x: --copies 1, 2x: --copies 2).
 
 `panbench panda --src DIR --out DIR --copies K [--ops ...] [--set key=value ...]`
+`--set canvas=generator --set generator=RUN` renders the canvas with a finished synthesis run of the
+run store (`--runs-root`); one that is not finished is refused in one line naming how to train it.
+
 `panbench augment --method NAME --src DIR --out DIR --copies K --seed S [--set key=value ...] [--workers W]`:
 any method of the augmentation door (harness/panda/door.py); `--method panda` is `panbench panda`."""
 
@@ -10,6 +13,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from harness.config.paths import add_runs_root
 from harness.data.paths import ALLOW_FLAG
 
 
@@ -37,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also draw originals beside PanDA images with their annotations (paper Fig 2)")
     p.add_argument(ALLOW_FLAG, action="store_true", help="follow symlinks in the source that lead out of its folders")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or lines on stdout")
+    add_runs_root(p)
     p.set_defaults(func=_panda)
 
     a = subparsers.add_parser("augment", description="Write COPIES images per source image drawn by an augmentation "
@@ -69,9 +74,16 @@ def _panda(args: argparse.Namespace) -> int:
     if args.hybrid:
         overrides.append("hybrid=true")
     config = PandaConfig().with_overrides(overrides)
+    render, render_record = None, None
+    if config.canvas != "noise":
+        from harness.data.dataset import PanopticDataset
+        from harness.train.tasks.synthesis.generator_runs import panda_renderer
+
+        source = PanopticDataset.load(args.src, allow_outside_links=args.allow_outside_links)
+        render, render_record = panda_renderer(config, source.categories, len(source.images), args.runs_root)
     out = generate_panda(args.src, args.out, copies=args.copies, seed=args.seed, config=config,
                          workers=args.workers, progress=not args.no_progress,
-                         allow_outside_links=args.allow_outside_links)
+                         allow_outside_links=args.allow_outside_links, renderer=render, render_record=render_record)
     print(f"wrote PanDA dataset ({args.copies}x, ops: {','.join(config.ops) or 'none'}) to {out}")
     if args.examples is not None:
         from harness.panda.figures import example_grid

@@ -50,9 +50,15 @@ def _synthesis(recipe: "RecipeConfig") -> bool:
     return model_family(recipe.model.name) == "synthesis"
 
 
+def _rendered_panda(recipe: "RecipeConfig") -> bool:
+    """A run whose PanDA set is drawn on a generator canvas (issue 25)."""
+    return recipe.panda.canvas != "noise" and recipe.data.mode.copies > 0
+
+
 DEPENDENCY_KEYS = (
     DependencyKey("eval.segmenter", "segmenter", _synthesis),
     DependencyKey("eval.detector", "detector", _synthesis),
+    DependencyKey("panda.generator", "synthesis", _rendered_panda),
 )
 
 

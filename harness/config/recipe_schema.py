@@ -38,7 +38,7 @@ from harness.data.augment_mode import AugmentMode
 from harness.data.synth import MIN_SIDE
 from harness.errors import ConfigError
 from harness.metrics.protocol import DEFAULT_PROTOCOL, PRESETS
-from harness.panda.config import PandaConfig
+from harness.panda.config import CANVAS_ONLY, PandaConfig
 
 REPORTING = "reporting"  # field metadata: the key does not affect results (left out of the run id)
 RULE = "rule"  # field metadata: (test, what the value must be), checked by check_fields
@@ -136,6 +136,9 @@ class DataConfig:
     synth: SynthConfig = field(default_factory=SynthConfig)
     cache: str = reporting()
     workers: int = checked(_at_least(0), ">= 0", reports=True)
+    # FID / KID of the run's PanDA set against its real images (issue 25), kept with the set: it measures
+    # the set, not the run, so result_config leaves it out of the run id
+    realism: bool = checked(lambda v: isinstance(v, bool), "true or false")
     val_max: Optional[int] = checked(_null_or(_at_least(1)), ">= 1 or null (all images)")
 
     @functools.cached_property
@@ -478,6 +481,7 @@ def result_config(config: dict) -> dict:
     out = applicable_config(config)
     for dotted in reporting_keys():
         _drop(out, dotted.split("."))
+    _drop(out, ["data", "realism"])  # a measure of the PanDA set (harness/metrics/realism.py)
     sgd = out.pop("optim") if "optim" in out else GAN_ID_SGD
     out["train"] = {**dict(out.get("train") or {}), **sgd}
     if (config.get("eval") or {}).get("protocol") == DEFAULT_PROTOCOL:  # as scored before the key existed
@@ -494,6 +498,9 @@ def applicable_config(config: dict) -> dict:
     mode = AugmentMode.parse(data.get("panda"), method=data.get("augment") or "panda")
     if not mode.enabled or "panda" not in mode.steps:
         out.pop("panda", None)
+    elif (out.get("panda") or {}).get("canvas", "noise") == "noise":  # the paper's canvas: ids as before it
+        for name in CANVAS_ONLY:
+            _drop(out, ["panda", name])
     if not mode.online:
         _drop(out, ["data", "panda_mix"])
     if not mode.enabled or mode.method == "panda":  # the door's keys: absent from every run id before it

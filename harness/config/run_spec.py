@@ -58,7 +58,8 @@ class PandaVariant:
             return cls(0, (), {})
         defaults = PandaConfig().to_dict()
         with_panda = "panda" in [m.strip() for m in method.split("+")]
-        params = {k: v for k, v in config.to_dict().items() if k != "ops" and v != defaults[k]} if with_panda else {}
+        params = {k: v for k, v in config.to_dict().items() if k != "ops"
+                  and (k not in defaults or v != defaults[k])} if with_panda else {}
         ops = tuple(op for op in OPS if config.enabled(op)) if with_panda else OPS
         return cls(0 if online else copies, ops, params, online, float(online_mix) if online else None,
                    method, dict(method_params or {}))
@@ -77,6 +78,8 @@ class PandaVariant:
         else:
             head = ops if self.copies == 1 and not full else f"panda-{self.copies}x" + ("" if full else f":{ops}")
         shown = ({"mix": self.mix} if self.online and self.mix != RATIO_1X else {}) | self.method_params | self.params
+        if "generator" in shown:  # a recipe reference is long: its digest keeps the name a W&B tag (<= 64 chars)
+            shown["generator"] = stable_digest(shown["generator"], 6)
         if shown:
             head += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in shown.items()) + "]"
         return head

@@ -3,7 +3,8 @@ and used it throughout the rest of the paper"). The defaults are those frozen va
 can be set from a mapping (`PandaConfig.from_config`, a recipe's `panda:` block) or from
 `key=value` strings (`with_overrides`, CLI `--set`), both through one checked path; `ops` switches
 single operations off for the Table 4 ablation, and `scale_distribution: normal` draws the resize
-factor from a truncated normal, as the paper's Discussion suggests trying."""
+factor from a truncated normal, as the paper's Discussion suggests trying. `canvas` picks what fills
+the image (issue 25, harness/panda/canvas.py): the paper's white noise, or a synthesis `generator`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ INTERPOLATIONS = ("bilinear", "area")
 IMAGE_FORMATS = ("png", "jpg")
 SCALE_DISTRIBUTIONS = ("uniform", "normal")
 NORMAL_ONLY = ("scale_mean", "scale_std")  # parameters of the normal distribution only
+CANVASES = ("noise", "generator", "rendered")
+CANVAS_ONLY = ("canvas", "generator")  # left out of the record of the paper's noise canvas
+OPTIONAL_TEXT = ("generator",)  # string fields that may be null
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class PandaConfig:
     hybrid: bool = False
     hybrid_sources: int = 3
     image_format: str = "png"
+    # What fills the image: `noise` (the paper), `generator` (uncovered pixels rendered by a synthesis
+    # generator from the composed label map), `rendered` (the whole image is the generator's rendering).
+    # `generator`: a run id, a recipe reference or a checkpoint file of a synthesis run.
+    canvas: str = "noise"
+    generator: str | None = None
 
     def __post_init__(self) -> None:
         ops = tuple(self.ops)
@@ -72,6 +81,12 @@ class PandaConfig:
                               f"got {self.image_interpolation!r}")
         if self.image_format not in IMAGE_FORMATS:
             raise ConfigError(f"image_format must be one of {list(IMAGE_FORMATS)}, got {self.image_format!r}")
+        if self.canvas not in CANVASES:
+            raise ConfigError(f"canvas must be one of {list(CANVASES)}, got {self.canvas!r}")
+        if self.canvas != "noise" and not self.generator:
+            raise ConfigError(f"canvas={self.canvas} needs a generator: set panda.generator to a synthesis run id, "
+                              f"a recipe reference (e.g. 'synth-table1-small model.name=panoptic-spade-mini') or a "
+                              f"checkpoint file")
         if self.hybrid_sources < 1:
             raise ConfigError(f"hybrid_sources must be >= 1, got {self.hybrid_sources}")
 
@@ -86,10 +101,14 @@ class PandaConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every parameter that shapes the output. With the paper's uniform scales the normal
         distribution's keys (and the distribution's name) are left out, so the manifest and the
-        cache key of the paper's configuration read as they always have."""
+        cache key of the paper's configuration read as they always have; so are the canvas keys with
+        the paper's noise canvas."""
         out = {**dataclasses.asdict(self), "ops": list(self.ops)}
         if self.scale_distribution == "uniform":
             for name in ("scale_distribution", *NORMAL_ONLY):
+                del out[name]
+        if self.canvas == "noise":
+            for name in CANVAS_ONLY:
                 del out[name]
         return out
 
@@ -150,7 +169,7 @@ def _typed(key: str, value: Any, current: Any) -> Any:
             return float(value)
         expected = "a number"
     else:
-        if isinstance(value, str):
+        if isinstance(value, str) or (value is None and key.rsplit(".", 1)[-1] in OPTIONAL_TEXT):
             return value
         expected = "a string"
     raise ConfigError(f"PanDA parameter '{key}' must be {expected}, got {value!r}")
@@ -168,6 +187,8 @@ def _from_text(key: str, raw: Any, current: Any) -> Any:
                 raise ValueError(raw)
         elif isinstance(current, tuple):
             value = parse_ops(str(raw))
+        elif key.rsplit(".", 1)[-1] in OPTIONAL_TEXT:
+            value = None if str(raw).strip().lower() in ("", "none", "null") else str(raw)
         else:
             value = type(current)(raw)
     except ValueError:

@@ -5,7 +5,9 @@ seed and the source of every generated image.
 Images are rendered in parallel processes; each depends only on (seed, source image, copy index),
 and the JSON files are written last, in source order, so the output bytes are the same for any
 number of workers. The dataset is built in a folder beside `--out` and renamed into place at the
-end: a failed or killed run leaves nothing that looks like a dataset, and a re-run starts clean."""
+end: a failed or killed run leaves nothing that looks like a dataset, and a re-run starts clean.
+A generator canvas (canvas.py) gets its `renderer` from the caller, which also says which run it is
+(`render_record`, kept in the manifest)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PANOPTIC_JSON, Panopt
 from harness.data.images import encode_image, read_ids, read_rgb
 from harness.data.validate import validate_dataset
 from harness.errors import ConfigError, DatasetError
+from harness.panda.canvas import Renderer
 from harness.panda.config import PandaConfig
 from harness.panda.door import source_sha256
 from harness.panda.sample import Source, hybrid_partners, panda_sample
@@ -35,6 +38,7 @@ class Job:
     copy_index: int
     seed: int
     config: PandaConfig
+    renderer: Renderer | None = None  # fills the canvas when config.canvas is not noise
 
     @property
     def primary(self) -> dict:
@@ -51,7 +55,7 @@ def render(job: Job) -> tuple[dict, dict]:
     primary_id = job.primary["id"]
     sources = [Source(read_rgb(image_path), read_ids(label_path), annotation["segments_info"], label_path)
                for (image_path, label_path), (_, annotation) in zip(job.files, job.sources)]
-    sample = panda_sample(sources, job.seed, primary_id, job.copy_index, job.config)
+    sample = panda_sample(sources, job.seed, primary_id, job.copy_index, job.config, job.renderer)
     height, width = sample.layer.shape
     image_file = f"{job.name}.{job.config.image_format}"
     write_bytes(job.out_root / IMAGES_DIR / image_file, encode_image(sample.image, job.config.image_format))
@@ -63,7 +67,8 @@ def render(job: Job) -> tuple[dict, dict]:
     return entry, {"image_id": image_id, "file_name": f"{job.name}.png", "segments_info": sample.segments_info}
 
 
-def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig) -> list[Job]:
+def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: PandaConfig,
+              renderer: Renderer | None = None) -> list[Job]:
     """Jobs in output order: for each source image, copies 0 .. copies-1."""
     by_id = {image["id"]: (image, ds.annotation_for(image["id"])) for image in ds.images}
     if len(by_id) != len(ds.images):
@@ -80,7 +85,7 @@ def plan_jobs(ds: PanopticDataset, out: Path, copies: int, seed: int, config: Pa
                 ids = hybrid_partners(seed, image_ids, image_id, copy_index, config.hybrid_sources)
             sources = tuple(by_id[i] for i in ids)
             files = tuple((ds.image_path(image), ds.label_path(ann)) for image, ann in sources)
-            jobs.append(Job(out, sources, files, copy_index, seed, config))
+            jobs.append(Job(out, sources, files, copy_index, seed, config, renderer))
     return jobs
 
 
@@ -101,18 +106,20 @@ def source_and_target(src: Path, out: Path, copies: int, allow_outside_links: bo
 
 
 def generate_panda(src: str | Path, out: str | Path, copies: int, seed: int, config: PandaConfig | None = None,
-                   workers: int | None = None, progress: bool = True, allow_outside_links: bool = False) -> Path:
+                   workers: int | None = None, progress: bool = True, allow_outside_links: bool = False,
+                   renderer: Renderer | None = None, render_record: dict | None = None) -> Path:
     """Write `copies` PanDA images per image of the dataset at `src` as a new dataset at `out`
     (an existing dataset there is an error, not overwritten)."""
     config = config or PandaConfig()
     src, out = Path(src), Path(out)
     ds = source_and_target(src, out, copies, allow_outside_links)
     with output_folder(out) as staging:
-        jobs = plan_jobs(ds, staging, copies, seed, config)
+        jobs = plan_jobs(ds, staging, copies, seed, config, renderer)
         results = parallel_map(render, jobs, workers=workers, description="PanDA", progress=progress)
         images = [entry for entry, _ in results]
         annotations = [annotation for _, annotation in results]
-        write_json(staging / MANIFEST, manifest(src, seed, copies, config, images))
+        extra = {"render": render_record} if render_record else {}  # a noise set's manifest as it always was
+        write_json(staging / MANIFEST, manifest(src, seed, copies, config, images) | extra)
         write_panoptic_json(staging, images, annotations, ds.categories)
     return out
 

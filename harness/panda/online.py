@@ -54,6 +54,9 @@ class OnlinePanda:
 
     def __post_init__(self) -> None:
         check_mix(self.mix)
+        if self.config.canvas != "noise":
+            raise ConfigError(f"panda.canvas={self.config.canvas} is offline only (a generator per data-loader "
+                              f"worker is not built): use data.panda: 1x")
 
     def replaces(self, image_id: object, epoch: int) -> bool:
         """Whether image `image_id` is replaced by its PanDA version at data pass `epoch`."""

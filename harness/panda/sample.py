@@ -4,7 +4,8 @@ data loader (online.py, which hands it straight to training) both call, so the t
 
 A sample depends only on (seed, primary image id, copy index) and the sources: the compose draws
 come from `image_rng(seed, id, copy)`, the hybrid pool from stream HYBRID_STREAM and the hybrid
-partners (paper Sec. 5) from stream PARTNER_STREAM of the same key."""
+partners (paper Sec. 5) from stream PARTNER_STREAM of the same key. The canvas (canvas.py) changes
+only the pixels, after the compose, so the labels of every canvas are the same for one seed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from harness.panda.canvas import Renderer, on_canvas
 from harness.panda.compose import PandaSample, panda_image
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import decompose
@@ -39,13 +41,13 @@ def hybrid_partners(seed: int, image_ids: Sequence[Any], image_id: Any, copy_ind
 
 
 def panda_sample(sources: Sequence[Source], seed: int, image_id: Any, copy_index: int,
-                 config: PandaConfig) -> PandaSample:
+                 config: PandaConfig, render: Renderer | None = None) -> PandaSample:
     """Copy `copy_index` of the image `image_id` (the first source; hybrid mode pools the others),
-    in the first source's frame."""
+    in the first source's frame; `render` fills the canvas when `config.canvas` is not noise."""
     rng = image_rng(seed, image_id, copy_index)
     segment_lists = [decompose(s.image, s.ids, s.segments_info, s.label_path) for s in sources]
     if config.hybrid:
         segments = pool_segments(image_rng(seed, image_id, copy_index, HYBRID_STREAM), segment_lists)
     else:
         segments = segment_lists[0]
-    return panda_image(rng, segments, sources[0].ids.shape[:2], config)
+    return on_canvas(panda_image(rng, segments, sources[0].ids.shape[:2], config), config.canvas, render)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.config.recipe_schema import DataConfig, RecipeConfig, SynthConfig
 from harness.config.run_spec import door_params
 from harness.data.dataset import PANOPTIC_JSON, PanopticDataset, dataset_location, resolve_location
@@ -38,6 +39,7 @@ class PreparedData:
     n_train: int  # all training images on disk, PanDA sets included
     categories: list[dict]
     samples_per_epoch: float  # what one epoch counts (sets the iteration count): n_train, online n / (1 - mix)
+    panda_set: dict | None = None  # the PanDA set's generator ("render") and realism, from its manifest
 
 
 def cached(cache_root: Path, kind: str, key: dict, build: Callable[[Path], Any]) -> Path:
@@ -107,10 +109,13 @@ def choose_subset(image_ids: list, data: DataConfig, source: Path) -> list:
     return list(nested_subsets(image_ids, [data.n], seed=data.seed)[data.n])
 
 
-def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
-    """Build (or find in the cache) every folder the run trains and evaluates on."""
+def prepare_data(recipe: RecipeConfig, progress: bool = True,
+                 runs_root: str | Path = DEFAULT_RUNS_ROOT) -> PreparedData:
+    """Build (or find in the cache) every folder the run trains and evaluates on; a PanDA set on a
+    generator canvas is rendered by the finished synthesis run `panda.generator` names (in `runs_root`)."""
     from harness.data.subsets import write_subset
-    from harness.panda.generate import generate_panda
+    from harness.panda.generate import MANIFEST, generate_panda
+    from harness.train.tasks.synthesis.generator_runs import panda_renderer
 
     data = recipe.data
     cache = Path(data.cache)
@@ -132,7 +137,7 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         subset_key = {"kind": "subset", "pool": pool_key, "image_ids": chosen}
         subset = cached(cache, "subset", subset_key, lambda out: write_subset(pool, out, chosen))
 
-    roots, mode = [subset], data.mode
+    roots, mode, panda_set = [subset], data.mode, None
     if mode.copies and mode.method != "panda":
         params = door_params(recipe)
         described = method_of(mode.method, params).describe()
@@ -142,10 +147,17 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
             subset, out, mode.method, mode.copies, data.seed, params=params, workers=workers,
             progress=progress)))
     elif mode.copies:
+        render, render_record = panda_renderer(recipe.panda, pool_ds.categories, len(chosen), runs_root)
         panda_key = {"kind": "panda", "source": subset_key, "copies": mode.copies, "seed": data.seed,
-                     "config": recipe.panda.to_dict()}
-        roots.append(cached(cache, "panda", panda_key, lambda out: generate_panda(
-            subset, out, mode.copies, data.seed, config=recipe.panda, workers=workers, progress=progress)))
+                     "config": recipe.panda.to_dict()} | ({"generator_run": render_record["run_id"]} if render else {})
+        panda_root = cached(cache, "panda", panda_key, lambda out: generate_panda(
+            subset, out, mode.copies, data.seed, config=recipe.panda, workers=workers, progress=progress,
+            renderer=render, render_record=render_record))
+        roots.append(panda_root)
+        render_record = json.loads((panda_root / MANIFEST).read_text()).get("render")
+        realism = set_realism_of(panda_root, subset, getattr(recipe.eval, "fid_weights", None)) \
+            if data.realism else None
+        panda_set = ({"render": render_record} if render_record else {}) | ({"realism": realism} if realism else {})
 
     categories = pool_ds.categories
     val_ds = load_valid(val_root)
@@ -153,7 +165,20 @@ def prepare_data(recipe: RecipeConfig, progress: bool = True) -> PreparedData:
         raise DatasetError(val_ds.json_path, f"categories differ from the training set's ({pool_ds.json_path})")
     n_train = sum(len(PanopticDataset.load(r)) for r in roots)
     per_epoch = epoch_samples(n_train, mode.mix) if mode.online else float(n_train)
-    return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories, per_epoch)
+    return PreparedData(tuple(roots), val_root, len(chosen), n_train, categories, per_epoch, panda_set)
+
+
+def set_realism_of(panda_root: Path, source: Path, fid_weights: str | None) -> dict:
+    """The realism of a PanDA set (FID / KID against its source images), measured once and kept in
+    the set's folder as `realism.json` beside its manifest (the manifest of a noise set stays as it
+    always was, and sets cached before this measure get it when a run first asks)."""
+    from harness.atomic import write_json
+    from harness.metrics.realism import REALISM_JSON, set_realism
+
+    path = panda_root / REALISM_JSON
+    if not path.is_file():
+        write_json(path, set_realism(panda_root, source, fid_weights=fid_weights))
+    return json.loads(path.read_text())
 
 
 def online_panda(recipe: RecipeConfig) -> OnlinePanda | OnlineAugment | None:
@@ -171,4 +196,5 @@ def online_panda(recipe: RecipeConfig) -> OnlinePanda | OnlineAugment | None:
 def describe(prepared: PreparedData) -> dict:
     return {"train_roots": [str(r) for r in prepared.train_roots], "val_root": str(prepared.val_root),
             "n_original": prepared.n_original, "n_train": prepared.n_train,
-            "samples_per_epoch": prepared.samples_per_epoch}
+            "samples_per_epoch": prepared.samples_per_epoch,
+            **({"panda_set": prepared.panda_set} if prepared.panda_set else {})}

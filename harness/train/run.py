@@ -75,11 +75,11 @@ def _rounded(value: float, digits: int) -> float | None:
     return None if math.isnan(value) else round(value, digits)
 
 
-def _prepare(recipe: RecipeConfig, ctx: DistContext, progress: bool) -> PreparedData:
+def _prepare(recipe: RecipeConfig, ctx: DistContext, progress: bool, runs_root: str | Path) -> PreparedData:
     """Rank 0 builds the cached folders; the other ranks then find them in the cache."""
-    prepared = prepare_data(recipe, progress=progress) if ctx.is_main else None
+    prepared = prepare_data(recipe, progress=progress, runs_root=runs_root) if ctx.is_main else None
     barrier(ctx)
-    return prepared if ctx.is_main else prepare_data(recipe, progress=False)
+    return prepared if ctx.is_main else prepare_data(recipe, progress=False, runs_root=runs_root)
 
 
 def cpu_seconds() -> float:
@@ -147,7 +147,7 @@ def _train(spec: RunSpec, store: RunStore, ctx: DistContext, progress: bool) -> 
         store.add_cost(rid, gpu_hours, (cpu_seconds() - cpu_started) * ctx.world_size / 3600)
 
     try:
-        prepared = _prepare(recipe, ctx, show)
+        prepared = _prepare(recipe, ctx, show, store.root)
         if ctx.is_main:
             store.record_data(rid, n=prepared.n_original, n_train=prepared.n_train, data=describe(prepared))
         seed_everything(recipe.seed)

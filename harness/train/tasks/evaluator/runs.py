@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from harness.config.dependencies import RUN_ID, Dependency, DependencyError, dependencies, reference_overrides
 from harness.config.paths import DEFAULT_RUNS_ROOT
-from harness.models.evaluators.registry import EVALUATORS, LoadedEvaluator, load_evaluator
+from harness.models.evaluators.registry import DETECTOR, EVALUATORS, SEGMENTER, LoadedEvaluator, load_evaluator
 from harness.tracking.run_store import PREDICTIONS, RUN_JSON, RunStore, read_record
 from harness.train.tasks.evaluator.task import EVALUATOR_WEIGHTS
 from harness.weight_files import candidate_path
@@ -105,4 +105,5 @@ def evaluator_resolver(runs_root: str | Path = DEFAULT_RUNS_ROOT) -> Callable[[s
 def resolved_weights(recipe: RecipeConfig, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> dict[str, str]:
     """Each dependency key of `recipe` -> the weights file it resolves to (a finished run's, or the
     file given): what a synthesis task receives instead of the recipe's references."""
-    return {d.key: str(evaluator_weights(d.value, d.kind, runs_root)) for d in dependencies(recipe)}
+    return {d.key: str(evaluator_weights(d.value, d.kind, runs_root)) for d in dependencies(recipe)
+            if d.kind in (SEGMENTER, DETECTOR)}  # a PanDA generator (panda.generator) is the data's, not the task's
