@@ -217,10 +217,14 @@ def runs_copies_table(runs: pd.DataFrame, metrics: list[str] = COPIES_METRICS) -
                "iterations and online PanDA at mix 0.5 those of 1x. The papers publish no numbers for this study. "
                f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}."
                + (f" No control (a plain run of the same iterations) for {', '.join(unmatched)}." if unmatched else ""))
-    formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
-               **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
-                  .removeprefix("control_").removeprefix("delta_") in metrics}}
-    return Table("panda-copies", frame, caption, formats)
+    return Table("panda-copies", frame, caption, _arm_formats(frame, metrics))
+
+
+def _arm_formats(frame: pd.DataFrame, metrics: list[str]) -> dict[str, str]:
+    """Counts as integers, every metric column of an arm table (mean, std, control, Δ, interval) to 2 decimals."""
+    return {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
+            **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
+               .removeprefix("control_").removeprefix("delta_") in metrics}}
 
 
 def runs_peers_table(runs: pd.DataFrame) -> Table:
@@ -257,10 +261,7 @@ def runs_peers_table(runs: pd.DataFrame) -> Table:
                "bootstrap over the validation images, else none). The papers publish no numbers for this study. "
                f"Runs: {len(runs)}; seeds {seeds}; {spread_phrase(len(seeds))}."
                + (f" No control for {', '.join(unmatched)}." if unmatched else ""))
-    formats = {"images": "d", "iterations": "d", "seeds": "d", "control_seeds": "d",
-               **{c: ".2f" for c in frame.columns if c.removesuffix("_std").removesuffix("_low").removesuffix("_high")
-                  .removeprefix("delta_") in metrics}}
-    return Table("panda-peers", frame.reset_index(drop=True), caption, formats)
+    return Table("panda-peers", frame.reset_index(drop=True), caption, _arm_formats(frame, metrics))
 
 
 def _measured(runs: pd.DataFrame, metrics: list[str]) -> list[str]:
