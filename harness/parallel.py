@@ -7,6 +7,7 @@ Results come back in input order whatever the completion order, so anything writ
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
@@ -16,6 +17,12 @@ from harness.threads import usable_cpus
 def default_workers(n_items: int) -> int:
     """One process per item, at most one per usable CPU."""
     return max(1, min(n_items, usable_cpus()))
+
+
+def _one_thread_each() -> None:
+    """A worker's torch ops (PanDA's resize) run on one intra-op thread: the pool is the parallelism,
+    and a team per worker would oversubscribe the cores (harness.threads). The environment wins."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _run_chunk(job: tuple[Callable[[Any], Any], Sequence[Any]]) -> list[Any]:
@@ -41,7 +48,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | 
             return results
         size = max(1, min(8, len(items) // (4 * workers)))
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread_each) as pool:
             futures = {pool.submit(_run_chunk, (fn, items[start:start + size])): start
                        for start in range(0, len(items), size)}
             try:

@@ -6,13 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PIL import Image
 from omegaconf import OmegaConf
 from scipy import stats
 
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 from harness.panda.dropout import dropout_probability, sample_keep
-from harness.panda.resize import resize_segment, sample_scales
+from harness.panda.resize import resample, resize_segment, sample_scales
 from harness.panda.shift import sample_translations, zoom_centers
 
 
@@ -147,3 +148,15 @@ def test_normal_scales_follow_scipys_truncated_normal():
     # the paper's uniform draws are what they always were
     np.testing.assert_array_equal(sample_scales(np.random.default_rng(1), 10, PandaConfig()),
                                   np.random.default_rng(1).uniform(0.5, 1.5, 10))
+
+
+@pytest.mark.parametrize("shape, size", [((37, 90), (61, 148)), ((120, 64), (50, 27)), ((9, 300), (13, 441))])
+def test_bilinear_resample_is_pillows_filter_to_one_level(shape, size):
+    """PanDA resizes crops with torch's uint8 antialiased bilinear kernel (the vectorised one): it must
+    be Pillow's BILINEAR filter, within one 8-bit level of Pillow's own output."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    ours = np.asarray(resample(pixels, size, "bilinear")).astype(int)
+    pillow = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR)).astype(int)
+    assert ours.shape == pillow.shape and np.abs(ours - pillow).max() <= 1
+    assert (ours != pillow).mean() < 0.01

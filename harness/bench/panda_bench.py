@@ -72,6 +72,9 @@ def stage_times(src: Path, image_entry: dict, annotation: dict, seed: int, confi
 
 def run(n: int = 4, repeats: int = 3, width: int = 2048, height: int = 1024, seed: int = 0,
         out_json: Path = Path("results/bench/panda.json")) -> dict:
+    import torch
+
+    torch.set_num_threads(1)  # PanDA's resize runs on torch: one core, as the baselines
     config = PandaConfig()
     with tempfile.TemporaryDirectory(prefix="panda_bench_") as tmp:
         tmp = Path(tmp)
