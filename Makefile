@@ -90,7 +90,8 @@ demo: setup
 # SCALE=mini (CPU recipes on synthetic scenes) unless a GPU answers nvidia-smi; SCALE=full runs the
 # paper recipes (set their data roots, e.g. `make panda-table2 SCALE=full`); SCALE=small the `-small` recipes
 # (panda-table2, panda-peers: n = 40 at 80 epochs, long enough for augmentation to beat extra iterations;
-# synth-table1, synth-table4: 1,200 iterations, a generator worth rendering with);
+# synth-table1, synth-table4: 1,200 iterations, a generator worth rendering with; panda-realism: its
+# generator trained that long);
 # SEEDS=0,1,2 repeats every run with each training seed (tables then show mean ± std). Each target runs the grid
 # it needs (`panbench sweep`: finished runs are skipped), then renders from the run store beside the
 # paper's own numbers (`*-paper.*`). A failed run is reported; the rest still renders; make then fails.
@@ -151,6 +152,7 @@ panda-search: setup
 # Does realism matter? (issue 25): PanDA on the noise canvas, the generator canvas, rendered whole, and the
 # original label maps rendered, beside the compute-matched control; the generator (a synthesis run) is an
 # upstream stage of the sweep. Table (Δ with 95 % intervals, the set's FID), Δ PQ vs FID, an image grid.
+# SCALE=small: the same study with a 1,200-iteration generator (the mini one, 48 iterations, is blur).
 panda-realism: setup
 	$(call sweep_then,panda-realism$(SUFFIX),$(call runs_table_figure,panda-realism,panda-realism) && \
 	  $(PANBENCH) figure panda-realism-grid --source runs --recipe panda-realism$(SUFFIX) \
