@@ -183,3 +183,53 @@ def test_each_run_is_named_by_its_arm_and_a_generator_with_more_images_is_labell
     record = {"panda": {"copies": copies}, "config": {"panda": panda},
               "data": {"panda_set": {"render": {"extra_data": extra}}}}
     assert arm_of(record) == arm
+
+
+LABEL_MAP_RUN = "abcdefabcdef"
+
+
+def label_map_store(root, classes):
+    """A finished spade-mini run trained on 35-class label maps (as synth-table1 on Cityscapes' label ids)."""
+    torch.manual_seed(1)
+    gan = create_model("spade-mini", num_classes=35, dontcare_label=False)
+    store = RunStore(root)
+    store.write_run({"run_id": LABEL_MAP_RUN, "status": "finished", "model": "spade-mini", "n": 3,
+                     "config": {"model": {"name": "spade-mini", "options": {"dontcare_label": False}}},
+                     "label_input": {"source": "label_maps", "num_classes": classes, "dontcare_label": False}})
+    store.checkpoint_dir(LABEL_MAP_RUN).mkdir(parents=True)
+    torch.save({"iteration": 1, "modules": {"gan": gan.state_dict()}, "optimizers": {}, "data": {}, "rng": {}},
+               store.checkpoint_dir(LABEL_MAP_RUN) / "last.pt")
+    return gan.eval()
+
+
+def test_a_label_map_generator_renders_category_ids_as_label_ids(scenes, tmp_path):
+    """A generator trained on label maps (synth-table1's 35 label ids) renders PanDA's map as label ids:
+    each segment its category id, the canvas (void) label id 0, Cityscapes' "unlabeled"."""
+    gan = label_map_store(tmp_path / "runs", 35)
+    config = PandaConfig(canvas="rendered", generator=LABEL_MAP_RUN)
+    ds = PanopticDataset.load(scenes)
+    render, record = panda_renderer(config, ds.categories, len(ds.images), tmp_path / "runs")
+    out = generate_panda(scenes, tmp_path / "set", copies=1, seed=4, config=config, workers=1, progress=False,
+                         renderer=render, render_record=record)
+    written = PanopticDataset.load(out)
+    label_ids = {int(c["id"]): int(c["id"]) for c in written.categories}
+    for i, (image, annotation) in enumerate(written.samples()):
+        ids = written.read_ids(i).astype(np.int64)
+        semantic = semantic_map(ids, annotation["segments_info"], label_ids, fill=0).astype(np.int64)
+        assert (semantic[ids == 0] == 0).all() and (ids == 0).any()
+        batch = {"image": torch.zeros(1, 3, 64, 128), "semantic": torch.from_numpy(semantic)[None],
+                 "panoptic": torch.from_numpy(ids)[None]}
+        with torch.no_grad():
+            expected = to_uint8(gan.generate(batch))[0]
+        assert np.array_equal(written.read_image(i), expected), image["file_name"]
+
+
+def test_a_label_map_generator_without_the_sources_ids_is_refused_in_one_line(scenes, tmp_path):
+    from harness.config.dependencies import DependencyError
+
+    label_map_store(tmp_path / "runs", 20)  # the synthetic scenes' ids go up to 33
+    ds = PanopticDataset.load(scenes)
+    with pytest.raises(DependencyError, match=r"draws from 20 label ids and the PanDA source's category ids "
+                                              r"\[20, 21, 22, 23, 24\] are not among them") as error:
+        panda_renderer(PandaConfig(canvas="rendered", generator=LABEL_MAP_RUN), ds.categories, 3, tmp_path / "runs")
+    assert "\n" not in str(error.value)

@@ -139,3 +139,28 @@ def test_a_reference_running_elsewhere_is_named_in_one_line(tmp_path):
         proc.kill()
         proc.wait()
     assert not (root / spec.run_id / "run.json").exists()
+
+
+@pytest.mark.parametrize("value", ["weights/drn-d-105_ms_cityscapes.pth", "drn.pth", "/nowhere/evaluator.pt"])
+def test_a_missing_weights_file_is_named_as_a_file_not_looked_up_as_a_recipe(value, tmp_path, monkeypatch):
+    """A dependency that names a file (a folder part or a weights suffix) and is not there: one line
+    naming the file, from the resolver and from the sweep's preflight, never 'no such recipe'."""
+    from harness.config.dependencies import upstream
+    from harness.train.preflight import preflight
+
+    monkeypatch.setenv("PANBENCH_WEIGHTS", str(tmp_path / "weights"))
+    dependency = Dependency("eval.segmenter", "segmenter", value)
+    assert dependency.names_file and upstream(dependency) is None
+    for call in (lambda: evaluator_weights(value, "segmenter", tmp_path / "runs"),
+                 lambda: evaluator_run_id(value, "segmenter", tmp_path / "runs")):
+        with pytest.raises(DependencyError, match="segmenter weights file is missing") as error:
+            call()
+        assert "no such recipe" not in str(error.value) and "\n" not in str(error.value)
+    spec = RunSpec.from_recipe("synth-table1-mini", [f"eval.segmenter={value}", "model.name=spade-mini"])
+    problems = [p for p in preflight(spec) if "segmenter weights file is missing" in p]
+    assert len(problems) == 1 and value.split("/")[-1] in problems[0]
+
+
+def test_a_recipe_reference_with_paths_in_its_overrides_is_still_a_reference(tmp_path):
+    dependency = Dependency("eval.segmenter", "segmenter", "synth-evaluators-mini data.root=data/x model.name=drn-d-mini")
+    assert not dependency.names_file

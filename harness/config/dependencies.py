@@ -24,12 +24,15 @@ from typing import TYPE_CHECKING, Callable
 from harness.errors import ConfigError, PanbenchError
 from harness.models.registry import model_family
 from harness.seeding import RUN_ID
-from harness.weight_files import candidate_path
+from harness.weight_files import candidate_path, missing_message
 
 if TYPE_CHECKING:
     from harness.config.recipe_schema import RecipeConfig
     from harness.config.run_spec import RunSpec
 
+
+
+WEIGHT_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors", ".ckpt")
 
 
 class DependencyError(PanbenchError):
@@ -78,6 +81,14 @@ class Dependency:
         path = candidate_path(self.value)  # a bare file name: in the weights folder ($PANBENCH_WEIGHTS)
         return path.is_file() and path.suffix not in (".yaml", ".yml")
 
+    @property
+    def names_file(self) -> bool:
+        """A weights file, there or not: the value exists as a file, or its first word has a folder
+        part or a weights file's suffix (a reference's first word is a recipe name, which has neither).
+        A missing one is a preflight problem (harness/train/preflight.py), not a recipe to look for."""
+        first = (self.value.split() or [""])[0]
+        return self.is_file or "/" in first or Path(first).suffix in WEIGHT_SUFFIXES
+
 
 @dataclass(frozen=True)
 class Upstream:
@@ -99,6 +110,16 @@ def dependencies(recipe: "RecipeConfig") -> list[Dependency]:
         if value is not None:
             out.append(Dependency(entry.key, entry.kind, value))
     return out
+
+
+def named_file(dependency: Dependency) -> Path | None:
+    """The weights file a dependency names, None when it names a run; a DependencyError (one line: the
+    file looked for and how to get it) when it names a file that is not there."""
+    if not dependency.names_file:
+        return None
+    if not dependency.is_file:
+        raise DependencyError(missing_message(dependency.value, f"{dependency.kind} weights", dependency.key))
+    return candidate_path(dependency.value)
 
 
 def reference_overrides(value: str, kind: str) -> tuple[str, list[str], "RunSpec"]:
@@ -127,7 +148,7 @@ def reference_overrides(value: str, kind: str) -> tuple[str, list[str], "RunSpec
 
 def upstream(dependency: Dependency) -> Upstream | None:
     """The run to plan before the dependent one; None for a weights file or a run id (planned by nobody)."""
-    if dependency.is_file or RUN_ID.match(dependency.value):
+    if dependency.names_file or RUN_ID.match(dependency.value):
         return None
     recipe, overrides, spec = reference_overrides(dependency.value, dependency.kind)
     return Upstream(dependency, recipe, tuple(overrides), spec)

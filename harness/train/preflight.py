@@ -1,11 +1,13 @@
 """What would stop a run before it trains, found without preparing anything: a data root that is not
-there, a weights file the model or the evaluation names that is missing. `train` refuses such a run
+there, a weights file the model, the evaluation or a dependency (an evaluator, a generator) names that
+is missing. `train` refuses such a run
 before it makes a run folder, `train --print-config` and `sweep --dry-run` list every problem, and a
 sweep refuses to start while a run it would execute has one (a paper-scale sweep must not fail its
 runs one by one, hours apart)."""
 
 from __future__ import annotations
 
+from harness.config.dependencies import dependencies, named_file
 from harness.config.run_spec import RunSpec
 from harness.data.dataset import dataset_location
 from harness.errors import ConfigError, PanbenchError
@@ -38,6 +40,11 @@ def _weights_problems(spec: RunSpec) -> list[str]:
         EvaluatorSettings(fid_weights=fid_weights).check(resolve_run=None)
     except PanbenchError as exc:
         problems.append(str(exc))
+    for dependency in dependencies(spec.settings):  # an evaluator or generator named by a file
+        try:
+            named_file(dependency)
+        except PanbenchError as exc:
+            problems.append(str(exc))
     return problems
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from harness.config.dependencies import RUN_ID, Dependency, DependencyError, dependencies, reference_overrides
+from harness.config.dependencies import (RUN_ID, Dependency, DependencyError, dependencies, named_file,
+                                        reference_overrides)
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.models.evaluators.registry import DETECTOR, EVALUATORS, SEGMENTER, LoadedEvaluator, load_evaluator
 from harness.tracking.run_store import PREDICTIONS, RUN_JSON, RunStore, read_record
 from harness.train.tasks.evaluator.task import EVALUATOR_WEIGHTS
-from harness.weight_files import candidate_path
 
 if TYPE_CHECKING:
     from harness.config.recipe_schema import RecipeConfig
@@ -46,8 +46,9 @@ def run_of_weights(path: Path) -> str | None:
 def evaluator_run_id(value: str, kind: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> str | None:
     """The evaluator run `value` names, without training anything: a run id as given, a recipe
     reference's run id, the run a weights file came from; None for a file from elsewhere."""
-    if Dependency(kind, kind, value).is_file:
-        return run_of_weights(candidate_path(value))
+    path = named_file(Dependency(kind, kind, value))
+    if path is not None:
+        return run_of_weights(path)
     if RUN_ID.match(value):
         return value
     return reference_overrides(value, kind)[2].run_id
@@ -68,9 +69,9 @@ def evaluator_weights(value: str, kind: str, runs_root: str | Path = DEFAULT_RUN
     """The weights file `value` names (see the module docstring): the file itself, or the final
     weights of the finished run it names. A synthesis run calls it before it trains, so an evaluator
     that cannot be had fails the run at its start, not after the generator's training."""
-    dependency = Dependency(kind, kind, value)
-    if dependency.is_file:
-        return candidate_path(value)
+    path = named_file(Dependency(kind, kind, value))
+    if path is not None:
+        return path
     store = RunStore(runs_root)
     if RUN_ID.match(value):
         if not store.is_finished(value):

@@ -12,14 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.config.dependencies import RUN_ID, Dependency, DependencyError, reference_overrides
+from harness.config.dependencies import RUN_ID, Dependency, DependencyError, named_file, reference_overrides
 from harness.config.paths import DEFAULT_RUNS_ROOT
 from harness.models.registry import model_family
 from harness.models.synthesis.render import LabelRenderer
 from harness.panda.config import PandaConfig
 from harness.tracking.run_store import CHECKPOINTS, RUN_JSON, RunStore, read_record
 from harness.train.checkpoint import LAST
-from harness.weight_files import candidate_path
 
 KIND = "synthesis"
 KEY = "panda.generator"
@@ -28,8 +27,9 @@ KEY = "panda.generator"
 def generator_run(value: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> tuple[Path, dict]:
     """(checkpoint, run.json) of the finished synthesis run `value` names (module docstring)."""
     store = RunStore(runs_root)
-    if Dependency(KEY, KIND, value).is_file:
-        checkpoint = candidate_path(value)
+    named = named_file(Dependency(KEY, KIND, value))
+    if named is not None:
+        checkpoint = named
         record = read_record(checkpoint.parent.parent / RUN_JSON) if checkpoint.parent.name == CHECKPOINTS else None
         if record is None:
             raise DependencyError(f"{KEY} {value!r}: a checkpoint file must be a synthesis run's "
@@ -54,6 +54,25 @@ def generator_run(value: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> tupl
     return checkpoint, record
 
 
+def label_id_classes(generator: Any, record: dict, categories: list[dict]) -> int | None:
+    """The label-id count of a generator trained on label maps (run.json `label_input`), None for one
+    trained on categories; a PanDA source whose category ids are not label ids of it is refused."""
+    label_input = record.get("label_input")
+    if not isinstance(label_input, dict) or label_input.get("source") != "label_maps":
+        return None
+    classes = label_input.get("num_classes")
+    if type(classes) is not int or classes < 1:
+        raise DependencyError(f"{KEY} {generator!r}: run {record.get('run_id')}'s label_input.num_classes is "
+                              f"{classes!r}, not a class count")
+    outside = sorted(int(c["id"]) for c in categories if not 0 <= int(c["id"]) < classes)
+    if outside:
+        raise DependencyError(f"{KEY} {generator!r}: run {record.get('run_id')} draws from {classes} label ids and "
+                              f"the PanDA source's category ids {outside[:5]} are not among them (a label-map "
+                              f"generator renders categories whose ids are label ids, as `panbench data "
+                              f"cityscapes` writes them)")
+    return classes
+
+
 def panda_renderer(config: PandaConfig, categories: list[dict], n_original: int,
                    runs_root: str | Path = DEFAULT_RUNS_ROOT) -> tuple[LabelRenderer | None, dict | None]:
     """The renderer of `config.canvas` and its record for the manifest; (None, None) on noise."""
@@ -63,7 +82,7 @@ def panda_renderer(config: PandaConfig, categories: list[dict], n_original: int,
     model_config: dict[str, Any] = (record.get("config") or {}).get("model") or {}
     n = record.get("n")
     renderer = LabelRenderer(str(checkpoint), str(record["model"]), dict(model_config.get("options") or {}),
-                             list(categories))
+                             list(categories), label_id_classes(config.generator, record, categories))
     about = {"generator": config.generator, "run_id": record.get("run_id"), "model": record.get("model"),
              "n": n, "extra_data": n is not None and int(n) > n_original}
     return renderer, about
