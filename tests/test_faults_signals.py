@@ -32,9 +32,17 @@ TINY = ["data.n=2", "data.synth.count=2", "data.synth.val_count=1", "data.synth.
         f"train.max_iters={ITERS}", "train.log_every=1", "train.checkpoint_every=5", "eval.images_logged=0"]
 
 
+def _default_stop_signals() -> None:
+    """A child starts with the default dispositions, whoever started the tests: under `nohup` SIGHUP
+    is inherited ignored, and panbench (rightly) leaves an ignored signal ignored."""
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def panbench(*args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT, **popen)
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
+                            preexec_fn=_default_stop_signals, **popen)
 
 
 def train(tmp: Path, runs: Path, *extra: str) -> subprocess.Popen:
