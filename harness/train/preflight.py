@@ -1,9 +1,8 @@
 """What would stop a run before it trains, found without preparing anything: a data root that is not
 there, a weights file the model, the evaluation or a dependency (an evaluator, a generator) names that
-is missing. `train` refuses such a run
-before it makes a run folder, `train --print-config` and `sweep --dry-run` list every problem, and a
-sweep refuses to start while a run it would execute has one (a paper-scale sweep must not fail its
-runs one by one, hours apart)."""
+is missing. `train` refuses such a run before it makes a run folder, `train --print-config` and `sweep
+--dry-run` list every problem, and a sweep refuses to start while a run it would execute has one (a
+paper-scale sweep must not fail its runs one by one, hours apart)."""
 
 from __future__ import annotations
 

@@ -27,9 +27,8 @@ KEY = "panda.generator"
 def generator_run(value: str, runs_root: str | Path = DEFAULT_RUNS_ROOT) -> tuple[Path, dict]:
     """(checkpoint, run.json) of the finished synthesis run `value` names (module docstring)."""
     store = RunStore(runs_root)
-    named = named_file(Dependency(KEY, KIND, value))
-    if named is not None:
-        checkpoint = named
+    checkpoint = named_file(Dependency(KEY, KIND, value))
+    if checkpoint is not None:
         record = read_record(checkpoint.parent.parent / RUN_JSON) if checkpoint.parent.name == CHECKPOINTS else None
         if record is None:
             raise DependencyError(f"{KEY} {value!r}: a checkpoint file must be a synthesis run's "
