@@ -15,6 +15,7 @@ from harness.models.backbones import mini_resnet_fpn, resnet_fpn
 from harness.models.heuristic_fusion import HeuristicFusion
 from harness.models.label_space import LabelSpace
 from harness.models.panoptic_rcnn import PanopticRCNN
+from harness.models.roi_align import fpn_poolers
 from harness.models.semantic_heads import DeformableSemanticHead, MiniDeepLabSemanticHead
 from harness.models.upsnet_panoptic_head import UPSNetFusion
 
@@ -60,7 +61,7 @@ def build_panoptic_model(
         box_batch_size_per_image=box_batch_size_per_image, box_detections_per_img=box_detections_per_img,
         box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
         mask_head=MaskRCNNHeads(fpn_channels, tuple(mask_head_layers), 1),
-        mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, num_classes),
+        mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, num_classes), **fpn_poolers(),
     )
     if style == "upsnet":
         semantic = DeformableSemanticHead(in_channels=fpn_channels, num_classes=space.num_classes,

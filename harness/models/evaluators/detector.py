@@ -22,6 +22,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 
 from harness.models.backbones import mini_resnet_fpn
+from harness.models.roi_align import fpn_poolers
 
 
 def fasterrcnn_r50_fpn(*, num_classes: int) -> FasterRCNN:
@@ -64,4 +65,5 @@ def fasterrcnn_mini(*, num_classes: int, widths: Sequence[int] = (16, 24, 32, 48
         rpn_post_nms_top_n_test=75, rpn_batch_size_per_image=rpn_batch_size_per_image,
         box_head=TwoMLPHead(fpn_channels * 7 * 7, representation_size),
         box_predictor=FastRCNNPredictor(representation_size, num_classes),
-        box_batch_size_per_image=box_batch_size_per_image, box_detections_per_img=detections_per_img)
+        box_batch_size_per_image=box_batch_size_per_image, box_detections_per_img=detections_per_img,
+        box_roi_pool=fpn_poolers()["box_roi_pool"])
