@@ -45,7 +45,9 @@ def naming_failures(path: str | Path) -> Iterator[None]:
         raise WriteError(path, f"cannot write ({exc.strerror or exc})") from None
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
+def write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    """`durable` False skips the fsync (still atomic): for caches, whose readers check what they read
+    and rebuild it, so a file a power cut leaves empty costs a rebuild, not a result."""
     path = Path(path)
     with naming_failures(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,8 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -63,12 +66,12 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             raise
 
 
-def write_text(path: str | Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), durable)
 
 
-def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
-    write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+def write_json(path: str | Path, obj: Any, indent: int | None = 2, durable: bool = True) -> None:
+    write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n", durable)
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:

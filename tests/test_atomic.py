@@ -1,10 +1,12 @@
 """harness.atomic: what a temp file + rename, and a staging folder + rename, leave behind."""
 
 import errno
+import json
 import os
 
 import pytest
 
+from harness import atomic
 from harness.atomic import STAGING_MARK, link_or_copy, output_folder, write_text
 from harness.errors import PanbenchError, WriteError
 
@@ -67,3 +69,21 @@ def test_link_or_copy_links_and_leaves_no_temp_name(tmp_path):
     link_or_copy(tmp_path / "src.png", tmp_path / "dst" / "x.png")
     assert (tmp_path / "dst" / "x.png").stat().st_ino == (tmp_path / "src.png").stat().st_ino
     assert os.listdir(tmp_path / "dst") == ["x.png"]
+
+
+def test_only_durable_writes_fsync_and_the_ground_truth_cache_is_not_one(tmp_path, monkeypatch):
+    from harness.metrics.engines.gt_cache import PngRecords
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic.write_json(tmp_path / "result.json", {"pq": 1.0})
+    assert len(synced) == 1
+    atomic.write_json(tmp_path / "cache.json", {"pq": 2.0}, durable=False)
+    assert len(synced) == 1 and json.loads((tmp_path / "cache.json").read_text()) == {"pq": 2.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.json", "result.json"]  # no temp name left
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "gt" / "a.png").write_bytes(b"png")
+    with PngRecords("test", tmp_path / "gt", tmp_path / "cache") as records:
+        assert records.value("a.png", "k", lambda: [1, 2]) == [1, 2]
+    assert len(synced) == 1 and any((tmp_path / "cache").rglob("test-*.json"))

@@ -105,7 +105,8 @@ class PngRecords:
         if not self.built:
             return
         try:
-            write_json(self.path, {"version": VERSION, "gt_dir": self.folder, "records": self.records}, indent=None)
+            write_json(self.path, {"version": VERSION, "gt_dir": self.folder, "records": self.records}, indent=None,
+                       durable=False)  # a damaged record is rebuilt
         except OSError:  # harness.errors.WriteError is one
             pass  # a read-only cache folder only costs the rebuild next time
         self.built = 0
