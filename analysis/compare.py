@@ -131,7 +131,7 @@ def _arms(frame: pd.DataFrame, cmp: Comparison, runs: pd.DataFrame, metrics: lis
         methods.append(method)
     frame["interval"] = methods
     same = ", ".join(k for k in keys if k != column)
-    note = (f" Δ (arm) = the row − its {column} {control} row of the same {same}"
+    note = (f" Δ (arm) = the row − its {column} {control} row" + (f" of the same {same}" if same else "") +
             f", paired by seed, with its 95 % interval in brackets; `interval` says which: t on the paired seed "
             f"differences with >= {MIN_SEEDS} seeds, else a paired bootstrap over the validation images "
             f"({RESAMPLES} resamples, PQ / mIoU recomputed from the per-image counts), else none.")

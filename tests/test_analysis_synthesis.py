@@ -122,6 +122,8 @@ def test_table1_rows_are_seed_means_beside_the_real_images_ceiling(store):
     assert frame.at["panoptic-spade", "miou"] > frame.at["spade", "miou"]  # less noise, better scores
     assert evaluators["drn-d-mini"] in t1.caption and evaluators["fasterrcnn-mini"] in t1.caption
     assert "not the same images" not in t1.caption  # generators and ceiling on one validation set
+    both = build_table("synth-table1", "both", RunFilter(root=root, recipe="synth-study-t1")).caption
+    assert "Δ (arm) = the row − its method spade row, paired by seed" in both  # no empty "of the same"
     _, notes = ceiling_rows([{"segmenter": evaluators["drn-d-mini"], "detector": None}], root, {"/elsewhere/val"})
     assert len(notes) == 1 and "the generators on /elsewhere/val: not the same images" in notes[0]
     markdown = to_markdown(t1)
