@@ -10,7 +10,11 @@ export WANDB_SILENT ?= true
 
 .PHONY: setup test test-fast browser clean
 
+# The editable install's bytecode, compiled here (pip compiles installed packages, not an editable tree) and
+# only for changed files: a process started with PYTHONDONTWRITEBYTECODE (CI, containers) then loads
+# harness/ without compiling it (`panbench evaluate panoptic` of 50 Cityscapes-size pairs 0.69 -> 0.60 s).
 setup: $(STAMP)
+	@$(PY) -m compileall -q harness analysis
 
 # torch/torchvision are pinned: pip takes them from this machine's disk; an unpinned torch downloads gigabytes.
 # On a CPU-only machine, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the same pinned
