@@ -156,7 +156,8 @@ panda-search: setup
 # Does realism matter? (issue 25): PanDA on the noise canvas, the generator canvas, rendered whole, and the
 # original label maps rendered, beside the compute-matched control; the generator (a synthesis run) is an
 # upstream stage of the sweep. Table (Δ with 95 % intervals, the set's FID), Δ PQ vs FID, an image grid.
-# SCALE=small: the same study with a 1,200-iteration generator (the mini one, 48 iterations, is blur).
+# SCALE=small: the same study with a 1,200-iteration generator (the mini one, 48 iterations, is blur) and
+# segmenters trained 10x longer (about 22 minutes on 2 cores).
 panda-realism: setup
 	$(call sweep_then,panda-realism$(SUFFIX),$(call runs_table_figure,panda-realism,panda-realism) && \
 	  $(PANBENCH) figure panda-realism-grid --source runs --recipe panda-realism$(SUFFIX) \
