@@ -12,6 +12,7 @@ from pathlib import Path
 from analysis.labels import column_label
 from analysis.tables import Table
 from harness.atomic import write_text
+from harness.table_print import markdown, print_table as print_rows
 
 TEXT_COLUMNS = ("model", "variant", "source", "dataset", "metric", "method", "note")
 
@@ -64,10 +65,7 @@ def display_rows(table: Table) -> tuple[list[str], list[list[str]]]:
 
 def to_markdown(table: Table) -> str:
     header, rows = display_rows(table)
-    lines = [f"**{table.name}**: {table.caption}", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines) + "\n"
+    return markdown(header, rows, table.name, table.caption)
 
 
 _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -107,23 +105,11 @@ def write_table(table: Table, path: str | Path, fmt: str = "csv") -> Path:
 
 
 def print_table(table: Table, fmt: str = "markdown") -> None:
-    """Rich table on a terminal wide enough for it; plain Markdown (or LaTeX) otherwise, e.g. when piped."""
+    """Rich table on a terminal wide enough for it; plain Markdown (or LaTeX) otherwise, e.g. when piped
+    (harness.table_print's policy)."""
     if fmt == "latex":
         sys.stdout.write(to_latex(table))
         return
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-    console = Console(highlight=False)
     header, rows = display_rows(table)
-    needed = sum(max(len(c) for c in column) + 3 for column in zip(header, *rows)) + 1
-    if not sys.stdout.isatty() or needed > console.width:  # a wide table stays readable as Markdown
-        sys.stdout.write(to_markdown(table))
-        return
-    rich_table = RichTable(title=table.name, title_justify="left")
-    for key, column in zip(shown_columns(table), header):
-        rich_table.add_column(column, justify="left" if key in TEXT_COLUMNS else "right")
-    for cells in rows:
-        rich_table.add_row(*cells)
-    console.print(rich_table)
-    console.print(table.caption, style="dim")
+    left = [k for k, key in enumerate(shown_columns(table)) if key in TEXT_COLUMNS]
+    print_rows(header, rows, table.name, caption=table.caption, left=left)

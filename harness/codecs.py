@@ -12,15 +12,15 @@ would be slower than Pillow). On small images (up to SMALL_PIXELS, the mini reci
 encoders run (well under a millisecond each) and the smaller file is kept: a file panbench writes
 is never larger than Pillow level 1's there, and measured no larger in total at Cityscapes size.
 Everything is lossless: the files are ordinary PNGs that every decoder, Pillow's included, reads
-back to the same pixels. imagecodecs is imported by the functions that code a PNG, not with this
-module: a process that only builds models (harness.bench.gpu_check on a bare GPU machine) needs none."""
+back to the same pixels. imagecodecs and Pillow are imported by the functions that code a PNG, not
+with this module: a process that only builds models (harness.bench.gpu_check on a bare GPU machine)
+needs neither, and one that only writes JSON (harness.atomic) does not pay Pillow's import."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
-from PIL import Image
 
 SMALL_PIXELS = 1 << 17  # up to this many pixels both encoders run and the smaller file is kept
 
@@ -39,6 +39,8 @@ def png_samples(array: np.ndarray) -> np.ndarray:
 
 def pillow_png(samples: np.ndarray) -> bytes:
     """Pillow's PNG at zlib level 1 (the small images' second candidate)."""
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(samples).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

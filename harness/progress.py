@@ -11,18 +11,20 @@ command prints its one error line and nothing else."""
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich import get_console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:  # rich.progress (10 ms) is imported where a bar is drawn: a terminal
+    from rich.progress import Progress, ProgressColumn
 
 T = TypeVar("T")
 DEFAULT_LINE_SECONDS = 10.0
@@ -155,11 +157,15 @@ class LineProgress:
 
 def progress_bar(*columns: ProgressColumn, disable: bool = False, transient: bool = False) -> Progress | LineProgress:
     """A rich Progress at a terminal (default columns: description, bar, done/total, elapsed,
-    remaining; `transient` bars vanish when done), else a LineProgress; nothing when `disable`."""
+    remaining; `transient` bars vanish when done), else a LineProgress; nothing when `disable` (a
+    LineProgress whose interval never passes)."""
     if disable:
-        return Progress(disable=True)
+        return LineProgress(interval=math.inf)
     if not interactive():
         return LineProgress()
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
     columns = columns or (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TimeRemainingColumn())
     return Progress(*columns, transient=transient)

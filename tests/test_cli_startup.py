@@ -55,3 +55,28 @@ def test_help_lists_every_command_without_importing_it():
 def test_one_command_registers_only_its_module():
     loaded = loaded_by(["evaluate", "panoptic", "--help"])
     assert [m for m in loaded["project"] if m.startswith("harness.commands.")] == ["harness.commands.metrics"]
+
+
+EVALUATE_PROBE = """
+import json, sys
+from harness.cli import main
+assert main(sys.argv[1:]) == 0
+print(json.dumps(sorted(m for m in ('PIL', 'numpy.ma', 'rich.table', 'rich.progress', 'torch', 'scipy', 'pandas')
+                        if m in sys.modules)))
+"""
+
+
+def test_evaluate_panoptic_off_a_terminal_imports_only_what_it_runs(tmp_path):
+    """A second `evaluate panoptic` (ground-truth cache warm), its output captured: hotcoco decodes
+    the PNGs, so no Pillow; its table is Markdown, so neither rich's table nor its bar (issue 24)."""
+    from references.pq_pairs import write_pq_pair
+
+    pair = write_pq_pair(tmp_path / "pair", n=2, height=32, width=48, seed=3)
+    argv = ["evaluate", "panoptic", "--gt-json", str(pair["gt_json"]), "--gt-dir", str(pair["gt_dir"]),
+            "--pred-json", str(pair["pred_json"]), "--pred-dir", str(pair["pred_dir"])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PANBENCH_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", EVALUATE_PROBE, *argv], capture_output=True, text=True, env=env,
+                           cwd=ROOT) for _ in range(2)]
+    assert all(done.returncode == 0 for done in runs), runs[-1].stderr
+    assert "| All (n=" in runs[-1].stdout
+    assert json.loads(runs[-1].stdout.splitlines()[-1]) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.config.paths import add_runs_root
 from harness.data.paths import ALLOW_FLAG
@@ -14,9 +14,6 @@ from harness.errors import DatasetError, PanbenchError
 from harness.metrics.engines import COCO_ENGINES, PQ_ENGINES
 from harness.metrics.protocol import DEFAULT_PROTOCOL, PRESETS
 from harness.threads import rayon_threads
-
-if TYPE_CHECKING:  # rich is imported by the handlers: building the parser stays light
-    from rich.table import Table
 
 PROTOCOLS = tuple(sorted(PRESETS))
 INCEPTION_DEFAULT = ("$PANBENCH_WEIGHTS or torch hub's checkpoints, else the offline fid-helper conversion; "
@@ -62,18 +59,13 @@ def _categories(gt_json: Path) -> dict[int, dict]:
     return {int(c["id"]): c for c in read_json(gt_json)["categories"]}
 
 
-def _table(title: str) -> Table:
-    from rich.table import Table
-
-    return Table(title=title)
-
-
-def _finish(result: dict[str, Any], table: Table, out: Path | None) -> int:
-    from rich.console import Console
-
+def _finish(result: dict[str, Any], title: str, header: list[str], rows: list[list[str]], out: Path | None,
+            section_before: int | None = None) -> int:
+    """Print the table (harness.table_print: rich at a terminal, Markdown otherwise), write --out."""
     from harness.atomic import write_json
+    from harness.table_print import print_table
 
-    Console().print(table)
+    print_table(header, rows, title, section_before=section_before)
     if out:
         write_json(out, result)
         print(f"wrote {out}")
@@ -90,19 +82,18 @@ def _panoptic(args: argparse.Namespace) -> int:
     result = pq_compute(gt_json, gt_dir, pred_json, pred_dir, workers=args.workers, progress=True,
                         allow_outside_links=args.allow_outside_links, engine=args.engine)
     categories = _categories(gt_json)
-    table = _table(f"Panoptic quality of {pred_json}")
-    for column in ("category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"):
-        table.add_column(column, justify="left" if column == "category" else "right")
+    rows = []
     for cat, row in result["per_class"].items():
         counted = row["tp"] + row["fp"] + row["fn"] > 0
-        table.add_row(categories[cat]["name"], "y" if categories[cat].get("isthing") else "",
-                      *(_fmt(row[k]) if counted else "-" for k in ("pq", "sq", "rq")),
-                      str(row["tp"]), str(row["fp"]), str(row["fn"]))
-    table.add_section()
+        rows.append([categories[cat]["name"], "y" if categories[cat].get("isthing") else "",
+                     *(_fmt(row[k]) if counted else "-" for k in ("pq", "sq", "rq")),
+                     str(row["tp"]), str(row["fp"]), str(row["fn"])])
+    classes = len(rows)
     for label, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
-        table.add_row(f"[b]{label}[/b] (n={result['n' + suffix]})", "",
-                      *(_fmt(result[k + suffix]) for k in ("pq", "sq", "rq")), "", "", "")
-    return _finish(result, table, args.out)
+        rows.append([f"{label} (n={result['n' + suffix]})", "", *(_fmt(result[k + suffix]) for k in ("pq", "sq", "rq")),
+                     "", "", ""])
+    return _finish(result, f"Panoptic quality of {pred_json}", ["category", "thing", "PQ", "SQ", "RQ", "TP", "FP", "FN"],
+                   rows, args.out, section_before=classes)
 
 
 def _semantic(args: argparse.Namespace) -> int:
@@ -120,15 +111,10 @@ def _semantic(args: argparse.Namespace) -> int:
         result = evaluate_panoptic_semantic(gt_json, gt_dir, pred_json, pred_dir, progress=True,
                                             allow_outside_links=args.allow_outside_links)
         names = {k: c["name"] for k, c in _categories(gt_json).items()}
-    table = _table("Semantic segmentation")
-    table.add_column("class")
-    table.add_column("IoU", justify="right")
-    for cls, iou in result["per_class"].items():
-        table.add_row(names[cls], _fmt(iou))
-    table.add_section()
-    table.add_row("[b]mIoU[/b]", _fmt(result["miou"]))
-    table.add_row("[b]pixel accuracy[/b]", _fmt(result["accuracy"]))
-    return _finish(result, table, args.out)
+    rows = [[names[cls], _fmt(iou)] for cls, iou in result["per_class"].items()]
+    classes = len(rows)
+    rows += [["mIoU", _fmt(result["miou"])], ["pixel accuracy", _fmt(result["accuracy"])]]
+    return _finish(result, "Semantic segmentation", ["class", "IoU"], rows, args.out, section_before=classes)
 
 
 def _instances(args: argparse.Namespace) -> int:
@@ -141,27 +127,20 @@ def _instances(args: argparse.Namespace) -> int:
     result = evaluate_instances(gt_json, gt_dir, read_instance_results(args.pred_json), source=str(args.pred_json),
                                 progress=True, allow_outside_links=args.allow_outside_links, engine=args.engine)
     names = {k: c["name"] for k, c in _categories(gt_json).items()}
-    table = _table(f"Instances: {args.pred_json}")
-    for column in ("category", "AP", "APbox"):
-        table.add_column(column, justify="left" if column == "category" else "right")
-    for cat, row in result["per_class"].items():
-        table.add_row(names[cat], _fmt(row["ap"]), _fmt(row["ap_box"]))
-    table.add_section()
-    for label, suffix in (("AP@[.5:.95]", ""), ("AP50", "50"), ("AP75", "75")):
-        table.add_row(f"[b]{label}[/b]", _fmt(result["ap" + suffix]), _fmt(result["ap_box" + suffix]))
-    return _finish(result, table, args.out)
+    rows = [[names[cat], _fmt(row["ap"]), _fmt(row["ap_box"])] for cat, row in result["per_class"].items()]
+    classes = len(rows)
+    rows += [[label, _fmt(result["ap" + suffix]), _fmt(result["ap_box" + suffix])]
+             for label, suffix in (("AP@[.5:.95]", ""), ("AP50", "50"), ("AP75", "75"))]
+    return _finish(result, f"Instances: {args.pred_json}", ["category", "AP", "APbox"], rows, args.out,
+                   section_before=classes)
 
 
 def _fid(args: argparse.Namespace) -> int:
     from harness.metrics.fid import compute_fid
 
     value = compute_fid(args.real, args.fake, weights_path=args.weights, batch_size=args.batch_size, device=args.device)
-    table = _table("Fréchet Inception Distance")
-    table.add_column("real")
-    table.add_column("fake")
-    table.add_column("FID", justify="right")
-    table.add_row(str(args.real), str(args.fake), f"{value:.2f}")
-    return _finish({"fid": value}, table, args.out)
+    return _finish({"fid": value}, "Fréchet Inception Distance", ["real", "fake", "FID"],
+                   [[str(args.real), str(args.fake), f"{value:.2f}"]], args.out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -248,11 +227,7 @@ def _synthesis(args: argparse.Namespace) -> int:
                                 detector=args.detector, fid_weights=args.fid_weights, device=args.device,
                                 batch_size=args.batch_size, progress=True,
                                 resolve_run=evaluator_resolver(args.runs_root), protocol=args.protocol)
-    table = _table(f"Synthesised images: {args.fake} ({result['protocol']['images']} images, protocol "
-                   f"{result['protocol']['name']})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in RESULT_KEYS:
-        value = result[key]
-        table.add_row(key, "-" if value is None else f"{value:.4f}" if key.startswith("kid") else f"{value:.2f}")
-    return _finish(result, table, args.out)
+    rows = [[key, "-" if result[key] is None else f"{result[key]:.4f}" if key.startswith("kid") else f"{result[key]:.2f}"]
+            for key in RESULT_KEYS]
+    return _finish(result, f"Synthesised images: {args.fake} ({result['protocol']['images']} images, protocol "
+                           f"{result['protocol']['name']})", ["metric", "value"], rows, args.out)

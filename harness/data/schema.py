@@ -176,6 +176,13 @@ def _top_problems(data: Any, path: str, lists: tuple[str, ...]) -> Iterator[Prob
             yield path, f"top-level '{name}' is {type(data[name]).__name__}, expected a list"
 
 
+def entry_valid(entry: Any, keys: tuple[Key, ...]) -> bool:
+    """True when `entry_problems` would find nothing: the fast path of large lists, where naming
+    each entry up front cost more than checking it (a dataset's segments)."""
+    return isinstance(entry, dict) and all(
+        k.check(entry[k.name]) is None if k.name in entry else not k.required for k in keys)
+
+
 def _annotation_problems(annotations: list, path: str, annotation_keys: tuple[Key, ...],
                          segment_keys: tuple[Key, ...]) -> Iterator[Problem]:
     for i, ann in enumerate(annotations):
@@ -186,6 +193,8 @@ def _annotation_problems(annotations: list, path: str, annotation_keys: tuple[Ke
         if found:
             continue
         for j, seg in enumerate(ann["segments_info"]):
+            if entry_valid(seg, segment_keys):
+                continue
             seg_where = f"{where} segments_info[{j}]" + (f" (id {seg.get('id')!r})" if isinstance(seg, dict) and
                                                          "id" in seg else "")
             yield from ((path, p) for p in entry_problems(seg, segment_keys, seg_where))

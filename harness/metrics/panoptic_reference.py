@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.data.images import read_id_words
 from harness.data.paths import confined
 from harness.data.schema import read_panoptic_json
 from harness.errors import DatasetError
@@ -65,6 +64,8 @@ def _image_job(job: tuple) -> PQCounts:
 
 def _decode(job: tuple) -> tuple[tuple, np.ndarray, np.ndarray]:
     """The job with its two decoded PNGs (ground truth, prediction) as RGBX words."""
+    from harness.data.images import read_id_words  # Pillow: imported by the engines that decode (not hotcoco's)
+
     gt_png, pred_png = job[2:4]
     return job, read_id_words(gt_png), read_id_words(pred_png)
 
