@@ -116,6 +116,67 @@ def test_label_words_equal_pillows_ids(tmp_path):
         read_id_words(rgba)
 
 
+def label_map(seed, height=48, width=96):
+    """A panoptic-like id map: blocks of ids (long runs, repeated rows), some noise rows (every filter)."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.repeat(rng.integers(0, 1 << 24, (height // 8, width // 16), dtype=np.uint32), 8, 0), 16, 1)
+    ids[rng.integers(0, height, 3)] = rng.integers(0, 1 << 24, (3, width), dtype=np.uint32)
+    return ids
+
+
+@pytest.mark.parametrize("filters", ["SUB|UP", "SUB", "UP", "NONE", "PAETH", "ALL"])
+def test_label_decoder_equals_pillow_for_every_row_filter(filters):
+    """harness.codecs' own decoder takes files of None / Sub / Up rows (panbench's encoder's) and leaves
+    every other filter to libspng: the ids equal Pillow's either way."""
+    import imagecodecs
+
+    from harness.codecs import _rgb8_into, decode_rgb_ids
+
+    flags = 0
+    for name in filters.split("|"):
+        flags |= getattr(imagecodecs.PNG.FILTER, name)
+    for seed in range(3):
+        ids = label_map(seed)
+        data = imagecodecs.png_encode(id2rgb(ids), level=1, filter=flags)
+        expected = rgb2id(np.asarray(Image.open(io.BytesIO(data))))
+        assert np.array_equal(expected, ids)
+        assert np.array_equal(decode_rgb_ids(data, *ids.shape), ids), (filters, seed)
+        own = _rgb8_into(data, np.empty((ids.shape[0], 3 * ids.shape[1]), np.uint8))
+        assert own is (filters in ("SUB|UP", "SUB", "UP", "NONE")), (filters, seed)
+
+
+def test_label_decoder_refuses_what_is_not_an_intact_rgb8_png():
+    """A flipped byte (CRC), a truncated stream, another size, an unknown critical chunk, interlacing,
+    another colour type: the own decoder declines, and libspng decides (None where it cannot read it)."""
+    import zlib
+
+    import imagecodecs
+
+    from harness.codecs import _rgb8_into, decode_rgb_ids
+
+    ids = label_map(7)
+    data = encode_png(id2rgb(ids))
+    h, w = ids.shape
+    out = np.empty((h, 3 * w), np.uint8)
+    assert _rgb8_into(data, out)
+    idat = data.index(b"IDAT")
+    flipped = bytearray(data)
+    flipped[idat + 10] ^= 0xFF
+    chunk = b"ABCD"  # critical (upper-case first letter) and unknown
+    unknown = data[:33] + (0).to_bytes(4, "big") + chunk + zlib.crc32(chunk).to_bytes(4, "big") + data[33:]
+    for bad in (bytes(flipped), data[:idat + 30], unknown, imagecodecs.png_encode(id2rgb(ids)[..., :2].copy()),
+                Image.fromarray(id2rgb(ids)).convert("L").tobytes()):
+        assert not _rgb8_into(bad, out)
+    assert not _rgb8_into(data, np.empty((h, 3 * (w + 1)), np.uint8))  # another size
+    assert decode_rgb_ids(bytes(flipped), h, w) is None and decode_rgb_ids(data[:idat + 30], h, w) is None
+    header = bytearray(data[12:29])  # IHDR's type and body; its last byte: the interlace method
+    header[-1] = 1
+    interlaced = data[:12] + bytes(header) + zlib.crc32(header).to_bytes(4, "big") + data[33:]
+    assert not _rgb8_into(interlaced, out)
+    header[-1] = 0  # the same bytes, interlace 0 again: taken
+    assert _rgb8_into(data[:12] + bytes(header) + zlib.crc32(header).to_bytes(4, "big") + data[33:], out)
+
+
 def test_libspng_decodes_only_below_the_pixel_limit_and_bad_files_keep_pillows_errors(tmp_path, monkeypatch):
     from harness.data import images
 
