@@ -39,6 +39,8 @@ def test_thing_instances_equal_pycocotools_mask_by_mask(seed):
         segments = [{"id": i * 1000, "category_id": int(rng.integers(1, 4)), "iscrowd": int(rng.integers(0, 2))}
                     for i in range(1, 8)]  # ids 6000, 7000 have no pixel
         assert thing_instances(ids, segments, {1, 2}) == reference(ids, segments, {1, 2})
+        shuffled = [segments[k] for k in rng.permutation(len(segments))]  # listed in no order of id
+        assert thing_instances(ids, shuffled, {1, 2}) == reference(ids, shuffled, {1, 2})
 
 
 def test_a_segment_listed_twice_gives_two_annotations_as_the_reference():

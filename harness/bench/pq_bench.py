@@ -95,7 +95,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
                 return reference_pq(**paths)
 
         def ours_from_memory() -> dict:  # panbench with its PNG reader replaced by a lookup
-            with mock.patch("harness.metrics.panoptic_reference.read_id_words", lambda path: words[str(path)]):
+            with mock.patch("harness.data.images.read_id_words", lambda path: words[str(path)]):
                 return pq_compute_reference(**paths, workers=1, decode_threads=0)
 
         t = interleaved({

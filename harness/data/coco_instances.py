@@ -67,16 +67,20 @@ def thing_instances(ids: np.ndarray, segments_info: Iterable[dict], thing_ids: s
     order = np.argsort(values[keep], kind="stable")  # each segment's runs together, in pixel order
     values, starts, ends = values[keep][order], starts[keep][order], ends[keep][order]
     firsts, lasts = np.searchsorted(values, seg_ids, "left"), np.searchsorted(values, seg_ids, "right")
+    previous_end = np.empty_like(starts)  # where the segment's previous run ended (0 before its first)
+    previous_end[1:] = ends[:-1]
+    previous_end[firsts[firsts < len(starts)]] = 0
+    lengths = ends - starts
+    runs = np.stack([starts - previous_end, lengths], axis=1).ravel().tolist()  # (zeros, ones) per run, all segments
+    covered = np.concatenate([[0], np.cumsum(lengths)]).tolist()  # pixels in runs before each run
     listed, counts, areas = [], [], []
     for seg, first, last in zip(things, firsts.tolist(), lasts.tolist()):
         if first == last:
             continue  # no pixel: no mask to evaluate
-        s, e = starts[first:last], ends[first:last]
-        runs = np.stack([s - np.append(0, e[:-1]), e - s], axis=1).ravel()
-        tail = ids.size - int(e[-1])
+        tail = ids.size - int(ends[last - 1])
         listed.append(seg)
-        counts.append({"size": [height, width], "counts": (runs.tolist() + [tail]) if tail else runs.tolist()})
-        areas.append(float((e - s).sum()))
+        counts.append({"size": [height, width], "counts": runs[2 * first:2 * last] + ([tail] if tail else [])})
+        areas.append(float(covered[last] - covered[first]))
     if not listed:
         return []
     rles = mask_utils.frPyObjects(counts, height, width)

@@ -112,12 +112,8 @@ def label_mode_problem(mode: str) -> str | None:
     return f"label PNG has mode {mode}, expected RGB (segment id = R + 256·G + 256²·B)"
 
 
-def read_id_words(path: str | Path, kind: str = "label") -> np.ndarray:
-    """(H, W) uint32 words R + 256·G + 256²·B + 256³·X of an RGB panoptic PNG: the segment id is the
-    low 24 bits (`ID_MASK`); X is 0 from libspng, Pillow's padding byte from Pillow (a file libspng
-    cannot read). The fast route of PQ, whose counting reads the low 24 bits only: libspng decodes
-    into words in one pass after decoding (harness.codecs.decode_rgb_ids; results/bench/png_codec.json
-    "read"), Pillow through its RGBX unpacking."""
+def _id_words(path: str | Path, kind: str) -> tuple[np.ndarray, bool]:
+    """`read_id_words`' words, and whether their top byte is already 0 (the fast decoders mask it)."""
     with opened_image(path, kind) as im:
         problem = label_mode_problem(im.mode)
         if problem:
@@ -126,14 +122,24 @@ def read_id_words(path: str | Path, kind: str = "label") -> np.ndarray:
         if im.format == "PNG":
             words = decode_rgb_ids(Path(path).read_bytes(), height, width)
             if words is not None:
-                return words
+                return words, True
         raw = im.tobytes("raw", "RGBX")
-    return np.frombuffer(raw, "<u4").reshape(height, width)
+    return np.frombuffer(raw, "<u4").reshape(height, width), False
+
+
+def read_id_words(path: str | Path, kind: str = "label") -> np.ndarray:
+    """(H, W) uint32 words R + 256·G + 256²·B + 256³·X of an RGB panoptic PNG: the segment id is the
+    low 24 bits (`ID_MASK`); X is 0 from panbench's decoders, Pillow's padding byte from Pillow (a file
+    they cannot read). The fast route of PQ, whose counting reads the low 24 bits only: decoded into
+    words in one pass after decoding (harness.codecs.decode_rgb_ids; results/bench/png_codec.json
+    "read"), Pillow through its RGBX unpacking."""
+    return _id_words(path, kind)[0]
 
 
 def read_ids(path: str | Path, kind: str = "label") -> np.ndarray:
-    """(H, W) uint32 segment ids of an RGB panoptic PNG (one masking pass over the RGBX words)."""
-    return read_id_words(path, kind) & np.uint32(ID_MASK)
+    """(H, W) uint32 segment ids of an RGB panoptic PNG (the words, masked where the decoder did not)."""
+    words, masked = _id_words(path, kind)
+    return words if masked else words & np.uint32(ID_MASK)
 
 
 def read_class_ids(path: str | Path, kind: str = "label PNG") -> np.ndarray:
