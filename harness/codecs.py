@@ -1,7 +1,9 @@
 """PNG codecs for the files panbench writes and reads in bulk (datasets, PanDA's images and labels,
 predictions): libpng with zlib's RLE strategy and the SUB and UP row filters (libpng picks one per
-row) to encode, libspng to decode, both from imagecodecs' wheels; the one encoder of every PNG
-panbench writes (harness.atomic.write_png) and the fast path of its readers (harness.data.images).
+row) to encode; to decode, panbench's own files (8-bit RGB, None / Sub / Up rows) by libdeflate and
+delta decoding (`_rgb8_into`), every other file by libspng, all from imagecodecs' wheels; the one
+encoder of every PNG panbench writes (harness.atomic.write_png) and the fast path of its readers
+(harness.data.images).
 
 Why, at PanDA's 2048x1024 (results/bench/png_codec.json): Pillow's level-1 encoder, panbench's
 before, is ~3x slower on images and ~1.5x on labels and its files are larger (images by ~1.4 %,
@@ -63,12 +65,17 @@ def encode_png(array: np.ndarray) -> bytes:
     return data
 
 
-def decode_rgb(data: bytes) -> np.ndarray | None:
+def decode_rgb(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray | None:
     """(H, W, 3) uint8 of an 8-bit RGB or RGBA PNG by libspng (alpha dropped, as Pillow's RGB
-    conversion drops it); None for any other file (16-bit, grey, unreadable): the caller's other
-    decoder decides, and names the problem."""
+    conversion drops it), or, given its (H, W) `size` and written as panbench writes (`_rgb8_into`),
+    by panbench's own decoder (a 2048x1024 image 25 -> 17 ms); None for any other file (16-bit, grey,
+    unreadable): the caller's other decoder decides, and names the problem."""
     import imagecodecs
 
+    if size is not None:
+        pixels = np.empty((size[0], size[1], 3), np.uint8)
+        if _rgb8_into(data, pixels.reshape(size[0], 3 * size[1])):
+            return pixels
     try:
         pixels = imagecodecs.spng_decode(data)
     except imagecodecs.SpngError:
@@ -116,8 +123,9 @@ def _rgb8_into(data: bytes, out: np.ndarray) -> bool:
 
     Why not libspng here: imagecodecs' libspng inflates through zlib 1.2.13, which copies a label's
     distance-3 matches (one RGB pixel back) byte by byte: 3.1 ms for a 512x1024 label, where libdeflate
-    (also imagecodecs') takes 0.12 ms. Sub rows are then imagecodecs' delta decoding (a cumulative sum
-    along the row, per channel), Up rows one vector add each onto the row above, in order."""
+    (also imagecodecs') takes 0.12 ms; whole decodes, a 512x1024 label 3.7 -> 0.8 ms and a 2048x1024
+    image 25 -> 17 ms. Sub rows are then imagecodecs' delta decoding (a cumulative sum along the row,
+    per channel), Up rows one vector add each onto the row above, in order."""
     import imagecodecs
 
     height, stride = out.shape

@@ -127,10 +127,10 @@ def label_map(seed, height=48, width=96):
 @pytest.mark.parametrize("filters", ["SUB|UP", "SUB", "UP", "NONE", "PAETH", "ALL"])
 def test_label_decoder_equals_pillow_for_every_row_filter(filters):
     """harness.codecs' own decoder takes files of None / Sub / Up rows (panbench's encoder's) and leaves
-    every other filter to libspng: the ids equal Pillow's either way."""
+    every other filter to libspng: the ids, and an image's pixels, equal Pillow's either way."""
     import imagecodecs
 
-    from harness.codecs import _rgb8_into, decode_rgb_ids
+    from harness.codecs import _rgb8_into, decode_rgb, decode_rgb_ids
 
     flags = 0
     for name in filters.split("|"):
@@ -143,6 +143,11 @@ def test_label_decoder_equals_pillow_for_every_row_filter(filters):
         assert np.array_equal(decode_rgb_ids(data, *ids.shape), ids), (filters, seed)
         own = _rgb8_into(data, np.empty((ids.shape[0], 3 * ids.shape[1]), np.uint8))
         assert own is (filters in ("SUB|UP", "SUB", "UP", "NONE")), (filters, seed)
+        image = np.random.default_rng(seed).integers(0, 256, (37, 53, 3), dtype=np.uint8)  # an image: noise
+        image[:, :20] = np.arange(20, dtype=np.uint8)[None, :, None] * 9  # and a smooth part
+        data = imagecodecs.png_encode(image, level=1, filter=flags)
+        assert np.array_equal(decode_rgb(data, image.shape[:2]), np.asarray(Image.open(io.BytesIO(data)))), filters
+        assert np.array_equal(decode_rgb(data), image)  # no size: libspng
 
 
 def test_label_decoder_refuses_what_is_not_an_intact_rgb8_png():

@@ -98,7 +98,7 @@ def read_rgb(path: str | Path, kind: str = "image") -> np.ndarray:
     libspng cannot read, by Pillow, whose error then names the problem."""
     with opened_image(path, kind) as im:
         if im.format == "PNG" and im.mode in ("RGB", "RGBA"):
-            pixels = decode_rgb(Path(path).read_bytes())
+            pixels = decode_rgb(Path(path).read_bytes(), (im.height, im.width))
             if pixels is not None and pixels.shape[:2] == (im.height, im.width):
                 return pixels
         im.load()
