@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -63,6 +62,8 @@ def nearest(word: str, choices: Iterable[str], n: int = 4) -> list[str]:
     (recipe keys and names, model names and arguments, PanDA parameters). A dotted key whose whole
     spelling matches nothing is compared with the keys of its own section (`train.epoch` ->
     `train.epochs`, whatever else is close)."""
+    import difflib  # only where a name is mistyped: every command imports this module
+
     choices = list(choices)
     close = difflib.get_close_matches(word, choices, n=n, cutoff=0.5)
     if close or "." not in word:

@@ -1,7 +1,8 @@
 """Tables on standard output, one policy for every command (`evaluate`, the analysis tables): a rich
 table on a terminal wide enough for it, plain Markdown otherwise (piped, logged, captured, a narrow
-terminal), which stays readable, greppable and pasteable. Off a terminal rich's table is never
-imported nor rendered: that was ~20 ms of a 0.5 s `panbench evaluate panoptic` (issue 24)."""
+terminal), which stays readable, greppable and pasteable. Off a terminal rich is never imported
+(harness.progress.interactive) nor its table rendered: that was ~35 ms of a 0.5 s
+`panbench evaluate panoptic` (issue 24)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,15 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str
                 caption: str | None = None, left: Sequence[int] = (0,), section_before: int | None = None) -> None:
     """Print the table: rich at a terminal wide enough (columns in `left` left-aligned, the others
     right; a rule before row `section_before`), else `markdown`. Cells are plain text, never markup."""
-    from rich.console import Console
+    from harness.progress import interactive
 
-    console = Console(highlight=False)
     needed = sum(max(len(str(c)) for c in column) + 3 for column in zip(header, *rows)) + 1
-    if not console.is_terminal or needed > console.width:
+    console = None
+    if interactive():
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    if console is None or needed > console.width:
         sys.stdout.write(markdown(header, rows, title, caption))
         return
     from rich.table import Table

@@ -61,14 +61,14 @@ EVALUATE_PROBE = """
 import json, sys
 from harness.cli import main
 assert main(sys.argv[1:]) == 0
-print(json.dumps(sorted(m for m in ('PIL', 'numpy.ma', 'rich.table', 'rich.progress', 'torch', 'scipy', 'pandas')
+print(json.dumps(sorted(m for m in ('PIL', 'numpy.ma', 'rich.console', 'rich.table', 'rich.progress', 'torch', 'scipy', 'pandas')
                         if m in sys.modules)))
 """
 
 
 def test_evaluate_panoptic_off_a_terminal_imports_only_what_it_runs(tmp_path):
     """A second `evaluate panoptic` (ground-truth cache warm), its output captured: hotcoco decodes
-    the PNGs, so no Pillow; its table is Markdown, so neither rich's table nor its bar (issue 24)."""
+    the PNGs, so no Pillow; not at a terminal, so no rich at all: Markdown, progress lines (issue 24)."""
     from references.pq_pairs import write_pq_pair
 
     pair = write_pq_pair(tmp_path / "pair", n=2, height=32, width=48, seed=3)

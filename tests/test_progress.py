@@ -68,3 +68,16 @@ def test_the_interval_is_checked(monkeypatch):
         line_seconds()
     monkeypatch.delenv("PANBENCH_PROGRESS_SECONDS")
     assert line_seconds() == 10.0
+
+
+@pytest.mark.parametrize("env, expected", [({}, False), ({"FORCE_COLOR": "1"}, True), ({"FORCE_COLOR": ""}, False),
+                                           ({"TTY_COMPATIBLE": "1"}, True), ({"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}, False)])
+def test_interactive_is_riches_answer_off_a_tty(monkeypatch, env, expected):
+    """Standard output captured (not a tty): a terminal only where rich's variables force one, as rich says."""
+    from harness.progress import interactive
+
+    for key in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert interactive() is expected
