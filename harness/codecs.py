@@ -1,22 +1,27 @@
 """PNG codecs for the files panbench writes and reads in bulk (datasets, PanDA's images and labels,
-predictions): libpng with zlib's RLE strategy and the SUB and UP row filters (libpng picks one per
-row) to encode; to decode, panbench's own files (8-bit RGB, None / Sub / Up rows) by libdeflate and
-delta decoding (`_rgb8_into`), every other file by libspng, all from imagecodecs' wheels; the one
-encoder of every PNG panbench writes (harness.atomic.write_png) and the fast path of its readers
-(harness.data.images).
+predictions), the one encoder of every PNG panbench writes (harness.atomic.write_png) and the fast
+path of its readers (harness.data.images), from imagecodecs' wheels:
 
-Why, at PanDA's 2048x1024 (results/bench/png_codec.json): Pillow's level-1 encoder, panbench's
-before, is ~3x slower on images and ~1.5x on labels and its files are larger (images by ~1.4 %,
-labels ~2x); reading these files, libspng gives an image as RGB ~1.5x faster than Pillow and a
-label as segment ids ~1.3x faster (decode_rgb_ids; libspng's RGB made words through a padded copy
-would be slower than Pillow). On small images (up to SMALL_PIXELS, the mini recipes'
-128x256 scenes) libpng's file can come out a few per cent larger than Pillow's, so there both
-encoders run (well under a millisecond each) and the smaller file is kept: a file panbench writes
-is never larger than Pillow level 1's there, and measured no larger in total at Cityscapes size.
-Everything is lossless: the files are ordinary PNGs that every decoder, Pillow's included, reads
-back to the same pixels. imagecodecs and Pillow are imported by the functions that code a PNG, not
-with this module: a process that only builds models (harness.bench.gpu_check on a bare GPU machine)
-needs neither, and one that only writes JSON (harness.atomic) does not pay Pillow's import."""
+- encoding 8-bit samples (`_encode_8bit`): each row Sub- or Up-filtered (libpng's choice: the smaller
+  sum of absolute signed bytes), then deflated by libdeflate level 1, or by zlib-ng level 2 where
+  almost every filtered byte is 0 (label maps); 16-bit samples by libpng (zlib level 1, RLE
+  strategy, Sub or Up rows);
+- decoding panbench's own files (8-bit RGB, None / Sub / Up rows) by libdeflate and delta decoding
+  (`_rgb8_into`), every other file by libspng.
+
+Why, at PanDA's 2048x1024 (results/bench/png_codec.json): imagecodecs' libpng and libspng link
+zlib 1.2.13, whose level-1 deflate of a PanDA image (half of it noise) takes ~90 ms where
+libdeflate's takes ~45 ms for a file as large (±0.3 %), whose deflate of a label takes ~20 ms where
+zlib-ng's level 2 takes ~1.5 ms for a smaller file, and whose inflate copies a label's distance-3
+matches byte by byte (3.1 ms for a 512x1024 label against libdeflate's 0.12 ms). Pillow's level-1
+encoder, panbench's before libpng, is slower still and its files larger. On small images (up to
+SMALL_PIXELS, the mini recipes' 128x256 scenes) Pillow's file can come out a few per cent smaller,
+so there both encoders run (well under a millisecond each) and the smaller file is kept: a file
+panbench writes is never larger than Pillow level 1's there, and measured no larger at Cityscapes
+size. Everything is lossless: the files are ordinary PNGs that every decoder, Pillow's included,
+reads back to the same pixels. imagecodecs and Pillow are imported by the functions that code a
+PNG, not with this module: a process that only builds models (harness.bench.gpu_check on a bare GPU
+machine) needs neither, and one that only writes JSON (harness.atomic) does not pay Pillow's import."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import zlib
 import numpy as np
 
 SMALL_PIXELS = 1 << 17  # up to this many pixels both encoders run and the smaller file is kept
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_samples(array: np.ndarray) -> np.ndarray:
@@ -49,15 +55,63 @@ def pillow_png(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """(H, W) grayscale or (H, W, 3|4) RGB(A), uint8 or uint16 (or other integers in 0..65535, as
-    16-bit) -> PNG bytes: libpng (zlib level 1, RLE strategy, SUB or UP filter per row), or on a
-    small image Pillow's level 1 where that file is smaller."""
+COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # samples per pixel -> PNG colour type (grey, grey+alpha, RGB, RGBA)
+COST_STRIDE = 4  # the filter choice reads every 4th byte of a row (files within 0.2 % of reading all)
+RUNS_ZERO_FRACTION = 0.9  # above this share of zero filtered bytes the data is runs: zlib-ng level 2
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(body, zlib.crc32(kind)).to_bytes(4, "big")
+
+
+def _scanlines(rows: np.ndarray, channels: int) -> np.ndarray:
+    """(H, 1 + W·C) PNG scanlines of (H, W·C) uint8 rows: each row Sub- or Up-filtered, whichever has
+    the smaller sum of absolute signed bytes (libpng's heuristic, ties to Sub)."""
+    height = rows.shape[0]
+    lines = np.empty((height, rows.shape[1] + 1), np.uint8)
+    sub = lines[:, 1:]
+    sub[:, :channels] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=sub[:, channels:])
+    up = np.empty_like(rows)
+    up[0] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=up[1:])
+
+    def cost(filtered: np.ndarray) -> np.ndarray:  # |signed byte|, -128 read as 128
+        return np.abs(filtered[:, ::COST_STRIDE].view(np.int8)).view(np.uint8).sum(axis=1, dtype=np.int64)
+
+    use_up = cost(up) < cost(sub)
+    lines[:, 0] = np.where(use_up, 2, 1)
+    sub[use_up] = up[use_up]
+    return lines
+
+
+def _encode_8bit(samples: np.ndarray) -> bytes:
+    """PNG bytes of (H, W) or (H, W, C) uint8 samples (`_scanlines`, then libdeflate level 1, or
+    zlib-ng level 2 for run-dominated data)."""
     import imagecodecs
 
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    lines = _scanlines(samples.reshape(height, width * channels), channels)
+    runs = np.count_nonzero(lines[::4, 1::COST_STRIDE]) <= (1 - RUNS_ZERO_FRACTION) * lines[::4, 1::COST_STRIDE].size
+    stream = imagecodecs.zlibng_encode(lines, level=2) if runs else imagecodecs.deflate_encode(lines, level=1)
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, COLOUR_TYPES[channels], 0, 0, 0])
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """(H, W) grayscale or (H, W, 2|3|4) grey-alpha / RGB(A), uint8 or uint16 (or other integers in
+    0..65535, as 16-bit) -> PNG bytes: 8-bit samples by `_encode_8bit`, 16-bit by libpng (zlib
+    level 1, RLE strategy, SUB or UP filter per row); on a small image Pillow's level 1 where that
+    file is smaller."""
     samples = png_samples(array)
-    filters = imagecodecs.PNG.FILTER.SUB | imagecodecs.PNG.FILTER.UP  # SUB alone: labels up to 8 % larger than Pillow's
-    data = imagecodecs.png_encode(samples, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE, filter=filters)
+    if samples.dtype == np.uint8:
+        data = _encode_8bit(samples)
+    else:
+        import imagecodecs
+
+        filters = imagecodecs.PNG.FILTER.SUB | imagecodecs.PNG.FILTER.UP
+        data = imagecodecs.png_encode(samples, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE, filter=filters)
     if samples.shape[0] * samples.shape[1] <= SMALL_PIXELS and (samples.ndim == 2 or samples.dtype == np.uint8):
         other = pillow_png(samples)  # (Pillow has no 16-bit colour PNG)
         if len(other) < len(data):
@@ -85,7 +139,6 @@ def decode_rgb(data: bytes, size: tuple[int, int] | None = None) -> np.ndarray |
     return pixels if pixels.shape[2] == 3 else np.ascontiguousarray(pixels[..., :3])
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RGB8_HEADER = (8, 2, 0, 0, 0)  # bit depth, colour type RGB, deflate, adaptive filtering, no interlace
 SUB_UP_FILTERS = (0, 1, 2)  # None, Sub, Up: every filter panbench's encoder picks
 
