@@ -1,7 +1,7 @@
 """PNG encoders and decoders on real PanDA outputs of synthetic street scenes at Cityscapes size
 (2048x1024): Pillow level 1 (panbench's encoder before `harness.codecs`), Pillow level 1 with
-zlib's RLE strategy (`compress_type=3`), and `harness.codecs` (libpng, RLE, SUB/UP filters;
-libspng to decode).
+zlib's RLE strategy (`compress_type=3`), and `harness.codecs` (its own Sub/Up scanlines deflated by
+libdeflate, or zlib-ng for label maps; its own decoder for its files, libspng for others).
 
     .venv/bin/python -m harness.bench.png_codec_bench [--n 3] [--repeat 3]
 
@@ -10,7 +10,7 @@ Pillow level 1 and the largest per-file ratio, pixels checked identical when rea
 and by `harness.codecs.decode_png`. Decoding: Pillow against `decode_png` on the files of both
 encoders. Reading, as panbench's readers return them (harness.data.images, the files written by
 `harness.codecs`): an image as RGB (`read_rgb`) and a label as RGBX words (`read_id_words`), each
-by panbench (libspng) and by Pillow alone; for labels also libspng's RGB made words the plain way,
+by panbench (`harness.codecs`) and by Pillow alone; for labels also libspng's RGB made words the plain way,
 through a padded copy (what `harness.codecs.decode_rgb_ids` avoids).
 Writes results/bench/png_codec.json."""
 

@@ -93,9 +93,10 @@ def image_size(path: str | Path, kind: str = "image") -> tuple[tuple[int, int], 
 
 def read_rgb(path: str | Path, kind: str = "image") -> np.ndarray:
     """(H, W, 3) uint8 of an image file, any mode converted to RGB. An 8-bit RGB or RGBA PNG (what
-    panbench writes) is decoded by libspng once its header has passed `opened_image`'s checks (the
-    same pixels, faster than Pillow: results/bench/png_codec.json "read"); any other file, or one
-    libspng cannot read, by Pillow, whose error then names the problem."""
+    panbench writes) is decoded by harness.codecs (its own decoder for panbench's files, else
+    libspng) once its header has passed `opened_image`'s checks (the same pixels, faster than Pillow:
+    results/bench/png_codec.json "read"); any other file, or one they cannot read, by Pillow, whose
+    error then names the problem."""
     with opened_image(path, kind) as im:
         if im.format == "PNG" and im.mode in ("RGB", "RGBA"):
             pixels = decode_rgb(Path(path).read_bytes(), (im.height, im.width))
