@@ -35,6 +35,38 @@ def test_round_trip_is_pixel_identical(layout):
         assert np.array_equal(decode_png(pillow_level1(array)), array)  # Pillow's own files decode the same
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("content", ["noise", "runs"])
+def test_own_8bit_encoder_files_read_back_by_every_decoder(channels, content):
+    """Above SMALL_PIXELS panbench's own encoder writes the file (libdeflate for noise, zlib-ng for runs,
+    Sub/Up rows): Pillow, libpng and libspng read back the same pixels, whatever the layout."""
+    import zlib
+
+    import imagecodecs
+
+    from harness.codecs import SMALL_PIXELS, _encode_8bit
+
+    rng = np.random.default_rng(channels)
+    shape = (300, 500) if channels == 1 else (300, 500, channels)
+    assert shape[0] * shape[1] > SMALL_PIXELS
+    if content == "noise":
+        array = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:  # blocks of one value, as label maps are
+        blocks = rng.integers(0, 256, (shape[0] // 50 + 1, shape[1] // 50 + 1, *shape[2:]), dtype=np.uint8)
+        array = np.ascontiguousarray(np.repeat(np.repeat(blocks, 50, 0), 50, 1)[:shape[0], :shape[1]])
+    data = encode_png(array)
+    assert data == _encode_8bit(array)  # not Pillow's file: ours is the smaller one here
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), array)
+    assert np.array_equal(imagecodecs.png_decode(data), array) and np.array_equal(decode_png(data), array)
+    if channels != 2:  # (imagecodecs' libspng has no grey-alpha output: decode_png hands it to libpng)
+        assert np.array_equal(imagecodecs.spng_decode(data), array)
+    idat = data.index(b"IDAT") + 4
+    lines = np.frombuffer(zlib.decompress(data[idat:-16]), np.uint8).reshape(shape[0], -1)
+    assert set(np.unique(lines[:, 0]).tolist()) <= {1, 2}  # Sub or Up rows only
+    if content == "runs":
+        assert len(data) < array.nbytes // 50
+
+
 def test_panoptic_ids_survive_both_ways():
     ids = np.random.default_rng(1).integers(0, 1 << 24, (17, 23), dtype=np.uint32)
     ids[:, :5] = (1 << 24) - 1
