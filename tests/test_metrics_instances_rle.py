@@ -55,6 +55,17 @@ def test_column_runs_cover_the_map_in_column_major_order():
     assert values.tolist() == [1, 3, 2] and starts.tolist() == [0, 3, 4] and ends.tolist() == [3, 4, 6]
 
 
+@pytest.mark.parametrize("width", [37, 70_000])  # 70,000 columns: past the 16-bit sort keys
+def test_column_runs_equal_the_runs_of_the_column_major_pixels(width):
+    rng = np.random.default_rng(width)
+    ids = np.repeat(rng.integers(0, 4, (3, width // 5 + 1)), 5, axis=1)[:, :width].astype(np.uint32)
+    pixels = ids.T.ravel()  # column-major, the plain way
+    starts = np.flatnonzero(np.append(True, pixels[1:] != pixels[:-1]))
+    values, got_starts, ends = column_runs(ids)
+    assert got_starts.tolist() == starts.tolist() and values.tolist() == pixels[starts].tolist()
+    assert ends.tolist() == np.append(starts[1:], pixels.size).tolist()
+
+
 def test_a_cold_evaluation_on_threads_equals_the_reference(tmp_path, monkeypatch):
     gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=False)
     predictions = perfect()

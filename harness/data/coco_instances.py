@@ -42,17 +42,21 @@ def thing_annotations(ids: np.ndarray, segments_info: Iterable[dict], thing_ids:
 
 def column_runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(value, start, end) of each run of equal ids in column-major order, COCO RLE's pixel order. The
-    changes are found row-major (contiguous) and only their positions are put in column-major order
-    (a sort of the few thousand changes): ~2.5x faster than comparing a column-major copy of the ids,
-    and ~2x faster than reading the boolean map column-major (0.35 against 0.8 ms at 512x1024)."""
+    changes are found row-major (contiguous) and only their positions are put in column-major order,
+    a stable sort of the few thousand changes by column (their rows are in order already): ~2.5x
+    faster than comparing a column-major copy of the ids, ~3x faster than reading the boolean map
+    column-major (0.25 against 0.8 ms at 512x1024)."""
     h, w = ids.shape
     change = np.empty((h, w), bool)
     np.not_equal(ids[1:], ids[:-1], out=change[1:])  # a new run down a column
     np.not_equal(ids[0, 1:], ids[-1, :-1], out=change[0, 1:])  # a column's top against the previous bottom
     change[0, 0] = True
-    flat = np.flatnonzero(change)
-    starts = np.sort(flat % w * h + flat // w)
-    return ids[starts % h, starts // h], starts, np.append(starts[1:], h * w)
+    row, column = np.divmod(np.flatnonzero(change), w)
+    keys = column.astype(np.uint16) if w <= np.iinfo(np.uint16).max else column  # 16-bit: numpy's radix sort
+    order = np.argsort(keys, kind="stable")
+    row, column = row[order], column[order]
+    starts = column * h + row
+    return ids[row, column], starts, np.append(starts[1:], h * w)
 
 
 def thing_instances(ids: np.ndarray, segments_info: Iterable[dict], thing_ids: set[int]) -> list[dict]:
