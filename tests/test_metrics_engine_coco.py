@@ -197,3 +197,17 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path):
     assert instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache) == first
     path.write_text("{not json")
     assert instances.evaluate_instances(gt_json, gt_dir, predictions, cache_dir=cache) == first
+
+
+def test_builders_return_their_values_as_json_gives_them_back(tmp_path):
+    """The cache stores a built value without a JSON round trip: each builder's value must already be
+    what JSON gives back (the same repr: lists not tuples, floats stay floats, no numpy scalars)."""
+    from harness.metrics.engines.hotcoco_pq import png_segment_ids
+
+    gt_json, gt_dir = write_dataset_with_empty_image(tmp_path, integer_ids=True)
+    data = json.loads(gt_json.read_text())
+    things = {c["id"] for c in data["categories"] if c.get("isthing")}
+    for ann in data["annotations"]:
+        png = gt_dir / ann["file_name"]
+        for value in (instances.image_instances(png, ann["segments_info"], things), png_segment_ids(png)):
+            assert repr(json.loads(json.dumps(value))) == repr(value)

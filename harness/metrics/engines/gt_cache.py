@@ -73,8 +73,10 @@ class PngRecords:
               valid: Callable[[Any], bool] = lambda value: True) -> Any:
         """The value for PNG `name` (in the folder) and `key`: the cached one while the PNG's size and
         mtime and the key are unchanged (and `valid` accepts its shape: a damaged file is rebuilt, not
-        trusted), else `build()` (JSON-serialisable; its errors propagate), stored unless the PNG
-        cannot be found. Returned as JSON gives it back (lists, string keys), either way."""
+        trusted), else `build()` (its errors propagate), stored unless the PNG cannot be found. A
+        build returns its value as JSON gives it back (lists, string keys, Python scalars), so a cold
+        value equals the warm one (tests/test_metrics_engine_coco.py holds the builders to it; a JSON
+        round trip of every built value cost 7 ms of a 60 ms cold evaluation of 20 images)."""
         return next(self.values([(name, key, build)], valid))
 
     def values(self, items: Sequence[tuple[str, str, Callable[[], Any]]],
@@ -89,8 +91,7 @@ class PngRecords:
             hit = (stat is not None and isinstance(record, dict) and record.get("stat") == stat
                    and record.get("key") == key and valid(record.get("value")))
             looked.append((name, key, build, stat, hit))
-        built = prefetched(lambda item: json.loads(json.dumps(item[2]())) if self.enabled else item[2](),
-                           [item for item in looked if not item[4]], threads)
+        built = prefetched(lambda item: item[2](), [item for item in looked if not item[4]], threads)
         for name, key, _, stat, hit in looked:
             if hit:
                 yield self.records[name]["value"]
