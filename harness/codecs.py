@@ -1,25 +1,28 @@
 """PNG codecs for the files panbench writes and reads in bulk (datasets, PanDA's images and labels,
 predictions), the one encoder of every PNG panbench writes (harness.atomic.write_png) and the fast
-path of its readers (harness.data.images), from imagecodecs' wheels:
+path of its readers (harness.data.images), from imagecodecs' wheels and ISA-L's (python-isal):
 
 - encoding 8-bit samples (`_encode_8bit`): each row Sub- or Up-filtered (libpng's choice: the smaller
-  sum of absolute signed bytes), then deflated by libdeflate level 1, or by zlib-ng level 2 where
+  sum of absolute signed bytes), then deflated by ISA-L level 1, or by zlib-ng level 2 where
   almost every filtered byte is 0 (label maps); 16-bit samples by libpng (zlib level 1, RLE
   strategy, Sub or Up rows);
 - decoding panbench's own files (8-bit RGB, None / Sub / Up rows) by libdeflate and delta decoding
   (`_rgb8_into`), every other file by libspng.
 
 Why, at PanDA's 2048x1024 (results/bench/png_codec.json): imagecodecs' libpng and libspng link
-zlib 1.2.13, whose level-1 deflate of a PanDA image (half of it noise) takes ~90 ms where
-libdeflate's takes ~45 ms for a file as large (±0.3 %), whose deflate of a label takes ~20 ms where
-zlib-ng's level 2 takes ~1.5 ms for a smaller file, and whose inflate copies a label's distance-3
-matches byte by byte (3.1 ms for a 512x1024 label against libdeflate's 0.12 ms). Pillow's level-1
+zlib 1.2.13, whose level-1 deflate of a PanDA image (half of it noise) takes ~90 ms, libdeflate's
+level 1 ~50 ms and ISA-L's level 1 (Intel's deflate, vectorised match finding) ~18 ms for a file
+as large (+0.7 % against libdeflate's on a PanDA image, -0.2 % on a source image); whose deflate of
+a label takes ~20 ms where zlib-ng's level 2 takes ~1.5 ms for a smaller file (ISA-L's is twice as
+large there), and whose inflate copies a label's distance-3 matches byte by byte (3.1 ms for a
+512x1024 label against libdeflate's 0.12 ms). ISA-L's kernels are chosen by the CPU's features, so
+its files may differ in bytes (never in pixels) from one machine to another. Pillow's level-1
 encoder, panbench's before libpng, is slower still and its files larger. On small images (up to
 SMALL_PIXELS, the mini recipes' 128x256 scenes) Pillow's file can come out a few per cent smaller,
 so there both encoders run (well under a millisecond each) and the smaller file is kept: a file
 panbench writes is never larger than Pillow level 1's there, and measured no larger at Cityscapes
 size. Everything is lossless: the files are ordinary PNGs that every decoder, Pillow's included,
-reads back to the same pixels. imagecodecs and Pillow are imported by the functions that code a
+reads back to the same pixels. imagecodecs, ISA-L and Pillow are imported by the functions that code a
 PNG, not with this module: a process that only builds models (harness.bench.gpu_check on a bare GPU
 machine) needs neither, and one that only writes JSON (harness.atomic) does not pay Pillow's import."""
 
@@ -86,8 +89,8 @@ def _scanlines(rows: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _encode_8bit(samples: np.ndarray) -> bytes:
-    """PNG bytes of (H, W) or (H, W, C) uint8 samples (`_scanlines`, then libdeflate level 1, or
-    zlib-ng level 2 for run-dominated data)."""
+    """PNG bytes of (H, W) or (H, W, C) uint8 samples (`_scanlines`, then ISA-L level 1, or zlib-ng
+    level 2 for run-dominated data)."""
     import imagecodecs
 
     height, width = samples.shape[:2]
@@ -95,7 +98,12 @@ def _encode_8bit(samples: np.ndarray) -> bytes:
     lines = _scanlines(samples.reshape(height, width * channels), channels)
     sample = lines[::4, 1::COST_STRIDE]  # every 4th row and byte: enough to tell runs from texture
     runs = np.count_nonzero(sample) <= (1 - RUNS_ZERO_FRACTION) * sample.size
-    stream = imagecodecs.zlibng_encode(lines, level=2) if runs else imagecodecs.deflate_encode(lines, level=1)
+    if runs:
+        stream = imagecodecs.zlibng_encode(lines, level=2)
+    else:
+        from isal import isal_zlib
+
+        stream = isal_zlib.compress(lines, 1)
     header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, COLOUR_TYPES[channels], 0, 0, 0])
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
 

@@ -38,7 +38,7 @@ def test_round_trip_is_pixel_identical(layout):
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("content", ["noise", "runs"])
 def test_own_8bit_encoder_files_read_back_by_every_decoder(channels, content):
-    """Above SMALL_PIXELS panbench's own encoder writes the file (libdeflate for noise, zlib-ng for runs,
+    """Above SMALL_PIXELS panbench's own encoder writes the file (ISA-L for texture, zlib-ng for runs,
     Sub/Up rows): Pillow, libpng and libspng read back the same pixels, whatever the layout."""
     import zlib
 

@@ -1,7 +1,7 @@
 """PNG encoders and decoders on real PanDA outputs of synthetic street scenes at Cityscapes size
 (2048x1024): Pillow level 1 (panbench's encoder before `harness.codecs`), Pillow level 1 with
 zlib's RLE strategy (`compress_type=3`), and `harness.codecs` (its own Sub/Up scanlines deflated by
-libdeflate, or zlib-ng for label maps; its own decoder for its files, libspng for others).
+ISA-L, or zlib-ng for label maps; its own decoder for its files, libspng for others).
 
     .venv/bin/python -m harness.bench.png_codec_bench [--n 3] [--repeat 3]
 
