@@ -15,6 +15,7 @@ from harness.models.backbones import mini_resnet_fpn, resnet_fpn
 from harness.models.heuristic_fusion import HeuristicFusion
 from harness.models.label_space import LabelSpace
 from harness.models.panoptic_rcnn import PanopticRCNN
+from harness.models.rcnn_transform import RCNNTransform
 from harness.models.roi_align import fpn_poolers
 from harness.models.semantic_heads import DeformableSemanticHead, MiniDeepLabSemanticHead
 from harness.models.upsnet_panoptic_head import UPSNetFusion
@@ -63,6 +64,7 @@ def build_panoptic_model(
         mask_head=MaskRCNNHeads(fpn_channels, tuple(mask_head_layers), 1),
         mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, num_classes), **fpn_poolers(),
     )
+    detector.transform = RCNNTransform(min_size, max_size, detector.transform.image_mean, detector.transform.image_std)
     if style == "upsnet":
         semantic = DeformableSemanticHead(in_channels=fpn_channels, num_classes=space.num_classes,
                                           hidden_channels=semantic_channels, num_layers=semantic_layers)
