@@ -13,7 +13,7 @@ from scipy import stats
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 from harness.panda.dropout import dropout_probability, sample_keep
-from harness.panda.resize import resample, resize_segment, sample_scales
+from harness.panda.resize import fill_outside, mask_image, resample, resize_segment, sample_scales
 from harness.panda.shift import sample_translations, zoom_centers
 
 
@@ -150,13 +150,47 @@ def test_normal_scales_follow_scipys_truncated_normal():
                                   np.random.default_rng(1).uniform(0.5, 1.5, 10))
 
 
+@pytest.mark.parametrize("shape, offset", [((64, 90), (0, 0)), ((173, 41), (2, 3)), ((7, 7), (1, 1)), ((5, 9), (3, 0))])
+def test_fill_outside_uses_numpys_mean_of_the_grid_pixels(shape, offset):
+    """Outside the segment: numpy's mean of the segment's pixels on the 4x4 grid, rounded (all of the
+    segment's pixels where the grid misses it, as the last two shapes' lone pixel does); inside: the
+    crop's own pixels."""
+    rng = np.random.default_rng(sum(shape))
+    pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    mask = np.zeros(shape, bool)
+    mask[offset] = True
+    if shape[0] > 8:
+        mask |= rng.random(shape) < 0.3
+    grid = mask[::4, ::4]
+    sample = pixels[::4, ::4][grid] if grid.any() else pixels[mask]
+    colour = np.rint(sample.mean(axis=0)).astype(np.uint8)
+    filled = np.asarray(fill_outside(pixels, mask, mask_image(mask)))
+    np.testing.assert_array_equal(filled[mask], pixels[mask])
+    np.testing.assert_array_equal(filled[~mask], np.broadcast_to(colour, filled[~mask].shape))
+
+
 @pytest.mark.parametrize("shape, size", [((37, 90), (61, 148)), ((120, 64), (50, 27)), ((9, 300), (13, 441))])
 def test_bilinear_resample_is_pillows_filter_to_one_level(shape, size):
     """PanDA resizes crops with torch's uint8 antialiased bilinear kernel (the vectorised one): it must
     be Pillow's BILINEAR filter, within one 8-bit level of Pillow's own output."""
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    ours = np.asarray(resample(pixels, size, "bilinear")).astype(int)
+    ours = np.asarray(resample(Image.fromarray(pixels), size, "bilinear")).astype(int)
     pillow = np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR)).astype(int)
     assert ours.shape == pillow.shape and np.abs(ours - pillow).max() <= 1
     assert (ours != pillow).mean() < 0.01
+
+
+@pytest.mark.parametrize("shape, size", [((37, 90), (61, 148)), ((120, 64), (50, 27)), ((300, 500), (450, 750)),
+                                         ((1, 5), (2, 7))])
+def test_bilinear_resample_of_rgbx_equals_torchs_rgb_kernel(shape, size):
+    """The crop is resized as RGBX bytes: R, G and B come out as torch's kernel gives them for the
+    RGB array itself (its own three-channel path), bit for bit."""
+    import torch
+    import torch.nn.functional as F
+
+    pixels = np.random.default_rng(4).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    expected = F.interpolate(rgb, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    ours = np.asarray(resample(Image.fromarray(pixels), size, "bilinear"))
+    np.testing.assert_array_equal(ours, expected.permute(1, 2, 0).numpy())

@@ -41,32 +41,42 @@ def mask_image(mask: np.ndarray) -> Image.Image:
     return Image.frombytes("1", (width, height), np.packbits(mask, axis=1).tobytes())
 
 
-def fill_outside(pixels: np.ndarray, mask: np.ndarray, mask_1: Image.Image) -> np.ndarray:
-    """`pixels` with the pixels outside `mask` set to the segment's mean colour (estimated on a 4x4
-    grid of the crop when that grid hits the segment: any mean of its pixels will do). Pillow's
-    masked paste does this ~3x faster than numpy's masked copy."""
-    sample = pixels[::4, ::4][mask[::4, ::4]]
-    if len(sample) == 0:
-        sample = pixels[mask]
-    mean = tuple(int(v) for v in np.rint(sample.mean(axis=0)))
+def fill_outside(pixels: np.ndarray, mask: np.ndarray, mask_1: Image.Image) -> Image.Image:
+    """The RGB crop `pixels` with the pixels outside `mask` set to the segment's mean colour (estimated
+    on a 4x4 grid of the crop when that grid hits the segment: any mean of its pixels will do). Pillow's
+    masked paste does this ~3x faster than numpy's masked copy; the image stays Pillow's, which
+    `resample` reads as RGBX. The mean is the mask's dot product with the pixels over their count:
+    integer sums, exact in float64, so numpy's mean of the masked pixels to the last bit, ~3x faster
+    than gathering them (7 -> 2 ms per PanDA image)."""
+    grid, values = mask[::4, ::4], pixels[::4, ::4]
+    count = np.count_nonzero(grid)
+    if count == 0:
+        grid, values, count = mask, pixels, np.count_nonzero(mask)
+    sums = np.ascontiguousarray(grid).reshape(-1).astype(np.float64) @ np.ascontiguousarray(values).reshape(-1, 3)
+    mean = tuple(int(v) for v in np.rint(sums / count))
     filled = Image.new("RGB", (mask.shape[1], mask.shape[0]), mean)
     filled.paste(Image.fromarray(pixels), (0, 0), mask_1)
-    return np.array(filled)  # writable: torch takes it without a warning
+    return filled
 
 
-def resample(pixels: np.ndarray, size: tuple[int, int], interpolation: str) -> Image.Image:
-    """(h, w, 3) uint8 -> RGB image of `size` (H, W). Bilinear is Pillow's antialiased bilinear filter
-    as torch's uint8 kernel computes it (vectorised: ~3.5x Pillow's speed upscaling a 2048-wide crop,
-    ~1.6x downscaling; within one 8-bit level of Pillow's output, on ~0.1 % of pixels); area is
-    Pillow's box filter, which torch does not have (its "area" is adaptive average pooling)."""
+def resample(image: Image.Image, size: tuple[int, int], interpolation: str) -> Image.Image:
+    """RGB image -> RGB image of `size` (H, W). Bilinear is Pillow's antialiased bilinear filter as
+    torch's uint8 kernel computes it (vectorised: ~3.5x Pillow's speed upscaling a 2048-wide crop,
+    ~1.6x downscaling; within one 8-bit level of Pillow's output, on ~0.1 % of pixels), run on the
+    image's RGBX bytes as a channels-last view: the kernel's native four-byte pixels, the same
+    values in R, G and B as from RGB, and no RGB repacking on either side (crop resizing ~25 % faster
+    per PanDA image than through numpy RGB and three planes). Area is Pillow's box filter, which
+    torch does not have (its "area" is adaptive average pooling)."""
     if interpolation == "area":
-        return Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BOX)
+        return image.resize(size[::-1], Image.Resampling.BOX)
     import torch
     import torch.nn.functional as F
 
-    image = torch.from_numpy(pixels).permute(2, 0, 1)[None]  # channels-last view: the fast uint8 path
-    planes = F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)[0].numpy()
-    return Image.merge("RGB", [Image.fromarray(plane) for plane in planes])  # planar out: Pillow interleaves
+    width, height = image.size
+    rgbx = torch.frombuffer(bytearray(image.tobytes("raw", "RGBX")), dtype=torch.uint8)  # writable: no warning
+    planes = rgbx.view(1, height, width, 4).permute(0, 3, 1, 2)  # channels-last view: the fast uint8 path
+    out = F.interpolate(planes, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return Image.frombytes("RGB", size[::-1], out[0].permute(1, 2, 0).contiguous().numpy(), "raw", "RGBX")
 
 
 def resize_segment(pixels: np.ndarray, mask: np.ndarray, scale: float,
