@@ -9,6 +9,8 @@ from harness.bench.floors_bench import README_BEGIN, README_END, readme_table, u
 MINI = {"step_s": 0.2, "gflop": 2.8, "floor_s": 0.05, "ratio": 4.0, "target": 3.0, "met": False}
 REPORT = {
     "load_average_before": [1.0, 1.0, 1.0], "load_average_after": [1.2, 1.1, 1.0],
+    "machine": {"cpu": "Example CPU @ 2.60GHz", "cpus": 2, "torch_cpu_capability": "AVX512", "python": "3.11.7",
+                "platform": "Linux"},
     "startup": {"panbench_s": 0.2, "hotcoco_s": 0.13, "ratio": 1.54, "target_s": 0.25, "met": True},
     "evaluate_panoptic": {"images": 50, "panbench_s": 1.0, "hotcoco_cli_s": 0.9, "ratio": 1.11, "target": 1.2,
                           "met": True},
@@ -29,6 +31,7 @@ def test_the_table_names_each_figure_and_flags_the_missed_targets():
     assert len(rows) == 7
     assert [("(not met)" in row) for row in rows] == [False, False, False, False, True, True, False]
     assert "[74830, 4] vs [1, 9]" in table and "load average before [1.0, 1.0, 1.0]" in table
+    assert "Example CPU @ 2.60GHz, 2 CPUs, torch AVX512" in table  # the floor's rate depends on the CPU
 
 
 def test_update_readme_inserts_then_replaces(tmp_path):

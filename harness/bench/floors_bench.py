@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.atomic import write_json, write_text
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine, machine_line
 from harness.bench.pq_bench import reference_module
 
 TARGETS = {"startup_s": 0.25, "evaluate_panoptic": 1.2, "cold_instances": 10.0, "panda": 1.3, "mini_step": 3.0}
@@ -229,7 +229,7 @@ def readme_table(report: dict) -> str:
         rows.append((f"{name} step vs its FLOP floor ({m['gflop']} GFLOP at {mini['matmul_gflops_1_thread']} "
                      "GFLOP/s, 1 thread)", f"{m['step_s']} s vs {m['floor_s']} s (×{m['ratio']})",
                      f"≤ ×{m['target']}"))
-    lines = [README_BEGIN, f"`make bench` (`floors.json`; {load_line(report)}):", "",
+    lines = [README_BEGIN, f"`make bench` (`floors.json`; {machine_line(report)}; {load_line(report)}):", "",
              "| figure | measured | target |", "|---|---|---|"]
     met = [st["met"], pq["met"], max(al["policy"]["minor_faults_each_run"]) < 1000, ap["met"], pd["met"],
            mini["upsnet-mini"]["met"], mini["sss-mini"]["met"]]
@@ -265,13 +265,14 @@ def main(argv: list[str] | None = None) -> int:
         report["panda"] = panda(tmp / "panda", max(1, args.repeat // 2))
         report["mini_step"] = mini_steps(args.repeat)
     report["load_average_after"] = load_average()
+    report["machine"] = machine()  # after mini_steps imported torch: its vector ISA is recorded
     report["note"] = ("medians of interleaved rounds on a possibly shared machine: read the load average; targets "
                       "are issue 24's, for an idle 2-core machine")
     write_json(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "note"}, indent=1))
     if args.readme:
         update_readme(args.readme, readme_table(report))
-    print(f"{load_line(report)}; wrote {args.out}")
+    print(f"{machine_line(report)}; {load_line(report)}; wrote {args.out}")
     return 0
 
 

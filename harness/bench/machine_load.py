@@ -1,9 +1,13 @@
-"""The machine's load average beside a benchmark's timings: on a shared machine, how contended the
-figures are is part of them."""
+"""The machine and its load average beside a benchmark's timings: a ratio against a FLOP floor
+depends on the CPU (a matmul on AVX-512 runs ~1.7x the rate of AVX2, the memory-bound ops around it
+do not), and on a shared machine how contended the figures are is part of them."""
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
+from pathlib import Path
 
 
 def load_average() -> list[float]:
@@ -14,3 +18,33 @@ def load_average() -> list[float]:
 def load_line(report: dict) -> str:
     """'load average before [...], after [...]' of a report holding `load_average_before/after`."""
     return f"load average before {report['load_average_before']}, after {report['load_average_after']}"
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's marketing name ("model name" of /proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass  # not Linux: platform's answer
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """What ran a benchmark: CPU model, the CPUs this process may use, torch's vector ISA (where the
+    bench imported torch; importing it here would add seconds to benches that do not), Python, OS."""
+    from harness.threads import usable_cpus
+
+    torch = sys.modules.get("torch")
+    isa = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    return {"cpu": cpu_model(), "cpus": usable_cpus(), "torch_cpu_capability": isa,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def machine_line(report: dict) -> str:
+    """'<cpu>, <n> CPUs, torch <ISA>' of a report holding `machine` (from `machine()`)."""
+    m = report["machine"]
+    isa = f", torch {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else ""
+    return f"{m['cpu']}, {m['cpus']} CPUs{isa}"

@@ -12,7 +12,6 @@ Writes results/bench/panda.json (ms per image, ratios, per-stage breakdown)."""
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from harness.atomic import encode_png, write_bytes, write_json
+from harness.bench.machine_load import machine
 from harness.codecs import pillow_png
 from harness.data.dataset import IMAGES_DIR, PANOPTIC_DIR, PanopticDataset
 from harness.data.images import read_ids, read_rgb
@@ -120,7 +120,7 @@ def run(n: int = 4, repeats: int = 3, width: int = 2048, height: int = 1024, see
         "target_ratio": TARGET_RATIO,
         "panda_stage_ms": {k: round(1000 * statistics.median(s[k] for s in stages), 1) for k in stages[0]},
         "config": config.to_dict(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+        "machine": machine(),
         "note": "one process, single core, median over images x repeats, the three interleaved; shared machines "
                 "add noise",
     }

@@ -19,15 +19,13 @@ same run; the machine may be shared (the load average is recorded)."""
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 
 SIZES = {"2048x1024": (1024, 2048), "256x128": (128, 256)}
 TARGET_WAIT_FRACTION = 0.05
@@ -148,8 +146,7 @@ def run(n: int = 4, repeats: int = 3, steps: int = 16, threads: tuple[int, ...] 
         "online_worker_counts_meeting_target": meets,
         "load_average_before": load_before,
         "load_average_after": load_average(),
-        "cpu_count": os.cpu_count(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine()},
+        "machine": machine(),
         "note": "medians (per sample) and means (per step, the first left out) on a possibly shared machine; "
                 "a mini step is forward + backward + SGD of upsnet-mini, batch 2, 256x128, CPU, on the given "
                 "intra-op threads (DataLoader workers use one each)",

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 
 CONV_TARGET = UPSAMPLE_TARGET = 3.0
 STEP_TARGET_S = 0.5
@@ -201,7 +199,7 @@ def run(repeats: int = 9, steps: int = 10, threads: tuple[int, ...] = (1, 2),
         "targets": {"panoptic_conv2d_ratio": CONV_TARGET, "panoptic_upsample_ratio": UPSAMPLE_TARGET,
                     "gan_step_s": STEP_TARGET_S, "gan_step_ratio": STEP_RATIO_TARGET},
         "repeats": repeats, "steps": steps,
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "machine": machine(),
         "torch": torch.__version__,
         "load_average_before": load_before,
         "load_average_after": load_after,

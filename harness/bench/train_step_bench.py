@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -26,7 +24,7 @@ import time
 from pathlib import Path
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 from harness.progress import progress_bar
 
 TARGET_S = 0.5
@@ -139,7 +137,7 @@ def run(steps: int = 12, threads: tuple[int, ...] = (1, 2), out_json: Path = Pat
     report = {
         "what": "seconds per SGD step (forward, backward, update), batch 2, 128x256, CPU",
         "target_s": TARGET_S, "steps": steps,
-        "cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+        "machine": machine(),
         "torch": __import__("torch").__version__,
         "load_average_before": load_before,
         "load_average_after": load_after,
