@@ -1,4 +1,4 @@
-"""Deformable convolution forward + backward on the CPU: panbench's grid_sample formulation
+"""Deformable convolution forward + backward on the CPU: panbench's sparse-sampling formulation
 (`harness.models.deform_conv`) against `torchvision.ops.deform_conv2d`, same inputs, same results.
 
     .venv/bin/python -m harness.bench.deform_conv_bench [--repeat 7] [--threads 1 2]

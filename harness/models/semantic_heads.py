@@ -21,7 +21,7 @@ from harness.models.upsample import resize_bilinear
 class DeformableConvBlock(nn.Module):
     """3x3 deformable conv whose 2*3*3 offsets come from a plain 3x3 conv initialised to zero (so it
     starts as a regular conv, as UPSNet's DeformConvWithOffset), then GroupNorm and ReLU. The conv is
-    torchvision's on CUDA and panbench's grid_sample formulation on the CPU (deform_conv.py)."""
+    torchvision's on CUDA and panbench's sparse-sampling formulation on the CPU (deform_conv.py)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
