@@ -148,3 +148,15 @@ def test_more_than_255_segments_keep_their_own_ids():
     for sid, y, x, h, w in boxes:
         ids[y:y + h, x:x + w] = sid
     assert np.array_equal(rgb2id(sample.label_rgb), ids) and len(sample.segments_info) == 300
+
+
+@pytest.mark.parametrize("frame", [(H, W), (3, 5), (1, 1)])
+def test_noise_canvas_is_numpys_uint8_draw_and_leaves_the_same_generator_state(frame):
+    """The canvas is drawn as raw bytes (faster): byte for byte `rng.integers(0, 256, (H, W, 3), uint8)`,
+    the paper's white noise as panbench drew it before, with the generator left where that draw left it,
+    so every later draw of a seeded PanDA image is unchanged too."""
+    drawn = np.random.default_rng(11)
+    sample = panda_image(drawn, [], frame, PandaConfig())  # no segment: nothing drawn after the canvas
+    reference = np.random.default_rng(11)
+    assert np.array_equal(sample.image, reference.integers(0, 256, size=(*frame, 3), dtype=np.uint8))
+    assert drawn.integers(0, 2**62, 4).tolist() == reference.integers(0, 2**62, 4).tolist()

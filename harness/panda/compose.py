@@ -145,7 +145,9 @@ def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[
                 config: PandaConfig) -> PandaSample:
     """One synthetic image + label of size `frame` (H, W) from `segments`."""
     height, width = frame
-    canvas = Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8))
+    # rng.integers(0, 256, (H, W, 3), uint8)'s noise, drawn as raw bytes: the same bytes and the same
+    # generator state after (tests/test_panda_ops.py), without numpy's per-value bounded draw
+    canvas = Image.frombytes("RGB", (width, height), rng.bytes(height * width * 3))
     placed = transform_segments(rng, segments, frame, config)
     image, layer = paste(placed, canvas)
     layer_ids = np.array([0] + [p.id for p in placed], dtype=np.uint32)
