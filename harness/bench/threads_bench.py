@@ -45,7 +45,10 @@ STEP_CONFIGS = {  # name: (intra-op threads, OMP_WAIT_POLICY or None for OpenMP'
 PQ_THREADS = (1, 2)
 CONDITIONS = ("idle", "busy")
 DEMO_TARGET = 1.3
-BUSY_LOOP = "while True:\n    pass\n"
+# a CPU-bound loop that ends when its parent does (checked every ~10 ms): a bench killed by a signal
+# runs no `finally`, and an orphaned busy loop would load every later timing on the machine
+BUSY_LOOP = ("import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n"
+             "    for _ in range(200_000):\n        pass\n")
 
 
 @contextmanager
@@ -54,7 +57,7 @@ def busy_process(on: bool) -> Iterator[None]:
     if not on:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())])
     try:
         time.sleep(0.5)  # running before the measured process starts
         yield
