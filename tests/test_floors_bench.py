@@ -43,3 +43,25 @@ def test_update_readme_inserts_then_replaces(tmp_path):
     update_readme(readme, readme_table({**REPORT, "panda": {**REPORT["panda"], "ratio": 1.2, "met": True}}))
     second = readme.read_text()
     assert second.count(README_BEGIN) == 1 and "×1.2)" in second and "prose" in second
+
+
+def test_the_floor_counts_the_deformable_convolutions_matmul_not_its_sparse_sampling():
+    """FLOPs of a deformable convolution, forward + backward, under the floor's counter: the three dense
+    products of its matmul (2·B·H'W'·O·K·C each), nothing for the sparse bilinear sampling, which
+    torch's formula would price as a dense (points x pixels) product."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.bench.floors_bench import dense_mm_flop
+    from harness.models.deform_conv import deform_conv2d
+
+    b, c, o, h, w, k = 2, 4, 5, 6, 8, 9
+    x = torch.randn(b, c, h, w, requires_grad=True)
+    offset = torch.randn(b, 2 * k, h, w, requires_grad=True)
+    weight = torch.randn(o, c, 3, 3, requires_grad=True)
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mm: dense_mm_flop}) as counter:
+        deform_conv2d(x, offset, weight, padding=1).sum().backward()
+    assert counter.get_total_flops() == 3 * 2 * b * h * w * o * k * c
+    with FlopCounterMode(display=False) as plain:
+        deform_conv2d(x, offset, weight, padding=1).sum().backward()
+    assert plain.get_total_flops() > counter.get_total_flops()  # what the override leaves out

@@ -175,6 +175,21 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def dense_mm_flop(a: Any, b: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    """torch's FLOP formula of `mm`, 0 where a factor is sparse: the deformable convolution's bilinear
+    sampling (harness.models.sparse_sampling), which the counter would price as a dense (points x
+    pixels) product. The floor leaves the sampling out, as it left out the grid_sample it replaced."""
+    import torch
+    from torch.utils.flop_counter import mm_flop
+
+    if a.layout != torch.strided or b.layout != torch.strided:
+        return 0
+    return mm_flop(a, b, out_val=out_val)
+
+
+dense_mm_flop._get_raw = True  # FlopCounterMode hands it the tensors (their layout), not their shapes
+
+
 def mini_steps(steps: int) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -191,7 +206,7 @@ def mini_steps(steps: int) -> dict[str, Any]:
     try:  # not the extra multiply-adds of panbench's matmul formulation of bilinear resizing
         for name, (model, optimiser, targets) in runs.items():
             step(model, optimiser, images, targets)  # warm-up
-            with FlopCounterMode(display=False) as counter:
+            with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.mm: dense_mm_flop}) as counter:
                 step(model, optimiser, images, targets)
             flops[name] = counter.get_total_flops()
     finally:
