@@ -16,8 +16,33 @@ def load_average() -> list[float]:
 
 
 def load_line(report: dict) -> str:
-    """'load average before [...], after [...]' of a report holding `load_average_before/after`."""
-    return f"load average before {report['load_average_before']}, after {report['load_average_after']}"
+    """'load average before [...], after [...]' of a report holding `load_average_before/after`, and
+    the share of CPU time the host took (`cpu_steal`) where the report has it."""
+    line = f"load average before {report['load_average_before']}, after {report['load_average_after']}"
+    if report.get("cpu_steal") is not None:
+        line += f", CPU time taken by the host {100 * report['cpu_steal']:.1f} %"
+    return line
+
+
+def cpu_ticks(stat: Path = Path("/proc/stat")) -> tuple[int, int] | None:
+    """(all, stolen) CPU ticks since boot, from the first line of /proc/stat (Linux; None elsewhere).
+    Stolen ticks are those a virtual machine's host gave to others: the load average does not see
+    them, yet every figure of a run that had many is slower."""
+    try:
+        fields = stat.read_text(encoding="ascii").split("\n", 1)[0].split()
+        values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    if fields[0] != "cpu" or len(values) < 8:
+        return None
+    return sum(values), values[7]
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the CPU time between two `cpu_ticks` readings that the host took, or None."""
+    if before is None or after is None or after[0] <= before[0]:
+        return None
+    return round((after[1] - before[1]) / (after[0] - before[0]), 3)
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
