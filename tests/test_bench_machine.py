@@ -4,6 +4,7 @@ the share of CPU time a virtual machine's host took during the run (/proc/stat's
 
 from __future__ import annotations
 
+import os
 import platform
 
 import torch
@@ -36,7 +37,7 @@ def test_cpu_model_without_cpuinfo_falls_back_to_platform(tmp_path):
 
 def test_machine_names_the_cpus_and_torchs_isa():
     m = machine()
-    assert m["cpus"] == usable_cpus() and m["python"] == platform.python_version()
+    assert m["cpus"] == usable_cpus() and m["cpu_count"] == os.cpu_count() and m["python"] == platform.python_version()
     assert m["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # torch is loaded here
     assert machine_line({"machine": m}) == f"{m['cpu']}, {m['cpus']} CPUs, torch {m['torch_cpu_capability']}"
     assert machine_line({"machine": {**m, "torch_cpu_capability": None}}) == f"{m['cpu']}, {m['cpus']} CPUs"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import torch
 import torchvision
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 from harness.models.deform_conv import deform_conv2d
 
 IMPLEMENTATIONS = {"torchvision": torchvision.ops.deform_conv2d, "panbench": deform_conv2d}
@@ -96,7 +95,7 @@ def peak_memory(name: str) -> dict:
 def run(repeat: int, threads: tuple[int, ...], out: Path) -> dict:
     load_before = load_average()
     report: dict = {"what": "deform_conv2d forward + backward (input, offset, weight gradients), float32, CPU",
-                    "repeat": repeat, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                    "repeat": repeat, "machine": machine(), "torch": torch.__version__,
                     "torchvision": torchvision.__version__,
                     "shapes": {k: [list(s) for s in v] for k, v in SHAPES.items()},
                     "results": {}}

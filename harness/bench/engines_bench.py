@@ -28,10 +28,9 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 from harness.bench.pq_bench import interleaved, max_difference, reference_module
 from harness.data.coco_instances import thing_annotations
-from harness.threads import usable_cpus
 
 
 def instance_predictions(paths: dict[str, Path], seed: int) -> list[dict]:
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     raw = {"single_thread": in_subprocess(passed, True), "default_threads": in_subprocess(passed, False)}
     report = summarise(raw, args)
-    report.update({"cpu_count": os.cpu_count(), "usable_cpus": usable_cpus(),
+    report.update({"machine": machine(),
                    "load_average_before": load_before, "load_average_after": load_average(),
                    "note": f"best of {args.repeat} interleaved rounds per process on a possibly shared machine; "
                            "synthetic pairs (tests/references/pq_pairs.py); AP predictions are the predicted PNGs' "

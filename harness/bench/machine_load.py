@@ -58,13 +58,13 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 
 def machine() -> dict:
-    """What ran a benchmark: CPU model, the CPUs this process may use, torch's vector ISA (where the
+    """What ran a benchmark: CPU model, the CPUs this process may use (and the machine's count), torch's vector ISA (where the
     bench imported torch; importing it here would add seconds to benches that do not), Python, OS."""
     from harness.threads import usable_cpus
 
     torch = sys.modules.get("torch")
     isa = torch.backends.cpu.get_cpu_capability() if torch is not None else None
-    return {"cpu": cpu_model(), "cpus": usable_cpus(), "torch_cpu_capability": isa,
+    return {"cpu": cpu_model(), "cpus": usable_cpus(), "cpu_count": os.cpu_count(), "torch_cpu_capability": isa,
             "python": platform.python_version(), "platform": platform.platform()}
 
 

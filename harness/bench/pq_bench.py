@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.atomic import write_json
+from harness.bench.machine_load import machine
 from harness.errors import PanbenchError
 from harness.metrics.panoptic import pq_compute_reference
 from harness.threads import usable_cpus
@@ -120,7 +120,7 @@ def run(n: int, height: int, width: int, repeat: int, seed: int, out: Path) -> d
         return round(1000.0 * seconds / n, 2)
 
     result = {
-        "images": n, "height": height, "width": width, "workers": workers, "cpu_count": os.cpu_count(),
+        "images": n, "height": height, "width": width, "workers": workers, "machine": machine(),
         "max_abs_difference": diff, "identical_counts": True, "pq": ours["pq"],
         "single_process": {"panbench_ms_per_image": ms(ours_1), "cityscapesscripts_ms_per_image": ms(ref_1),
                            "speedup": round(ref_1 / ours_1, 2)},

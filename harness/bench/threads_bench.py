@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness.atomic import write_json
-from harness.bench.machine_load import load_average, load_line
+from harness.bench.machine_load import load_average, load_line, machine
 from harness.demo import demo_commands, run_commands
-from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads, usable_cpus
+from harness.threads import RAYON_ENV, TORCH_ENV, plan_threads
 
 STEP_CONFIGS = {  # name: (intra-op threads, OMP_WAIT_POLICY or None for OpenMP's default)
     "1_thread": (1, None),
@@ -165,7 +165,7 @@ def run(steps: int, max_seconds: float, pq_repeat: int, out: Path) -> dict:
     report = {
         "what": "upsnet-mini SGD step (batch 2, 128x256, CPU) and hotcoco PQ per 512x1024 image, each idle and "
                 "beside one CPU-bound process (a busy loop the bench starts); medians over the steps / repeats",
-        "cpu_count": os.cpu_count(), "usable_cpus": usable_cpus(), "openmp_runtime": openmp_runtime(),
+        "machine": machine(), "openmp_runtime": openmp_runtime(),
         "policy_auto_on_this_machine": plan.describe(),
         "train_step": steps_out, "pq_hotcoco_ms_per_image": pq_out,
         "load_average_before": load_before, "load_average_after": load_average(),
@@ -197,8 +197,7 @@ def run_demo(scale: str, out: Path, parallel: int = 2) -> dict:
     ratio = round(busy["seconds"] / idle["seconds"], 3)
     report = {"what": f"`make demo`'s commands ({scale} scale), idle and beside one CPU-bound process",
               "scale": scale, "parallel": parallel, "idle": idle, "busy": busy, "busy_over_idle": ratio,
-              "target": DEMO_TARGET, "meets_target": ratio <= DEMO_TARGET, "cpu_count": os.cpu_count(),
-              "usable_cpus": usable_cpus(),
+              "target": DEMO_TARGET, "meets_target": ratio <= DEMO_TARGET, "machine": machine(),
               "policy_auto_on_this_machine": plan_threads("auto", environ={}).describe(),
               "load_average_before": load_before, "load_average_after": load_average()}
     write_json(out, report)
