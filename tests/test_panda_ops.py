@@ -13,7 +13,7 @@ from scipy import stats
 from harness.errors import ConfigError
 from harness.panda.config import PandaConfig
 from harness.panda.dropout import dropout_probability, sample_keep
-from harness.panda.resize import fill_outside, mask_image, resample, resize_segment, sample_scales
+from harness.panda.resize import fill_outside, mask_area, mask_image, resample, resize_segment, sample_scales
 from harness.panda.shift import sample_translations, zoom_centers
 
 
@@ -167,6 +167,15 @@ def test_fill_outside_uses_numpys_mean_of_the_grid_pixels(shape, offset):
     filled = np.asarray(fill_outside(pixels, mask, mask_image(mask)))
     np.testing.assert_array_equal(filled[mask], pixels[mask])
     np.testing.assert_array_equal(filled[~mask], np.broadcast_to(colour, filled[~mask].shape))
+
+
+@pytest.mark.parametrize("shape, size", [((5, 9), (5, 9)), ((37, 90), (61, 149)), ((120, 64), (50, 27))])
+def test_mask_area_counts_the_pixels_pillows_histogram_counts(shape, size):
+    """On a mask as PanDA pastes it (packed to "1", resized nearest, odd widths: padded rows)."""
+    mask = np.random.default_rng(sum(shape)).random(shape) < 0.4
+    resized = mask_image(mask).resize(size[::-1], Image.Resampling.NEAREST)
+    assert mask_area(resized) == resized.histogram()[255] == np.count_nonzero(np.asarray(resized.convert("L")))
+    assert mask_area(mask_image(mask)) == np.count_nonzero(mask) > 0
 
 
 @pytest.mark.parametrize("shape, size", [((37, 90), (61, 148)), ((120, 64), (50, 27)), ((9, 300), (13, 441))])

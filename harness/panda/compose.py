@@ -22,7 +22,7 @@ from harness.data.panoptic_format import id2rgb, segment_stats
 from harness.panda.config import PandaConfig
 from harness.panda.decompose import Segment
 from harness.panda.dropout import sample_keep
-from harness.panda.resize import resize_segment, resized_shape, sample_scales
+from harness.panda.resize import mask_area, resize_segment, resized_shape, sample_scales
 from harness.panda.shift import recentre, sample_translations, zoom_centers
 
 
@@ -96,7 +96,7 @@ def transform_segments(rng: np.random.Generator, segments: list[Segment], frame:
         if top >= frame[0] or left >= frame[1] or top + h <= 0 or left + w <= 0:
             continue  # pushed out of the frame: nothing to resize or paste
         pixels, mask = resize_segment(seg.pixels, seg.mask, float(scales[k]), config.image_interpolation)
-        placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids), mask.histogram()[255]))
+        placed.append(Placed(seg, pixels, mask, top, left, _unique_id(seg.id, used_ids), mask_area(mask)))
     areas = np.array([p.area for p in placed])
     order = np.argsort(-areas, kind="stable")
     return [placed[i] for i in order]
