@@ -58,8 +58,9 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 
 def machine() -> dict:
-    """What ran a benchmark: CPU model, the CPUs this process may use (and the machine's count), torch's vector ISA (where the
-    bench imported torch; importing it here would add seconds to benches that do not), Python, OS."""
+    """What ran a benchmark: CPU model, the CPUs this process may use (and the machine's count), torch's
+    vector ISA (where the bench imported torch; importing it here would add seconds to benches that do
+    not), Python, OS."""
     from harness.threads import usable_cpus
 
     torch = sys.modules.get("torch")

@@ -6,7 +6,7 @@ position i·kw + j, in that order; kernel tap (i, j) of output (oy, ox) samples 
 outside the image reading zero; the mask (B, G·kh·kw, H', W') scales each sample; conv `groups`
 split the input channels as `nn.Conv2d` does.
 
-Why: torchvision's CPU backward is single-threaded and ~8x slower than this sparse sampling + matmul
+Why: torchvision's CPU backward is single-threaded and ~8-11x slower than this sparse sampling + matmul
 formulation at the mini model's shapes, ~12x at paper scale on one thread
 (results/bench/deform_conv.json); on other devices torchvision's kernel is used.
 

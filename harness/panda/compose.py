@@ -146,7 +146,7 @@ def panda_image(rng: np.random.Generator, segments: list[Segment], frame: tuple[
     """One synthetic image + label of size `frame` (H, W) from `segments`."""
     height, width = frame
     # rng.integers(0, 256, (H, W, 3), uint8)'s noise, drawn as raw bytes: the same bytes and the same
-    # generator state after (tests/test_panda_ops.py), without numpy's per-value bounded draw
+    # generator state after (tests/test_panda_compose.py), without numpy's per-value bounded draw
     canvas = Image.frombytes("RGB", (width, height), rng.bytes(height * width * 3))
     placed = transform_segments(rng, segments, frame, config)
     image, layer = paste(placed, canvas)
